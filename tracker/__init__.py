@@ -1,0 +1,92 @@
+"""Rescue Tracker: rescue cases, appeals and donations for a small humanitarian NGO."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from tracker import config as config_module
+from tracker.config import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = ["ConfigError", "create_app"]
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: settings from the environment, then ``config`` on top.
+
+    Raises ConfigError with a clear message when a setting is missing or malformed.
+    """
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    settings = config_module.from_env(os.environ, app.instance_path)
+    settings.update(config or {})
+    debug = bool(settings.get("DEBUG")) or app.debug
+    app.config.update(config_module.finalize(settings, debug=debug))
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_helpers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions and the access rules to ``app``."""
+    from tracker import models  # noqa: F401  (every model registered before migrations look)
+    from tracker.accounts import auth
+    from tracker.core import access, db_setup
+    from tracker.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    db_setup.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    auth.init_app(app)
+    access.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach every domain's blueprint."""
+    from tracker.accounts.views import bp as accounts_bp
+    from tracker.cases.views import bp as cases_bp
+    from tracker.cases.views import staff_bp
+    from tracker.core.views import bp as core_bp
+    from tracker.posts.views import bp as posts_bp
+
+    for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp):
+        app.register_blueprint(bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Friendly 4xx/5xx pages (JSON for JSON routes); the 500 handler rolls back."""
+    from tracker.core.views import register_errorhandlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the CLI groups: seed-demo and users."""
+    from tracker.accounts.cli import users_cli
+    from tracker.cases.cli import seed_demo
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(seed_demo)
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Filters and globals the templates share (money formatting, status labels)."""
+    from tracker.core.templating import init_app
+
+    init_app(app)

@@ -1,0 +1,146 @@
+"""Settings, read once from the environment when the app is created.
+
+Every setting has a safe embedded default (SQLite in the instance folder, sandbox payments,
+mail written to files) except ``SECRET_KEY``: outside debug and testing the app refuses to
+start without one, because a guessable key lets anyone forge a staff session.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tracker.core import money
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}.") from None
+
+
+def _env_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}.")
+
+
+def normalize_database_url(url: str) -> str:
+    """Point PostgreSQL URLs at the psycopg 3 driver, whatever scheme the host gave us."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """Build the settings dict from environment variables, applying the embedded defaults."""
+    default_db = "sqlite:///" + os.path.join(instance_path, "tracker.sqlite3")
+    return {
+        "SECRET_KEY": env.get("SECRET_KEY") or None,
+        "DATABASE_URL": normalize_database_url(env.get("DATABASE_URL") or default_db),
+        "TRACKER_BASE_CURRENCY": env.get("TRACKER_BASE_CURRENCY", "JPY"),
+        "TRACKER_TIMEZONE": env.get("TRACKER_TIMEZONE", "Asia/Tokyo"),
+        "TRACKER_FISCAL_YEAR_START_MONTH": _env_int(env, "TRACKER_FISCAL_YEAR_START_MONTH", 9),
+        "TRACKER_CURRENCIES": env.get("TRACKER_CURRENCIES", "JPY,USD"),
+        # Base-currency units per unit of each currency, for the sandbox and offline gifts
+        # (Stripe gifts take the rate of their balance transaction instead).
+        "TRACKER_EXCHANGE_RATES": env.get("TRACKER_EXCHANGE_RATES", "USD=150,EUR=160"),
+        "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or None,
+        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
+        "STRIPE_ALLOW_LIVE": _env_bool(env, "STRIPE_ALLOW_LIVE"),
+        "MAIL_SERVER": env.get("MAIL_SERVER") or None,
+        "MAIL_PORT": _env_int(env, "MAIL_PORT", 25),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": _env_bool(env, "MAIL_USE_TLS"),
+        "MAIL_FROM": env.get("MAIL_FROM", "Rescue Tracker <no-reply@localhost>"),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+    }
+
+
+def _parse_rates(raw: str | Mapping[str, Any], base: str) -> dict[str, Decimal]:
+    """Parse "USD=150,EUR=160" into {currency: Decimal rate}; the base currency is 1."""
+    items = raw.items() if isinstance(raw, Mapping) else (
+        part.split("=", 1) if "=" in part else (part, "")
+        for part in raw.replace(" ", "").split(",") if part
+    )
+    rates: dict[str, Decimal] = {}
+    for code, value in items:
+        try:
+            currency = money.normalize_currency(str(code))
+            rate = Decimal(str(value))
+        except (money.MoneyError, InvalidOperation):
+            raise ConfigError(
+                f"TRACKER_EXCHANGE_RATES: cannot read {code}={value!r}; write it like USD=150."
+            ) from None
+        if not rate.is_finite() or rate <= 0:
+            raise ConfigError(f"TRACKER_EXCHANGE_RATES: the rate for {currency} must be positive.")
+        rates[currency] = rate
+    rates[base] = Decimal(1)
+    return rates
+
+
+def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
+    """Check and normalize settings; raise ConfigError with a clear message when one is wrong."""
+    if not config.get("SECRET_KEY"):
+        if debug or config.get("TESTING"):
+            # Throwaway key: sessions die with the process, which is what debug runs want.
+            config["SECRET_KEY"] = os.urandom(32).hex()
+        else:
+            raise ConfigError(
+                "SECRET_KEY is not set. Refusing to start: set the SECRET_KEY environment "
+                "variable to a long random string (for example the output of "
+                "`python3 -c 'import secrets; print(secrets.token_hex(32))'`)."
+            )
+    try:
+        config["TRACKER_BASE_CURRENCY"] = money.normalize_currency(config["TRACKER_BASE_CURRENCY"])
+    except money.MoneyError as exc:
+        raise ConfigError(f"TRACKER_BASE_CURRENCY: {exc.reason}") from None
+    currencies = config["TRACKER_CURRENCIES"]
+    if isinstance(currencies, str):
+        currencies = [c for c in currencies.replace(" ", "").split(",") if c]
+    try:
+        config["TRACKER_CURRENCIES"] = [money.normalize_currency(c) for c in currencies]
+    except money.MoneyError as exc:
+        raise ConfigError(f"TRACKER_CURRENCIES: {exc.reason}") from None
+    config["TRACKER_EXCHANGE_RATES"] = _parse_rates(
+        config["TRACKER_EXCHANGE_RATES"], config["TRACKER_BASE_CURRENCY"]
+    )
+    try:
+        ZoneInfo(config["TRACKER_TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"TRACKER_TIMEZONE {config['TRACKER_TIMEZONE']!r} is not a known time zone "
+            "(use a name such as Asia/Tokyo)."
+        ) from None
+    month = config["TRACKER_FISCAL_YEAR_START_MONTH"]
+    if not isinstance(month, int) or not 1 <= month <= 12:
+        raise ConfigError(f"TRACKER_FISCAL_YEAR_START_MONTH must be 1 to 12, got {month!r}.")
+    key = config.get("STRIPE_SECRET_KEY")
+    if key and key.startswith(("sk_live_", "rk_live_")) and not config.get("STRIPE_ALLOW_LIVE"):
+        raise ConfigError(
+            "STRIPE_SECRET_KEY is a live key. Refusing to start: use a test key (sk_test_...) "
+            "or set STRIPE_ALLOW_LIVE=true when you really mean to take real money."
+        )
+    config["DATABASE_URL"] = normalize_database_url(config["DATABASE_URL"])
+    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    return config

@@ -1,0 +1,1 @@
+"""Pieces every domain uses: money, errors, access rules, time and audit."""
