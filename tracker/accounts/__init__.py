@@ -1,0 +1,1 @@
+"""Staff, director and admin accounts: sign-in, roles and sessions."""

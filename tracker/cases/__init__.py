@@ -1,0 +1,1 @@
+"""Rescue cases and the people in them."""

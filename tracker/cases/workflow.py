@@ -1,0 +1,76 @@
+"""The case status workflow: an explicit transition table.
+
+A journey case goes requested → fundraising → in_progress → rescued. A legal case (a
+deportation hearing, refugee status pending) sits in ``legal_action`` until it ends in safety
+(``rescued``), a journey (``in_progress``) or closure. ``on_hold`` pauses any open case, and
+``closed`` ends one with an outcome. ``rescued`` is entered only when every person in the case
+is rescued; that rule is checked by the service, not here.
+"""
+
+from __future__ import annotations
+
+from tracker.core.errors import IllegalTransition
+
+REQUESTED = "requested"
+FUNDRAISING = "fundraising"
+IN_PROGRESS = "in_progress"
+LEGAL_ACTION = "legal_action"
+ON_HOLD = "on_hold"
+RESCUED = "rescued"
+CLOSED = "closed"
+
+STATUSES: tuple[str, ...] = (
+    REQUESTED, FUNDRAISING, IN_PROGRESS, LEGAL_ACTION, ON_HOLD, RESCUED, CLOSED,
+)
+
+LABELS: dict[str, str] = {
+    REQUESTED: "Request received",
+    FUNDRAISING: "Fundraising",
+    IN_PROGRESS: "Rescue under way",
+    LEGAL_ACTION: "Legal action",
+    ON_HOLD: "On hold",
+    RESCUED: "Rescued",
+    CLOSED: "Closed",
+}
+
+#: status -> statuses it may move to
+TRANSITIONS: dict[str, frozenset[str]] = {
+    REQUESTED: frozenset({FUNDRAISING, LEGAL_ACTION, ON_HOLD, CLOSED}),
+    FUNDRAISING: frozenset({IN_PROGRESS, LEGAL_ACTION, ON_HOLD, RESCUED, CLOSED}),
+    IN_PROGRESS: frozenset({RESCUED, ON_HOLD, CLOSED}),
+    LEGAL_ACTION: frozenset({IN_PROGRESS, RESCUED, ON_HOLD, CLOSED}),
+    ON_HOLD: frozenset({FUNDRAISING, IN_PROGRESS, LEGAL_ACTION, CLOSED}),
+    RESCUED: frozenset(),
+    CLOSED: frozenset(),
+}
+
+#: why a case may close
+OUTCOMES: tuple[str, ...] = ("cancelled", "failed", "deported", "lost_contact", "merged", "other")
+
+#: statuses shown to the public (a request stays private until staff publish it)
+PUBLIC_STATUSES = frozenset(STATUSES) - {REQUESTED}
+#: statuses of a case that is still being worked on
+OPEN_STATUSES = frozenset({FUNDRAISING, IN_PROGRESS, LEGAL_ACTION, ON_HOLD})
+#: statuses in which people may be marked rescued
+RESCUE_STATUSES = frozenset({FUNDRAISING, IN_PROGRESS, LEGAL_ACTION})
+
+
+def allowed_targets(status: str) -> frozenset[str]:
+    """The statuses a case in ``status`` may move to (for offering buttons)."""
+    return TRANSITIONS.get(status, frozenset())
+
+
+def check_transition(current: str, target: str) -> None:
+    """Raise IllegalTransition with a clear sentence unless ``current`` → ``target`` is allowed."""
+    if target not in TRANSITIONS:
+        raise IllegalTransition(f"'{target}' is not a case status.", field="status")
+    if target == current:
+        raise IllegalTransition(f"The case is already {LABELS[current].lower()}.", field="status")
+    if target not in TRANSITIONS[current]:
+        allowed = ", ".join(LABELS[s].lower() for s in sorted(TRANSITIONS[current])) or "nothing"
+        raise IllegalTransition(
+            f"A case that is {LABELS[current].lower()} cannot become {LABELS[target].lower()}; "
+            f"it can become: {allowed}.",
+            field="status",
+        )
+

@@ -1,0 +1,198 @@
+"""Donors, donations and ledger entries.
+
+Totals are never stored: the ledger is append-only and every figure is a SUM over it. A
+donation keeps what the donor paid (amount, currency) and what the NGO received in the base
+currency (gross, fee, net, rate). Ledger amounts are signed, in the base currency.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.cases.models import RescueCase
+from tracker.core.time import utcnow
+from tracker.core.types import UTCDateTime, sql_in
+from tracker.extensions import db
+
+CHANNELS: tuple[str, ...] = ("card", "bank_transfer", "cash")
+CHANNEL_LABELS = {"card": "Card", "bank_transfer": "Bank transfer", "cash": "Cash"}
+GATEWAYS: tuple[str, ...] = ("stripe", "sandbox", "offline")
+
+PENDING, SUCCEEDED, FAILED, EXPIRED, FLAGGED = "pending", "succeeded", "failed", "expired", "flagged"
+DONATION_STATUSES: tuple[str, ...] = (PENDING, SUCCEEDED, FAILED, EXPIRED, FLAGGED)
+
+#: ledger kinds and the sign their amount must have
+GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT = (
+    "gift", "refund", "dispute", "dispute_reversal", "fee", "transfer", "adjustment",
+)
+LEDGER_KINDS: tuple[str, ...] = (GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT)
+#: kinds that count toward "raised" on a case (fees are reported, not subtracted from progress)
+RAISED_KINDS: tuple[str, ...] = (GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, TRANSFER, ADJUSTMENT)
+
+
+def new_public_id() -> str:
+    """An opaque donation id: safe to show donors and send to the gateway, reveals nothing."""
+    return "don_" + secrets.token_urlsafe(16)
+
+
+class Donor(db.Model):
+    """Someone who gave. Anonymous gifts without an email get a donor row of their own."""
+
+    __tablename__ = "donors"
+    __table_args__ = (CheckConstraint("email IS NULL OR email = lower(email)", name="email_lowercase"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: lower-case; UNIQUE so one person's gifts gather under one donor
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Donation(db.Model):
+    """A donor's gift to a case (or to the general fund when ``case_id`` is NULL)."""
+
+    __tablename__ = "donations"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("length(currency) = 3", name="currency_code"),
+        CheckConstraint(f"channel IN {sql_in(CHANNELS)}", name="channel"),
+        CheckConstraint(f"gateway IN {sql_in(GATEWAYS)}", name="gateway"),
+        CheckConstraint(f"status IN {sql_in(DONATION_STATUSES)}", name="status"),
+        CheckConstraint(
+            "settled_currency IS NULL OR length(settled_currency) = 3", name="settled_currency_code"
+        ),
+        CheckConstraint(
+            "gross_minor IS NULL OR (gross_minor > 0 AND fee_minor >= 0"
+            " AND net_minor = gross_minor - fee_minor)",
+            name="settlement_adds_up",
+        ),
+        CheckConstraint(
+            "status <> 'succeeded' OR (gross_minor IS NOT NULL AND settled_currency IS NOT NULL)",
+            name="succeeded_is_settled",
+        ),
+        CheckConstraint("exchange_rate IS NULL OR exchange_rate > 0", name="rate_positive"),
+        Index("ix_donations_case_status", "case_id", "status"),
+        Index("ix_donations_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: opaque id shown to donors and sent to the gateway as metadata.donation_id
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_public_id)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("rescue_cases.id", ondelete="RESTRICT"))
+    donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id", ondelete="RESTRICT"))
+    #: what the donor paid, in minor units of ``currency``
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    channel: Mapped[str] = mapped_column(String(16), default="card")
+    gateway: Mapped[str] = mapped_column(String(16), default="sandbox")
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    #: why a donation was flagged (amount/currency/livemode mismatch), staff-only
+    flag_reason: Mapped[str | None] = mapped_column(String(200))
+    #: what the NGO received, in the base currency at settlement
+    settled_currency: Mapped[str | None] = mapped_column(String(3))
+    gross_minor: Mapped[int | None] = mapped_column(BigInteger)
+    fee_minor: Mapped[int | None] = mapped_column(BigInteger)
+    net_minor: Mapped[int | None] = mapped_column(BigInteger)
+    #: base-currency units per unit of ``currency`` used for the settlement
+    exchange_rate: Mapped[Decimal | None] = mapped_column(Numeric(18, 8))
+    #: gateway identifiers, UNIQUE so one payment is never recorded twice
+    gateway_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    gateway_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    gateway_charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    livemode: Mapped[bool] = mapped_column(default=False)
+    #: offline gifts: the day the money arrived and the bank or cash reference
+    received_on: Mapped[date | None]
+    reference: Mapped[str | None] = mapped_column(String(120))
+    #: donor's choices for the public wall and for news of the case
+    display_name: Mapped[str] = mapped_column(String(80), default="")
+    show_on_wall: Mapped[bool] = mapped_column(default=False)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    wants_updates: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[RescueCase | None] = relationship()
+    donor: Mapped[Donor | None] = relationship()
+
+
+class LedgerEntry(db.Model):
+    """An append-only money movement in the base currency; every total is a SUM of these."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {sql_in(LEDGER_KINDS)}", name="kind"),
+        CheckConstraint("amount_minor <> 0", name="amount_nonzero"),
+        CheckConstraint(
+            "(kind IN ('gift', 'dispute_reversal') AND amount_minor > 0)"
+            " OR (kind IN ('refund', 'dispute', 'fee') AND amount_minor < 0)"
+            " OR kind IN ('transfer', 'adjustment')",
+            name="amount_sign",
+        ),
+        CheckConstraint("length(currency) = 3", name="currency_code"),
+        CheckConstraint(
+            "original_currency IS NULL OR length(original_currency) = 3", name="original_currency_code"
+        ),
+        CheckConstraint(
+            "kind NOT IN ('gift', 'refund', 'dispute', 'dispute_reversal', 'fee')"
+            " OR donation_id IS NOT NULL",
+            name="donation_money_has_donation",
+        ),
+        CheckConstraint("kind <> 'transfer' OR transfer_group IS NOT NULL", name="transfer_grouped"),
+        # A gateway refund or dispute id is booked once per kind, however often it is reported.
+        UniqueConstraint("kind", "gateway_ref", name="uq_ledger_entries_kind_gateway_ref"),
+        Index("ix_ledger_entries_case_kind", "case_id", "kind"),
+        Index("ix_ledger_entries_booked_at", "booked_at"),
+        Index("ix_ledger_entries_donation_id", "donation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    #: the case the money belongs to; NULL is the general fund
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("rescue_cases.id", ondelete="RESTRICT"))
+    donation_id: Mapped[int | None] = mapped_column(ForeignKey("donations.id", ondelete="RESTRICT"))
+    #: signed amount in the base currency
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    #: the same movement in the currency the donor used, for per-currency reports
+    original_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    original_currency: Mapped[str | None] = mapped_column(String(3))
+    #: gateway refund/dispute/charge id, deduplicating repeated reports of one movement
+    gateway_ref: Mapped[str | None] = mapped_column(String(255))
+    #: links the two halves of a transfer between cases
+    transfer_group: Mapped[str | None] = mapped_column(String(40))
+    memo: Mapped[str] = mapped_column(String(500), default="")
+    #: when the money moved (fiscal years are cut on this), and when we wrote it down
+    booked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    donation: Mapped[Donation | None] = relationship()
+
+
+class LedgerIsAppendOnly(RuntimeError):
+    """Raised when code tries to change or delete a ledger entry."""
+
+
+@event.listens_for(LedgerEntry, "before_update")
+def _refuse_update(mapper, connection, target) -> None:  # noqa: ANN001
+    raise LedgerIsAppendOnly("ledger entries are append-only; book a correcting entry instead")
+
+
+@event.listens_for(LedgerEntry, "before_delete")
+def _refuse_delete(mapper, connection, target) -> None:  # noqa: ANN001
+    raise LedgerIsAppendOnly("ledger entries are append-only; book a correcting entry instead")

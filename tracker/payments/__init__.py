@@ -1,0 +1,1 @@
+"""Payment gateways (Stripe and the offline sandbox) and the events they send."""

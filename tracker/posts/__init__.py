@@ -1,0 +1,1 @@
+"""Appeal posts, updates, rescue reports and news."""

@@ -1,0 +1,72 @@
+"""Posts: Markdown written by staff, sanitized when shown, linked to any number of cases."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.cases.models import RescueCase
+from tracker.core.time import utcnow
+from tracker.core.types import UTCDateTime, sql_in
+from tracker.extensions import db
+
+KINDS: tuple[str, ...] = ("appeal", "update", "rescue_report", "news")
+KIND_LABELS = {
+    "appeal": "Appeal",
+    "update": "Update",
+    "rescue_report": "Rescue report",
+    "news": "News",
+}
+DRAFT, SCHEDULED, PUBLISHED = "draft", "scheduled", "published"
+POST_STATUSES: tuple[str, ...] = (DRAFT, SCHEDULED, PUBLISHED)
+
+post_cases = Table(
+    "post_cases",
+    db.metadata,
+    Column("post_id", ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("case_id", ForeignKey("rescue_cases.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_post_cases_case_id", "case_id"),
+)
+
+
+class Post(db.Model):
+    """An appeal, update, rescue report or news item."""
+
+    __tablename__ = "posts"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {sql_in(KINDS)}", name="kind"),
+        CheckConstraint(f"status IN {sql_in(POST_STATUSES)}", name="status"),
+        # An embargoed post needs the moment it may go out; a published one records when it did.
+        CheckConstraint("status <> 'scheduled' OR publish_at IS NOT NULL", name="scheduled_has_time"),
+        CheckConstraint("status <> 'published' OR published_at IS NOT NULL", name="published_has_time"),
+        CheckConstraint("length(slug) >= 3", name="slug_length"),
+        Index("ix_posts_status_published_at", "status", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    #: Markdown source; rendered then sanitized with nh3 whenever it is displayed
+    body_markdown: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=DRAFT)
+    #: embargo: not public before this moment
+    publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    cases: Mapped[list[RescueCase]] = relationship(secondary=post_cases, order_by="RescueCase.id")
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+    def is_visible(self, now: datetime) -> bool:
+        """Whether the public may read the post at ``now`` (published, or embargo passed)."""
+        if self.status == PUBLISHED:
+            return True
+        return self.status == SCHEDULED and self.publish_at is not None and self.publish_at <= now

@@ -1,0 +1,1 @@
+"""Funding reports for directors, and the public yearly figures."""
