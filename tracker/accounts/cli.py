@@ -1,0 +1,88 @@
+"""``flask users ...``: manage staff, director and admin accounts from the command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from tracker.accounts import services
+from tracker.accounts.models import User
+from tracker.core.access import ROLES
+from tracker.core.errors import DomainError
+from tracker.extensions import db
+
+
+def _fail(message: str) -> None:
+    db.session.rollback()
+    raise click.ClickException(message)
+
+
+def _get_user(email: str) -> User:
+    try:
+        email = services.normalize_email(email)
+    except DomainError as exc:
+        _fail(exc.reason)
+    user = db.session.scalar(db.select(User).where(User.email == email))
+    if user is None:
+        _fail(f"No user with the email {email}.")
+    return user
+
+
+@click.group("users")
+def users_cli() -> None:
+    """Manage staff, director and admin accounts."""
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the user may do.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def create_command(email: str, role: str, password_stdin: bool) -> None:
+    """Create a user with ROLE; the password comes from a prompt or --password-stdin."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = services.create_user(email, password, role)
+    except DomainError as exc:
+        _fail(exc.reason)
+    db.session.commit()
+    click.echo(f"Created {user.role} {user.email}.")
+
+
+@users_cli.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@with_appcontext
+def set_role_command(email: str, role: str) -> None:
+    """Change a user's role; their open sessions end at once."""
+    user = _get_user(email)
+    services.set_role(user, role)
+    db.session.commit()
+    click.echo(f"{user.email} is now {role}; their sessions have ended.")
+
+
+@users_cli.command("disable")
+@click.argument("email")
+@with_appcontext
+def disable_command(email: str) -> None:
+    """Disable a user; they cannot sign in and their open sessions end at once."""
+    user = _get_user(email)
+    services.set_active(user, False)
+    db.session.commit()
+    click.echo(f"{user.email} is disabled; their sessions have ended.")
+
+
+@users_cli.command("enable")
+@click.argument("email")
+@with_appcontext
+def enable_command(email: str) -> None:
+    """Enable a disabled user again."""
+    user = _get_user(email)
+    services.set_active(user, True)
+    db.session.commit()
+    click.echo(f"{user.email} is enabled.")

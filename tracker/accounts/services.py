@@ -1,0 +1,100 @@
+"""Account rules: creating users, signing in, roles and ending sessions."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+from tracker.accounts import passwords
+from tracker.accounts.models import User
+from tracker.core import audit
+from tracker.core.access import ROLES
+from tracker.core.errors import Conflict, DomainError
+from tracker.core.time import utcnow
+from tracker.extensions import db
+
+#: the one answer for a wrong password, an unknown email and a disabled account
+SIGN_IN_FAILED = "Email or password is incorrect."
+
+
+def normalize_email(raw: str) -> str:
+    """Validate an email address and return it lower-cased; DomainError(field='email') if bad."""
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise DomainError(f"That email address is not valid: {exc}", field="email") from None
+
+
+def create_user(email: str, password: str, role: str) -> User:
+    """Create an active user; refuses unknown roles, weak passwords and taken emails."""
+    email = normalize_email(email)
+    if role not in ROLES:
+        raise DomainError(f"Role must be one of {', '.join(ROLES)}.", field="role")
+    problem = passwords.password_problem(password)
+    if problem:
+        raise DomainError(problem, field="password")
+    if db.session.scalar(db.select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"A user with the email {email} already exists.", field="email")
+    user = User(email=email, password_hash=passwords.hash_password(password), role=role)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.created", user, after={"email": email, "role": role})
+    return user
+
+
+def authenticate(email: str, password: str) -> User:
+    """Return the user these credentials belong to, or raise DomainError(SIGN_IN_FAILED).
+
+    An unknown email, a wrong password and a disabled account give the same answer and cost
+    the same argon2 check, so the form cannot be used to learn who has an account.
+    """
+    try:
+        email = normalize_email(email)
+    except DomainError:
+        email = ""
+    user = db.session.scalar(db.select(User).where(User.email == email)) if email else None
+    ok = passwords.verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.active:
+        if user is not None:
+            audit.record("user.login_failed", user, actor=user)
+        raise DomainError(SIGN_IN_FAILED)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    user.last_login_at = utcnow()
+    audit.record("user.login", user, actor=user)
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Invalidate every session this user holds (their session id carries the version)."""
+    user.session_version += 1
+
+
+def set_role(user: User, role: str) -> None:
+    """Change a user's role; their open sessions end at once."""
+    if role not in ROLES:
+        raise DomainError(f"Role must be one of {', '.join(ROLES)}.", field="role")
+    before = user.role
+    user.role = role
+    end_sessions(user)
+    db.session.flush()
+    audit.record("user.role", user, before={"role": before}, after={"role": role})
+
+
+def set_active(user: User, active: bool) -> None:
+    """Enable or disable a user; disabling ends their sessions at once."""
+    before = user.active
+    user.active = active
+    end_sessions(user)
+    db.session.flush()
+    audit.record("user.active", user, before={"active": before}, after={"active": active})
+
+
+def set_password(user: User, password: str) -> None:
+    """Give a user a new password; other sessions end."""
+    problem = passwords.password_problem(password)
+    if problem:
+        raise DomainError(problem, field="password")
+    user.password_hash = passwords.hash_password(password)
+    end_sessions(user)
+    db.session.flush()
+    audit.record("user.password", user)
