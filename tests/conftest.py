@@ -1,0 +1,207 @@
+"""Shared fixtures: every database test runs on SQLite and, when TEST_DATABASE_URL is set,
+on PostgreSQL too. The schema is built through the migrations, once per backend per session;
+tables are emptied after each test.
+
+Set TRACKER_REQUIRE_ALL_TESTS=1 (CI does) to make any skipped test fail the run, so that a
+PostgreSQL run that silently skipped cannot pass.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tracker import create_app
+from tracker.extensions import db
+
+BACKENDS = ("sqlite", "postgresql")
+TEST_SECRET = "test-secret-key-not-for-production"
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL server for tests, or None to skip its half of the suite."""
+    return os.environ.get("TEST_DATABASE_URL") or None
+
+
+def reset_postgres_schema(url: str) -> None:
+    """Drop everything in the test database so the migrations start from nothing."""
+    from tracker.config import normalize_database_url
+
+    engine = sa.create_engine(normalize_database_url(url))
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A freshly migrated-to-nothing database URL for one backend."""
+    if request.param == "sqlite":
+        return "sqlite:///" + str(tmp_path_factory.mktemp("sqlite") / "tracker-test.sqlite3")
+    url = postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL")
+    reset_postgres_schema(url)
+    return url
+
+
+def make_app(database_url: str, **overrides) -> Flask:
+    """An app configured for tests on ``database_url``."""
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET,
+        "DATABASE_URL": database_url,
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def _session_app(database_url: str) -> Iterator[Flask]:
+    app = make_app(database_url)
+    with app.app_context():
+        flask_migrate.upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def empty_all_tables() -> None:
+    """Delete every row (children first) and restart id sequences."""
+    engine = db.engine
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(sa.text(f"DELETE FROM {name}"))  # noqa: S608  (our table names)
+            conn.execute(sa.text("DELETE FROM sqlite_sequence")) if _has_sqlite_sequence(conn) else None
+
+
+def _has_sqlite_sequence(conn: sa.Connection) -> bool:
+    return conn.execute(
+        sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")
+    ).first() is not None
+
+
+@pytest.fixture
+def app(_session_app: Flask) -> Iterator[Flask]:
+    """The app for this backend, inside an app context; tables are emptied afterwards."""
+    with _session_app.app_context():
+        try:
+            yield _session_app
+        finally:
+            db.session.remove()
+            empty_all_tables()
+
+
+@pytest.fixture
+def backend(app: Flask) -> str:
+    """'sqlite' or 'postgresql'."""
+    return db.engine.dialect.name
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+_CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token from a rendered form."""
+    match = _CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1) or match.group(2)
+
+
+class Auth:
+    """Sign a test client in and out through the real forms."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def login(self, email: str, password: str):
+        page = self.client.get("/login")
+        return self.client.post(
+            "/login",
+            data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
+        )
+
+    def logout(self):
+        page = self.client.get("/logout")
+        return self.client.post("/logout", data={"csrf_token": csrf_from(page.text)})
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> Auth:
+    return Auth(client)
+
+
+@pytest.fixture
+def make_user(app: Flask):
+    """Create a committed user: make_user("staff") -> (user, password)."""
+    from tracker.accounts import services
+
+    counter = iter(range(1, 10_000))
+
+    def make(role: str = "staff", email: str | None = None, password: str = "correct horse battery"):
+        user = services.create_user(email or f"{role}{next(counter)}@example.org", password, role)
+        db.session.commit()
+        return user, password
+
+    return make
+
+
+# --- reporting and the no-skips rule ----------------------------------------------------------
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec else None
+        item.user_properties.append(("backend", backend or "none"))
+
+
+_outcomes: Counter[tuple[str, str]] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        backend = dict(report.user_properties).get("backend", "none")
+        _outcomes[(backend, report.outcome)] += 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+    terminalreporter.section("tests per database")
+    for backend in ("sqlite", "postgresql", "none"):
+        counts = {o: n for (b, o), n in _outcomes.items() if b == backend}
+        label = "no database" if backend == "none" else backend
+        terminalreporter.write_line(
+            f"{label:<12} passed={counts.get('passed', 0)} failed={counts.get('failed', 0)} "
+            f"skipped={counts.get('skipped', 0)}"
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    skipped = sum(n for (_, outcome), n in _outcomes.items() if outcome == "skipped")
+    if os.environ.get("TRACKER_REQUIRE_ALL_TESTS") == "1" and skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nTRACKER_REQUIRE_ALL_TESTS=1 and {skipped} tests were skipped: failing the run.")

@@ -1,0 +1,273 @@
+"""``flask seed-demo``: demo data modelled on a real NGO's archive, aliases only."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from datetime import datetime, time, timedelta
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import insert
+
+from tracker.accounts import services as accounts
+from tracker.accounts.models import User
+from tracker.cases import services, workflow
+from tracker.cases.models import RescueCase
+from tracker.core.money import Money
+from tracker.core.time import current_fiscal_year, fiscal_year_dates, local_today, local_zone, utcnow
+from tracker.donations import services as donations
+from tracker.donations.models import GIFT, SUCCEEDED, Donation, Donor, LedgerEntry
+from tracker.extensions import db
+from tracker.posts.models import PUBLISHED, SCHEDULED, Post
+
+DEMO_ACCOUNTS = (
+    ("staff@example.org", "staff"),
+    ("director@example.org", "director"),
+    ("admin@example.org", "admin"),
+)
+DEMO_PREFIX = "demo_"
+
+# Written for this demo; the people are invented and known by aliases only.
+CASES = [
+    {
+        "slug": "six-flood-survivors",
+        "title": "Six flood survivors hiding across the border",
+        "region": "Northeast China",
+        "summary": (
+            "Late-summer floods swept away their village. Six people, one of them a "
+            "four-year-old girl, crossed the river looking for food and now hide in China. "
+            "They asked us to help them reach a safe country.\n\n"
+            "Each rescue costs guides, transport and a safe house along the way."
+        ),
+        "goal": 3_000_000,
+        "people": [("Mr. K.H.", "18-29"), ("Ms. R.S.", "30-49"), ("Mrs. O.M.", "50-69"),
+                   ("Mr. D.W.", "30-49"), ("Ms. E.T.", "18-29"), ("Little N.", "0-4")],
+        "statuses": [workflow.FUNDRAISING, workflow.IN_PROGRESS],
+        "rescued": 1,
+    },
+    {
+        "slug": "deportation-hearing-appeal",
+        "title": "Stopping a deportation: a refugee's legal fight",
+        "region": "Russian Far East",
+        "summary": (
+            "A man who escaped years ago was arrested and faces a court ruling on his "
+            "deportation. We are petitioning courts and embassies and paying for his lawyer "
+            "while his refugee claim is pending."
+        ),
+        "goal": 800_000,
+        "track": "legal",
+        "people": [("Mr. P.J.", "30-49")],
+        "statuses": [workflow.LEGAL_ACTION],
+        "rescued": 0,
+    },
+    {
+        "slug": "mother-and-son",
+        "title": "A mother and her son reach safety",
+        "region": "Southeast Asia",
+        "summary": "A mother and her teenage son waited two winters for a way out. Both are now safe.",
+        "goal": 1_200_000,
+        "people": [("Mrs. H.A.", "30-49"), ("Young S.", "12-17")],
+        "statuses": [workflow.FUNDRAISING, workflow.IN_PROGRESS],
+        "rescued": 2,
+    },
+    {
+        "slug": "elderly-couple-request",
+        "title": "An elderly couple asks for help",
+        "region": "Northeast China",
+        "summary": "A request under review.",
+        "goal": 1_500_000,
+        "people": [("Mr. B.", "70+"), ("Mrs. B.", "70+")],
+        "statuses": [],
+        "rescued": 0,
+    },
+    {
+        "slug": "lost-contact-group",
+        "title": "Three people we could no longer reach",
+        "region": "Northeast China",
+        "summary": "Contact broke off before the journey could start. Their funds were kept for others.",
+        "goal": 1_500_000,
+        "people": [("Mr. T.", "18-29"), ("Ms. U.", "18-29"), ("Mr. V.", "50-69")],
+        "statuses": [workflow.FUNDRAISING, (workflow.CLOSED, "lost_contact")],
+        "rescued": 0,
+    },
+]
+
+POSTS = [
+    ("christmas-campaign-six-survivors", "appeal", "Help six flood survivors reach safety",
+     "Six people who lost everything in the floods are hiding and asked us for help. "
+     "One is a little girl of four. Please give what you can this season.",
+     ["six-flood-survivors"], PUBLISHED),
+    ("one-of-six-rescued", "rescue_report", "One of six is safe",
+     "Your gifts brought the first of the six to a safe place. Five are still waiting.",
+     ["six-flood-survivors"], PUBLISHED),
+    ("hearing-postponed", "update", "The deportation is on hold for now",
+     "The court did not deport him. His refugee claim is still pending.",
+     ["deportation-hearing-appeal"], PUBLISHED),
+    ("mother-and-son-safe", "rescue_report", "A mother and son are safe",
+     "After two winters of waiting, both are safe. Thank you.",
+     ["mother-and-son"], PUBLISHED),
+    ("annual-meeting", "news", "Our annual meeting",
+     "Members met in Tokyo to review the fiscal year (September to August) and plan the next.",
+     [], PUBLISHED),
+    ("next-steps-draft", "update", "Draft: next steps for the six",
+     "Not ready for the public yet.", ["six-flood-survivors"], "draft"),
+    ("embargoed-crossing-news", "update", "Embargoed: crossing news",
+     "Held back until everyone is safe.", ["six-flood-survivors"], SCHEDULED),
+]
+
+
+def _seed_fixed(rng: random.Random) -> int:
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    today = local_today()
+    fy_start, _ = fiscal_year_dates(current_fiscal_year(),
+                                    current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"])
+    by_slug: dict[str, RescueCase] = {}
+    for spec in CASES:
+        case = services.create_case(
+            services.CaseInput(
+                slug=spec["slug"], public_title=spec["title"], public_region=spec["region"],
+                public_summary=spec["summary"], track=spec.get("track", "journey"),
+                goal=Money(spec["goal"] if base == "JPY" else spec["goal"] // 100, base),
+                private_notes="Demo only: contacts and routes would be recorded here.",
+            ),
+            base,
+        )
+        people = [
+            services.add_beneficiary(case, public_alias=alias, age_band=band,
+                                     private_name="(demo: real name kept private)")
+            for alias, band in spec["people"]
+        ]
+        for step in spec["statuses"]:
+            target, outcome = step if isinstance(step, tuple) else (step, None)
+            if target == workflow.CLOSED:
+                break
+            services.change_status(case, target)
+        if case.status != workflow.REQUESTED:
+            for _ in range(rng.randint(6, 14)):
+                _demo_gift(case, rng, today)
+        for person in people[: spec["rescued"]]:
+            services.mark_rescued(person, max(fy_start, today - timedelta(days=rng.randint(3, 40))))
+        for step in spec["statuses"]:
+            if isinstance(step, tuple):
+                services.change_status(case, step[0], outcome=step[1])
+        by_slug[case.slug] = case
+    for _ in range(5):
+        _demo_gift(None, rng, today)
+    now = utcnow()
+    for slug, kind, title, body, case_slugs, status in POSTS:
+        post = Post(slug=slug, kind=kind, title=title, body_markdown=body, status=status,
+                    cases=[by_slug[s] for s in case_slugs])
+        if status == PUBLISHED:
+            post.published_at = now - timedelta(days=rng.randint(1, 30))
+        elif status == SCHEDULED:
+            post.publish_at = now + timedelta(days=30)
+        db.session.add(post)
+    db.session.flush()
+    return len(CASES)
+
+
+def _demo_gift(case: RescueCase | None, rng: random.Random, today) -> None:
+    if rng.random() < 0.8:
+        amount = Money(rng.choice([1000, 3000, 5000, 10000, 30000]), "JPY")
+    else:
+        amount = Money(rng.choice([2000, 5000, 10000, 25000]), "USD")
+    donations.record_offline_gift(
+        case,
+        donations.OfflineGift(
+            amount=amount, channel=rng.choice(["bank_transfer", "cash"]),
+            received_on=today - timedelta(days=rng.randint(0, 60)),
+            donor_name=rng.choice(["A friend in Osaka", "Anonymous", "K. family", "Supporter"]),
+        ),
+    )
+
+
+def _seed_bulk(count: int, rng: random.Random) -> int:
+    """Add random settled gifts until ``count`` demo gifts exist; returns how many were added."""
+    existing = db.session.scalar(
+        db.select(db.func.count(Donation.id)).where(Donation.public_id.like(DEMO_PREFIX + "%"))
+    )
+    missing = max(0, count - int(existing or 0))
+    if not missing:
+        return 0
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    rates = current_app.config["TRACKER_EXCHANGE_RATES"]
+    case_ids = list(db.session.scalars(
+        db.select(RescueCase.id).where(RescueCase.status.in_(workflow.PUBLIC_STATUSES))
+    )) or [None]
+    donor_rows = [{"name": f"Demo donor {i}", "created_at": utcnow()} for i in range(min(missing, 500))]
+    donor_ids = list(db.session.scalars(insert(Donor).returning(Donor.id), donor_rows))
+    zone = local_zone()
+    today = local_today()
+    start = int(existing or 0)
+    with click.progressbar(length=missing, label="Demo gifts") as bar:
+        for offset in range(0, missing, 2000):
+            batch = []
+            for i in range(start + offset, start + min(missing, offset + 2000)):
+                currency = "USD" if rng.random() < 0.2 and "USD" in rates else base
+                minor = rng.choice([1000, 3000, 5000, 10000]) if currency == "JPY" else rng.choice(
+                    [1000, 2500, 5000, 10000])
+                settlement = donations.configured_settlement(Money(minor, currency))
+                day = today - timedelta(days=rng.randint(0, 3650))
+                when = datetime.combine(day, time(rng.randint(0, 23), rng.randint(0, 59)), zone)
+                batch.append({
+                    "public_id": f"{DEMO_PREFIX}{i:08d}", "case_id": rng.choice(case_ids),
+                    "donor_id": rng.choice(donor_ids), "amount_minor": minor, "currency": currency,
+                    "channel": "card", "gateway": "sandbox", "status": SUCCEEDED,
+                    "settled_currency": base, "gross_minor": settlement.gross.amount_minor,
+                    "fee_minor": 0, "net_minor": settlement.gross.amount_minor,
+                    "exchange_rate": settlement.rate, "created_at": when, "settled_at": when,
+                })
+            ids = list(db.session.scalars(insert(Donation).returning(Donation.id), batch))
+            db.session.execute(insert(LedgerEntry), [
+                {"kind": GIFT, "case_id": row["case_id"], "donation_id": donation_id,
+                 "amount_minor": row["gross_minor"], "currency": base,
+                 "original_amount_minor": row["amount_minor"], "original_currency": row["currency"],
+                 "booked_at": row["settled_at"], "created_at": row["settled_at"], "memo": ""}
+                for donation_id, row in zip(ids, batch, strict=True)
+            ])
+            bar.update(len(batch))
+    return missing
+
+
+def _reset_accounts() -> list[tuple[str, str, str]]:
+    made = []
+    for email, role in DEMO_ACCOUNTS:
+        password = secrets.token_urlsafe(12)
+        user = db.session.scalar(db.select(User).where(User.email == email))
+        if user is None:
+            accounts.create_user(email, password, role)
+        else:
+            accounts.set_password(user, password)
+            if user.role != role:
+                accounts.set_role(user, role)
+            if not user.active:
+                accounts.set_active(user, True)
+        made.append((email, role, password))
+    return made
+
+
+@click.command("seed-demo")
+@click.option("--donations", "donation_count", type=click.IntRange(min=0), default=0,
+              help="Also make sure this many random demo gifts exist (for reports and load).")
+@click.option("--accounts", "with_accounts", is_flag=True,
+              help="Create or reset the demo staff, director and admin sign-ins with new random "
+                   "passwords, and print them.")
+@click.option("--seed", type=int, default=2016, help="Random seed, for repeatable demo data.")
+@with_appcontext
+def seed_demo(donation_count: int, with_accounts: bool, seed: int) -> None:
+    """Load demo cases, people, posts and gifts. Safe to run again: nothing is doubled."""
+    rng = random.Random(seed)  # noqa: S311  (demo data, not secrets)
+    if services.get_by_slug(CASES[0]["slug"]) is None:
+        count = _seed_fixed(rng)
+        click.echo(f"Added {count} demo cases with their people, posts and gifts.")
+    else:
+        click.echo("Demo cases are already there.")
+    added = _seed_bulk(donation_count, rng) if donation_count else 0
+    if donation_count:
+        click.echo(f"Added {added} demo gifts ({donation_count} wanted in all).")
+    made = _reset_accounts() if with_accounts else []
+    db.session.commit()
+    for email, role, password in made:
+        click.echo(f"  {role:<9} {email:<24} password: {password}")

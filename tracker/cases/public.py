@@ -1,0 +1,147 @@
+"""What the public may know about a case: an allowlist, never a model dump.
+
+Everything that leaves through a public page, JSON, a feed or an email is built here from
+named public fields only (aliases, age band, coarse region, public texts, counts, sums).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+
+from tracker.cases import workflow
+from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
+from tracker.core.money import Money
+from tracker.core.time import as_utc
+from tracker.donations import ledger
+from tracker.extensions import db
+
+
+@dataclass(frozen=True, slots=True)
+class CaseProgress:
+    """Money and people progress of one case, all from the ledger and the people table."""
+
+    slug: str
+    status: str
+    group_size: int
+    rescued: int
+    goal: Money
+    raised: Money
+    donors: int
+    updated_at: datetime
+
+    @property
+    def money_percent(self) -> int:
+        if self.goal.amount_minor <= 0:
+            return 0
+        return max(0, min(100, self.raised.amount_minor * 100 // self.goal.amount_minor))
+
+    @property
+    def people_percent(self) -> int:
+        return self.rescued * 100 // self.group_size if self.group_size else 0
+
+    @property
+    def waiting(self) -> int:
+        return self.group_size - self.rescued
+
+    @property
+    def completed(self) -> bool:
+        return self.status == workflow.RESCUED
+
+
+def progress_for(cases: Sequence[RescueCase]) -> dict[int, CaseProgress]:
+    """Progress of many cases with a fixed number of grouped queries (no query per case)."""
+    ids = [c.id for c in cases]
+    if not ids:
+        return {}
+    raised = ledger.raised_by_case(ids)
+    donors = ledger.donors_by_case(ids)
+    moved = ledger.last_movement_by_case(ids)
+    people = {
+        case_id: (int(total), int(saved))
+        for case_id, total, saved in db.session.execute(
+            db.select(
+                Beneficiary.case_id,
+                func.count(Beneficiary.id),
+                func.count(Beneficiary.id).filter(Beneficiary.status == PERSON_RESCUED),
+            )
+            .where(Beneficiary.case_id.in_(ids))
+            .group_by(Beneficiary.case_id)
+        )
+    }
+    result = {}
+    for case in cases:
+        total, saved = people.get(case.id, (0, 0))
+        updated = as_utc(case.updated_at)
+        if case.id in moved and moved[case.id] > updated:
+            updated = moved[case.id]
+        result[case.id] = CaseProgress(
+            slug=case.slug,
+            status=case.status,
+            group_size=total,
+            rescued=saved,
+            goal=Money(case.goal_amount_minor, case.goal_currency),
+            raised=Money(raised[case.id], case.goal_currency),
+            donors=donors[case.id],
+            updated_at=updated,
+        )
+    return result
+
+
+def progress_json(progress: CaseProgress) -> dict[str, Any]:
+    """The progress.json contract, exactly these keys and nothing else."""
+    return {
+        "case": progress.slug,
+        "status": progress.status,
+        "group_size": progress.group_size,
+        "rescued": progress.rescued,
+        "goal": {"amount_minor": progress.goal.amount_minor, "currency": progress.goal.currency},
+        "raised": {
+            "amount_minor": progress.raised.amount_minor,
+            "currency": progress.raised.currency,
+        },
+        "donors": progress.donors,
+        "updated_at": progress.updated_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PublicPerson:
+    """A person as the public sees them."""
+
+    alias: str
+    age_band: str
+    status: str
+    status_label: str
+
+
+def public_people(case: RescueCase) -> list[PublicPerson]:
+    """The allowlisted view of a case's people."""
+    return [
+        PublicPerson(p.public_alias, p.age_band, p.status, p.status_label)
+        for p in case.beneficiaries
+    ]
+
+
+def public_cases(statuses: frozenset[str] = workflow.OPEN_STATUSES) -> list[RescueCase]:
+    """Public cases in the given statuses, newest first."""
+    return list(
+        db.session.scalars(
+            db.select(RescueCase)
+            .where(RescueCase.status.in_(statuses))
+            .order_by(RescueCase.published_at.desc().nulls_last(), RescueCase.id.desc())
+        )
+    )
+
+
+def get_public_case(slug: str) -> RescueCase | None:
+    """A case by slug if the public may see it; None for unknown or private cases."""
+    return db.session.scalar(
+        db.select(RescueCase).where(
+            RescueCase.slug == slug, RescueCase.status.in_(workflow.PUBLIC_STATUSES)
+        )
+    )

@@ -1,0 +1,232 @@
+"""Case rules: creating cases, adding people, moving through the workflow, marking rescues.
+
+Services take models and plain values (never a request or a form), raise DomainError with the
+field at fault, ``flush()`` and write audit entries; the caller commits once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func
+
+from tracker.cases import workflow
+from tracker.cases.models import (
+    AGE_BANDS,
+    PERSON_RESCUED,
+    PERSON_STATUSES,
+    TRACKS,
+    Beneficiary,
+    RescueCase,
+)
+from tracker.core import audit
+from tracker.core.errors import Conflict, DomainError, NotFound
+from tracker.core.money import Money
+from tracker.core.time import utcnow
+from tracker.extensions import db
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseInput:
+    """What staff type when opening or editing a case."""
+
+    slug: str
+    public_title: str
+    public_region: str
+    goal: Money
+    public_summary: str = ""
+    track: str = "journey"
+    private_notes: str = ""
+    private_contact: str = ""
+
+
+def _check_case_input(data: CaseInput, base_currency: str) -> None:
+    if not 3 <= len(data.slug) <= 80 or not SLUG_RE.match(data.slug):
+        raise DomainError(
+            "Use 3 to 80 lower-case letters, digits and single hyphens, like 'six-flood-survivors'.",
+            field="slug",
+        )
+    if not data.public_title.strip() or len(data.public_title) > 200:
+        raise DomainError("Give the case a public title of at most 200 characters.", "public_title")
+    if not data.public_region.strip() or len(data.public_region) > 80:
+        raise DomainError(
+            "Give a coarse region of at most 80 characters (a province, never a town).",
+            field="public_region",
+        )
+    if data.track not in TRACKS:
+        raise DomainError(f"Track must be one of {', '.join(TRACKS)}.", field="track")
+    if data.goal.currency != base_currency:
+        raise DomainError(
+            f"Set the goal in the base currency, {base_currency}.", field="goal_currency"
+        )
+    if data.goal.amount_minor < 0:
+        raise DomainError("The goal cannot be negative.", field="goal")
+
+
+def create_case(data: CaseInput, base_currency: str) -> RescueCase:
+    """Open a case in the private 'requested' status."""
+    _check_case_input(data, base_currency)
+    if db.session.scalar(db.select(RescueCase.id).where(RescueCase.slug == data.slug)):
+        raise Conflict(f"The address '{data.slug}' is already used by another case.", field="slug")
+    case = RescueCase(
+        slug=data.slug,
+        public_title=data.public_title.strip(),
+        public_summary=data.public_summary,
+        public_region=data.public_region.strip(),
+        track=data.track,
+        goal_amount_minor=data.goal.amount_minor,
+        goal_currency=data.goal.currency,
+        private_notes=data.private_notes,
+        private_contact=data.private_contact,
+        status=workflow.REQUESTED,
+    )
+    db.session.add(case)
+    db.session.flush()
+    audit.record("case.created", case, case_id=case.id,
+                 after={"slug": case.slug, "status": case.status})
+    return case
+
+
+def get_case_for_update(case_id: int) -> RescueCase:
+    """Load a case and lock its row (PostgreSQL) so concurrent status changes serialize."""
+    case = db.session.scalar(
+        db.select(RescueCase).where(RescueCase.id == case_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if case is None:
+        raise NotFound("No such case.")
+    return case
+
+
+def _people_counts(case: RescueCase) -> tuple[int, int]:
+    total, rescued = db.session.execute(
+        db.select(
+            func.count(Beneficiary.id),
+            func.count(Beneficiary.id).filter(Beneficiary.status == PERSON_RESCUED),
+        ).where(Beneficiary.case_id == case.id)
+    ).one()
+    return int(total), int(rescued)
+
+
+def change_status(case: RescueCase, target: str, *, outcome: str | None = None) -> None:
+    """Move a case to ``target`` if the transition table and the case's people allow it."""
+    workflow.check_transition(case.status, target)
+    if target == workflow.RESCUED:
+        total, rescued = _people_counts(case)
+        if total == 0:
+            raise Conflict("Add the people in this case before marking it rescued.", "status")
+        if rescued < total:
+            raise Conflict(
+                f"{total - rescued} of {total} people are not marked rescued yet; "
+                "the case completes when everyone is.",
+                field="status",
+            )
+    if target == workflow.CLOSED:
+        if outcome not in workflow.OUTCOMES:
+            raise DomainError(
+                f"Choose why the case closes: {', '.join(workflow.OUTCOMES)}.", field="outcome"
+            )
+    elif outcome is not None:
+        raise DomainError("Only a closed case has an outcome.", field="outcome")
+    before = {"status": case.status, "outcome": case.outcome}
+    now = utcnow()
+    case.status = target
+    case.outcome = outcome
+    case.updated_at = now
+    if target in workflow.PUBLIC_STATUSES and case.published_at is None:
+        case.published_at = now
+    if target == workflow.RESCUED:
+        case.completed_at = now
+    db.session.flush()
+    audit.record("case.status", case, case_id=case.id, before=before,
+                 after={"status": case.status, "outcome": case.outcome})
+
+
+def add_beneficiary(
+    case: RescueCase, *, public_alias: str, age_band: str,
+    private_name: str = "", private_details: str = "",
+) -> Beneficiary:
+    """Add a person to an open case, known publicly by alias and age band only."""
+    alias = public_alias.strip()
+    if not 1 <= len(alias) <= 60:
+        raise DomainError("Give a public alias of 1 to 60 characters, like 'Mr. Y.Y.'.",
+                          field="public_alias")
+    if age_band not in AGE_BANDS:
+        raise DomainError(f"Age band must be one of {', '.join(AGE_BANDS)}.", field="age_band")
+    if case.status in (workflow.RESCUED, workflow.CLOSED):
+        raise Conflict(f"People cannot be added to a case that is {case.status_label.lower()}.")
+    position = db.session.scalar(
+        db.select(func.coalesce(func.max(Beneficiary.position), 0))
+        .where(Beneficiary.case_id == case.id)
+    )
+    person = Beneficiary(
+        case=case, public_alias=alias, age_band=age_band, position=int(position or 0) + 1,
+        private_name=private_name, private_details=private_details,
+    )
+    db.session.add(person)
+    case.updated_at = utcnow()
+    db.session.flush()
+    audit.record("beneficiary.added", person, case_id=case.id,
+                 after={"public_alias": alias, "age_band": age_band})
+    return person
+
+
+def set_person_status(person: Beneficiary, status: str) -> None:
+    """Set a person's status other than rescued (waiting, in transit, lost contact, detained)."""
+    if status not in PERSON_STATUSES or status == PERSON_RESCUED:
+        raise DomainError("Use 'mark rescued' to record a rescue.", field="status")
+    if person.status == PERSON_RESCUED:
+        raise Conflict(f"{person.public_alias} is already recorded as rescued.", field="status")
+    before = {"status": person.status}
+    person.status = status
+    person.case.updated_at = utcnow()
+    db.session.flush()
+    audit.record("beneficiary.status", person, case_id=person.case_id, before=before,
+                 after={"status": status})
+
+
+def mark_rescued(person: Beneficiary, rescued_on: date, *, note: str = "",
+                 today: date | None = None) -> bool:
+    """Record that a person reached safety; completes the case when everyone has.
+
+    Returns True when this rescue completed the case. The case row is locked first so that
+    two staff marking the last two people at once still complete the case exactly once.
+    """
+    case = get_case_for_update(person.case_id)
+    db.session.refresh(person)
+    if case.status not in workflow.RESCUE_STATUSES:
+        raise Conflict(
+            f"People can be marked rescued only while the case is fundraising, under way or in "
+            f"legal action; this case is {case.status_label.lower()}.",
+        )
+    if person.status == PERSON_RESCUED:
+        raise Conflict(f"{person.public_alias} is already recorded as rescued.")
+    if today is not None and rescued_on > today:
+        raise DomainError("The rescue date cannot be in the future.", field="rescued_on")
+    before = {"status": person.status, "rescued_on": None}
+    person.status = PERSON_RESCUED
+    person.rescued_on = rescued_on
+    person.private_rescue_note = note
+    case.updated_at = utcnow()
+    db.session.flush()
+    audit.record("beneficiary.rescued", person, case_id=case.id, before=before,
+                 after={"status": PERSON_RESCUED, "rescued_on": rescued_on.isoformat()})
+    total, rescued = _people_counts(case)
+    if rescued == total and workflow.RESCUED in workflow.allowed_targets(case.status):
+        change_status(case, workflow.RESCUED)
+        return True
+    return False
+
+
+def get_by_slug(slug: str) -> RescueCase | None:
+    """A case by its URL name, whatever its status."""
+    return db.session.scalar(db.select(RescueCase).where(RescueCase.slug == slug))
+
+
+def touch(case: RescueCase, when: datetime | None = None) -> None:
+    """Mark a public-facing change so progress pages refresh."""
+    case.updated_at = when or utcnow()

@@ -1,0 +1,223 @@
+"""Case pages: the public home, case and progress pages, and the staff case desk."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    url_for,
+)
+
+from tracker.cases import public as public_view
+from tracker.cases import services, workflow
+from tracker.cases.forms import CaseForm, PersonForm, RescuedForm, StatusForm
+from tracker.cases.models import Beneficiary, RescueCase
+from tracker.core.access import public, roles
+from tracker.core.errors import DomainError
+from tracker.core.forms import apply_error
+from tracker.core.money import MoneyError, parse_amount
+from tracker.core.time import current_fiscal_year, local_today
+from tracker.extensions import db
+from tracker.posts.services import recent_visible_posts, visible_posts_for_case
+from tracker.reports.services import year_summary
+
+bp = Blueprint("cases", __name__)
+staff_bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+STAFF = ("staff", "admin")
+
+
+@bp.route("/")
+@public
+def home():
+    """Open cases with money and people progress, and lives saved this fiscal year."""
+    cases = public_view.public_cases()
+    completed = public_view.public_cases(frozenset({workflow.RESCUED}))[:6]
+    progress = public_view.progress_for(cases + completed)
+    return render_template(
+        "cases/home.html",
+        cases=cases,
+        completed=completed,
+        progress=progress,
+        summary=year_summary(current_fiscal_year()),
+        posts=recent_visible_posts(),
+    )
+
+
+@bp.route("/cases/<slug>")
+@public
+def show(slug: str):
+    """A case's public page: story, progress, people by alias, linked posts."""
+    case = public_view.get_public_case(slug)
+    if case is None:
+        abort(404)
+    return render_template(
+        "cases/show.html",
+        case=case,
+        progress=public_view.progress_for([case])[case.id],
+        people=public_view.public_people(case),
+        posts=visible_posts_for_case(case),
+    )
+
+
+@bp.route("/cases/<slug>/progress.json")
+@public
+def progress(slug: str):
+    """Money and people progress of a public case, exactly as the contract lists."""
+    case = public_view.get_public_case(slug)
+    if case is None:
+        abort(404)
+    return jsonify(public_view.progress_json(public_view.progress_for([case])[case.id]))
+
+
+# --- staff -----------------------------------------------------------------------------------
+
+
+def _staff_case(case_id: int) -> RescueCase:
+    case = db.session.get(RescueCase, case_id)
+    if case is None:
+        abort(404)
+    return case
+
+
+@staff_bp.route("/")
+@roles(*STAFF)
+def dashboard():
+    """Every case, private requests included, with money and people progress."""
+    cases = list(db.session.scalars(db.select(RescueCase).order_by(RescueCase.id.desc())))
+    return render_template(
+        "staff/dashboard.html", cases=cases, progress=public_view.progress_for(cases)
+    )
+
+
+@staff_bp.route("/cases/new", methods=["GET", "POST"])
+@roles(*STAFF)
+def new_case():
+    """Open a case (private until it moves out of 'requested')."""
+    form = CaseForm()
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    if form.validate_on_submit():
+        try:
+            goal = parse_amount(form.goal.data, base)
+            data = services.CaseInput(
+                slug=form.slug.data.strip(),
+                public_title=form.public_title.data,
+                public_region=form.public_region.data,
+                public_summary=form.public_summary.data or "",
+                track=form.track.data,
+                goal=goal,
+                private_notes=form.private_notes.data or "",
+                private_contact=form.private_contact.data or "",
+            )
+            case = services.create_case(data, base)
+        except DomainError as exc:
+            if isinstance(exc, MoneyError):
+                exc.field = "goal"
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"Case '{case.public_title}' opened.", "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id))
+    return render_template("staff/case_new.html", form=form, base_currency=base), (
+        422 if form.errors or form.form_errors else 200
+    )
+
+
+def _render_detail(case: RescueCase, *, status_form=None, person_form=None, rescued_form=None,
+                   code: int = 200):
+    return render_template(
+        "staff/case_detail.html",
+        case=case,
+        progress=public_view.progress_for([case])[case.id],
+        targets=sorted(workflow.allowed_targets(case.status)),
+        labels=workflow.LABELS,
+        status_form=status_form or StatusForm(),
+        person_form=person_form or PersonForm(),
+        rescued_form=rescued_form or RescuedForm(),
+        today=local_today(),
+    ), code
+
+
+@staff_bp.route("/cases/<int:case_id>")
+@roles(*STAFF)
+def case_detail(case_id: int):
+    """A case with its private fields, its people and the allowed status changes."""
+    return _render_detail(_staff_case(case_id))
+
+
+@staff_bp.route("/cases/<int:case_id>/status", methods=["POST"])
+@roles(*STAFF)
+def change_status(case_id: int):
+    """Move the case along its workflow; an illegal move says why and changes nothing."""
+    form = StatusForm()
+    case = _staff_case(case_id)
+    if form.validate_on_submit():
+        try:
+            services.change_status(
+                services.get_case_for_update(case.id), form.target.data,
+                outcome=form.outcome.data or None,
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"Status is now {workflow.LABELS[case.status].lower()}.", "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id))
+    return _render_detail(_staff_case(case_id), status_form=form, code=409)
+
+
+@staff_bp.route("/cases/<int:case_id>/people", methods=["POST"])
+@roles(*STAFF)
+def add_person(case_id: int):
+    """Add a person by alias and age band; identifying details go to private fields."""
+    form = PersonForm()
+    case = _staff_case(case_id)
+    if form.validate_on_submit():
+        try:
+            services.add_beneficiary(
+                case, public_alias=form.public_alias.data, age_band=form.age_band.data,
+                private_name=form.private_name.data or "",
+                private_details=form.private_details.data or "",
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Person added.", "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id))
+    return _render_detail(_staff_case(case_id), person_form=form, code=422)
+
+
+@staff_bp.route("/cases/<int:case_id>/people/<int:person_id>/rescued", methods=["POST"])
+@roles(*STAFF)
+def mark_rescued(case_id: int, person_id: int):
+    """Record that a person is safe; the case completes when the last one is."""
+    form = RescuedForm()
+    person = db.session.get(Beneficiary, person_id)
+    if person is None or person.case_id != case_id:
+        abort(404)
+    if form.validate_on_submit():
+        try:
+            completed = services.mark_rescued(
+                person, form.rescued_on.data, note=form.note.data or "", today=local_today()
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash(
+                "Everyone is safe: the case is complete." if completed
+                else f"{person.public_alias} is marked rescued.",
+                "success",
+            )
+            return redirect(url_for("staff.case_detail", case_id=case_id))
+    return _render_detail(_staff_case(case_id), rescued_form=form, code=422)

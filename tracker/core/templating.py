@@ -1,0 +1,51 @@
+"""Template filters and globals: money, dates, Markdown rendered safely."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import markdown as markdown_lib
+import nh3
+from flask import Flask
+from markupsafe import Markup
+
+from tracker.core.money import Money, format_money
+from tracker.core.time import as_utc, local_zone
+
+_ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "em", "h2", "h3", "h4", "hr", "i", "li",
+    "ol", "p", "pre", "strong", "ul", "img", "figure", "figcaption",
+}
+_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "abbr": {"title"}}
+
+
+def render_markdown(source: str) -> Markup:
+    """Markdown to HTML, then sanitized with nh3: the only way user text becomes markup."""
+    html = markdown_lib.markdown(source or "", extensions=["sane_lists"], output_format="html")
+    clean = nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+    return Markup(clean)  # noqa: S704  (sanitized just above)
+
+
+def money_filter(value: Money, locale: str = "en") -> str:
+    """Format Money for display."""
+    return format_money(value, locale)
+
+
+def local_datetime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC datetime shown in the NGO's time zone."""
+    if value is None:
+        return ""
+    return as_utc(value).astimezone(local_zone()).strftime(fmt)
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters."""
+    app.add_template_filter(money_filter, "money")
+    app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(local_datetime, "localtime")

@@ -1,0 +1,132 @@
+"""Reading and writing the ledger. Every total in the app comes from these sums."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func
+
+from tracker.cases.models import RescueCase
+from tracker.core.time import as_utc, utcnow
+from tracker.donations.models import (
+    FEE,
+    GIFT,
+    RAISED_KINDS,
+    SUCCEEDED,
+    TRANSFER,
+    Donation,
+    LedgerEntry,
+)
+from tracker.extensions import db
+
+
+def book_gift(donation: Donation, *, booked_at: datetime | None = None) -> list[LedgerEntry]:
+    """Book a settled donation: a gift entry for the gross amount and a fee entry if any.
+
+    The donation must already carry its settlement (gross, fee, base currency).
+    """
+    if donation.gross_minor is None or donation.settled_currency is None:
+        raise ValueError("a donation must be settled before it is booked")
+    when = booked_at or donation.settled_at or utcnow()
+    entries = [
+        LedgerEntry(
+            kind=GIFT, case_id=donation.case_id, donation_id=donation.id,
+            amount_minor=donation.gross_minor, currency=donation.settled_currency,
+            original_amount_minor=donation.amount_minor, original_currency=donation.currency,
+            booked_at=when,
+        )
+    ]
+    if donation.fee_minor:
+        entries.append(
+            LedgerEntry(
+                kind=FEE, case_id=donation.case_id, donation_id=donation.id,
+                amount_minor=-donation.fee_minor, currency=donation.settled_currency,
+                booked_at=when,
+            )
+        )
+    db.session.add_all(entries)
+    db.session.flush()
+    return entries
+
+
+def book_transfer(
+    from_case: RescueCase | None, to_case: RescueCase | None, amount_minor: int, currency: str,
+    *, memo: str = "", created_by_id: int | None = None,
+) -> tuple[LedgerEntry, LedgerEntry]:
+    """Move money between cases (None is the general fund) as two linked ledger entries."""
+    if amount_minor <= 0:
+        raise ValueError("transfer amounts are positive")
+    group = uuid.uuid4().hex
+    now = utcnow()
+    out = LedgerEntry(
+        kind=TRANSFER, case_id=from_case.id if from_case else None, amount_minor=-amount_minor,
+        currency=currency, transfer_group=group, memo=memo, booked_at=now,
+        created_by_id=created_by_id,
+    )
+    into = LedgerEntry(
+        kind=TRANSFER, case_id=to_case.id if to_case else None, amount_minor=amount_minor,
+        currency=currency, transfer_group=group, memo=memo, booked_at=now,
+        created_by_id=created_by_id,
+    )
+    db.session.add_all([out, into])
+    db.session.flush()
+    return out, into
+
+
+def raised_by_case(case_ids: Iterable[int]) -> dict[int, int]:
+    """Money raised per case in base-currency minor units (gifts less refunds and disputes)."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        db.select(LedgerEntry.case_id, func.sum(LedgerEntry.amount_minor))
+        .where(LedgerEntry.case_id.in_(ids), LedgerEntry.kind.in_(RAISED_KINDS))
+        .group_by(LedgerEntry.case_id)
+    )
+    totals = {case_id: 0 for case_id in ids}
+    totals.update({case_id: int(total or 0) for case_id, total in rows})
+    return totals
+
+
+def last_movement_by_case(case_ids: Iterable[int]) -> dict[int, datetime]:
+    """When each case's money last moved (for progress "updated_at")."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        db.select(LedgerEntry.case_id, func.max(LedgerEntry.created_at))
+        .where(LedgerEntry.case_id.in_(ids))
+        .group_by(LedgerEntry.case_id)
+    )
+    return {case_id: as_utc(when) for case_id, when in rows if when is not None}
+
+
+def donors_by_case(case_ids: Iterable[int]) -> dict[int, int]:
+    """Distinct donors with a succeeded gift to each case."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        db.select(Donation.case_id, func.count(func.distinct(Donation.donor_id)))
+        .where(Donation.case_id.in_(ids), Donation.status == SUCCEEDED)
+        .group_by(Donation.case_id)
+    )
+    counts = {case_id: 0 for case_id in ids}
+    counts.update({case_id: int(n) for case_id, n in rows})
+    return counts
+
+
+def raised_between(start: datetime, end: datetime, base_currency: str) -> int:
+    """Money raised across all cases and the general fund with booking time in [start, end)."""
+    total = db.session.scalar(
+        db.select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+            LedgerEntry.kind.in_(RAISED_KINDS),
+            LedgerEntry.kind != TRANSFER,  # transfers move money, they do not raise it
+            LedgerEntry.currency == base_currency,
+            LedgerEntry.booked_at >= start,
+            LedgerEntry.booked_at < end,
+        )
+    )
+    return int(total or 0)

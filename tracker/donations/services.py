@@ -1,0 +1,121 @@
+"""Donation rules that do not depend on a gateway: donors, settlement, offline gifts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from flask import current_app
+
+from tracker.cases import workflow
+from tracker.cases.models import RescueCase
+from tracker.core import audit
+from tracker.core.errors import Conflict, DomainError
+from tracker.core.money import Money, MoneyError, convert
+from tracker.core.time import local_zone, utcnow
+from tracker.donations import ledger
+from tracker.donations.models import CHANNELS, SUCCEEDED, Donation, Donor
+from tracker.extensions import db
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What the NGO received in its base currency for one gift."""
+
+    gross: Money
+    fee: Money
+    rate: Decimal
+
+    @property
+    def net(self) -> Money:
+        return self.gross - self.fee
+
+
+def configured_settlement(amount: Money, fee_minor: int = 0) -> Settlement:
+    """Settle at the configured rate (sandbox and offline gifts; Stripe reports its own)."""
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    rates: dict[str, Decimal] = current_app.config["TRACKER_EXCHANGE_RATES"]
+    if amount.currency not in rates:
+        raise DomainError(
+            f"No exchange rate to {base} is configured for {amount.currency} "
+            "(set TRACKER_EXCHANGE_RATES).",
+            field="currency",
+        )
+    rate = rates[amount.currency]
+    return Settlement(gross=convert(amount, base, rate), fee=Money(fee_minor, base), rate=rate)
+
+
+def find_or_create_donor(email: str | None, name: str = "") -> Donor:
+    """One donor per email address; a gift without an email gets a donor of its own."""
+    email = email.strip().lower() if email else None
+    if email:
+        donor = db.session.scalar(db.select(Donor).where(Donor.email == email))
+        if donor is not None:
+            if name and not donor.name:
+                donor.name = name
+            return donor
+    donor = Donor(email=email or None, name=name)
+    db.session.add(donor)
+    db.session.flush()
+    return donor
+
+
+def settle(donation: Donation, settlement: Settlement, *, settled_at: datetime | None = None) -> None:
+    """Mark a pending donation succeeded with its settlement and book it on the ledger."""
+    if donation.status == SUCCEEDED:
+        raise Conflict("This donation is already recorded.")
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    if settlement.gross.currency != base or settlement.fee.currency != base:
+        raise DomainError(f"Settlements are in the base currency, {base}.")
+    donation.settled_currency = base
+    donation.gross_minor = settlement.gross.amount_minor
+    donation.fee_minor = settlement.fee.amount_minor
+    donation.net_minor = settlement.net.amount_minor
+    donation.exchange_rate = settlement.rate
+    donation.settled_at = settled_at or utcnow()
+    donation.status = SUCCEEDED
+    db.session.flush()
+    ledger.book_gift(donation)
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineGift:
+    """A bank transfer or cash gift typed in by staff."""
+
+    amount: Money
+    channel: str
+    received_on: date
+    donor_name: str = ""
+    donor_email: str | None = None
+    reference: str = ""
+
+
+def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
+    """Record a bank transfer or cash gift as a settled donation with its ledger entries."""
+    if gift.channel not in CHANNELS or gift.channel == "card":
+        raise DomainError("Offline gifts are bank transfers or cash.", field="channel")
+    if gift.amount.amount_minor <= 0:
+        raise DomainError("Enter an amount greater than zero.", field="amount")
+    if case is not None and case.status in (workflow.CLOSED, workflow.REQUESTED):
+        raise Conflict(f"Gifts cannot be booked to a case that is {case.status_label.lower()}.")
+    try:
+        settlement = configured_settlement(gift.amount)
+    except MoneyError as exc:
+        raise DomainError(exc.reason, field="amount") from None
+    donor = find_or_create_donor(gift.donor_email, gift.donor_name)
+    donation = Donation(
+        case_id=case.id if case else None, donor=donor,
+        amount_minor=gift.amount.amount_minor, currency=gift.amount.currency,
+        channel=gift.channel, gateway="offline", received_on=gift.received_on,
+        reference=gift.reference or None, display_name=gift.donor_name[:80],
+    )
+    db.session.add(donation)
+    db.session.flush()
+    # Book at local noon of the day received: safely inside that day (and its fiscal year).
+    settled_at = datetime.combine(gift.received_on, time(12, 0), local_zone())
+    settle(donation, settlement, settled_at=settled_at)
+    audit.record("donation.offline", donation, case_id=donation.case_id,
+                 after={"amount": str(gift.amount), "channel": gift.channel,
+                        "received_on": gift.received_on.isoformat()})
+    return donation
