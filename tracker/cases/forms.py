@@ -17,7 +17,7 @@ class CaseForm(FlaskForm):
     slug = StringField("Address (slug)", validators=[DataRequired(), Length(min=3, max=80)])
     public_region = StringField("Coarse region", validators=[DataRequired(), Length(max=80)])
     public_summary = TextAreaField("Public summary (Markdown)", validators=[Length(max=20000)])
-    track = SelectField("Track", choices=[(t, t.capitalize()) for t in TRACKS])
+    track = SelectField("Track", choices={t: t.capitalize() for t in TRACKS})
     goal = StringField("Funding goal", validators=[DataRequired(), Length(max=30)])
     private_notes = TextAreaField("Private notes (staff only)", validators=[Length(max=20000)])
     private_contact = TextAreaField("Private contact (staff only)", validators=[Length(max=5000)])
@@ -26,10 +26,10 @@ class CaseForm(FlaskForm):
 class StatusForm(FlaskForm):
     """Move a case to another status."""
 
-    target = SelectField("New status", choices=[(s, workflow.LABELS[s]) for s in workflow.STATUSES])
+    target = SelectField("New status", choices={s: workflow.LABELS[s] for s in workflow.STATUSES})
     outcome = SelectField(
         "Outcome (when closing)",
-        choices=[("", "—")] + [(o, o.replace("_", " ").capitalize()) for o in workflow.OUTCOMES],
+        choices={"": "—", **{o: o.replace("_", " ").capitalize() for o in workflow.OUTCOMES}},
         validators=[Optional()],
     )
 
@@ -38,7 +38,7 @@ class PersonForm(FlaskForm):
     """Add a person to a case."""
 
     public_alias = StringField("Public alias", validators=[DataRequired(), Length(max=60)])
-    age_band = SelectField("Age band", choices=[(a, a) for a in AGE_BANDS])
+    age_band = SelectField("Age band", choices={a: a for a in AGE_BANDS})
     private_name = StringField("Real name (staff only)", validators=[Length(max=200)])
     private_details = TextAreaField("Private details (staff only)", validators=[Length(max=5000)])
 

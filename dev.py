@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Set up and run Rescue Tracker on a fresh machine that has only Python 3.11+.
+
+    python3 dev.py serve   # venv + install, build the SQLite database, demo data, serve :5000
+    python3 dev.py test    # venv + install with test tools, run the whole test suite
+
+Everything goes into ./.venv and ./instance; nothing outside the checkout is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+INSTANCE = ROOT / "instance"
+
+
+def venv_python() -> Path:
+    """The virtual environment's interpreter."""
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_installed(extra: str | None) -> None:
+    """Create .venv and install the project (with an extra) unless already done for this
+    version of pyproject.toml."""
+    if sys.version_info < (3, 11):
+        sys.exit("Rescue Tracker needs Python 3.11 or newer.")
+    if not venv_python().exists():
+        print("Creating the virtual environment in .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    spec = f".[{extra}]" if extra else "."
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + spec.encode()).hexdigest()
+    stamp = VENV / ".tracker-installed"
+    if stamp.exists() and digest in stamp.read_text().split():
+        return
+    print(f"Installing {spec} into .venv ...", flush=True)
+    pip = [str(venv_python()), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "install", "-e", spec], check=True, cwd=ROOT)
+    previous = stamp.read_text() if stamp.exists() else ""
+    stamp.write_text(previous + digest + "\n")
+
+
+def secret_key() -> str:
+    """A random SECRET_KEY kept in instance/secret_key, made on the first run."""
+    INSTANCE.mkdir(exist_ok=True)
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def flask(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([str(venv_python()), "-m", "flask", "--app", "tracker", *args],
+                   check=True, env=env, cwd=ROOT)
+
+
+def serve() -> None:
+    """Install, migrate the embedded SQLite database, load demo data and serve on :5000."""
+    ensure_installed(None)
+    env = dict(os.environ)
+    env.setdefault("SECRET_KEY", secret_key())
+    port = env.get("PORT", "5000")
+    flask("db", "upgrade", env=env)
+    print("\nDemo data and fresh sign-ins (passwords are new on every start):", flush=True)
+    flask("seed-demo", "--accounts", env=env)
+    print(f"\nRescue Tracker: http://127.0.0.1:{port}/  (staff sign-in at /login; Ctrl-C stops)\n",
+          flush=True)
+    os.chdir(ROOT)
+    args = [str(venv_python()), "-m", "flask", "--app", "tracker", "run",
+            "--host", "127.0.0.1", "--port", port]
+    os.execve(args[0], args, env)
+
+
+def test(extra_args: list[str]) -> int:
+    """Install with the test tools and run pytest; returns pytest's exit code."""
+    ensure_installed("dev")
+    return subprocess.run([str(venv_python()), "-m", "pytest", *extra_args], cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"serve", "test"}:
+        print(__doc__)
+        return 2
+    if argv[0] == "serve":
+        serve()
+        return 0
+    return test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
