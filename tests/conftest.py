@@ -8,6 +8,7 @@ PostgreSQL run that silently skipped cannot pass.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 from collections import Counter
@@ -54,6 +55,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     return url
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request gets its own app context, as in production.
+
+    Flask reuses an already pushed app context for requests, so a test holding one (to call
+    services) would share ``g`` and the database session with the requests it makes, hiding
+    bugs. Running each request in an empty ``contextvars.Context`` gives it a fresh one.
+    """
+
+    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 def make_app(database_url: str, **overrides) -> Flask:
     """An app configured for tests on ``database_url``."""
     config = {
@@ -63,7 +76,9 @@ def make_app(database_url: str, **overrides) -> Flask:
         "SERVER_NAME": None,
     }
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    return app
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,120 @@
+"""The staff case desk: forms refuse bad input at the field and change nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import csrf_from
+from tracker.cases.models import Beneficiary, RescueCase
+from tracker.core.audit import AuditEntry
+from tracker.extensions import db
+
+from .helpers import make_case
+
+
+@pytest.fixture
+def staff(client, auth, make_user):
+    user, password = make_user("staff")
+    assert auth.login(user.email, password).status_code == 302
+    return user
+
+
+def _count(model):
+    return db.session.scalar(db.select(db.func.count()).select_from(model))
+
+
+def _new_case(client, **overrides):
+    page = client.get("/staff/cases/new")
+    data = {"public_title": "Six flood survivors", "slug": "six-flood", "public_region": "Jilin",
+            "track": "journey", "goal": "3,000,000", "public_summary": "",
+            "private_notes": "", "private_contact": "", "csrf_token": csrf_from(page.text)}
+    data.update(overrides)
+    return client.post("/staff/cases/new", data=data)
+
+
+def test_staff_open_a_case_and_see_it_on_the_dashboard(client, staff):
+    response = _new_case(client)
+    assert response.status_code == 302
+    case = db.session.scalar(db.select(RescueCase))
+    assert (case.slug, case.goal_amount_minor, case.status) == ("six-flood", 3_000_000, "requested")
+    assert "Six flood survivors" in client.get("/staff/").text
+    entry = db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "case.created"))
+    assert entry.actor_id == staff.id
+
+
+@pytest.mark.parametrize(
+    ("goal", "message"),
+    [("3,000.5", "JPY amounts have no decimal places"), ("lots", "Enter an amount like"),
+     ("-5", ""), ("50,00", "")],
+)
+def test_malformed_goal_is_a_field_error_and_nothing_is_written(client, staff, goal, message):
+    response = _new_case(client, goal=goal)
+    assert response.status_code == 422
+    assert 'id="goal-error"' in response.text
+    assert message in response.text
+    assert _count(RescueCase) == 0
+
+
+def test_duplicate_slug_is_a_field_error(client, staff):
+    make_case("six-flood")
+    response = _new_case(client)
+    assert response.status_code == 422
+    assert "already used by another case" in response.text
+    assert 'id="slug-error"' in response.text
+    assert _count(RescueCase) == 1
+
+
+def test_forged_submission_without_csrf_is_refused(client, staff):
+    response = client.post("/staff/cases/new", data={"public_title": "x", "slug": "forged-case",
+                                                      "public_region": "x", "goal": "1"})
+    assert response.status_code == 400
+    assert _count(RescueCase) == 0
+
+
+def test_status_buttons_offer_only_allowed_transitions_and_refuse_others(client, staff):
+    case = make_case("button-case", people=1, status="fundraising")
+    page = client.get(f"/staff/cases/{case.id}")
+    assert 'value="in_progress"' in page.text and 'value="requested"' not in page.text
+    response = client.post(f"/staff/cases/{case.id}/status",
+                           data={"target": "requested", "csrf_token": csrf_from(page.text)})
+    assert response.status_code == 409
+    assert "cannot become request received" in response.text
+    db.session.expire_all()
+    assert db.session.get(RescueCase, case.id).status == "fundraising"
+    ok = client.post(f"/staff/cases/{case.id}/status",
+                     data={"target": "in_progress", "csrf_token": csrf_from(page.text)})
+    assert ok.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(RescueCase, case.id).status == "in_progress"
+
+
+def test_add_people_and_mark_the_last_one_rescued_completes_the_case(client, staff):
+    case = make_case("people-case", status="in_progress")
+    page = client.get(f"/staff/cases/{case.id}")
+    token = csrf_from(page.text)
+    bad = client.post(f"/staff/cases/{case.id}/people",
+                      data={"public_alias": "", "age_band": "0-4", "csrf_token": token})
+    assert bad.status_code == 422 and _count(Beneficiary) == 0
+    good = client.post(f"/staff/cases/{case.id}/people",
+                       data={"public_alias": "Little N.", "age_band": "0-4",
+                             "private_name": "secret", "csrf_token": token})
+    assert good.status_code == 302
+    person = db.session.scalar(db.select(Beneficiary))
+    done = client.post(f"/staff/cases/{case.id}/people/{person.id}/rescued",
+                       data={"rescued_on": "2026-02-23", "csrf_token": token})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(RescueCase, case.id).status == "rescued"
+    bad_date = client.post(f"/staff/cases/{case.id}/people/{person.id}/rescued",
+                           data={"rescued_on": "not a date", "csrf_token": token})
+    assert bad_date.status_code == 422
+
+
+def test_directors_and_anonymous_visitors_cannot_use_the_staff_desk(client, auth, make_user):
+    case = make_case("guarded")
+    assert client.get("/staff/").status_code == 302
+    assert client.get(f"/staff/cases/{case.id}").headers["Location"].startswith("/login")
+    director, password = make_user("director")
+    auth.login(director.email, password)
+    assert client.get("/staff/").status_code == 403
+    assert client.get(f"/staff/cases/{case.id}").status_code == 403
