@@ -143,4 +143,6 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     config["DATABASE_URL"] = normalize_database_url(config["DATABASE_URL"])
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     return config

@@ -16,7 +16,13 @@ from tracker.accounts.models import User
 from tracker.cases import services, workflow
 from tracker.cases.models import RescueCase
 from tracker.core.money import Money
-from tracker.core.time import current_fiscal_year, fiscal_year_dates, local_today, local_zone, utcnow
+from tracker.core.time import (
+    current_fiscal_year,
+    fiscal_year_dates,
+    local_today,
+    local_zone,
+    utcnow,
+)
 from tracker.donations import services as donations
 from tracker.donations.models import GIFT, SUCCEEDED, Donation, Donor, LedgerEntry
 from tracker.extensions import db

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import func
 
@@ -226,7 +226,3 @@ def get_by_slug(slug: str) -> RescueCase | None:
     """A case by its URL name, whatever its status."""
     return db.session.scalar(db.select(RescueCase).where(RescueCase.slug == slug))
 
-
-def touch(case: RescueCase, when: datetime | None = None) -> None:
-    """Mark a public-facing change so progress pages refresh."""
-    case.updated_at = when or utcnow()

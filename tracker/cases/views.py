@@ -17,6 +17,7 @@ from tracker.cases import public as public_view
 from tracker.cases import services, workflow
 from tracker.cases.forms import CaseForm, PersonForm, RescuedForm, StatusForm
 from tracker.cases.models import Beneficiary, RescueCase
+from tracker.core import audit
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
@@ -147,8 +148,14 @@ def _render_detail(case: RescueCase, *, status_form=None, person_form=None, resc
 @staff_bp.route("/cases/<int:case_id>")
 @roles(*STAFF)
 def case_detail(case_id: int):
-    """A case with its private fields, its people and the allowed status changes."""
-    return _render_detail(_staff_case(case_id))
+    """A case with its private fields, its people and the allowed status changes.
+
+    Every view of identifying fields is audited, so this GET writes an audit entry.
+    """
+    case = _staff_case(case_id)
+    audit.record("case.private_viewed", case, case_id=case.id)
+    db.session.commit()
+    return _render_detail(case)
 
 
 @staff_bp.route("/cases/<int:case_id>/status", methods=["POST"])
