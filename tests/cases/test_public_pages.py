@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from tests.factories import make_case
 from tracker.cases import services
 from tracker.core.money import Money
 from tracker.core.time import local_today, utcnow
 from tracker.donations.services import OfflineGift, record_offline_gift
 from tracker.extensions import db
 from tracker.posts.models import Post
-
-from .helpers import make_case
 
 MARKERS = ("PRIVATE-NOTE-7f3a", "PRIVATE-CONTACT-91bc", "PRIVATE-NAME-c0de", "PRIVATE-DETAIL-5e5e",
            "PRIVATE-RESCUE-NOTE-0b0b")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import csrf_from
+from tests.factories import make_case
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.audit import AuditEntry
 from tracker.extensions import db
-
-from .helpers import make_case
 
 
 @pytest.fixture

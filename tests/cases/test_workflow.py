@@ -6,13 +6,12 @@ from datetime import date
 
 import pytest
 
+from tests.factories import make_case
 from tracker.cases import services, workflow
 from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, IllegalTransition
 from tracker.core.money import Money
 from tracker.extensions import db
-
-from .helpers import make_case
 
 
 def test_every_status_has_a_row_in_the_transition_table_and_a_label():

@@ -11,6 +11,7 @@ from tracker.accounts import services
 from tracker.accounts.models import User
 from tracker.core.access import ROLES
 from tracker.core.errors import DomainError
+from tracker.core.validation import normalize_email
 from tracker.extensions import db
 
 
@@ -21,7 +22,7 @@ def _fail(message: str) -> None:
 
 def _get_user(email: str) -> User:
     try:
-        email = services.normalize_email(email)
+        email = normalize_email(email)
     except DomainError as exc:
         _fail(exc.reason)
     user = db.session.scalar(db.select(User).where(User.email == email))

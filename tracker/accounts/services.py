@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
-
 from tracker.accounts import passwords
 from tracker.accounts.models import User
 from tracker.core import audit
 from tracker.core.access import ROLES
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.time import utcnow
+from tracker.core.validation import normalize_email
 from tracker.extensions import db
 
 #: the one answer for a wrong password, an unknown email and a disabled account
 SIGN_IN_FAILED = "Email or password is incorrect."
-
-
-def normalize_email(raw: str) -> str:
-    """Validate an email address and return it lower-cased; DomainError(field='email') if bad."""
-    try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise DomainError(f"That email address is not valid: {exc}", field="email") from None
 
 
 def create_user(email: str, password: str, role: str) -> User:

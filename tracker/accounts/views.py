@@ -17,8 +17,12 @@ bp = Blueprint("accounts", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only follow same-site relative redirects after sign-in (no open redirect)."""
-    if target:
+    """Only follow same-site relative redirects after sign-in (no open redirect).
+
+    Control characters are refused too: a CR/LF cannot go into the Location header (it would
+    turn a sign-in into a 500), and browsers drop tabs and newlines, so "/\\t/x" means "//x".
+    """
+    if target and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
             return target

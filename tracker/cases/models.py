@@ -43,7 +43,8 @@ class RescueCase(db.Model):
         CheckConstraint(f"status IN {sql_in(workflow.STATUSES)}", name="status"),
         CheckConstraint(f"track IN {sql_in(TRACKS)}", name="track"),
         CheckConstraint(
-            f"(status = 'closed' AND outcome IN {sql_in(workflow.OUTCOMES)})"
+            # IS NOT NULL spelled out: "NULL IN (...)" is unknown, and CHECK lets unknown pass.
+            f"(status = 'closed' AND outcome IS NOT NULL AND outcome IN {sql_in(workflow.OUTCOMES)})"
             " OR (status <> 'closed' AND outcome IS NULL)",
             name="outcome_iff_closed",
         ),

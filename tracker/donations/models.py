@@ -75,9 +75,11 @@ class Donation(db.Model):
         CheckConstraint(
             "settled_currency IS NULL OR length(settled_currency) = 3", name="settled_currency_code"
         ),
+        # All three or none; IS NOT NULL spelled out because CHECK lets NULL comparisons pass.
         CheckConstraint(
-            "gross_minor IS NULL OR (gross_minor > 0 AND fee_minor >= 0"
-            " AND net_minor = gross_minor - fee_minor)",
+            "(gross_minor IS NULL AND fee_minor IS NULL AND net_minor IS NULL)"
+            " OR (gross_minor IS NOT NULL AND fee_minor IS NOT NULL AND net_minor IS NOT NULL"
+            " AND gross_minor > 0 AND fee_minor >= 0 AND net_minor = gross_minor - fee_minor)",
             name="settlement_adds_up",
         ),
         CheckConstraint(

@@ -14,6 +14,7 @@ from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.money import Money, MoneyError, convert
 from tracker.core.time import local_zone, utcnow
+from tracker.core.validation import check_length, normalize_email
 from tracker.donations import ledger
 from tracker.donations.models import CHANNELS, SUCCEEDED, Donation, Donor
 from tracker.extensions import db
@@ -97,13 +98,16 @@ def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
         raise DomainError("Offline gifts are bank transfers or cash.", field="channel")
     if gift.amount.amount_minor <= 0:
         raise DomainError("Enter an amount greater than zero.", field="amount")
+    check_length(gift.reference, 120, "reference", "reference")
+    check_length(gift.donor_name, 200, "donor_name", "donor's name")
+    email = normalize_email(gift.donor_email, field="donor_email") if gift.donor_email else None
     if case is not None and case.status in (workflow.CLOSED, workflow.REQUESTED):
         raise Conflict(f"Gifts cannot be booked to a case that is {case.status_label.lower()}.")
     try:
         settlement = configured_settlement(gift.amount)
     except MoneyError as exc:
         raise DomainError(exc.reason, field="amount") from None
-    donor = find_or_create_donor(gift.donor_email, gift.donor_name)
+    donor = find_or_create_donor(email, gift.donor_name)
     donation = Donation(
         case_id=case.id if case else None, donor=donor,
         amount_minor=gift.amount.amount_minor, currency=gift.amount.currency,
