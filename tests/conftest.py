@@ -99,9 +99,19 @@ def empty_all_tables() -> None:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
+            # SQLite has no TRUNCATE and the ledger's append-only triggers refuse DELETE:
+            # lift them for the clean-up and put the same ones back.
+            triggers = conn.execute(
+                sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+            for name, _ in triggers:
+                conn.execute(sa.text(f"DROP TRIGGER {name}"))
             for name in tables:
                 conn.execute(sa.text(f"DELETE FROM {name}"))  # noqa: S608  (our table names)
-            conn.execute(sa.text("DELETE FROM sqlite_sequence")) if _has_sqlite_sequence(conn) else None
+            if _has_sqlite_sequence(conn):
+                conn.execute(sa.text("DELETE FROM sqlite_sequence"))
+            for _, sql in triggers:
+                conn.execute(sa.text(sql))
 
 
 def _has_sqlite_sequence(conn: sa.Connection) -> bool:
