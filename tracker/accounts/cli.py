@@ -6,6 +6,7 @@ import sys
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy.exc import IntegrityError
 
 from tracker.accounts import services
 from tracker.accounts.models import User
@@ -49,9 +50,11 @@ def create_command(email: str, role: str, password_stdin: bool) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user = services.create_user(email, password, role)
+        db.session.commit()
     except DomainError as exc:
         _fail(exc.reason)
-    db.session.commit()
+    except IntegrityError:  # the same email created at the same moment by someone else
+        _fail(f"A user with the email {email.strip().lower()} already exists.")
     click.echo(f"Created {user.role} {user.email}.")
 
 

@@ -57,7 +57,9 @@ def authenticate(email: str, password: str) -> User:
 
 def end_sessions(user: User) -> None:
     """Invalidate every session this user holds (their session id carries the version)."""
-    user.session_version += 1
+    user.session_version = User.session_version + 1  # in SQL, so concurrent bumps both count
+    db.session.flush()
+    db.session.refresh(user, ["session_version"])
 
 
 def set_role(user: User, role: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from tracker.accounts import services
 from tracker.accounts.forms import LoginForm
@@ -16,7 +16,12 @@ from tracker.extensions import db
 bp = Blueprint("accounts", __name__)
 
 
-def _safe_next(target: str | None) -> str:
+def landing_page(role: str) -> str:
+    """Where a user lands after signing in: the desk their role may open."""
+    return url_for("staff.dashboard") if role in ("staff", "admin") else url_for("cases.home")
+
+
+def _safe_next(target: str | None, role: str) -> str:
     """Only follow same-site relative redirects after sign-in (no open redirect).
 
     Control characters are refused too: a CR/LF cannot go into the Location header (it would
@@ -26,7 +31,7 @@ def _safe_next(target: str | None) -> str:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
             return target
-    return url_for("staff.dashboard")
+    return landing_page(role)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -45,7 +50,7 @@ def login():
         # Rotate the session: nothing from before sign-in (a planted id) survives it.
         session.clear()
         login_user(user)
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(_safe_next(request.args.get("next"), user.role))
     return render_template("accounts/login.html", form=form)
 
 
@@ -55,6 +60,10 @@ def logout():
     """Sign out. GET asks to confirm; POST (with a CSRF token) signs out."""
     if request.method == "GET":
         return render_template("accounts/logout.html")
+    # Sessions live in signed cookies, so a copied cookie would outlive a plain sign-out:
+    # bumping the version ends this user's sessions everywhere.
+    services.end_sessions(current_user._get_current_object())
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
