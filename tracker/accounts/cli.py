@@ -58,16 +58,21 @@ def create_command(email: str, role: str, password_stdin: bool) -> None:
     click.echo(f"Created {user.role} {user.email}.")
 
 
+def _change_user(email: str, change, done: str) -> None:  # noqa: ANN001
+    user = _get_user(email)
+    change(user)
+    db.session.commit()
+    click.echo(f"{user.email} {done}")
+
+
 @users_cli.command("set-role")
 @click.argument("email")
 @click.argument("role", type=click.Choice(ROLES))
 @with_appcontext
 def set_role_command(email: str, role: str) -> None:
     """Change a user's role; their open sessions end at once."""
-    user = _get_user(email)
-    services.set_role(user, role)
-    db.session.commit()
-    click.echo(f"{user.email} is now {role}; their sessions have ended.")
+    _change_user(email, lambda u: services.set_role(u, role),
+                 f"is now {role}; their sessions have ended.")
 
 
 @users_cli.command("disable")
@@ -75,10 +80,8 @@ def set_role_command(email: str, role: str) -> None:
 @with_appcontext
 def disable_command(email: str) -> None:
     """Disable a user; they cannot sign in and their open sessions end at once."""
-    user = _get_user(email)
-    services.set_active(user, False)
-    db.session.commit()
-    click.echo(f"{user.email} is disabled; their sessions have ended.")
+    _change_user(email, lambda u: services.set_active(u, False),
+                 "is disabled; their sessions have ended.")
 
 
 @users_cli.command("enable")
@@ -86,7 +89,4 @@ def disable_command(email: str) -> None:
 @with_appcontext
 def enable_command(email: str) -> None:
     """Enable a disabled user again."""
-    user = _get_user(email)
-    services.set_active(user, True)
-    db.session.commit()
-    click.echo(f"{user.email} is enabled.")
+    _change_user(email, lambda u: services.set_active(u, True), "is enabled.")

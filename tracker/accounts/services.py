@@ -62,24 +62,24 @@ def end_sessions(user: User) -> None:
     db.session.refresh(user, ["session_version"])
 
 
+def _change_and_end_sessions(user: User, attribute: str, value: object) -> None:
+    """Change one account attribute, end the user's sessions, audit before and after."""
+    before = getattr(user, attribute)
+    setattr(user, attribute, value)
+    end_sessions(user)
+    audit.record(f"user.{attribute}", user, before={attribute: before}, after={attribute: value})
+
+
 def set_role(user: User, role: str) -> None:
     """Change a user's role; their open sessions end at once."""
     if role not in ROLES:
         raise DomainError(f"Role must be one of {', '.join(ROLES)}.", field="role")
-    before = user.role
-    user.role = role
-    end_sessions(user)
-    db.session.flush()
-    audit.record("user.role", user, before={"role": before}, after={"role": role})
+    _change_and_end_sessions(user, "role", role)
 
 
 def set_active(user: User, active: bool) -> None:
-    """Enable or disable a user; disabling ends their sessions at once."""
-    before = user.active
-    user.active = active
-    end_sessions(user)
-    db.session.flush()
-    audit.record("user.active", user, before={"active": before}, after={"active": active})
+    """Enable or disable a user; their open sessions end at once."""
+    _change_and_end_sessions(user, "active", active)
 
 
 def set_password(user: User, password: str) -> None:

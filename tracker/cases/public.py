@@ -58,9 +58,7 @@ def progress_for(cases: Sequence[RescueCase]) -> dict[int, CaseProgress]:
     ids = [c.id for c in cases]
     if not ids:
         return {}
-    raised = ledger.raised_by_case(ids)
-    donors = ledger.donors_by_case(ids)
-    moved = ledger.last_movement_by_case(ids)
+    money = ledger.money_by_case(ids)
     people = {
         case_id: (int(total), int(saved))
         for case_id, total, saved in db.session.execute(
@@ -77,16 +75,17 @@ def progress_for(cases: Sequence[RescueCase]) -> dict[int, CaseProgress]:
     for case in cases:
         total, saved = people.get(case.id, (0, 0))
         updated = as_utc(case.updated_at)
-        if case.id in moved and moved[case.id] > updated:
-            updated = moved[case.id]
+        moved = money[case.id].last_moved
+        if moved is not None and moved > updated:
+            updated = moved
         result[case.id] = CaseProgress(
             slug=case.slug,
             status=case.status,
             group_size=total,
             rescued=saved,
             goal=Money(case.goal_amount_minor, case.goal_currency),
-            raised=Money(raised[case.id], case.goal_currency),
-            donors=donors[case.id],
+            raised=Money(money[case.id].raised_minor, case.goal_currency),
+            donors=money[case.id].donors,
             updated_at=updated,
         )
     return result

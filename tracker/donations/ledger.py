@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
@@ -75,47 +76,50 @@ def book_transfer(
     return out, into
 
 
-def raised_by_case(case_ids: Iterable[int]) -> dict[int, int]:
-    """Money raised per case in base-currency minor units (gifts less refunds and disputes)."""
+@dataclass(frozen=True, slots=True)
+class CaseMoney:
+    """A case's money as the ledger has it."""
+
+    #: gifts less refunds and disputes, plus transfers, in base-currency minor units
+    raised_minor: int = 0
+    #: distinct donors with a succeeded gift
+    donors: int = 0
+    #: when money last moved for the case
+    last_moved: datetime | None = None
+
+
+def money_by_case(case_ids: Iterable[int]) -> dict[int, CaseMoney]:
+    """Raised, donors and last movement for many cases in two grouped queries."""
     ids = list(case_ids)
     if not ids:
         return {}
-    rows = db.session.execute(
-        db.select(LedgerEntry.case_id, func.sum(LedgerEntry.amount_minor))
-        .where(LedgerEntry.case_id.in_(ids), LedgerEntry.kind.in_(RAISED_KINDS))
-        .group_by(LedgerEntry.case_id)
+    raised_expr = func.coalesce(
+        func.sum(LedgerEntry.amount_minor).filter(LedgerEntry.kind.in_(RAISED_KINDS)), 0
     )
-    totals = {case_id: 0 for case_id in ids}
-    totals.update({case_id: int(total or 0) for case_id, total in rows})
-    return totals
-
-
-def last_movement_by_case(case_ids: Iterable[int]) -> dict[int, datetime]:
-    """When each case's money last moved (for progress "updated_at")."""
-    ids = list(case_ids)
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        db.select(LedgerEntry.case_id, func.max(LedgerEntry.created_at))
+    ledger_rows = db.session.execute(
+        db.select(LedgerEntry.case_id, raised_expr, func.max(LedgerEntry.created_at))
         .where(LedgerEntry.case_id.in_(ids))
         .group_by(LedgerEntry.case_id)
+    ).all()
+    donor_rows = dict(
+        db.session.execute(
+            db.select(Donation.case_id, func.count(func.distinct(Donation.donor_id)))
+            .where(Donation.case_id.in_(ids), Donation.status == SUCCEEDED)
+            .group_by(Donation.case_id)
+        ).all()
     )
-    return {case_id: as_utc(when) for case_id, when in rows if when is not None}
+    result = {case_id: CaseMoney(donors=int(donor_rows.get(case_id, 0))) for case_id in ids}
+    for case_id, raised, moved in ledger_rows:
+        result[case_id] = CaseMoney(
+            raised_minor=int(raised), donors=int(donor_rows.get(case_id, 0)),
+            last_moved=as_utc(moved) if moved is not None else None,
+        )
+    return result
 
 
-def donors_by_case(case_ids: Iterable[int]) -> dict[int, int]:
-    """Distinct donors with a succeeded gift to each case."""
-    ids = list(case_ids)
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        db.select(Donation.case_id, func.count(func.distinct(Donation.donor_id)))
-        .where(Donation.case_id.in_(ids), Donation.status == SUCCEEDED)
-        .group_by(Donation.case_id)
-    )
-    counts = {case_id: 0 for case_id in ids}
-    counts.update({case_id: int(n) for case_id, n in rows})
-    return counts
+def raised_by_case(case_ids: Iterable[int]) -> dict[int, int]:
+    """Money raised per case in base-currency minor units (gifts less refunds and disputes)."""
+    return {case_id: money.raised_minor for case_id, money in money_by_case(case_ids).items()}
 
 
 def raised_between(start: datetime, end: datetime, base_currency: str) -> int:
