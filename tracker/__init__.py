@@ -45,7 +45,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions and the access rules to ``app``."""
     from tracker import models  # noqa: F401  (every model registered before migrations look)
     from tracker.accounts import auth
-    from tracker.core import access, db_setup
+    from tracker.core import access, db_setup, outbox
     from tracker.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
@@ -55,6 +55,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     auth.init_app(app)
     access.init_app(app)
+    outbox.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -63,9 +64,11 @@ def register_blueprints(app: Flask) -> None:
     from tracker.cases.views import bp as cases_bp
     from tracker.cases.views import staff_bp
     from tracker.core.views import bp as core_bp
+    from tracker.donations.views import bp as donations_bp
+    from tracker.payments.views import bp as payments_bp
     from tracker.posts.views import bp as posts_bp
 
-    for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp):
+    for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp):
         app.register_blueprint(bp)
 
 
@@ -77,12 +80,14 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the CLI groups: seed-demo and users."""
+    """Add the CLI groups: seed-demo, users, stripe and outbox."""
     from tracker.accounts.cli import users_cli
     from tracker.cases.cli import seed_demo
+    from tracker.core.outbox_cli import outbox_cli
+    from tracker.payments.cli import stripe_cli
 
-    app.cli.add_command(users_cli)
-    app.cli.add_command(seed_demo)
+    for command in (users_cli, seed_demo, stripe_cli, outbox_cli):
+        app.cli.add_command(command)
 
 
 def register_template_helpers(app: Flask) -> None:

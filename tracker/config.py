@@ -66,6 +66,10 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or None,
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
         "STRIPE_ALLOW_LIVE": _env_bool(env, "STRIPE_ALLOW_LIVE"),
+        # The sandbox charges a pretend card fee so that fee and net columns get exercised.
+        "TRACKER_SANDBOX_FEE_PERCENT": env.get("TRACKER_SANDBOX_FEE_PERCENT", "3.6"),
+        # The largest single gift accepted, in minor units of the gift's currency.
+        "TRACKER_MAX_GIFT_MINOR": _env_int(env, "TRACKER_MAX_GIFT_MINOR", 10_000_000),
         "MAIL_SERVER": env.get("MAIL_SERVER") or None,
         "MAIL_PORT": _env_int(env, "MAIL_PORT", 25),
         "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
@@ -124,6 +128,15 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     config["TRACKER_EXCHANGE_RATES"] = _parse_rates(
         config["TRACKER_EXCHANGE_RATES"], config["TRACKER_BASE_CURRENCY"]
     )
+    try:
+        fee = Decimal(str(config["TRACKER_SANDBOX_FEE_PERCENT"]))
+    except InvalidOperation:
+        fee = Decimal(-1)
+    if not fee.is_finite() or not 0 <= fee < 100:
+        raise ConfigError("TRACKER_SANDBOX_FEE_PERCENT must be a number from 0 to 100.")
+    config["TRACKER_SANDBOX_FEE_PERCENT"] = fee
+    if not isinstance(config["TRACKER_MAX_GIFT_MINOR"], int) or config["TRACKER_MAX_GIFT_MINOR"] <= 0:
+        raise ConfigError("TRACKER_MAX_GIFT_MINOR must be a positive whole number.")
     try:
         ZoneInfo(config["TRACKER_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):

@@ -3,11 +3,13 @@
 from tracker.accounts.models import User
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.audit import AuditEntry
-from tracker.donations.models import Donation, Donor, LedgerEntry
-from tracker.payments.models import PaymentEvent
+from tracker.core.counters import Counter
+from tracker.core.outbox import OutboxMessage
+from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
+from tracker.payments.models import PaymentEvent, SandboxSession
 from tracker.posts.models import Post, post_cases
 
 __all__ = [
-    "AuditEntry", "Beneficiary", "Donation", "Donor", "LedgerEntry", "PaymentEvent", "Post",
-    "RescueCase", "User", "post_cases",
+    "AuditEntry", "Beneficiary", "Counter", "Donation", "Donor", "LedgerEntry", "OutboxMessage",
+    "PaymentEvent", "Post", "Receipt", "RescueCase", "SandboxSession", "User", "post_cases",
 ]

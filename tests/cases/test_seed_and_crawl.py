@@ -60,6 +60,9 @@ def _urls_for(app) -> list[str]:
         "case_id": [c.id for c in cases] + [999999],
         "person_id": [p.id for p in people][:3],
         "filename": ["site.css"],
+        "public_id": [d.public_id for d in db.session.scalars(db.select(Donation).limit(3))]
+        + ["don_unknown"],
+        "session_id": ["cs_test_unknown"],
     }
     urls = []
     for rule in app.url_map.iter_rules():

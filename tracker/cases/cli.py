@@ -23,6 +23,7 @@ from tracker.core.time import (
     local_zone,
     utcnow,
 )
+from tracker.donations import ledger
 from tracker.donations import services as donations
 from tracker.donations.models import GIFT, SUCCEEDED, Donation, Donor, LedgerEntry
 from tracker.extensions import db
@@ -230,6 +231,7 @@ def _seed_bulk(count: int, rng: random.Random) -> int:
                 {"kind": GIFT, "case_id": row["case_id"], "donation_id": donation_id,
                  "amount_minor": row["gross_minor"], "currency": base,
                  "original_amount_minor": row["amount_minor"], "original_currency": row["currency"],
+                 "gateway_ref": ledger.gift_ref(row["public_id"]),
                  "booked_at": row["settled_at"], "created_at": row["settled_at"], "memo": ""}
                 for donation_id, row in zip(ids, batch, strict=True)
             ])

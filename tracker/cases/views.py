@@ -23,6 +23,7 @@ from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
 from tracker.core.money import MoneyError, parse_amount
 from tracker.core.time import current_fiscal_year, local_today
+from tracker.donations import services as donation_services
 from tracker.extensions import db
 from tracker.posts.services import recent_visible_posts, visible_posts_for_case
 from tracker.reports.services import year_summary
@@ -63,6 +64,8 @@ def show(slug: str):
         progress=public_view.progress_for([case])[case.id],
         people=public_view.public_people(case),
         posts=visible_posts_for_case(case),
+        wall=donation_services.wall(case),
+        accepts_gifts=donation_services.accepts_gifts(case),
     )
 
 

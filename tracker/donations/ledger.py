@@ -23,6 +23,11 @@ from tracker.donations.models import (
 from tracker.extensions import db
 
 
+def gift_ref(public_id: str) -> str:
+    """The ledger reference of a donation's gift and fee entries (one of each, at most)."""
+    return f"donation:{public_id}"
+
+
 def book_gift(donation: Donation, *, booked_at: datetime | None = None) -> list[LedgerEntry]:
     """Book a settled donation: a gift entry for the gross amount and a fee entry if any.
 
@@ -31,12 +36,14 @@ def book_gift(donation: Donation, *, booked_at: datetime | None = None) -> list[
     if donation.gross_minor is None or donation.settled_currency is None:
         raise ValueError("a donation must be settled before it is booked")
     when = booked_at or donation.settled_at or utcnow()
+    # UNIQUE (kind, gateway_ref): the database itself refuses a second gift for a donation.
+    ref = gift_ref(donation.public_id)
     entries = [
         LedgerEntry(
             kind=GIFT, case_id=donation.case_id, donation_id=donation.id,
             amount_minor=donation.gross_minor, currency=donation.settled_currency,
             original_amount_minor=donation.amount_minor, original_currency=donation.currency,
-            booked_at=when,
+            gateway_ref=ref, booked_at=when,
         )
     ]
     if donation.fee_minor:
@@ -44,7 +51,7 @@ def book_gift(donation: Donation, *, booked_at: datetime | None = None) -> list[
             LedgerEntry(
                 kind=FEE, case_id=donation.case_id, donation_id=donation.id,
                 amount_minor=-donation.fee_minor, currency=donation.settled_currency,
-                booked_at=when,
+                gateway_ref=ref, booked_at=when,
             )
         )
     db.session.add_all(entries)

@@ -197,3 +197,36 @@ def _refuse_update(mapper, connection, target) -> None:  # noqa: ANN001
 @event.listens_for(LedgerEntry, "before_delete")
 def _refuse_delete(mapper, connection, target) -> None:  # noqa: ANN001
     raise LedgerIsAppendOnly("ledger entries are append-only; book a correcting entry instead")
+
+
+class Receipt(db.Model):
+    """A donation receipt: numbered once, never changed, never reused.
+
+    The number comes from a transactional counter (see ``tracker.core.counters``), so a
+    rolled-back gift leaves no gap and two gifts can never share a number; the row is
+    append-only like the ledger.
+    """
+
+    __tablename__ = "receipts"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: printed on the receipt, e.g. "RT-000123"
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    donation_id: Mapped[int] = mapped_column(ForeignKey("donations.id", ondelete="RESTRICT"),
+                                             unique=True)
+    #: what the receipt says, frozen at issue: the donor's own amount and currency
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    #: the case's public title or "General fund", as it was at issue
+    purpose: Mapped[str] = mapped_column(String(200))
+    donor_name: Mapped[str] = mapped_column(String(200), default="")
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    donation: Mapped[Donation] = relationship()
+
+
+@event.listens_for(Receipt, "before_update")
+@event.listens_for(Receipt, "before_delete")
+def _refuse_receipt_change(mapper, connection, target) -> None:  # noqa: ANN001
+    raise LedgerIsAppendOnly("receipts are immutable; issue a correction instead")

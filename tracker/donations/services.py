@@ -12,7 +12,7 @@ from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError
-from tracker.core.money import Money, MoneyError, convert
+from tracker.core.money import Money, MoneyError, check_gateway_limits, convert
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, normalize_email
 from tracker.donations import ledger
@@ -123,3 +123,98 @@ def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
                  after={"amount": str(gift.amount), "channel": gift.channel,
                         "received_on": gift.received_on.isoformat()})
     return donation
+
+
+# --- online gifts ----------------------------------------------------------------------------
+
+#: preset amounts offered on the donation form, in minor units per currency
+PRESETS: dict[str, tuple[int, ...]] = {
+    "JPY": (3_000, 5_000, 10_000, 30_000),
+    "USD": (2_500, 5_000, 10_000, 25_000),
+    "EUR": (2_500, 5_000, 10_000, 25_000),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GiftInput:
+    """What a donor typed on the donation form, already parsed."""
+
+    amount: Money
+    name: str = ""
+    email: str | None = None
+    message: str = ""
+    #: "name" (show my name on the wall), "anonymous" (list me as Anonymous) or "hidden"
+    wall: str = "anonymous"
+    wants_updates: bool = False
+
+
+WALL_CHOICES = ("name", "anonymous", "hidden")
+
+
+def accepts_gifts(case: RescueCase | None) -> bool:
+    """Whether donors may give to this case now (None is the general fund, always open)."""
+    return case is None or case.status in workflow.OPEN_STATUSES
+
+
+def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) -> Donation:
+    """Create a pending card donation after checking the amount against the gateway's limits.
+
+    Nothing is sent anywhere here; the caller asks the gateway for a checkout afterwards.
+    """
+
+    config = current_app.config
+    if gift.amount.currency not in config["TRACKER_CURRENCIES"]:
+        raise DomainError(f"We take gifts in {', '.join(config['TRACKER_CURRENCIES'])}.",
+                          field="currency")
+    check_gateway_limits(gift.amount, maximum_minor=config["TRACKER_MAX_GIFT_MINOR"])
+    if not accepts_gifts(case):
+        raise Conflict("This case is not taking gifts now; please give to the general fund.")
+    check_length(gift.name, 80, "name", "name")
+    check_length(gift.message, 500, "message", "message")
+    if gift.wall not in WALL_CHOICES:
+        raise DomainError("Choose how you appear on the donor wall.", field="wall")
+    if gift.wall == "name" and not gift.name.strip():
+        raise DomainError("Give the name to show on the wall, or choose Anonymous.", field="name")
+    email = normalize_email(gift.email, field="email") if gift.email else None
+    donor = find_or_create_donor(email, gift.name.strip())
+    donation = Donation(
+        case_id=case.id if case else None, donor=donor,
+        amount_minor=gift.amount.amount_minor, currency=gift.amount.currency,
+        channel="card", gateway=gateway_name, status="pending",
+        display_name=gift.name.strip() if gift.wall == "name" else "",
+        show_on_wall=gift.wall != "hidden",
+        message=gift.message.strip(), wants_updates=gift.wants_updates and email is not None,
+    )
+    db.session.add(donation)
+    db.session.flush()
+    return donation
+
+
+def lock_donation(public_id: str) -> Donation | None:
+    """Load a donation and hold its row until commit, so concurrent recorders serialize.
+
+    PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks; a no-op UPDATE takes the
+    database write lock first, so the read that follows sees the latest committed state.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(
+            db.update(Donation).where(Donation.public_id == public_id).values(status=Donation.status)
+        )
+    return db.session.scalar(
+        db.select(Donation).where(Donation.public_id == public_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def wall(case: RescueCase, limit: int = 50) -> list[tuple[str, str, datetime]]:
+    """The donor wall: (name or "Anonymous", message, when) for succeeded gifts, newest first.
+
+    Donors who chose to be hidden are not listed at all.
+    """
+    rows = db.session.execute(
+        db.select(Donation.display_name, Donation.message, Donation.settled_at)
+        .where(Donation.case_id == case.id, Donation.status == SUCCEEDED,
+               Donation.show_on_wall.is_(True))
+        .order_by(Donation.settled_at.desc()).limit(limit)
+    )
+    return [(name or "Anonymous", message, when) for name, message, when in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.core.time import utcnow
@@ -35,3 +35,37 @@ class PaymentEvent(db.Model):
     donation_id: Mapped[int | None] = mapped_column(ForeignKey("donations.id", ondelete="SET NULL"))
     #: what went wrong or was flagged while processing, staff-only
     note: Mapped[str | None] = mapped_column(String(500))
+
+
+SESSION_OPEN, SESSION_COMPLETE, SESSION_EXPIRED = "open", "complete", "expired"
+PAID, UNPAID = "paid", "unpaid"
+
+
+class SandboxSession(db.Model):
+    """A checkout session of the offline sandbox gateway, shaped like Stripe's.
+
+    Kept in the database (not in memory) so that the sandbox works with several workers.
+    """
+
+    __tablename__ = "sandbox_sessions"
+    __table_args__ = (
+        CheckConstraint(f"status IN {sql_in((SESSION_OPEN, SESSION_COMPLETE, SESSION_EXPIRED))}",
+                        name="status"),
+        CheckConstraint(f"payment_status IN {sql_in((PAID, UNPAID))}", name="payment_status"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    #: "cs_test_sbx_..." like a Stripe Checkout Session id
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    donation_id: Mapped[int] = mapped_column(ForeignKey("donations.id", ondelete="CASCADE"),
+                                             unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default=SESSION_OPEN)
+    payment_status: Mapped[str] = mapped_column(String(16), default=UNPAID)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(80), unique=True)
+    charge_id: Mapped[str | None] = mapped_column(String(80), unique=True)
+    success_url: Mapped[str] = mapped_column(String(500))
+    cancel_url: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

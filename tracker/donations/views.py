@@ -1,0 +1,143 @@
+"""Giving: the donation form, the hand-off to checkout and the thank-you page."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    url_for,
+)
+
+from tracker.cases import public as public_view
+from tracker.cases.models import RescueCase
+from tracker.core.access import public
+from tracker.core.errors import DomainError
+from tracker.core.forms import apply_error
+from tracker.core.money import Money, format_money, parse_amount
+from tracker.donations import services
+from tracker.donations.forms import DonationForm
+from tracker.donations.models import PENDING, SUCCEEDED, Donation
+from tracker.extensions import db
+from tracker.payments import services as payments
+from tracker.payments.gateway import CheckoutRequest, GatewayError, get_gateway
+
+bp = Blueprint("donations", __name__)
+
+GATEWAY_DOWN = "The payment service did not answer. Nothing was charged; please try again."
+
+
+def _form() -> DonationForm:
+    currencies = current_app.config["TRACKER_CURRENCIES"]
+    form = DonationForm()
+    labels = {(c, m): format_money(Money(m, c)) for c in currencies
+              for m in services.PRESETS.get(c, ())}
+    form.configure(currencies, services.PRESETS, labels)
+    if not form.is_submitted():
+        form.currency.data = currencies[0]
+        first = services.PRESETS.get(currencies[0], ())
+        form.preset.data = f"{currencies[0]}:{first[1]}" if len(first) > 1 else "other"
+    return form
+
+
+def _gift_amount(form: DonationForm) -> Money:
+    currency = form.currency.data
+    if form.preset.data and form.preset.data != "other":
+        preset_currency, _, minor = form.preset.data.partition(":")
+        if preset_currency != currency:
+            raise DomainError(f"Pick an amount in {currency}, or type your own.", field="preset")
+        return Money(int(minor), currency)
+    if not (form.amount.data or "").strip():
+        raise DomainError("Type the amount you want to give.", field="amount")
+    return parse_amount(form.amount.data, currency)
+
+
+def _give(case: RescueCase | None):
+    form = _form()
+    if case is not None and not services.accepts_gifts(case):
+        form.form_errors.append("This case is not taking gifts now; please give to the general fund.")
+    elif form.validate_on_submit():
+        try:
+            gift = services.GiftInput(
+                amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
+                message=form.message.data or "", wall=form.wall.data,
+                wants_updates=bool(form.wants_updates.data) and case is not None,
+            )
+            gateway = get_gateway()
+            donation = services.start_donation(case, gift, gateway.name)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            # The pending donation is committed first: the gateway's idempotency key and the
+            # session's metadata point at it, whatever happens next.
+            db.session.commit()
+            try:
+                start = gateway.create_checkout(CheckoutRequest(
+                    donation_id=donation.public_id,
+                    amount=Money(donation.amount_minor, donation.currency),
+                    description=(f"Gift: {case.public_title}" if case else "Gift: general fund")[:200],
+                    success_url=url_for("donations.thanks", public_id=donation.public_id,
+                                        _external=True),
+                    cancel_url=(url_for("donations.give_to_case", slug=case.slug, _external=True)
+                                if case else url_for("donations.give", _external=True)),
+                    customer_email=donation.donor.email if donation.donor else None,
+                ))
+            except GatewayError:
+                db.session.rollback()
+                donation = db.session.get(Donation, donation.id)
+                donation.status = "failed"
+                db.session.commit()
+                form.form_errors.append(GATEWAY_DOWN)
+            else:
+                donation.gateway_session_id = start.session_id
+                db.session.commit()
+                return redirect(start.url, code=303)
+    status = 422 if form.is_submitted() and (form.errors or form.form_errors) else 200
+    progress = public_view.progress_for([case])[case.id] if case else None
+    return render_template("donations/give.html", form=form, case=case, progress=progress,
+                           sandbox=get_gateway().name == "sandbox"), status
+
+
+@bp.route("/donate", methods=["GET", "POST"])
+@public
+def give():
+    """Give to the general fund."""
+    return _give(None)
+
+
+@bp.route("/cases/<slug>/donate", methods=["GET", "POST"])
+@public
+def give_to_case(slug: str):
+    """Give to one case."""
+    case = public_view.get_public_case(slug)
+    if case is None:
+        abort(404)
+    return _give(case)
+
+
+@bp.route("/donations/<public_id>/thanks")
+@public
+def thanks(public_id: str):
+    """Thank-you page. It asks the gateway (server-side) about the donation's own session,
+    ignoring anything in the URL, and records the payment if the webhook has not yet."""
+    donation = db.session.scalar(db.select(Donation).where(Donation.public_id == public_id))
+    if donation is None:
+        abort(404)
+    if donation.status == PENDING and donation.gateway_session_id:
+        gateway = get_gateway()
+        try:
+            facts = gateway.retrieve_session(donation.gateway_session_id)
+            payments.record_payment(facts, gateway)
+            db.session.commit()
+        except GatewayError:
+            db.session.rollback()  # we will ask again on the next refresh
+        db.session.refresh(donation)
+    return render_template(
+        "donations/thanks.html", donation=donation, confirmed=donation.status == SUCCEEDED,
+        waiting=donation.status == PENDING,
+        amount=Money(donation.amount_minor, donation.currency),
+        case=db.session.get(RescueCase, donation.case_id) if donation.case_id else None,
+    )

@@ -1,0 +1,403 @@
+"""The one home of payment gateways, and the only module that imports ``stripe``.
+
+Two gateways share one interface: ``StripeGateway`` (hosted Checkout, test keys by default)
+and ``SandboxGateway`` (an offline checkout page, "TEST MODE — no money moves", that signs
+Stripe-shaped events with the real stripe library and feeds them to the same webhook code).
+Everything sent to a gateway is built here from the donation's opaque public id, the amount
+and the case's public title: never a name or a place of a person in a case.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import stripe
+from flask import Flask, current_app, url_for
+
+from tracker.core.money import Money
+from tracker.core.time import utcnow
+from tracker.extensions import db
+
+#: how old a signed event may be (seconds): Stripe's own default tolerance
+SIGNATURE_TOLERANCE = 300
+
+
+class GatewayError(RuntimeError):
+    """The gateway could not be reached or refused a request; nothing was charged."""
+
+
+class SignatureError(ValueError):
+    """A webhook's signature is missing, malformed, stale or wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRequest:
+    """What we ask a gateway to collect."""
+
+    donation_id: str  # the donation's opaque public id
+    amount: Money
+    description: str  # a public title
+    success_url: str
+    cancel_url: str
+    customer_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutStart:
+    """Where to send the donor, and the session to remember."""
+
+    session_id: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFacts:
+    """A checkout session as the gateway reports it."""
+
+    session_id: str
+    status: str  # open | complete | expired
+    payment_status: str  # paid | unpaid | no_payment_required
+    donation_id: str | None
+    amount_minor: int
+    currency: str  # upper-case ISO code
+    livemode: bool
+    payment_intent_id: str | None
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettlement:
+    """What the NGO's account received for a payment (from the balance transaction)."""
+
+    charge_id: str | None
+    gross_minor: int
+    fee_minor: int
+    currency: str
+    rate: Decimal
+
+
+def _session_facts(obj: dict[str, Any]) -> SessionFacts:
+    """SessionFacts from a Checkout Session object (dict or StripeObject as dict)."""
+    metadata = obj.get("metadata") or {}
+    intent = obj.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    return SessionFacts(
+        session_id=obj["id"],
+        status=obj.get("status") or "open",
+        payment_status=obj.get("payment_status") or "unpaid",
+        donation_id=metadata.get("donation_id") or obj.get("client_reference_id"),
+        amount_minor=int(obj.get("amount_total") or 0),
+        currency=str(obj.get("currency") or "").upper(),
+        livemode=bool(obj.get("livemode")),
+        payment_intent_id=intent,
+        created=datetime.fromtimestamp(int(obj.get("created") or 0), UTC),
+    )
+
+
+def session_facts_from_event(event: dict[str, Any]) -> SessionFacts:
+    """The session carried by a checkout.session.* event."""
+    return _session_facts(event["data"]["object"])
+
+
+def verify_event(payload: bytes, sig_header: str | None, secret: str) -> dict[str, Any]:
+    """Check a webhook signature on the raw body; return the event as a plain dict.
+
+    Raises SignatureError for a missing, malformed, stale (older than five minutes) or wrong
+    signature, or a body that is not an event.
+    """
+    if not sig_header:
+        raise SignatureError("missing Stripe-Signature header")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"), sig_header, secret, SIGNATURE_TOLERANCE
+        )
+        event = json.loads(payload)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+        raise SignatureError(str(exc).splitlines()[0][:200]) from None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or "type" not in event:
+        raise SignatureError("not an event")
+    return event
+
+
+def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header for ``payload`` (the sandbox and the tests sign with this)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    signature = stripe.WebhookSignature._compute_signature(f"{ts}.{payload.decode('utf-8')}", secret)
+    return f"t={ts},v1={signature}"
+
+
+class Gateway(Protocol):
+    """What the payment code needs from a gateway."""
+
+    name: str
+    livemode: bool
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutStart: ...
+    def retrieve_session(self, session_id: str) -> SessionFacts: ...
+    def settlement(self, payment_intent_id: str, facts: SessionFacts) -> GatewaySettlement: ...
+    def list_completed_sessions(self, since: datetime) -> list[SessionFacts]: ...
+    def list_events(self, since: datetime, types: list[str]) -> list[dict[str, Any]]: ...
+    def refund(self, payment_intent_id: str, amount_minor: int, *, key: str) -> str: ...
+
+
+# --- Stripe ----------------------------------------------------------------------------------
+
+
+class StripeGateway:
+    """Stripe Checkout through the real stripe library (``STRIPE_API_BASE`` honoured)."""
+
+    name = "stripe"
+
+    def __init__(self, api_key: str, *, api_base: str | None = None,
+                 http_client: Any = None, allow_live: bool = False) -> None:
+        if api_key.startswith(("sk_live_", "rk_live_")) and not allow_live:
+            raise GatewayError("a live Stripe key is refused unless STRIPE_ALLOW_LIVE is set")
+        self.livemode = api_key.startswith(("sk_live_", "rk_live_"))
+        kwargs: dict[str, Any] = {"max_network_retries": 2}
+        if api_base:
+            kwargs["base_addresses"] = {"api": api_base}
+        if http_client is not None:
+            kwargs["http_client"] = http_client
+        self.client = stripe.StripeClient(api_key, **kwargs)
+
+    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        try:
+            return fn(*args, **kwargs)
+        except stripe.StripeError as exc:
+            # The message names the Stripe error type only: no request data is logged.
+            raise GatewayError(f"Stripe refused the request ({type(exc).__name__})") from exc
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutStart:
+        """Create a hosted Checkout Session; the Idempotency-Key is derived from the donation."""
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "submit_type": "donate",
+            "line_items": [{
+                "quantity": 1,
+                "price_data": {
+                    "currency": request.amount.currency.lower(),
+                    "unit_amount": request.amount.amount_minor,
+                    "product_data": {"name": request.description},
+                },
+            }],
+            "client_reference_id": request.donation_id,
+            "metadata": {"donation_id": request.donation_id},
+            "payment_intent_data": {"metadata": {"donation_id": request.donation_id}},
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+        }
+        if request.customer_email:
+            params["customer_email"] = request.customer_email
+        session = self._call(
+            self.client.v1.checkout.sessions.create,
+            params=params,
+            options={"idempotency_key": f"checkout-{request.donation_id}"},
+        )
+        return CheckoutStart(session_id=session.id, url=session.url)
+
+    def retrieve_session(self, session_id: str) -> SessionFacts:
+        """Fetch a session server-side (never trusting URL parameters)."""
+        session = self._call(self.client.v1.checkout.sessions.retrieve, session_id)
+        return _session_facts(session.to_dict())
+
+    def settlement(self, payment_intent_id: str, facts: SessionFacts) -> GatewaySettlement:
+        """Gross, fee and rate from the charge's balance transaction."""
+        intent = self._call(
+            self.client.v1.payment_intents.retrieve, payment_intent_id,
+            params={"expand": ["latest_charge.balance_transaction"]},
+        ).to_dict()
+        charge = intent.get("latest_charge") or {}
+        txn = charge.get("balance_transaction") if isinstance(charge, dict) else None
+        if not isinstance(txn, dict):
+            raise GatewayError("the payment has no balance transaction yet")
+        rate = txn.get("exchange_rate")
+        return GatewaySettlement(
+            charge_id=charge.get("id"),
+            gross_minor=int(txn["amount"]),
+            fee_minor=int(txn.get("fee") or 0),
+            currency=str(txn["currency"]).upper(),
+            rate=Decimal(str(rate)) if rate is not None else Decimal(1),
+        )
+
+    def refund(self, payment_intent_id: str, amount_minor: int, *, key: str) -> str:
+        """Refund part or all of a payment; ``key`` makes a retried request a no-op."""
+        refund = self._call(
+            self.client.v1.refunds.create,
+            params={"payment_intent": payment_intent_id, "amount": amount_minor},
+            options={"idempotency_key": f"refund-{key}"},
+        )
+        return refund.id
+
+    def list_completed_sessions(self, since: datetime) -> list[SessionFacts]:
+        """Completed Checkout Sessions created since ``since`` (auto-paginated)."""
+        page = self._call(
+            self.client.v1.checkout.sessions.list,
+            params={"created": {"gte": int(since.timestamp())}, "status": "complete", "limit": 100},
+        )
+        return [_session_facts(s.to_dict()) for s in page.auto_paging_iter()]
+
+    def list_events(self, since: datetime, types: list[str]) -> list[dict[str, Any]]:
+        """Events of the given types created since ``since``, oldest first."""
+        page = self._call(
+            self.client.v1.events.list,
+            params={"created": {"gte": int(since.timestamp())}, "types": types, "limit": 100},
+        )
+        events = [e.to_dict() for e in page.auto_paging_iter()]
+        return sorted(events, key=lambda e: e.get("created") or 0)
+
+
+# --- Sandbox ---------------------------------------------------------------------------------
+
+SANDBOX_OK_CARD = "4242424242424242"
+SANDBOX_DECLINE_CARD = "4000000000000002"
+
+
+class SandboxGateway:
+    """An offline stand-in for Stripe Checkout: no money moves, the events are real-shaped."""
+
+    name = "sandbox"
+    livemode = False
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutStart:
+        """Open a sandbox session (a row, so any worker can serve its page)."""
+        from tracker.donations.models import Donation
+        from tracker.payments.models import SandboxSession
+
+        donation = db.session.scalar(db.select(Donation).where(Donation.public_id == request.donation_id))
+        session = SandboxSession(
+            id="cs_test_sbx_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y"),
+            donation_id=donation.id, amount_minor=request.amount.amount_minor,
+            currency=request.amount.currency, success_url=request.success_url,
+            cancel_url=request.cancel_url,
+        )
+        db.session.add(session)
+        db.session.flush()
+        return CheckoutStart(session.id, url_for("payments.sandbox_checkout", session_id=session.id))
+
+    @staticmethod
+    def session_object(session: Any) -> dict[str, Any]:
+        """The sandbox session as a Stripe Checkout Session object."""
+        from tracker.donations.models import Donation
+
+        public_id = db.session.scalar(db.select(Donation.public_id).where(Donation.id == session.donation_id))
+        return {
+            "id": session.id, "object": "checkout.session", "mode": "payment",
+            "status": session.status, "payment_status": session.payment_status,
+            "amount_total": session.amount_minor, "currency": session.currency.lower(),
+            "client_reference_id": public_id, "metadata": {"donation_id": public_id},
+            "payment_intent": session.payment_intent_id, "livemode": False,
+            "created": int(session.created_at.timestamp()),
+            "success_url": session.success_url, "cancel_url": session.cancel_url,
+        }
+
+    def retrieve_session(self, session_id: str) -> SessionFacts:
+        from tracker.payments.models import SandboxSession
+
+        session = db.session.get(SandboxSession, session_id)
+        if session is None:
+            raise GatewayError("no such sandbox session")
+        return _session_facts(self.session_object(session))
+
+    def settlement(self, payment_intent_id: str, facts: SessionFacts) -> GatewaySettlement:
+        """Settle at the configured rate, with the configured sandbox fee."""
+        from tracker.core.money import convert
+        from tracker.payments.models import SandboxSession
+
+        config = current_app.config
+        base = config["TRACKER_BASE_CURRENCY"]
+        rate = config["TRACKER_EXCHANGE_RATES"].get(facts.currency)
+        if rate is None:
+            raise GatewayError(f"no exchange rate configured for {facts.currency}")
+        gross = convert(Money(facts.amount_minor, facts.currency), base, rate)
+        percent = config["TRACKER_SANDBOX_FEE_PERCENT"]
+        # convert() refuses a zero rate, and 0 % is a valid setting: no fee then.
+        fee = convert(gross, base, percent / 100) if percent else Money(0, base)
+        charge_id = db.session.scalar(
+            db.select(SandboxSession.charge_id).where(SandboxSession.payment_intent_id == payment_intent_id)
+        )
+        return GatewaySettlement(charge_id=charge_id, gross_minor=gross.amount_minor,
+                                 fee_minor=fee.amount_minor, currency=base, rate=rate)
+
+    def list_completed_sessions(self, since: datetime) -> list[SessionFacts]:
+        from tracker.payments.models import SESSION_COMPLETE, SandboxSession
+
+        rows = db.session.scalars(
+            db.select(SandboxSession).where(SandboxSession.status == SESSION_COMPLETE,
+                                            SandboxSession.created_at >= since)
+        )
+        return [_session_facts(self.session_object(s)) for s in rows]
+
+    def list_events(self, since: datetime, types: list[str]) -> list[dict[str, Any]]:
+        """The sandbox delivers its events in-process; there is no event log to list."""
+        return []
+
+    def refund(self, payment_intent_id: str, amount_minor: int, *, key: str) -> str:
+        """A sandbox refund id, the same for the same key (like an idempotent retry)."""
+        import hashlib
+
+        return "re_sbx_" + hashlib.sha256(f"{payment_intent_id}:{key}".encode()).hexdigest()[:20]
+
+    def pay(self, session_id: str, card_number: str) -> dict[str, Any] | None:
+        """Take a test card on a sandbox session; return the completion event, or None if
+        the card is declined. The caller commits, then delivers the event."""
+        from tracker.payments.models import PAID, SESSION_COMPLETE, SandboxSession
+
+        session = db.session.get(SandboxSession, session_id)
+        digits = "".join(ch for ch in card_number if ch.isdigit())
+        if session is None or digits != SANDBOX_OK_CARD:
+            return None
+        if session.status != SESSION_COMPLETE:
+            token = secrets.token_hex(10)
+            session.status = SESSION_COMPLETE
+            session.payment_status = PAID
+            session.payment_intent_id = f"pi_sbx_{token}"
+            session.charge_id = f"ch_sbx_{token}"
+            session.completed_at = utcnow()
+            db.session.flush()
+        return sandbox_event("checkout.session.completed", self.session_object(session))
+
+
+def sandbox_event(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """A Stripe-shaped event around ``obj``."""
+    return {
+        "id": "evt_sbx_" + secrets.token_hex(12), "object": "event", "api_version": "2025-09-30",
+        "type": event_type, "livemode": False, "created": int(time.time()),
+        "data": {"object": obj},
+    }
+
+
+def webhook_secret(app: Flask) -> str:
+    """STRIPE_WEBHOOK_SECRET, or for the sandbox a secret derived from SECRET_KEY."""
+    configured = app.config.get("STRIPE_WEBHOOK_SECRET")
+    if configured:
+        return configured
+    import hashlib
+    import hmac
+
+    digest = hmac.new(app.config["SECRET_KEY"].encode(), b"sandbox-webhook", hashlib.sha256)
+    return "whsec_sandbox_" + digest.hexdigest()
+
+
+def get_gateway(app: Flask | None = None) -> Gateway:
+    """The app's gateway: Stripe when STRIPE_SECRET_KEY is set, the sandbox otherwise."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    gateway = app.extensions.get("tracker_gateway")
+    if gateway is None:
+        key = app.config.get("STRIPE_SECRET_KEY")
+        if key:
+            gateway = StripeGateway(
+                key, api_base=app.config.get("STRIPE_API_BASE"),
+                http_client=app.config.get("STRIPE_HTTP_CLIENT"),
+                allow_live=bool(app.config.get("STRIPE_ALLOW_LIVE")),
+            )
+        else:
+            gateway = SandboxGateway()
+        app.extensions["tracker_gateway"] = gateway
+    return gateway

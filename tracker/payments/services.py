@@ -1,0 +1,286 @@
+"""Recording payments: one idempotent operation for the webhook, the thank-you page and
+reconciliation, plus refunds and disputes from gateway events.
+
+Every function here flushes and leaves the commit to its caller (a view, the webhook
+boundary in ``tracker.payments.webhooks`` or a CLI command).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func
+
+from tracker.core import audit
+from tracker.core.money import Money
+from tracker.core.time import utcnow
+from tracker.donations import receipts
+from tracker.donations.models import (
+    DISPUTE,
+    DISPUTE_REVERSAL,
+    FLAGGED,
+    PENDING,
+    REFUND,
+    SUCCEEDED,
+    Donation,
+    LedgerEntry,
+)
+from tracker.donations.services import Settlement, lock_donation, settle
+from tracker.extensions import db
+from tracker.payments.gateway import Gateway, GatewaySettlement, SessionFacts
+
+
+class Outcome(enum.StrEnum):
+    """What recording a payment did."""
+
+    RECORDED = "recorded"
+    ALREADY = "already recorded"
+    FLAGGED = "flagged"
+    WAITING = "waiting for payment"
+    UNKNOWN = "unknown donation"
+
+
+def _flag(donation: Donation, reason: str) -> Outcome:
+    """Keep a suspicious payment out of every total and tell staff why."""
+    if donation.status != FLAGGED:
+        before = {"status": donation.status}
+        donation.status = FLAGGED
+        donation.flag_reason = reason[:200]
+        db.session.flush()
+        audit.record("donation.flagged", donation, case_id=donation.case_id, before=before,
+                     after={"status": FLAGGED, "reason": reason}, actor_label="payments")
+    return Outcome.FLAGGED
+
+
+def _mismatch(donation: Donation, amount_minor: int, currency: str, livemode: bool,
+              gateway: Gateway) -> str | None:
+    if currency.upper() != donation.currency:
+        return f"currency {currency.upper()} differs from the donation's {donation.currency}"
+    if amount_minor != donation.amount_minor:
+        return f"amount {amount_minor} differs from the donation's {donation.amount_minor}"
+    if livemode != gateway.livemode:
+        return f"livemode {livemode} differs from the gateway's {gateway.livemode}"
+    return None
+
+
+def record_payment(facts: SessionFacts, gateway: Gateway,
+                   settlement: Callable[[], GatewaySettlement] | None = None) -> Outcome:
+    """Record a completed, paid checkout exactly once, whoever reports it first.
+
+    The donation row is locked, its state re-read, and the amount, currency and livemode
+    compared with what the gateway says: a mismatch is flagged and never counted.
+    """
+    if not facts.donation_id:
+        return Outcome.UNKNOWN
+    donation = lock_donation(facts.donation_id)
+    if donation is None:
+        return Outcome.UNKNOWN
+    if donation.status == SUCCEEDED:
+        return Outcome.ALREADY
+    if donation.status == FLAGGED:
+        return Outcome.FLAGGED
+    if donation.gateway_session_id and donation.gateway_session_id != facts.session_id:
+        return _flag(donation, "paid through a checkout session that is not the donation's")
+    problem = _mismatch(donation, facts.amount_minor, facts.currency, facts.livemode, gateway)
+    if problem:
+        return _flag(donation, problem)
+    if facts.status != "complete" or facts.payment_status != "paid" or not facts.payment_intent_id:
+        donation.gateway_session_id = facts.session_id
+        donation.gateway_payment_intent_id = facts.payment_intent_id
+        db.session.flush()
+        return Outcome.WAITING
+    got = settlement() if settlement else gateway.settlement(facts.payment_intent_id, facts)
+    _settle(donation, got, session_id=facts.session_id, intent_id=facts.payment_intent_id,
+            livemode=facts.livemode)
+    return Outcome.RECORDED
+
+
+def _settle(donation: Donation, got: GatewaySettlement, *, session_id: str | None,
+            intent_id: str | None, livemode: bool) -> None:
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    if got.currency != base:
+        _flag(donation, f"settled in {got.currency}, not the base currency {base}")
+        return
+    donation.gateway_session_id = session_id or donation.gateway_session_id
+    donation.gateway_payment_intent_id = intent_id
+    donation.gateway_charge_id = got.charge_id
+    donation.livemode = livemode
+    settle(donation, Settlement(gross=Money(got.gross_minor, base), fee=Money(got.fee_minor, base),
+                                rate=got.rate), settled_at=utcnow())
+    receipts.issue_receipt(donation)
+    audit.record("donation.recorded", donation, case_id=donation.case_id,
+                 after={"amount": f"{donation.currency} {donation.amount_minor}",
+                        "gross": donation.gross_minor, "fee": donation.fee_minor},
+                 actor_label="payments")
+
+
+def mark_failed(facts: SessionFacts, status: str) -> None:
+    """An asynchronous payment failed or a session expired: the donation will not be paid."""
+    if not facts.donation_id:
+        return
+    donation = lock_donation(facts.donation_id)
+    if donation is not None and donation.status == PENDING:
+        donation.status = status
+        db.session.flush()
+
+
+# --- refunds and disputes --------------------------------------------------------------------
+
+
+def _donation_for_charge(charge: dict[str, Any]) -> Donation | None:
+    public_id = (charge.get("metadata") or {}).get("donation_id")
+    if public_id:
+        return lock_donation(public_id)
+    conditions = []
+    if charge.get("payment_intent"):
+        conditions.append(Donation.gateway_payment_intent_id == charge["payment_intent"])
+    if charge.get("id"):
+        conditions.append(Donation.gateway_charge_id == charge["id"])
+    if not conditions:
+        return None
+    found = db.session.scalar(db.select(Donation.public_id).where(db.or_(*conditions)))
+    return lock_donation(found) if found else None
+
+
+def _base_share(donation: Donation, part_minor: int, already_base: int, already_minor: int) -> int:
+    """The base-currency value of ``part_minor`` of the donor's currency.
+
+    Proportional to the settled gross; the part that completes the whole donation takes
+    exactly what is left, so a full refund always returns the full gross.
+    """
+    gross = donation.gross_minor or 0
+    if already_minor + part_minor >= donation.amount_minor:
+        return gross - already_base
+    share = (Decimal(gross) * part_minor / donation.amount_minor).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP
+    )
+    return int(share)
+
+
+def _booked(donation: Donation, kind: str) -> tuple[int, int]:
+    """Base and original amounts already booked of ``kind`` for a donation (as positives)."""
+    base, original = db.session.execute(
+        db.select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
+                  func.coalesce(func.sum(LedgerEntry.original_amount_minor), 0))
+        .where(LedgerEntry.donation_id == donation.id, LedgerEntry.kind == kind)
+    ).one()
+    return -int(base), -int(original)
+
+
+def _ensure_recorded(donation: Donation, charge: dict[str, Any], gateway: Gateway,
+                     livemode: bool) -> bool:
+    """A refund or dispute may arrive before the completion event: record the gift first."""
+    if donation.status == SUCCEEDED:
+        return True
+    if donation.status != PENDING:
+        return False
+    problem = _mismatch(donation, int(charge.get("amount") or 0), str(charge.get("currency") or ""),
+                        livemode, gateway)
+    if problem:
+        _flag(donation, problem)
+        return False
+    intent = charge.get("payment_intent")
+    facts = SessionFacts(
+        session_id=donation.gateway_session_id or "", status="complete", payment_status="paid",
+        donation_id=donation.public_id, amount_minor=donation.amount_minor,
+        currency=donation.currency, livemode=livemode, payment_intent_id=intent, created=utcnow(),
+    )
+    got = gateway.settlement(intent, facts)
+    _settle(donation, got, session_id=donation.gateway_session_id, intent_id=intent,
+            livemode=livemode)
+    return donation.status == SUCCEEDED
+
+
+def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> int:
+    """Book each refund of a charge once (by refund id); returns how many were new."""
+    donation = _donation_for_charge(charge)
+    if donation is None or not _ensure_recorded(donation, charge, gateway, livemode):
+        return 0
+    if str(charge.get("currency") or "").upper() != donation.currency:
+        _flag(donation, "refund in a currency that differs from the donation's")
+        return 0
+    refunds = sorted(((charge.get("refunds") or {}).get("data") or []),
+                     key=lambda r: (r.get("created") or 0, r.get("id") or ""))
+    new = 0
+    for refund in refunds:
+        if refund.get("status") not in (None, "succeeded", "pending"):
+            continue
+        ref = refund["id"]
+        exists = db.session.scalar(
+            db.select(LedgerEntry.id).where(LedgerEntry.kind == REFUND, LedgerEntry.gateway_ref == ref)
+        )
+        if exists:
+            continue
+        already_base, already_minor = _booked(donation, REFUND)
+        part = int(refund["amount"])
+        if part <= 0 or already_minor + part > donation.amount_minor:
+            _flag(donation, f"refund {ref} exceeds what is left of the donation")
+            return new
+        base = _base_share(donation, part, already_base, already_minor)
+        db.session.add(LedgerEntry(
+            kind=REFUND, case_id=donation.case_id, donation_id=donation.id,
+            amount_minor=-base, currency=donation.settled_currency,
+            original_amount_minor=-part, original_currency=donation.currency,
+            gateway_ref=ref, memo="refund",
+        ))
+        db.session.flush()
+        audit.record("donation.refunded", donation, case_id=donation.case_id,
+                     after={"refund": ref, "amount_minor": part}, actor_label="payments")
+        new += 1
+    return new
+
+
+def book_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> bool:
+    """charge.dispute.created: the disputed amount leaves the totals (once per dispute id)."""
+    charge = {"id": dispute.get("charge"), "payment_intent": dispute.get("payment_intent"),
+              "metadata": dispute.get("metadata") or {}, "amount": None, "currency": None}
+    donation = _donation_for_charge(charge)
+    if donation is None or donation.status != SUCCEEDED:
+        return False
+    ref = dispute["id"]
+    if db.session.scalar(db.select(LedgerEntry.id).where(LedgerEntry.kind == DISPUTE,
+                                                         LedgerEntry.gateway_ref == ref)):
+        return False
+    part = min(int(dispute.get("amount") or 0), donation.amount_minor)
+    if part <= 0:
+        return False
+    base = _base_share(donation, part, 0, 0)
+    db.session.add(LedgerEntry(
+        kind=DISPUTE, case_id=donation.case_id, donation_id=donation.id, amount_minor=-base,
+        currency=donation.settled_currency, original_amount_minor=-part,
+        original_currency=donation.currency, gateway_ref=ref, memo="dispute opened",
+    ))
+    db.session.flush()
+    audit.record("donation.disputed", donation, case_id=donation.case_id,
+                 after={"dispute": ref, "amount_minor": part}, actor_label="payments")
+    return True
+
+
+def close_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> bool:
+    """charge.dispute.closed: a won dispute brings the money back; a lost one stays out."""
+    ref = dispute["id"]
+    opened = db.session.scalar(db.select(LedgerEntry).where(LedgerEntry.kind == DISPUTE,
+                                                            LedgerEntry.gateway_ref == ref))
+    if opened is None:
+        # Closed before we saw it open: book the opening first so the pair stays whole.
+        if not book_dispute(dispute, gateway, livemode):
+            return False
+        opened = db.session.scalar(db.select(LedgerEntry).where(LedgerEntry.kind == DISPUTE,
+                                                                LedgerEntry.gateway_ref == ref))
+    if dispute.get("status") not in ("won", "warning_closed"):
+        return False
+    if db.session.scalar(db.select(LedgerEntry.id).where(LedgerEntry.kind == DISPUTE_REVERSAL,
+                                                         LedgerEntry.gateway_ref == ref)):
+        return False
+    db.session.add(LedgerEntry(
+        kind=DISPUTE_REVERSAL, case_id=opened.case_id, donation_id=opened.donation_id,
+        amount_minor=-opened.amount_minor, currency=opened.currency,
+        original_amount_minor=-(opened.original_amount_minor or 0) or None,
+        original_currency=opened.original_currency, gateway_ref=ref, memo="dispute won",
+    ))
+    db.session.flush()
+    return True
