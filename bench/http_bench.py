@@ -23,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -46,7 +47,9 @@ def start_gunicorn(module: str, port: int, env: dict[str, str], workers: int) ->
     cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
            str(workers), "--threads", "4", "--worker-class", "gthread", "--log-level",
            "warning", "--chdir", str(ROOT), module]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (a file, not a pipe: a full pipe stalls workers)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc.log = log  # type: ignore[attr-defined]
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -54,21 +57,24 @@ def start_gunicorn(module: str, port: int, env: dict[str, str], workers: int) ->
                 return proc
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode()[-2000:]) from None
+                raise RuntimeError(stop(proc)) from None
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("gunicorn did not start")
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen) -> str:
+    """Stop a server; return the tail of what it wrote to stderr."""
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    if proc.stderr:
-        proc.stderr.close()
+    proc.log.seek(0)  # type: ignore[attr-defined]
+    tail = proc.log.read().decode(errors="replace")[-3000:]  # type: ignore[attr-defined]
+    proc.log.close()  # type: ignore[attr-defined]
+    return tail
 
 
 class Load:
@@ -81,6 +87,7 @@ class Load:
     def run(self, next_request, seconds: float) -> dict[str, float]:  # noqa: ANN001
         latencies: list[float] = []
         errors = [0]
+        self.samples: list[str] = []
         lock = threading.Lock()
         stop_at = time.perf_counter() + seconds
 
@@ -97,11 +104,15 @@ class Load:
                 try:
                     conn.request(method, path, body=body, headers=headers)
                     response = conn.getresponse()
-                    response.read()
+                    data = response.read()
                     if response.status >= 400:
                         bad += 1
-                except (OSError, http.client.HTTPException):
+                        if len(self.samples) < 5:
+                            self.samples.append(f"{response.status} {data[:200]!r}")
+                except (OSError, http.client.HTTPException) as exc:
                     bad += 1
+                    if len(self.samples) < 5:
+                        self.samples.append(f"{type(exc).__name__}: {exc}")
                     conn.close()
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
                 mine.append(time.perf_counter() - started)
@@ -250,9 +261,13 @@ def main() -> int:
 
         before = count_rows(app)
         results["webhook ingestion"] = load.run(next_event, 10 * args.seconds)
+        for sample in load.samples:
+            print("webhook error sample:", sample)
         after = count_rows(app)
         rows = {k: after[k] - before[k] for k in after}
-        stop(procs.pop())
+        log_tail = stop(procs.pop())
+        if load.samples:
+            print(log_tail)
     finally:
         for proc in procs:
             stop(proc)

@@ -45,7 +45,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions and the access rules to ``app``."""
     from tracker import models  # noqa: F401  (every model registered before migrations look)
     from tracker.accounts import auth
-    from tracker.core import access, db_setup, outbox
+    from tracker.core import access, db_setup, outbox, pagecache
     from tracker.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
@@ -56,6 +56,7 @@ def register_extensions(app: Flask) -> None:
     auth.init_app(app)
     access.init_app(app)
     outbox.init_app(app)
+    pagecache.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -77,6 +77,10 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "MAIL_USE_TLS": _env_bool(env, "MAIL_USE_TLS"),
         "MAIL_FROM": env.get("MAIL_FROM", "Rescue Tracker <no-reply@localhost>"),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR") or None,
+        # How long a public page may be served from a worker's memory before the database is
+        # asked again (this worker's own commits clear it at once). 0 asks every time.
+        "TRACKER_PAGE_CACHE_SECONDS": env.get("TRACKER_PAGE_CACHE_SECONDS") or "1",
     }
 
 
@@ -135,6 +139,12 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     if not fee.is_finite() or not 0 <= fee < 100:
         raise ConfigError("TRACKER_SANDBOX_FEE_PERCENT must be a number from 0 to 100.")
     config["TRACKER_SANDBOX_FEE_PERCENT"] = fee
+    try:
+        config["TRACKER_PAGE_CACHE_SECONDS"] = float(config["TRACKER_PAGE_CACHE_SECONDS"])
+    except (TypeError, ValueError):
+        raise ConfigError("TRACKER_PAGE_CACHE_SECONDS must be a number of seconds.") from None
+    if not 0 <= config["TRACKER_PAGE_CACHE_SECONDS"] <= 60:
+        raise ConfigError("TRACKER_PAGE_CACHE_SECONDS must be from 0 to 60.")
     if not isinstance(config["TRACKER_MAX_GIFT_MINOR"], int) or config["TRACKER_MAX_GIFT_MINOR"] <= 0:
         raise ConfigError("TRACKER_MAX_GIFT_MINOR must be a positive whole number.")
     try:
@@ -155,7 +165,9 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
         )
     config["DATABASE_URL"] = normalize_database_url(config["DATABASE_URL"])
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # No pre-ping: it costs a round trip on every request. After a database restart the
+    # first request on a dead connection gets a clean 503 and SQLAlchemy discards the pool.
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_recycle": 3600})
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     return config

@@ -16,9 +16,12 @@ from sqlalchemy import func
 from tracker.cases import workflow
 from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
 from tracker.core.money import Money
-from tracker.core.time import as_utc
+from tracker.core.time import as_utc, utcnow
+from tracker.core.types import UTCDateTime
 from tracker.donations import ledger
+from tracker.donations.models import LedgerEntry
 from tracker.extensions import db
+from tracker.posts.models import SCHEDULED, Post, post_cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,41 @@ def public_cases(statuses: frozenset[str] = workflow.OPEN_STATUSES) -> list[Resc
             .order_by(RescueCase.published_at.desc().nulls_last(), RescueCase.id.desc())
         )
     )
+
+
+def _fingerprint_statement():
+    """Built once: SQLAlchemy then reuses the compiled form on every request."""
+    now = db.bindparam("now", type_=UTCDateTime())
+    linked = db.select(post_cases.c.post_id).where(post_cases.c.case_id == RescueCase.id)
+    return db.select(
+        RescueCase.id,
+        RescueCase.status,
+        RescueCase.updated_at,
+        db.select(func.max(LedgerEntry.id)).where(LedgerEntry.case_id == RescueCase.id)
+        .scalar_subquery(),
+        db.select(func.count()).where(Post.id.in_(linked)).scalar_subquery(),
+        db.select(func.max(Post.updated_at)).where(Post.id.in_(linked)).scalar_subquery(),
+        db.select(func.min(Post.publish_at)).where(
+            Post.id.in_(linked), Post.status == SCHEDULED, Post.publish_at > now
+        ).scalar_subquery(),
+    ).where(RescueCase.slug == db.bindparam("slug"),
+            RescueCase.status.in_(workflow.PUBLIC_STATUSES))
+
+
+_FINGERPRINT = _fingerprint_statement()
+
+
+def case_fingerprint(slug: str) -> tuple | None:
+    """Everything a public case page depends on, in one indexed query (None: not public).
+
+    Status and ``updated_at`` (bumped by every change to the case or its people), the last
+    ledger entry (gifts, refunds, transfers, the donor wall), the linked posts (count and last
+    edit) and the next embargo to lift: when any of these moves, the page must be rendered
+    again.
+    """
+    # Core execution on the session's connection: no ORM work for a row of plain values.
+    row = db.session.connection().execute(_FINGERPRINT, {"slug": slug, "now": utcnow()}).first()
+    return tuple(row) if row is not None else None
 
 
 def get_public_case(slug: str) -> RescueCase | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import (
     Blueprint,
     abort,
     current_app,
     flash,
-    jsonify,
     redirect,
     render_template,
     url_for,
@@ -17,7 +18,7 @@ from tracker.cases import public as public_view
 from tracker.cases import services, workflow
 from tracker.cases.forms import CaseForm, PersonForm, RescuedForm, StatusForm
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core import audit
+from tracker.core import audit, pagecache
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
@@ -54,29 +55,38 @@ def home():
 @bp.route("/cases/<slug>")
 @public
 def show(slug: str):
-    """A case's public page: story, progress, people by alias, linked posts."""
-    case = public_view.get_public_case(slug)
-    if case is None:
-        abort(404)
-    return render_template(
-        "cases/show.html",
-        case=case,
-        progress=public_view.progress_for([case])[case.id],
-        people=public_view.public_people(case),
-        posts=visible_posts_for_case(case),
-        wall=donation_services.wall(case),
-        accepts_gifts=donation_services.accepts_gifts(case),
-    )
+    """A case's public page: story, progress, people by alias, linked posts, donor wall."""
+
+    def render() -> str:
+        case = public_view.get_public_case(slug)
+        return render_template(
+            "cases/show.html",
+            case=case,
+            progress=public_view.progress_for([case])[case.id],
+            people=public_view.public_people(case),
+            posts=visible_posts_for_case(case),
+            wall=donation_services.wall(case),
+            accepts_gifts=donation_services.accepts_gifts(case),
+        )
+
+    return pagecache.serve(("case", slug), lambda: public_view.case_fingerprint(slug), render)
 
 
 @bp.route("/cases/<slug>/progress.json")
 @public
 def progress(slug: str):
-    """Money and people progress of a public case, exactly as the contract lists."""
-    case = public_view.get_public_case(slug)
-    if case is None:
-        abort(404)
-    return jsonify(public_view.progress_json(public_view.progress_for([case])[case.id]))
+    """Money and people progress of a public case, exactly as the contract lists.
+
+    Answers 304 to a matching If-None-Match, so pages can poll it cheaply.
+    """
+
+    def render() -> str:
+        case = public_view.get_public_case(slug)
+        data = public_view.progress_json(public_view.progress_for([case])[case.id])
+        return json.dumps(data, separators=(",", ":"))
+
+    return pagecache.serve(("progress", slug), lambda: public_view.case_fingerprint(slug), render,
+                           "application/json")
 
 
 # --- staff -----------------------------------------------------------------------------------

@@ -29,7 +29,10 @@ def next_value(name: str) -> int:
         {"name": name},
     ).first()
     if row is None:
-        db.session.add(Counter(name=name, value=0))
-        db.session.flush()
+        # First use: create the row; a concurrent first user may win the race, which is fine.
+        db.session.execute(
+            text("INSERT INTO counters (name, value) VALUES (:name, 0) ON CONFLICT (name) DO NOTHING"),
+            {"name": name},
+        )
         return next_value(name)
     return int(row[0])

@@ -145,6 +145,7 @@ class Gateway(Protocol):
     def list_completed_sessions(self, since: datetime) -> list[SessionFacts]: ...
     def list_events(self, since: datetime, types: list[str]) -> list[dict[str, Any]]: ...
     def refund(self, payment_intent_id: str, amount_minor: int, *, key: str) -> str: ...
+    def list_refunds(self, charge_id: str) -> list[dict[str, Any]]: ...
 
 
 # --- Stripe ----------------------------------------------------------------------------------
@@ -234,6 +235,11 @@ class StripeGateway:
             options={"idempotency_key": f"refund-{key}"},
         )
         return refund.id
+
+    def list_refunds(self, charge_id: str) -> list[dict[str, Any]]:
+        """Every refund of a charge (charges stopped embedding them in 2022)."""
+        page = self._call(self.client.v1.refunds.list, params={"charge": charge_id, "limit": 100})
+        return [r.to_dict() for r in page.auto_paging_iter()]
 
     def list_completed_sessions(self, since: datetime) -> list[SessionFacts]:
         """Completed Checkout Sessions created since ``since`` (auto-paginated)."""
@@ -336,6 +342,10 @@ class SandboxGateway:
 
     def list_events(self, since: datetime, types: list[str]) -> list[dict[str, Any]]:
         """The sandbox delivers its events in-process; there is no event log to list."""
+        return []
+
+    def list_refunds(self, charge_id: str) -> list[dict[str, Any]]:
+        """Sandbox refund events carry their refunds; there is no list to ask."""
         return []
 
     def refund(self, payment_intent_id: str, amount_minor: int, *, key: str) -> str:

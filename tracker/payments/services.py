@@ -203,8 +203,21 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
     if str(charge.get("currency") or "").upper() != donation.currency:
         _flag(donation, "refund in a currency that differs from the donation's")
         return 0
-    refunds = sorted(((charge.get("refunds") or {}).get("data") or []),
-                     key=lambda r: (r.get("created") or 0, r.get("id") or ""))
+    # Since API version 2022-11-15 a charge no longer carries its refunds: ask the gateway.
+    refunds = (charge.get("refunds") or {}).get("data")
+    if refunds is None and charge.get("id"):
+        refunds = gateway.list_refunds(charge["id"])
+    refunds = list(refunds or [])
+    _, booked_minor = _booked(donation, REFUND)
+    listed = sum(int(r.get("amount") or 0) for r in refunds
+                 if r.get("status") in (None, "succeeded", "pending"))
+    total_refunded = int(charge.get("amount_refunded") or 0)
+    if total_refunded > max(listed, booked_minor):
+        # Refunds we cannot see one by one: book what is missing under a reference made of
+        # the cumulative amount, so a repeat of the same report books nothing.
+        refunds.append({"id": f"{charge.get('id')}:refunded:{total_refunded}", "status": "succeeded",
+                        "amount": total_refunded - max(listed, booked_minor), "created": 1 << 40})
+    refunds.sort(key=lambda r: (r.get("created") or 0, r.get("id") or ""))
     new = 0
     for refund in refunds:
         if refund.get("status") not in (None, "succeeded", "pending"):
@@ -218,8 +231,12 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
         already_base, already_minor = _booked(donation, REFUND)
         part = int(refund["amount"])
         if part <= 0 or already_minor + part > donation.amount_minor:
-            _flag(donation, f"refund {ref} exceeds what is left of the donation")
-            return new
+            # Never book more than was given; the gift itself stays as it is. Staff see why.
+            audit.record("donation.refund_refused", donation, case_id=donation.case_id,
+                         after={"refund": ref, "amount_minor": part,
+                                "already_refunded_minor": already_minor},
+                         actor_label="payments")
+            continue
         base = _base_share(donation, part, already_base, already_minor)
         db.session.add(LedgerEntry(
             kind=REFUND, case_id=donation.case_id, donation_id=donation.id,

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tracker.core.time import utcnow
 from tracker.donations.models import EXPIRED, FAILED
@@ -111,7 +111,13 @@ def receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any]
         return 400, {"error": "invalid signature"}
     if not isinstance(event.get("data"), dict) or not isinstance(event["data"].get("object"), dict):
         return 400, {"error": "not an event"}
-    new, note = ingest(event, payload.decode("utf-8"), gateway)
+    try:
+        new, note = ingest(event, payload.decode("utf-8"), gateway)
+    except SQLAlchemyError:
+        # Nothing was stored (the transaction rolled back): ask the sender to try again.
+        db.session.rollback()
+        current_app.logger.exception("webhook %s not stored; the sender will retry", event["id"])
+        return 503, {"error": "temporarily unavailable; retry"}
     return 200, {"received": True, "duplicate": not new, "note": note if new else "duplicate"}
 
 

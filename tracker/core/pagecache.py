@@ -1,0 +1,127 @@
+"""A small per-process cache of rendered public pages, validated against the database.
+
+A page is stored with a *fingerprint* read from the database (a cheap indexed query) and
+served while the fingerprint is unchanged: the database decides, the cache only saves
+rendering work, and the fingerprint doubles as the ETag.
+
+For at most ``TRACKER_PAGE_CACHE_SECONDS`` (default 1 s) after a check, a page is served
+without asking the database again ("micro-caching"). Any commit made by this process clears
+the cache at once, so a gift or a rescue recorded here shows on the next request here; other
+workers and app servers show it within that second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from flask import Flask, Response, abort, current_app, request, session
+from flask_login import current_user
+
+
+@dataclass(slots=True)
+class CachedPage:
+    fingerprint: Hashable
+    etag: str
+    body: bytes
+    mimetype: str
+    checked_at: float = 0.0
+
+
+class PageCache:
+    """LRU of rendered pages keyed by (kind, key), each valid for one fingerprint."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def fresh(self, key: Hashable, max_age: float) -> CachedPage | None:
+        """A page checked against the database less than ``max_age`` seconds ago."""
+        with self._lock:
+            page = self._pages.get(key)
+            if page is None or time.monotonic() - page.checked_at >= max_age:
+                return None
+            return page
+
+    def get(self, key: Hashable, fingerprint: Hashable) -> CachedPage | None:
+        """The page if it was rendered for this fingerprint (marks it checked now)."""
+        with self._lock:
+            page = self._pages.get(key)
+            if page is None or page.fingerprint != fingerprint:
+                return None
+            page.checked_at = time.monotonic()
+            self._pages.move_to_end(key)
+            return page
+
+    def put(self, key: Hashable, page: CachedPage) -> None:
+        page.checked_at = time.monotonic()
+        with self._lock:
+            self._pages[key] = page
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
+
+def etag_for(fingerprint: Hashable) -> str:
+    """A short strong ETag for a fingerprint."""
+    return hashlib.blake2b(repr(fingerprint).encode(), digest_size=12).hexdigest()
+
+
+def cacheable() -> bool:
+    """Only anonymous visitors without flashed messages see the shared version of a page."""
+    return not current_user.is_authenticated and not session.get("_flashes")
+
+
+def pages() -> PageCache:
+    """This app's cache (one per app object, so two apps in one process never mix pages)."""
+    return current_app.extensions["tracker_pages"]
+
+
+def serve(key: Hashable, fingerprint: Callable[[], Hashable | None], render: Callable[[], str],
+          mimetype: str = "text/html") -> Response:
+    """Answer from the cache (or 304) while the page's fingerprint holds; else render and keep.
+
+    ``fingerprint()`` returns None for a page that does not exist (404).
+    """
+    shared = cacheable()
+    max_age = current_app.config["TRACKER_PAGE_CACHE_SECONDS"]
+    cache = pages()
+    page = cache.fresh(key, max_age) if shared and max_age > 0 else None
+    if page is None:
+        current = fingerprint()
+        if current is None:
+            abort(404)
+        page = cache.get(key, current) if shared else None
+        if page is None:
+            page = CachedPage(current, etag_for(current), render().encode("utf-8"), mimetype)
+            if shared:
+                cache.put(key, page)
+    if shared and page.etag in request.if_none_match:
+        response = Response(status=304)
+    else:
+        response = Response(page.body, mimetype=page.mimetype)
+    if shared:
+        response.set_etag(page.etag)
+        # Browsers and proxies must ask again each time: the ETag makes that cheap.
+        response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Clear the cache whenever this process commits anything to the app's database."""
+    from sqlalchemy import event
+
+    from tracker.extensions import db
+
+    cache = app.extensions.setdefault("tracker_pages", PageCache())
+    with app.app_context():
+        event.listen(db.engine, "commit", lambda conn: cache.clear())
