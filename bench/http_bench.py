@@ -19,6 +19,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -211,7 +212,9 @@ def main() -> int:
     admin_url = "postgresql+psycopg://" + urlsplit(server).netloc + "/postgres"
     name = f"tracker_bench_{uuid.uuid4().hex[:8]}"
     url = prepare_database(admin_url, name)
-    env = {**os.environ, "SECRET_KEY": SECRET, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    mail_dir = tempfile.mkdtemp(prefix="tracker-bench-mail-")
+    env = {**os.environ, "SECRET_KEY": SECRET, "DATABASE_URL": url, "PYTHONPATH": str(ROOT),
+           "MAIL_FILE_DIR": mail_dir}
     env.pop("STRIPE_SECRET_KEY", None)
     procs: list[subprocess.Popen] = []
     try:
@@ -222,7 +225,7 @@ def main() -> int:
         from tracker import create_app
         from tracker.payments.gateway import sign_payload, webhook_secret
 
-        app = create_app({"SECRET_KEY": SECRET, "DATABASE_URL": url})
+        app = create_app({"SECRET_KEY": SECRET, "DATABASE_URL": url, "MAIL_FILE_DIR": mail_dir})
         secret = webhook_secret(app)
         events = pending_sessions(app, args.events)
         bodies = [json.dumps(e, separators=(",", ":")).encode() for e in events]
@@ -272,6 +275,7 @@ def main() -> int:
         for proc in procs:
             stop(proc)
         drop_database(admin_url, name)
+        shutil.rmtree(mail_dir, ignore_errors=True)
 
     bare = results["bare endpoint"]["rps"]
     print(f"\nHTTP benchmark: gunicorn gthread, {args.workers} workers x 4 threads, "

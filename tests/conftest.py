@@ -98,6 +98,11 @@ def empty_all_tables() -> None:
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            for (name,) in conn.execute(sa.text(
+                "SELECT sequence_name FROM information_schema.sequences"
+                " WHERE sequence_schema = 'public'"
+            )):
+                conn.execute(sa.text(f'ALTER SEQUENCE "{name}" RESTART WITH 1'))
         else:
             # SQLite has no TRUNCATE and the ledger's append-only triggers refuse DELETE:
             # lift them for the clean-up and put the same ones back.

@@ -31,6 +31,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings.update(config or {})
     debug = bool(settings.get("DEBUG")) or app.debug
     app.config.update(config_module.finalize(settings, debug=debug))
+    # Templates keep their indentation; the pages sent do not carry it.
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
     os.makedirs(app.instance_path, exist_ok=True)
 
     register_extensions(app)

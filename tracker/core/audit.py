@@ -68,7 +68,8 @@ def record(
     actor: User | None = None,
     actor_label: str | None = None,
 ) -> AuditEntry:
-    """Add an audit entry for ``action`` on ``obj`` to the session (flushed, not committed)."""
+    """Add an audit entry for ``action`` on ``obj`` to the session (written with the next
+    flush or the commit, in the same transaction as the change it describes)."""
     from flask import request
 
     default_actor, default_label = _current_actor()
@@ -86,5 +87,4 @@ def record(
         ip=request.remote_addr if has_request_context() else None,
     )
     db.session.add(entry)
-    db.session.flush()
     return entry

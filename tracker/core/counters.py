@@ -1,5 +1,10 @@
-"""Gapless, never-reused counters (receipt numbers), incremented inside the caller's
-transaction: a rollback takes the number back, a commit keeps it for good."""
+"""Never-reused counters (receipt numbers).
+
+PostgreSQL: a sequence per counter (``<name>_number_seq``): ``nextval`` holds no lock, so
+concurrent gifts are not serialized on one row; a rolled-back transaction leaves a gap and the
+number is never handed out again. SQLite (one writer at a time anyway): a row in ``counters``
+incremented inside the caller's transaction, so a rollback takes the number back.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ from sqlalchemy import BigInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.extensions import db
+
+#: counters backed by a PostgreSQL sequence (created by the migrations)
+SEQUENCES = {"receipt": "receipt_number_seq"}
 
 
 class Counter(db.Model):
@@ -19,11 +27,11 @@ class Counter(db.Model):
 
 
 def next_value(name: str) -> int:
-    """Increment counter ``name`` and return the new value.
-
-    The UPDATE takes the row lock (PostgreSQL) or the write lock (SQLite) until the caller
-    commits, so concurrent callers get distinct, consecutive numbers.
-    """
+    """The next value of counter ``name``: unique and increasing, never reused."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        if name not in SEQUENCES:
+            raise ValueError(f"no sequence for counter {name!r}")
+        return int(db.session.execute(text(f"SELECT nextval('{SEQUENCES[name]}')")).scalar_one())
     row = db.session.execute(
         text("UPDATE counters SET value = value + 1 WHERE name = :name RETURNING value"),
         {"name": name},

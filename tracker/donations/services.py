@@ -206,7 +206,7 @@ def lock_donation(public_id: str) -> Donation | None:
     )
 
 
-def wall(case: RescueCase, limit: int = 50) -> list[tuple[str, str, datetime]]:
+def wall(case: RescueCase, limit: int = 20) -> list[tuple[str, str, datetime]]:
     """The donor wall: (name or "Anonymous", message, when) for succeeded gifts, newest first.
 
     Donors who chose to be hidden are not listed at all.
