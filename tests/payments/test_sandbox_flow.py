@@ -208,6 +208,13 @@ def test_declined_card_records_nothing_and_can_be_retried(app: Flask, client, ca
     assert raised(client, SLUG) == 5000
 
 
+def test_a_preset_carries_its_own_currency(app: Flask, client, case) -> None:  # noqa: ANN001
+    """A dollar preset is a dollar gift even with yen in the currency box (which is for
+    "Other amount")."""
+    donation, _ = start_gift(client, SLUG, currency="JPY", preset="USD:5000")
+    assert (donation.amount_minor, donation.currency) == (5000, "USD")
+
+
 # --- refusals --------------------------------------------------------------------------------
 
 BAD_INPUT = {
@@ -220,8 +227,6 @@ BAD_INPUT = {
                                  "$0.50"),
     "above the maximum": ({"preset": "other", "amount": "10,000,001"}, "amount", "¥10,000,000"),
     "unknown currency": ({"currency": "XYZ"}, "currency", "Not a valid choice"),
-    "preset of the other currency": ({"currency": "JPY", "preset": "USD:5000"}, "preset",
-                                     "Pick an amount in JPY"),
     "preset that is not offered": ({"preset": "JPY:1"}, "preset", "Not a valid choice"),
     "over-long name": ({"name": "N" * 81}, "name", "80 characters"),
     "over-long message": ({"message": "M" * 501}, "message", "500 characters"),

@@ -19,7 +19,7 @@ class DonationForm(FlaskForm):
     Choices depend on settings, so the view fills them in (``configure``).
     """
 
-    currency = SelectField("Currency", choices=[])
+    currency = SelectField("Currency of the other amount", choices=[])
     preset = RadioField("Amount", choices=[], validate_choice=True)
     amount = StringField("Other amount", validators=[Optional(), Length(max=30)])
     name = StringField("Your name (optional)", validators=[Optional(), Length(max=80)])

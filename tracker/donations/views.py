@@ -43,15 +43,13 @@ def _form() -> DonationForm:
 
 
 def _gift_amount(form: DonationForm) -> Money:
-    currency = form.currency.data
+    """A preset carries its own currency; the currency box applies to "Other amount"."""
     if form.preset.data and form.preset.data != "other":
         preset_currency, _, minor = form.preset.data.partition(":")
-        if preset_currency != currency:
-            raise DomainError(f"Pick an amount in {currency}, or type your own.", field="preset")
-        return Money(int(minor), currency)
+        return Money(int(minor), preset_currency)
     if not (form.amount.data or "").strip():
         raise DomainError("Type the amount you want to give.", field="amount")
-    return parse_amount(form.amount.data, currency)
+    return parse_amount(form.amount.data, form.currency.data)
 
 
 def _give(case: RescueCase | None):
