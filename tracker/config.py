@@ -167,7 +167,9 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     # No pre-ping: it costs a round trip on every request. After a database restart the
     # first request on a dead connection gets a clean 503 and SQLAlchemy discards the pool.
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_recycle": 3600})
+    # hide_parameters: a failed statement's values (a private name, a donor's email) never
+    # reach an exception message or a log line.
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_recycle": 3600, "hide_parameters": True})
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     return config

@@ -66,3 +66,21 @@ def test_cli_exits_non_zero_with_the_message_when_a_setting_is_missing(tmp_path)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout
+
+
+def test_failed_statements_never_carry_their_values_into_errors_or_logs(app):
+    """A private field in a failing INSERT must not reach the exception text (and so logs)."""
+    import sqlalchemy as sa
+
+    from tracker.extensions import db
+
+    marker = "PRIVATE-NAME-IN-A-FAILED-INSERT"
+    with pytest.raises(sa.exc.IntegrityError) as info:
+        db.session.execute(
+            sa.text("INSERT INTO beneficiaries (case_id, position, public_alias, age_band, status,"
+                    " private_name, private_details, private_rescue_note, created_at)"
+                    " VALUES (999999, 1, 'A.', '0-4', 'waiting', :name, '', '', :now)"),
+            {"name": marker, "now": "2026-01-01 00:00:00"},
+        )
+    db.session.rollback()
+    assert marker not in str(info.value)
