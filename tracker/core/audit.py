@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from flask import has_request_context
+from flask import has_request_context, request
 from flask_login import current_user
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -70,8 +70,6 @@ def record(
 ) -> AuditEntry:
     """Add an audit entry for ``action`` on ``obj`` to the session (written with the next
     flush or the commit, in the same transaction as the change it describes)."""
-    from flask import request
-
     default_actor, default_label = _current_actor()
     actor = actor if actor is not None else default_actor
     label = actor_label or (actor.email if actor is not None else default_label)

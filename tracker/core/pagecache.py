@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, abort, current_app, request, session
 from flask_login import current_user
+from sqlalchemy import event
 
 
 @dataclass(slots=True)
@@ -118,9 +119,7 @@ def serve(key: Hashable, fingerprint: Callable[[], Hashable | None], render: Cal
 
 def init_app(app: Flask) -> None:
     """Clear the cache whenever this process commits anything to the app's database."""
-    from sqlalchemy import event
-
-    from tracker.extensions import db
+    from tracker.extensions import db  # the extension module imports nothing of ours
 
     cache = app.extensions.setdefault("tracker_pages", PageCache())
     with app.app_context():

@@ -53,10 +53,8 @@ def reconcile(since_text: str) -> None:
         raise click.ClickException(str(exc)) from None
     new_events = 0
     for event in events:
-
         new, _ = webhooks.ingest(event, json.dumps(event, separators=(",", ":")), gateway)
         new_events += new
-
     outbox.deliver_pending()
     summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "none"
     click.echo(f"Checkouts since {since:%Y-%m-%d %H:%M} UTC: {len(sessions)} ({summary}). "

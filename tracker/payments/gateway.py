@@ -9,6 +9,8 @@ and the case's public title: never a name or a place of a person in a case.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -20,9 +22,11 @@ from typing import Any, Protocol
 import stripe
 from flask import Flask, current_app, url_for
 
-from tracker.core.money import Money
+from tracker.core.money import Money, convert
 from tracker.core.time import utcnow
+from tracker.donations.models import Donation
 from tracker.extensions import db
+from tracker.payments.models import PAID, SESSION_COMPLETE, SandboxSession
 
 #: how old a signed event may be (seconds): Stripe's own default tolerance
 SIGNATURE_TOLERANCE = 300
@@ -273,8 +277,6 @@ class SandboxGateway:
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutStart:
         """Open a sandbox session (a row, so any worker can serve its page)."""
-        from tracker.donations.models import Donation
-        from tracker.payments.models import SandboxSession
 
         donation = db.session.scalar(db.select(Donation).where(Donation.public_id == request.donation_id))
         session = SandboxSession(
@@ -290,7 +292,6 @@ class SandboxGateway:
     @staticmethod
     def session_object(session: Any) -> dict[str, Any]:
         """The sandbox session as a Stripe Checkout Session object."""
-        from tracker.donations.models import Donation
 
         public_id = db.session.scalar(db.select(Donation.public_id).where(Donation.id == session.donation_id))
         return {
@@ -304,7 +305,6 @@ class SandboxGateway:
         }
 
     def retrieve_session(self, session_id: str) -> SessionFacts:
-        from tracker.payments.models import SandboxSession
 
         session = db.session.get(SandboxSession, session_id)
         if session is None:
@@ -313,8 +313,6 @@ class SandboxGateway:
 
     def settlement(self, payment_intent_id: str, facts: SessionFacts) -> GatewaySettlement:
         """Settle at the configured rate, with the configured sandbox fee."""
-        from tracker.core.money import convert
-        from tracker.payments.models import SandboxSession
 
         config = current_app.config
         base = config["TRACKER_BASE_CURRENCY"]
@@ -332,7 +330,6 @@ class SandboxGateway:
                                  fee_minor=fee.amount_minor, currency=base, rate=rate)
 
     def list_completed_sessions(self, since: datetime) -> list[SessionFacts]:
-        from tracker.payments.models import SESSION_COMPLETE, SandboxSession
 
         rows = db.session.scalars(
             db.select(SandboxSession).where(SandboxSession.status == SESSION_COMPLETE,
@@ -350,14 +347,11 @@ class SandboxGateway:
 
     def refund(self, payment_intent_id: str, amount_minor: int, *, key: str) -> str:
         """A sandbox refund id, the same for the same key (like an idempotent retry)."""
-        import hashlib
-
         return "re_sbx_" + hashlib.sha256(f"{payment_intent_id}:{key}".encode()).hexdigest()[:20]
 
     def pay(self, session_id: str, card_number: str) -> dict[str, Any] | None:
         """Take a test card on a sandbox session; return the completion event, or None if
         the card is declined. The caller commits, then delivers the event."""
-        from tracker.payments.models import PAID, SESSION_COMPLETE, SandboxSession
 
         session = db.session.get(SandboxSession, session_id)
         digits = "".join(ch for ch in card_number if ch.isdigit())
@@ -388,9 +382,6 @@ def webhook_secret(app: Flask) -> str:
     configured = app.config.get("STRIPE_WEBHOOK_SECRET")
     if configured:
         return configured
-    import hashlib
-    import hmac
-
     digest = hmac.new(app.config["SECRET_KEY"].encode(), b"sandbox-webhook", hashlib.sha256)
     return "whsec_sandbox_" + digest.hexdigest()
 

@@ -23,6 +23,7 @@ from tracker.payments.gateway import (
     SignatureError,
     get_gateway,
     session_facts_from_event,
+    sign_payload,
     verify_event,
     webhook_secret,
 )
@@ -124,7 +125,5 @@ def receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any]
 def deliver_sandbox_event(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """The sandbox's delivery: sign the event with the webhook secret and hand the raw bytes to
     the same receiver the HTTP endpoint uses (in-process, so a single worker cannot deadlock)."""
-    from tracker.payments.gateway import sign_payload
-
     payload = json.dumps(event, separators=(",", ":")).encode()
     return receive(payload, sign_payload(payload, webhook_secret(current_app)))
