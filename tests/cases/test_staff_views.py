@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.conftest import csrf_from
 from tests.factories import make_case
+from tracker.cases import services
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.audit import AuditEntry
+from tracker.core.money import Money
+from tracker.core.time import local_today, utcnow
+from tracker.donations.services import OfflineGift, record_offline_gift
 from tracker.extensions import db
 
 
@@ -117,3 +123,28 @@ def test_directors_and_anonymous_visitors_cannot_use_the_staff_desk(client, auth
     auth.login(director.email, password)
     assert client.get("/staff/").status_code == 403
     assert client.get(f"/staff/cases/{case.id}").status_code == 403
+
+
+def test_dashboard_lists_what_needs_attention(client, staff):
+    request = make_case("a-private-request")
+    funded = make_case("fully-funded", status="fundraising", goal=1000)
+    record_offline_gift(funded, OfflineGift(Money(1000, "JPY"), "cash", local_today()))
+    quiet = make_case("quiet-case", status="fundraising")
+    moving = make_case("on-the-move", people=2, status="in_progress")
+    services.set_person_status(moving.beneficiaries[0], "in_transit")
+    db.session.commit()
+    db.session.execute(db.update(RescueCase).where(RescueCase.id == quiet.id)
+                       .values(updated_at=utcnow() - timedelta(days=31)))
+    db.session.commit()
+
+    page = client.get("/staff/").text
+
+    def listed(key: str) -> str:
+        return page.split(f'data-attention="{key}"', 1)[1].split("</div>", 1)[0]
+
+    assert f"/staff/cases/{request.id}" in listed("requests")
+    assert f"/staff/cases/{funded.id}" in listed("funded")
+    assert f"/staff/cases/{quiet.id}" in listed("stale")
+    assert f"/staff/cases/{moving.id}" in listed("transit")
+    for key in ("requests", "funded", "stale"):
+        assert f"/staff/cases/{moving.id}" not in listed(key)

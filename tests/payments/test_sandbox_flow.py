@@ -87,7 +87,7 @@ def test_card_gift_end_to_end(app: Flask, client, case) -> None:  # noqa: ANN001
     progress = client.get(f"/cases/{SLUG}/progress.json").get_json()
     assert progress["donors"] == 1
     case_page = client.get(f"/cases/{SLUG}")
-    assert "<strong>¥5,000</strong> raised" in case_page.text
+    assert 'data-live="raised">¥5,000</strong> raised' in case_page.text
 
     thanks = client.get(thanks_path)
     assert thanks.status_code == 200

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func
 
 from tracker.cases import workflow
 from tracker.cases.models import (
     AGE_BANDS,
+    IN_TRANSIT,
     PERSON_RESCUED,
     PERSON_STATUSES,
     TRACKS,
@@ -24,7 +25,7 @@ from tracker.cases.models import (
 from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.money import Money
-from tracker.core.time import utcnow
+from tracker.core.time import as_utc, utcnow
 from tracker.extensions import db
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -226,3 +227,28 @@ def get_by_slug(slug: str) -> RescueCase | None:
     """A case by its URL name, whatever its status."""
     return db.session.scalar(db.select(RescueCase).where(RescueCase.slug == slug))
 
+
+
+STALE_AFTER_DAYS = 30
+
+
+def needs_attention(cases: list[RescueCase], progress: dict) -> dict[str, list[RescueCase]]:
+    """The staff desk's to-do lists: private requests, funded cases not started, open cases
+    with no update in 30 days, and cases with people in transit."""
+    stale_before = utcnow() - timedelta(days=STALE_AFTER_DAYS)
+    in_transit = set(db.session.scalars(
+        db.select(Beneficiary.case_id).where(Beneficiary.status == IN_TRANSIT).distinct()
+    ))
+    lists: dict[str, list[RescueCase]] = {"requests": [], "funded": [], "stale": [], "transit": []}
+    for case in cases:
+        p = progress[case.id]
+        if case.status == workflow.REQUESTED:
+            lists["requests"].append(case)
+        if case.status == workflow.FUNDRAISING and p.goal.amount_minor and \
+                p.raised.amount_minor >= p.goal.amount_minor:
+            lists["funded"].append(case)
+        if case.status in workflow.OPEN_STATUSES and as_utc(p.updated_at) < stale_before:
+            lists["stale"].append(case)
+        if case.id in in_transit:
+            lists["transit"].append(case)
+    return lists

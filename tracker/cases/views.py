@@ -104,8 +104,10 @@ def _staff_case(case_id: int) -> RescueCase:
 def dashboard():
     """Every case, private requests included, with money and people progress."""
     cases = list(db.session.scalars(db.select(RescueCase).order_by(RescueCase.id.desc())))
+    progress = public_view.progress_for(cases)
     return render_template(
-        "staff/dashboard.html", cases=cases, progress=public_view.progress_for(cases)
+        "staff/dashboard.html", cases=cases, progress=progress,
+        attention=services.needs_attention(cases, progress),
     )
 
 
