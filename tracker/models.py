@@ -7,9 +7,9 @@ from tracker.core.counters import Counter
 from tracker.core.outbox import OutboxMessage
 from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
 from tracker.payments.models import PaymentEvent, SandboxSession
-from tracker.posts.models import Post, post_cases
+from tracker.posts.models import Post, PostImage, post_cases
 
 __all__ = [
     "AuditEntry", "Beneficiary", "Counter", "Donation", "Donor", "LedgerEntry", "OutboxMessage",
-    "PaymentEvent", "Post", "Receipt", "RescueCase", "SandboxSession", "User", "post_cases",
+    "PaymentEvent", "Post", "PostImage", "Receipt", "RescueCase", "SandboxSession", "User", "post_cases",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, LargeBinary, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases.models import RescueCase
@@ -70,3 +70,30 @@ class Post(db.Model):
         if self.status == PUBLISHED:
             return True
         return self.status == SCHEDULED and self.publish_at is not None and self.publish_at <= now
+
+
+class PostImage(db.Model):
+    """A photo for posts, stored re-encoded (EXIF and GPS gone) in the database, so that every
+    app server can serve it without shared disks."""
+
+    __tablename__ = "post_images"
+    __table_args__ = (
+        CheckConstraint("content_type IN ('image/jpeg', 'image/png')", name="content_type"),
+        CheckConstraint("width > 0 AND height > 0", name="dimensions"),
+        CheckConstraint("byte_size > 0", name="byte_size"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: random public name used in URLs (never the uploaded file name)
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="SET NULL"),
+                                                index=True)
+    content_type: Mapped[str] = mapped_column(String(20))
+    width: Mapped[int]
+    height: Mapped[int]
+    byte_size: Mapped[int]
+    #: alternative text for screen readers, written by staff
+    alt_text: Mapped[str] = mapped_column(String(300), default="")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
