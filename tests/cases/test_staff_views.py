@@ -148,3 +148,79 @@ def test_dashboard_lists_what_needs_attention(client, staff):
     assert f"/staff/cases/{moving.id}" in listed("transit")
     for key in ("requests", "funded", "stale"):
         assert f"/staff/cases/{moving.id}" not in listed(key)
+
+
+def test_editing_a_case_is_audited_and_private_contents_stay_out_of_the_audit(client, staff):
+    case = make_case("editable-case", status="fundraising", private_notes="old secret")
+    page = client.get(f"/staff/cases/{case.id}/edit")
+    assert page.status_code == 200 and 'value="1,000,000"' in page.text
+    response = client.post(f"/staff/cases/{case.id}/edit", data={
+        "public_title": "A new title", "public_region": "Jilin", "track": "journey",
+        "goal": "2,000,000", "public_summary": "", "private_notes": "NEW-SECRET-NOTE",
+        "private_contact": "", "csrf_token": csrf_from(page.text)})
+    assert response.status_code == 302
+    db.session.expire_all()
+    edited = db.session.get(RescueCase, case.id)
+    assert (edited.public_title, edited.goal_amount_minor, edited.slug) == (
+        "A new title", 2_000_000, "editable-case")
+    entry = db.session.scalars(db.select(AuditEntry).where(AuditEntry.action == "case.updated")).one()
+    assert entry.after["private_notes"] == "changed"
+    assert "NEW-SECRET-NOTE" not in str(entry.after) + str(entry.before)
+    bad = client.post(f"/staff/cases/{case.id}/edit", data={
+        "public_title": "x", "public_region": "Jilin", "track": "journey", "goal": "1.5",
+        "csrf_token": csrf_from(page.text)})
+    assert bad.status_code == 422 and 'id="goal-error"' in bad.text
+
+
+def _close(client, case, **fields):
+    page = client.get(f"/staff/cases/{case.id}")
+    data = {"outcome": "failed", "move_funds_to": "general", "target": "",
+            "csrf_token": csrf_from(page.text)}
+    data.update(fields)
+    return client.post(f"/staff/cases/{case.id}/close", data=data)
+
+
+def _raised(case_id):
+    from tracker.donations.ledger import raised_by_case
+
+    db.session.expire_all()
+    return raised_by_case([case_id])[case_id]
+
+
+def test_closing_moves_what_the_case_holds_to_the_general_fund(client, staff):
+    case = make_case("closing-case", status="fundraising")
+    record_offline_gift(case, OfflineGift(Money(7000, "JPY"), "cash", local_today()))
+    db.session.commit()
+    assert _close(client, case).status_code == 302
+    db.session.expire_all()
+    closed = db.session.get(RescueCase, case.id)
+    assert (closed.status, closed.outcome) == ("closed", "failed")
+    assert _raised(case.id) == 0
+    from tracker.donations.models import LedgerEntry
+
+    general = db.session.scalar(db.select(db.func.sum(LedgerEntry.amount_minor)).where(
+        LedgerEntry.case_id.is_(None), LedgerEntry.kind == "transfer"))
+    assert general == 7000
+
+
+def test_closing_can_move_the_money_to_another_open_case(client, staff):
+    case = make_case("giver-case", status="fundraising")
+    other = make_case("receiver-case", status="fundraising")
+    record_offline_gift(case, OfflineGift(Money(4000, "JPY"), "cash", local_today()))
+    db.session.commit()
+    assert _close(client, case, move_funds_to="case", target=str(other.id)).status_code == 302
+    assert (_raised(case.id), _raised(other.id)) == (0, 4000)
+
+
+def test_closing_refuses_a_closed_target_or_none_and_changes_nothing(client, staff):
+    case = make_case("still-open", status="fundraising")
+    shut = make_case("already-shut", status="closed")
+    record_offline_gift(case, OfflineGift(Money(4000, "JPY"), "cash", local_today()))
+    db.session.commit()
+    refused = _close(client, case, move_funds_to="case", target=str(shut.id))
+    assert refused.status_code == 409
+    missing = _close(client, case, move_funds_to="case", target="")
+    assert missing.status_code == 409 and "Choose the case" in missing.text
+    db.session.expire_all()
+    assert db.session.get(RescueCase, case.id).status == "fundraising"
+    assert _raised(case.id) == 4000

@@ -48,3 +48,25 @@ class RescuedForm(FlaskForm):
 
     rescued_on = DateField("Rescued on", validators=[DataRequired()])
     note = TextAreaField("Note (staff only)", validators=[Length(max=5000)])
+
+
+class EditCaseForm(CaseForm):
+    """Edit a case; the slug is fixed once the case exists (links to it are out there)."""
+
+    slug = None  # type: ignore[assignment]
+
+
+class CloseForm(FlaskForm):
+    """Close a case: why, and where the money it holds goes."""
+
+    outcome = SelectField(
+        "Why the case closes",
+        choices={o: o.replace("_", " ").capitalize() for o in workflow.OUTCOMES},
+    )
+    move_funds_to = SelectField(
+        "Money the case holds",
+        choices={"general": "Move it to the general fund", "case": "Move it to another case",
+                 "keep": "Leave it on this case"},
+    )
+    target = SelectField("Case that receives it", choices={}, validate_choice=False,
+                         validators=[Optional()])

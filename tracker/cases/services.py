@@ -7,7 +7,7 @@ field at fault, ``flush()`` and write audit entries; the caller commits once.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from sqlalchemy import func
@@ -26,6 +26,7 @@ from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.money import Money
 from tracker.core.time import as_utc, utcnow
+from tracker.donations import ledger
 from tracker.extensions import db
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -252,3 +253,63 @@ def needs_attention(cases: list[RescueCase], progress: dict) -> dict[str, list[R
         if case.id in in_transit:
             lists["transit"].append(case)
     return lists
+
+
+def update_case(case: RescueCase, data: CaseInput, base_currency: str) -> list[str]:
+    """Edit a case's texts, region, track and goal (the slug stays: links are out there).
+
+    Returns the names of the fields that changed. Private fields are audited as "changed",
+    never with their contents, so the audit log does not become a second copy of them.
+    """
+    _check_case_input(replace(data, slug=case.slug), base_currency)
+    if case.status in (workflow.RESCUED, workflow.CLOSED):
+        raise Conflict(f"A case that is {case.status_label.lower()} can no longer be edited.")
+    new = {
+        "public_title": data.public_title.strip(), "public_summary": data.public_summary,
+        "public_region": data.public_region.strip(), "track": data.track,
+        "goal_amount_minor": data.goal.amount_minor,
+        "private_notes": data.private_notes, "private_contact": data.private_contact,
+    }
+    changed = [name for name, value in new.items() if getattr(case, name) != value]
+    if not changed:
+        return []
+    before = {n: getattr(case, n) for n in changed if not n.startswith("private_")}
+    for name in changed:
+        setattr(case, name, new[name])
+    case.updated_at = utcnow()
+    db.session.flush()
+    audit.record("case.updated", case, case_id=case.id, before=before,
+                 after={n: ("changed" if n.startswith("private_") else new[n]) for n in changed})
+    return changed
+
+
+def close_case(case: RescueCase, outcome: str, *, move_funds_to: str,
+               target: RescueCase | None = None, actor_id: int | None = None) -> int:
+    """Close a case with an outcome and, if asked, move what it holds as ledger transfers.
+
+    ``move_funds_to`` is "general" (the general fund), "case" (``target``, an open case) or
+    "keep". Returns the amount moved in base-currency minor units.
+    """
+    if move_funds_to not in ("general", "case", "keep"):
+        raise DomainError("Choose where the case's money goes.", field="move_funds_to")
+    if move_funds_to == "case":
+        if target is None:
+            raise DomainError("Choose the case that receives the money.", field="target")
+        if target.id == case.id:
+            raise DomainError("Money cannot move to the case being closed.", field="target")
+        if target.status not in workflow.OPEN_STATUSES:
+            raise Conflict(f"The case “{target.public_title}” is not open; choose an open case.",
+                           field="target")
+    case = get_case_for_update(case.id)
+    change_status(case, workflow.CLOSED, outcome=outcome)
+    held = ledger.raised_by_case([case.id])[case.id]
+    if move_funds_to == "keep" or held <= 0:
+        return 0
+    destination = target if move_funds_to == "case" else None
+    ledger.book_transfer(case, destination, held, case.goal_currency,
+                         memo=f"closing {case.slug} ({outcome})", created_by_id=actor_id)
+    audit.record("case.funds_moved", case, case_id=case.id,
+                 after={"amount_minor": held, "to": destination.slug if destination else "general fund"})
+    if destination is not None:
+        destination.updated_at = utcnow()
+    return held

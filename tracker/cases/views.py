@@ -11,18 +11,27 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
+from flask_login import current_user
 
 from tracker.cases import public as public_view
 from tracker.cases import services, workflow
-from tracker.cases.forms import CaseForm, PersonForm, RescuedForm, StatusForm
+from tracker.cases.forms import (
+    CaseForm,
+    CloseForm,
+    EditCaseForm,
+    PersonForm,
+    RescuedForm,
+    StatusForm,
+)
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core import audit, pagecache
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
-from tracker.core.money import MoneyError, parse_amount
+from tracker.core.money import Money, MoneyError, format_money, format_plain, parse_amount
 from tracker.core.time import current_fiscal_year, local_today
 from tracker.donations import services as donation_services
 from tracker.extensions import db
@@ -145,8 +154,18 @@ def new_case():
     )
 
 
+def _close_form(case: RescueCase, form: CloseForm | None = None) -> CloseForm:
+    form = form or CloseForm()
+    open_cases = db.session.scalars(
+        db.select(RescueCase).where(RescueCase.status.in_(workflow.OPEN_STATUSES),
+                                    RescueCase.id != case.id).order_by(RescueCase.public_title)
+    )
+    form.target.choices = {"": "—", **{str(c.id): c.public_title for c in open_cases}}
+    return form
+
+
 def _render_detail(case: RescueCase, *, status_form=None, person_form=None, rescued_form=None,
-                   code: int = 200):
+                   close_form=None, code: int = 200):
     return render_template(
         "staff/case_detail.html",
         case=case,
@@ -156,6 +175,7 @@ def _render_detail(case: RescueCase, *, status_form=None, person_form=None, resc
         status_form=status_form or StatusForm(),
         person_form=person_form or PersonForm(),
         rescued_form=rescued_form or RescuedForm(),
+        close_form=_close_form(case, close_form),
         today=local_today(),
     ), code
 
@@ -243,3 +263,58 @@ def mark_rescued(case_id: int, person_id: int):
             )
             return redirect(url_for("staff.case_detail", case_id=case_id))
     return _render_detail(_staff_case(case_id), rescued_form=form, code=422)
+
+
+@staff_bp.route("/cases/<int:case_id>/edit", methods=["GET", "POST"])
+@roles(*STAFF)
+def edit_case(case_id: int):
+    """Edit the texts, region, track and goal of a case (audited; the slug stays)."""
+    case = _staff_case(case_id)
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    form = EditCaseForm(obj=case) if request.method == "GET" else EditCaseForm()
+    if request.method == "GET":
+        form.goal.data = format_plain(Money(case.goal_amount_minor, case.goal_currency))
+    if form.validate_on_submit():
+        try:
+            changed = services.update_case(case, services.CaseInput(
+                slug=case.slug, public_title=form.public_title.data,
+                public_region=form.public_region.data, public_summary=form.public_summary.data or "",
+                track=form.track.data, goal=parse_amount(form.goal.data, base),
+                private_notes=form.private_notes.data or "",
+                private_contact=form.private_contact.data or "",
+            ), base)
+        except DomainError as exc:
+            db.session.rollback()
+            if isinstance(exc, MoneyError):
+                exc.field = "goal"
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Saved." if changed else "Nothing changed.", "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id))
+    code = 422 if form.errors or form.form_errors else 200
+    return render_template("staff/case_edit.html", form=form, case=case, base_currency=base), code
+
+
+@staff_bp.route("/cases/<int:case_id>/close", methods=["POST"])
+@roles(*STAFF)
+def close_case(case_id: int):
+    """Close a case with an outcome, moving what it holds where staff chose."""
+    case = _staff_case(case_id)
+    form = _close_form(case)
+    if form.validate_on_submit():
+        target = None
+        if form.move_funds_to.data == "case" and (form.target.data or "").isdigit():
+            target = db.session.get(RescueCase, int(form.target.data))
+        try:
+            moved = services.close_case(case, form.outcome.data, move_funds_to=form.move_funds_to.data,
+                                        target=target, actor_id=current_user.id)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            money = format_money(Money(moved, case.goal_currency))
+            flash(f"Case closed{f'; {money} moved' if moved else ''}.", "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id))
+    return _render_detail(_staff_case(case_id), close_form=form, code=409)
