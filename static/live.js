@@ -51,6 +51,7 @@
     set(block, "rescued", String(data.rescued));
     set(block, "group_size", String(data.group_size));
     set(block, "donors", String(data.donors));
+    set(block, "donors-word", data.donors === 1 ? "donor" : "donors");
     set(block, "status", LABELS[data.status] || data.status);
     set(block, "waiting-text", waiting > 0 && data.status !== "rescued" ? ", " + waiting + " still waiting" : "");
     bar(block, "money-bar", moneyPercent, "Money raised: " + moneyPercent + " percent of the goal");
@@ -62,6 +63,10 @@
     block.querySelectorAll('[data-live="completed"]').forEach(function (el) {
       el.hidden = data.status !== "rescued";
     });
+    if (data.status === "rescued") {
+      // The case completes only when everyone is safe, so every person row can say so.
+      set(block, "person-status", "Rescued");
+    }
   }
 
   function poll(block) {
