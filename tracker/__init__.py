@@ -69,12 +69,13 @@ def register_blueprints(app: Flask) -> None:
     from tracker.cases.views import staff_bp
     from tracker.core.audit_views import bp as audit_bp
     from tracker.core.views import bp as core_bp
+    from tracker.donations.staff_views import staff_gifts_bp
     from tracker.donations.views import bp as donations_bp
     from tracker.payments.views import bp as payments_bp
     from tracker.posts.views import bp as posts_bp
 
     for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp,
-               audit_bp):
+               audit_bp, staff_gifts_bp):
         app.register_blueprint(bp)
 
 

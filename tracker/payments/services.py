@@ -16,9 +16,11 @@ from flask import current_app
 from sqlalchemy import func
 
 from tracker.core import audit
-from tracker.core.money import Money
+from tracker.core.errors import Conflict, DomainError, NotFound
+from tracker.core.money import Money, format_money
 from tracker.core.time import utcnow
 from tracker.donations import receipts
+from tracker.donations.adjustments import check_reason
 from tracker.donations.models import (
     DISPUTE,
     DISPUTE_REVERSAL,
@@ -301,3 +303,79 @@ def close_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> 
     ))
     db.session.flush()
     return True
+
+
+# --- staff refunds ---------------------------------------------------------------------------
+
+
+def refund_donation(donation: Donation, amount_minor: int, reason: str, actor: Any,
+                    gateway: Gateway, *, expected_refunded_minor: int | None = None) -> str:
+    """Refund part or all of a recorded card gift through the gateway and book it at once.
+
+    ``amount_minor`` is in the donor's currency; ``actor`` is the staff user (audited). The
+    donation is locked, then refused (Conflict) unless it is a succeeded card payment of this
+    gateway with a payment intent and no open dispute; the amount must be positive and at most
+    what is left unrefunded (DomainError, field "amount"). ``expected_refunded_minor`` is how
+    much had been refunded when the staff member's form was shown: if refunds changed since
+    (the same form sent twice, or a webhook in between) nothing is refunded (Conflict).
+
+    The gateway call carries a key made of the donation, the amount refunded before and this
+    amount, so a retry of the same request returns the same refund instead of a second one.
+    The refund is then booked through ``book_refunds`` under the gateway's refund id, exactly
+    as the later ``charge.refunded`` webhook would, which therefore finds it already booked.
+    Returns the refund id. GatewayError propagates with nothing booked; the caller rolls back.
+    """
+
+    locked = lock_donation(donation.public_id)
+    if locked is None:
+        raise NotFound("There is no such gift.")
+    if locked.channel != "card":
+        raise Conflict("Bank transfers and cash are not refunded through the payment service: "
+                       "pay the donor back yourself and record it as an adjustment of the gift.")
+    if locked.status != SUCCEEDED or not locked.gateway_payment_intent_id:
+        raise Conflict(f"Only a recorded card payment can be refunded; this gift is {locked.status}.")
+    if locked.gateway != gateway.name:
+        raise Conflict(f"This gift was paid through the {locked.gateway} gateway, but the app now "
+                       f"uses {gateway.name}; refund it there.")
+    disputes = db.session.execute(
+        db.select(func.count().filter(LedgerEntry.kind == DISPUTE),
+                  func.count().filter(LedgerEntry.kind == DISPUTE_REVERSAL))
+        .where(LedgerEntry.donation_id == locked.id)
+    ).one()
+    if disputes[0] > disputes[1]:
+        raise Conflict("The donor's bank disputed this payment; it cannot be refunded while "
+                       "the dispute stands.")
+    reason = check_reason(reason)
+    _, refunded = _booked(locked, REFUND)
+    if expected_refunded_minor is not None and expected_refunded_minor != refunded:
+        raise Conflict("This gift's refunds changed since the form was opened (was it sent twice?); "
+                       "nothing more was refunded. Check the gift and try again.")
+    remaining = locked.amount_minor - refunded
+    if remaining <= 0:
+        raise Conflict("This gift has already been refunded in full.")
+    if amount_minor <= 0:
+        raise DomainError("Enter an amount greater than zero.", field="amount")
+    if amount_minor > remaining:
+        left = format_money(Money(remaining, locked.currency))
+        raise DomainError(f"Only {left} of this gift is left to refund.", field="amount")
+
+    refund_id = gateway.refund(locked.gateway_payment_intent_id, amount_minor,
+                               key=f"{locked.public_id}:{refunded}:{amount_minor}")
+    charge = {
+        "id": locked.gateway_charge_id,
+        "payment_intent": locked.gateway_payment_intent_id,
+        "amount": locked.amount_minor,
+        "currency": locked.currency.lower(),
+        "metadata": {"donation_id": locked.public_id},
+        "refunds": {"data": [{"id": refund_id, "amount": amount_minor, "status": "succeeded",
+                              "created": int(utcnow().timestamp())}]},
+    }
+    book_refunds(charge, gateway, locked.livemode)
+    audit.record(
+        "donation.refund_requested", locked, case_id=locked.case_id, actor=actor,
+        before={"refunded_minor": refunded, "currency": locked.currency},
+        after={"refund": refund_id, "amount_minor": amount_minor,
+               "refunded_minor": refunded + amount_minor, "currency": locked.currency,
+               "reason": reason},
+    )
+    return refund_id

@@ -1,0 +1,161 @@
+"""Corrections to recorded gifts: an audited adjustment entry on the ledger, never an edit.
+
+An offline gift typed in wrongly (¥10,000 entered for ¥1,000, a bank charge discovered later)
+is corrected by booking a signed ``adjustment`` entry against it; the donation row and its
+gift entry stay exactly as first recorded, so the books show both the mistake and its
+correction, who made it and why. Card gifts are corrected by refunds through the gateway
+instead (``tracker.payments.services.refund_donation``), because the money really moves.
+
+Also the read side the staff money desk needs: what the ledger holds for each gift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func
+
+from tracker.cases import workflow
+from tracker.core import audit
+from tracker.core.errors import Conflict, DomainError, NotFound
+from tracker.core.money import Money, format_money
+from tracker.donations.models import (
+    ADJUSTMENT,
+    GIFT,
+    RAISED_KINDS,
+    REFUND,
+    SUCCEEDED,
+    Donation,
+    LedgerEntry,
+)
+from tracker.donations.services import lock_donation
+from tracker.extensions import db
+
+if TYPE_CHECKING:
+    from tracker.accounts.models import User
+
+#: a money-desk reason: long enough to mean something to the next reader, short enough for memo
+REASON_MIN, REASON_MAX = 10, 500
+
+#: no gift, refund or correction typed at the desk is this large (10^12 minor units: a trillion
+#: yen). The cap keeps typos and hostile input far away from the BIGINT columns (about 9.2e18),
+#: even after conversion at any configured rate.
+MAX_DESK_AMOUNT_MINOR = 10**12
+
+
+@dataclass(frozen=True, slots=True)
+class GiftMoney:
+    """What the ledger holds for one gift, in the base currency unless named otherwise."""
+
+    #: the gift entry (gross, positive); 0 while the gift is not recorded
+    gift_minor: int = 0
+    #: refunds so far, as a positive amount
+    refunded_minor: int = 0
+    #: the same refunds in the donor's currency, as a positive amount
+    refunded_original_minor: int = 0
+    #: adjustments so far, signed
+    adjusted_minor: int = 0
+    #: the gift's contribution to its case: gift, refunds, disputes and adjustments
+    total_minor: int = 0
+
+
+def gift_money(donation_ids: Iterable[int]) -> dict[int, GiftMoney]:
+    """Ledger sums for many gifts in one grouped query; gifts with no entries are left out."""
+    ids = list(donation_ids)
+    if not ids:
+        return {}
+
+    def total(kinds: Iterable[str], column=LedgerEntry.amount_minor):  # noqa: ANN001, ANN202
+        return func.coalesce(func.sum(column).filter(LedgerEntry.kind.in_(tuple(kinds))), 0)
+
+    rows = db.session.execute(
+        db.select(
+            LedgerEntry.donation_id,
+            total([GIFT]),
+            total([REFUND]),
+            total([REFUND], LedgerEntry.original_amount_minor),
+            total([ADJUSTMENT]),
+            total(RAISED_KINDS),
+        )
+        .where(LedgerEntry.donation_id.in_(ids))
+        .group_by(LedgerEntry.donation_id)
+    ).all()
+    return {
+        donation_id: GiftMoney(
+            gift_minor=int(gift), refunded_minor=-int(refunded),
+            refunded_original_minor=-int(refunded_original), adjusted_minor=int(adjusted),
+            total_minor=int(raised),
+        )
+        for donation_id, gift, refunded, refunded_original, adjusted, raised in rows
+    }
+
+
+def check_reason(reason: str | None) -> str:
+    """The reason for a money correction, stripped; DomainError(field "reason") unless it is
+    REASON_MIN to REASON_MAX characters."""
+    text = (reason or "").strip()
+    if not text:
+        raise DomainError("Say why: the reason is kept with the correction.", field="reason")
+    if len(text) < REASON_MIN:
+        raise DomainError(f"Give a reason of at least {REASON_MIN} characters.", field="reason")
+    if len(text) > REASON_MAX:
+        raise DomainError(f"Keep the reason to {REASON_MAX} characters.", field="reason")
+    return text
+
+
+def check_desk_amount(money: Money, field: str = "amount") -> None:
+    """Refuse an amount no real gift reaches (see MAX_DESK_AMOUNT_MINOR)."""
+    if abs(money.amount_minor) > MAX_DESK_AMOUNT_MINOR:
+        raise DomainError("That amount is far larger than any gift; check the number.", field=field)
+
+
+def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User | None) -> LedgerEntry:
+    """Correct a recorded offline gift by ``amount_minor`` (signed, base currency).
+
+    Books one ``adjustment`` ledger entry (memo = the reason, created_by = ``actor``) and an
+    audit entry "donation.adjusted" with the gift's total before and after; the donation row
+    is never edited. The donation is locked first so concurrent corrections serialize.
+
+    Raises Conflict for a card gift (those are refunded), a gift that is not recorded, or a
+    gift on a closed case; DomainError (field "amount" or "reason") for a zero or oversized
+    amount, one that would take the gift's total below zero, or a missing reason.
+    """
+    locked = lock_donation(donation.public_id)
+    if locked is None:
+        raise NotFound("There is no such gift.")
+    if locked.channel == "card":
+        raise Conflict("Card gifts are corrected by a refund through the payment service, "
+                       "not by an adjustment.")
+    if locked.status != SUCCEEDED or locked.settled_currency is None:
+        raise Conflict(f"Only a recorded gift can be adjusted; this one is {locked.status}.")
+    if locked.case is not None and locked.case.status == workflow.CLOSED:
+        raise Conflict("The gift's case is closed; its money no longer changes.")
+    reason = check_reason(reason)
+    currency = locked.settled_currency
+    if amount_minor == 0:
+        raise DomainError("An adjustment of zero changes nothing; enter an amount like -1,000 or 500.",
+                          field="amount")
+    check_desk_amount(Money(amount_minor, currency))
+    before = gift_money([locked.id]).get(locked.id, GiftMoney()).total_minor
+    after = before + amount_minor
+    if after < 0:
+        raise DomainError(
+            f"That would take the gift below zero: it stands at {format_money(Money(before, currency))}, "
+            f"so the largest reduction is -{format_money(Money(before, currency))}.",
+            field="amount",
+        )
+    entry = LedgerEntry(
+        kind=ADJUSTMENT, case_id=locked.case_id, donation_id=locked.id, amount_minor=amount_minor,
+        currency=currency, memo=reason, created_by_id=actor.id if actor is not None else None,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    audit.record(
+        "donation.adjusted", locked, case_id=locked.case_id, actor=actor,
+        before={"total_minor": before, "currency": currency},
+        after={"total_minor": after, "currency": currency, "adjustment_minor": amount_minor,
+               "ledger_entry_id": entry.id, "reason": reason},
+    )
+    return entry

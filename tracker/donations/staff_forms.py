@@ -1,0 +1,120 @@
+"""Staff forms of the money desk: record an offline gift, adjust one, refund a card gift.
+
+Amounts are text here; the view parses them with ``tracker.core.money`` for the right
+currency, so the field errors read the same as everywhere else in the app.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import HiddenInput
+
+from tracker.core.money import InvalidAmount, Money, parse_amount
+from tracker.core.time import local_today
+from tracker.donations.adjustments import REASON_MAX, REASON_MIN
+from tracker.donations.models import CHANNEL_LABELS
+
+#: the case-select value of the general fund (also the list filter's)
+GENERAL_FUND = "general"
+OFFLINE_CHANNELS = {c: CHANNEL_LABELS[c] for c in ("bank_transfer", "cash")}
+#: an offline gift dated before this is a typo in the year
+EARLIEST_RECEIVED_ON = date(2000, 1, 1)
+
+_REASON = [
+    DataRequired("Say why: the reason is kept with the correction."),
+    Length(min=REASON_MIN, max=REASON_MAX,
+           message=f"Give a reason of {REASON_MIN} to {REASON_MAX} characters."),
+]
+
+
+def _one_of(field, choices, message: str) -> None:  # noqa: ANN001
+    if field.data not in dict(choices):
+        raise ValidationError(message)
+
+
+class OfflineGiftForm(FlaskForm):
+    """A bank transfer or cash gift typed in by staff. The view fills in the choices."""
+
+    case = SelectField("Case", choices=[], validate_choice=False)
+    amount = StringField("Amount", validators=[DataRequired("Enter an amount."), Length(max=30)])
+    currency = SelectField("Currency", choices=[], validate_choice=False)
+    channel = SelectField("Channel", choices=OFFLINE_CHANNELS, validate_choice=False)
+    received_on = DateField("Date received", validators=[InputRequired("Enter the day the money arrived.")])
+    donor_name = StringField("Donor name", validators=[DataRequired("Enter the donor's name."),
+                                                       Length(max=200)])
+    donor_email = EmailField("Donor email (optional, for the receipt)",
+                             validators=[Optional(), Length(max=254)])
+    reference = StringField("Reference (optional)", validators=[Optional(), Length(max=120)])
+
+    def configure(self, cases: list[tuple[str, str]], currencies: list[str]) -> None:
+        """Offer the general fund and ``cases`` ((slug, label) pairs), and ``currencies``."""
+        self.case.choices = [(GENERAL_FUND, "General fund"), *cases]
+        self.currency.choices = [(c, c) for c in currencies]
+
+    def validate_case(self, field) -> None:  # noqa: ANN001
+        """Only a case on offer (or the general fund)."""
+        _one_of(field, self.case.choices, "Choose a case from the list, or the general fund.")
+
+    def validate_currency(self, field) -> None:  # noqa: ANN001
+        """Only a configured currency (TRACKER_CURRENCIES)."""
+        _one_of(field, self.currency.choices, "Choose one of the listed currencies.")
+
+    def validate_channel(self, field) -> None:  # noqa: ANN001
+        """Bank transfer or cash: card gifts come through the gateway."""
+        _one_of(field, OFFLINE_CHANNELS, "Offline gifts are bank transfers or cash.")
+
+    def validate_received_on(self, field) -> None:  # noqa: ANN001
+        """A real local date, not in the future."""
+        if field.data is None:
+            return  # unreadable: the field already says "Not a valid date value."
+        if field.data > local_today():
+            raise ValidationError("The day received cannot be in the future.")
+        if field.data < EARLIEST_RECEIVED_ON:
+            raise ValidationError("That date is too long ago; check the year.")
+
+
+class AdjustForm(FlaskForm):
+    """A signed correction of an offline gift in the base currency, with its reason."""
+
+    amount = StringField("Adjustment", validators=[DataRequired("Enter an amount, like -1,000 or 500."),
+                                                   Length(max=31)])
+    reason = TextAreaField("Reason", validators=_REASON)
+
+
+class RefundForm(FlaskForm):
+    """A card refund in the donor's currency (blank: everything left), with its reason.
+
+    ``seen_refunded`` carries how much was refunded when the form was shown, so sending the
+    same form twice refunds once.
+    """
+
+    amount = StringField("Amount to refund", validators=[Optional(), Length(max=30)])
+    reason = TextAreaField("Reason", validators=_REASON)
+    seen_refunded = IntegerField(
+        widget=HiddenInput(),
+        validators=[InputRequired("This form is out of date; reload the page and try again."),
+                    NumberRange(min=0, message="This form is out of date; reload the page.")],
+    )
+
+
+_SIGNS = {"-": -1, "−": -1, "－": -1, "+": 1, "＋": 1}
+
+
+def parse_signed_amount(text: str | None, currency: str) -> Money:
+    """Parse "-1,000", "+500" or "500" in ``currency`` into a signed Money.
+
+    One leading sign (ASCII, the minus sign or full-width); the rest is read by
+    ``parse_amount``, so its rules and messages hold (InvalidAmount, field "amount").
+    """
+    raw = (text or "").strip()
+    sign = 1
+    if raw[:1] in _SIGNS:
+        sign, raw = _SIGNS[raw[:1]], raw[1:].lstrip()
+        if not raw:
+            raise InvalidAmount("Enter an amount after the sign, like -1,000.")
+    money = parse_amount(raw, currency)
+    return Money(sign * money.amount_minor, money.currency)

@@ -1,0 +1,312 @@
+"""The staff money desk: every gift with its settlement and ledger, offline gifts typed in,
+corrections by audited adjustment, and card refunds through the payment gateway.
+
+Nothing here edits a donation: money changes only by new ledger entries, each audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from tracker.cases import workflow
+from tracker.cases.models import RescueCase
+from tracker.core import audit
+from tracker.core.access import roles
+from tracker.core.audit import AuditEntry
+from tracker.core.errors import Conflict, DomainError
+from tracker.core.forms import apply_error
+from tracker.core.money import Money, MoneyError, parse_amount
+from tracker.core.time import local_today
+from tracker.donations import adjustments, receipts
+from tracker.donations import services as donation_services
+from tracker.donations.adjustments import GiftMoney
+from tracker.donations.models import CHANNEL_LABELS, DONATION_STATUSES, SUCCEEDED, Donation, LedgerEntry
+from tracker.donations.staff_forms import (
+    GENERAL_FUND,
+    AdjustForm,
+    OfflineGiftForm,
+    RefundForm,
+    parse_signed_amount,
+)
+from tracker.extensions import db
+from tracker.payments import services as payments
+from tracker.payments.gateway import GatewayError, get_gateway
+
+staff_gifts_bp = Blueprint("staff_gifts", __name__, url_prefix="/staff/gifts")
+
+STAFF = ("staff", "admin")
+PAGE_SIZE = 100
+GATEWAY_DOWN = "The payment service did not answer; nothing was refunded."
+#: cases that may take an offline gift (record_offline_gift refuses the others)
+_CLOSED_TO_GIFTS = (workflow.CLOSED, workflow.REQUESTED)
+
+
+def _status_code(exc: DomainError) -> int:
+    """409 for the gift's state (Conflict), 404 for a vanished gift, 422 for bad input."""
+    return 422 if exc.status_code == DomainError.status_code else exc.status_code
+
+
+def _money(amount_minor: int | None, currency: str | None) -> Money | None:
+    return Money(amount_minor, currency) if amount_minor is not None and currency else None
+
+
+@dataclass(frozen=True, slots=True)
+class GiftRow:
+    """One gift as the desk shows it: what the donor paid, what settled, what moved since."""
+
+    donation: Donation
+    amount: Money
+    gross: Money | None
+    fee: Money | None
+    net: Money | None
+    refunded: Money | None
+    adjusted: Money | None
+    total: Money | None
+    received: datetime | None
+
+    @classmethod
+    def build(cls, donation: Donation, money: GiftMoney) -> GiftRow:
+        """The row for ``donation`` with its ledger sums (``money``)."""
+        base = donation.settled_currency
+        return cls(
+            donation=donation,
+            amount=Money(donation.amount_minor, donation.currency),
+            gross=_money(donation.gross_minor, base),
+            fee=_money(donation.fee_minor, base),
+            net=_money(donation.net_minor, base),
+            refunded=_money(money.refunded_minor, base),
+            adjusted=_money(money.adjusted_minor, base),
+            total=_money(money.total_minor, base),
+            received=donation.settled_at or donation.created_at,
+        )
+
+    @property
+    def channel_label(self) -> str:
+        """"Card", "Bank transfer" or "Cash"."""
+        return CHANNEL_LABELS.get(self.donation.channel, self.donation.channel)
+
+    @property
+    def donor_name(self) -> str:
+        """The donor's name as staff typed it or the donor gave it ("" when none)."""
+        donor = self.donation.donor
+        return (donor.name if donor is not None else "") or self.donation.display_name or ""
+
+
+def _rows(donations: list[Donation]) -> list[GiftRow]:
+    money = adjustments.gift_money(d.id for d in donations)
+    return [GiftRow.build(d, money.get(d.id, GiftMoney())) for d in donations]
+
+
+def _gift(public_id: str) -> Donation:
+    donation = db.session.scalar(
+        db.select(Donation).where(Donation.public_id == public_id[:40])
+        .options(joinedload(Donation.case), joinedload(Donation.donor))
+    )
+    if donation is None:
+        abort(404)
+    return donation
+
+
+# --- the list --------------------------------------------------------------------------------
+
+
+@staff_gifts_bp.route("/")
+@roles(*STAFF)
+def index():
+    """Gifts, newest first; ?case=<slug>|general&status=<status>&before=<id> narrow it down."""
+    query = (db.select(Donation).options(joinedload(Donation.case), joinedload(Donation.donor))
+             .order_by(Donation.id.desc()))
+    problems = []
+    case_filter = request.args.get("case", "").strip()[:80]
+    status = request.args.get("status", "").strip()[:16]
+    before = request.args.get("before", "").strip()
+    if case_filter == GENERAL_FUND:
+        query = query.where(Donation.case_id.is_(None))
+    elif case_filter:
+        case_id = db.session.scalar(db.select(RescueCase.id).where(RescueCase.slug == case_filter))
+        if case_id is None:
+            problems.append(f"No case with the address '{case_filter}'.")
+        query = query.where(Donation.case_id == case_id)
+    if status:
+        if status not in DONATION_STATUSES:
+            problems.append(f"'{status}' is not a gift status.")
+        query = query.where(Donation.status == status)
+    if before:
+        if before.isdigit():
+            query = query.where(Donation.id < int(before))
+        else:
+            problems.append("The page marker must be a number.")
+    donations = [] if problems else list(db.session.scalars(query.limit(PAGE_SIZE)).unique())
+    cases = db.session.execute(
+        db.select(RescueCase.slug, RescueCase.public_title).order_by(RescueCase.slug)
+    ).all()
+    return render_template(
+        "staff/gifts.html", rows=_rows(donations), cases=cases, statuses=DONATION_STATUSES,
+        filters={"case": case_filter, "status": status}, problems=problems,
+        next_before=donations[-1].id if len(donations) == PAGE_SIZE else None,
+    ), (400 if problems else 200)
+
+
+# --- offline gifts ---------------------------------------------------------------------------
+
+
+def _offline_form() -> OfflineGiftForm:
+    form = OfflineGiftForm()
+    cases = db.session.execute(
+        db.select(RescueCase.slug, RescueCase.public_title)
+        .where(RescueCase.status.not_in(_CLOSED_TO_GIFTS)).order_by(RescueCase.public_title)
+    ).all()
+    form.configure([(slug, f"{title} ({slug})") for slug, title in cases],
+                   current_app.config["TRACKER_CURRENCIES"])
+    if not form.is_submitted():
+        wanted = request.args.get("case", "")
+        form.case.data = wanted if wanted in dict(form.case.choices) else GENERAL_FUND
+        form.currency.data = current_app.config["TRACKER_BASE_CURRENCY"]
+        form.received_on.data = local_today()
+    return form
+
+
+@staff_gifts_bp.route("/new", methods=["GET", "POST"])
+@roles(*STAFF)
+def new():
+    """Record a bank transfer or cash gift, and issue its receipt (emailed when there is an
+    address). ?case=<slug> preselects the case."""
+    form = _offline_form()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            amount = parse_amount(form.amount.data, form.currency.data)
+            adjustments.check_desk_amount(amount)
+            case = None
+            if form.case.data != GENERAL_FUND:
+                case = db.session.scalar(db.select(RescueCase).where(RescueCase.slug == form.case.data))
+                if case is None:
+                    raise DomainError("Choose a case from the list, or the general fund.", field="case")
+            gift = donation_services.OfflineGift(
+                amount=amount, channel=form.channel.data, received_on=form.received_on.data,
+                donor_name=form.donor_name.data.strip(), donor_email=form.donor_email.data or None,
+                reference=(form.reference.data or "").strip(),
+            )
+            donation = donation_services.record_offline_gift(case, gift)
+            receipt = receipts.issue_receipt(donation)
+        except DomainError as exc:
+            db.session.rollback()
+            if isinstance(exc, Conflict) and exc.field is None:
+                exc.field = "case"  # the only state an offline gift depends on is its case's
+            apply_error(form, exc)
+            status = _status_code(exc)
+        else:
+            db.session.commit()
+            flash(f"Gift recorded; receipt {receipt.number} issued.", "success")
+            return redirect(url_for("staff_gifts.show", public_id=donation.public_id))
+    elif form.is_submitted():
+        status = 422
+    return render_template("staff/gifts_new.html", form=form,
+                           base_currency=current_app.config["TRACKER_BASE_CURRENCY"]), status
+
+
+# --- one gift --------------------------------------------------------------------------------
+
+
+def _render_gift(donation: Donation, *, adjust_form: AdjustForm | None = None,
+                 refund_form: RefundForm | None = None, status: int = 200):
+    [row] = _rows([donation])
+    refund_form = refund_form or RefundForm(formdata=None)
+    adjust_form = adjust_form or AdjustForm(formdata=None)
+    remaining = None
+    if donation.channel == "card" and donation.status == SUCCEEDED:
+        money = adjustments.gift_money([donation.id]).get(donation.id, GiftMoney())
+        remaining = Money(donation.amount_minor - money.refunded_original_minor, donation.currency)
+        # What the page shows as refunded is what the form says it saw (see RefundForm).
+        refund_form.seen_refunded.data = money.refunded_original_minor
+    entries = list(db.session.scalars(
+        db.select(LedgerEntry).where(LedgerEntry.donation_id == donation.id).order_by(LedgerEntry.id)
+    ))
+    trail = list(db.session.scalars(
+        db.select(AuditEntry).where(AuditEntry.object_type == Donation.__tablename__,
+                                    AuditEntry.object_id == donation.id)
+        .order_by(AuditEntry.id)
+    ))
+    return render_template(
+        "staff/gifts_detail.html", row=row, donation=donation, entries=entries, trail=trail,
+        receipt=receipts.receipt_for(donation), remaining=remaining,
+        adjust_form=adjust_form, refund_form=refund_form, money_of=_money,
+    ), status
+
+
+@staff_gifts_bp.route("/<public_id>")
+@roles(*STAFF)
+def show(public_id: str):
+    """One gift: settlement, ledger entries, receipt, audit trail and what can be done."""
+    return _render_gift(_gift(public_id))
+
+
+@staff_gifts_bp.route("/<public_id>/adjust", methods=["POST"])
+@roles(*STAFF)
+def adjust(public_id: str):
+    """Correct an offline gift by a signed base-currency amount; the reason is required."""
+    donation = _gift(public_id)
+    form = AdjustForm()
+    status = 422
+    if form.validate_on_submit():
+        try:
+            amount = parse_signed_amount(form.amount.data,
+                                         donation.settled_currency
+                                         or current_app.config["TRACKER_BASE_CURRENCY"])
+            adjustments.adjust_gift(donation, amount.amount_minor, form.reason.data,
+                                    current_user._get_current_object())
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+            status = _status_code(exc)
+        else:
+            db.session.commit()
+            flash("Adjustment booked.", "success")
+            return redirect(url_for("staff_gifts.show", public_id=public_id))
+    return _render_gift(_gift(public_id), adjust_form=form, status=status)
+
+
+@staff_gifts_bp.route("/<public_id>/refund", methods=["POST"])
+@roles(*STAFF)
+def refund(public_id: str):
+    """Refund a card gift through the gateway, all that is left or part of it."""
+    donation = _gift(public_id)
+    form = RefundForm()
+    status = 422
+    if form.validate_on_submit():
+        seen = form.seen_refunded.data
+        try:
+            if (form.amount.data or "").strip():
+                amount_minor = parse_amount(form.amount.data, donation.currency).amount_minor
+            else:
+                # Blank means everything that was left when the form was shown.
+                amount_minor = donation.amount_minor - seen
+            refund_id = payments.refund_donation(
+                donation, amount_minor, form.reason.data, current_user._get_current_object(),
+                get_gateway(), expected_refunded_minor=seen,
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            if isinstance(exc, MoneyError):
+                exc.field = "amount"  # the currency is the gift's own, never the staff's input
+            apply_error(form, exc)
+            status = _status_code(exc)
+        except GatewayError as exc:
+            db.session.rollback()
+            current_app.logger.warning("refund of %s failed: %s", public_id, exc)
+            # Nothing was booked; the attempt itself is worth knowing about.
+            audit.record("donation.refund_failed", _gift(public_id), case_id=donation.case_id,
+                         after={"error": str(exc)[:200]})
+            db.session.commit()
+            form.form_errors.append(GATEWAY_DOWN)
+            status = 502
+        else:
+            db.session.commit()
+            flash(f"Refund {refund_id} booked.", "success")
+            return redirect(url_for("staff_gifts.show", public_id=public_id))
+    return _render_gift(_gift(public_id), refund_form=form, status=status)
