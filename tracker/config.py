@@ -171,5 +171,7 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     # reach an exception message or a log line.
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_recycle": 3600, "hide_parameters": True})
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Refuse oversized requests before anything reads them (photos are at most 10 MB).
+    config.setdefault("MAX_CONTENT_LENGTH", 12 * 1024 * 1024)
     config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     return config

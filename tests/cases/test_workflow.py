@@ -156,3 +156,18 @@ def test_people_cannot_be_added_to_a_finished_case_and_bad_age_bands_are_refused
     services.change_status(case, "closed", outcome="cancelled")
     with pytest.raises(Conflict, match="closed"):
         services.add_beneficiary(case, public_alias="Ms. A.", age_band="18-29")
+
+
+def test_completing_a_case_prepares_one_draft_rescue_report(app):
+    from tracker.posts.models import Post
+
+    case = make_case("report-case", people=2, status="in_progress")
+    services.mark_rescued(case.beneficiaries[0], date(2026, 3, 1))
+    db.session.commit()
+    assert db.session.scalar(db.select(db.func.count()).select_from(Post)) == 0
+    services.mark_rescued(case.beneficiaries[1], date(2026, 3, 2))
+    db.session.commit()
+    [post] = db.session.scalars(db.select(Post)).all()
+    assert (post.kind, post.status) == ("rescue_report", "draft")
+    assert [c.id for c in post.cases] == [case.id]
+    assert "PRIVATE" not in post.body_markdown

@@ -27,7 +27,7 @@ from tracker.donations import ledger
 from tracker.donations import services as donations
 from tracker.donations.models import GIFT, SUCCEEDED, Donation, Donor, LedgerEntry
 from tracker.extensions import db
-from tracker.posts.models import PUBLISHED, SCHEDULED, Post
+from tracker.posts.models import PUBLISHED, SCHEDULED, Post, post_cases
 
 DEMO_ACCOUNTS = (
     ("staff@example.org", "staff"),
@@ -164,8 +164,17 @@ def _seed_fixed(rng: random.Random) -> int:
         _demo_gift(None, rng, today)
     now = utcnow()
     for slug, kind, title, body, case_slugs, status in POSTS:
-        post = Post(slug=slug, kind=kind, title=title, body_markdown=body, status=status,
-                    cases=[by_slug[s] for s in case_slugs])
+        cases = [by_slug[s] for s in case_slugs]
+        # A completed case already has its draft rescue report: the demo writes and publishes
+        # that one rather than a second report.
+        prepared = db.session.scalar(
+            db.select(Post).join(post_cases, post_cases.c.post_id == Post.id)
+            .where(Post.kind == kind, Post.status == "draft",
+                   post_cases.c.case_id.in_([c.id for c in cases]))
+        ) if kind == "rescue_report" and cases else None
+        post = prepared or Post(cases=cases)
+        post.slug, post.kind, post.title, post.body_markdown, post.status = (
+            slug, kind, title, body, status)
         if status == PUBLISHED:
             post.published_at = now - timedelta(days=rng.randint(1, 30))
         elif status == SCHEDULED:

@@ -28,6 +28,7 @@ from tracker.core.money import Money
 from tracker.core.time import as_utc, utcnow
 from tracker.donations import ledger
 from tracker.extensions import db
+from tracker.posts.services import prepare_rescue_report
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -146,6 +147,9 @@ def change_status(case: RescueCase, target: str, *, outcome: str | None = None) 
     db.session.flush()
     audit.record("case.status", case, case_id=case.id, before=before,
                  after={"status": case.status, "outcome": case.outcome})
+    if target == workflow.RESCUED:
+        # A draft rescue report waits for staff to edit and publish (that emails the donors).
+        prepare_rescue_report(case)
 
 
 def add_beneficiary(

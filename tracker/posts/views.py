@@ -1,14 +1,36 @@
-"""Public post pages."""
+"""Post pages: the public post and its photos, and the staff desk for writing posts."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
 
 from tracker.cases.workflow import PUBLIC_STATUSES
-from tracker.core.access import public
-from tracker.posts import services
+from tracker.core.access import public, roles
+from tracker.core.errors import DomainError
+from tracker.core.forms import apply_error
+from tracker.core.templating import local_datetime
+from tracker.core.time import utcnow
+from tracker.extensions import db
+from tracker.posts import images, services
+from tracker.posts.forms import PhotoForm, PostForm, post_form_data
+from tracker.posts.models import PUBLISHED, SCHEDULED, Post, PostImage
 
 bp = Blueprint("posts", __name__)
+
+STAFF = ("staff", "admin")
+#: a public image never changes under its random name
+PUBLIC_IMAGE_CACHE = "public, max-age=31536000, immutable"
 
 
 @bp.route("/posts/<slug>")
@@ -20,3 +42,169 @@ def show(slug: str):
         abort(404)
     cases = [c for c in post.cases if c.status in PUBLIC_STATUSES]
     return render_template("posts/show.html", post=post, cases=cases)
+
+
+@bp.route("/images/<filename>")
+@public
+def image(filename: str):
+    """A post photo by its random name (``<token>.jpg`` or ``.png``).
+
+    The public sees it once its post is public (published, or embargo passed); signed-in staff
+    see any photo, in responses no shared cache may keep. Anything else is a 404.
+    """
+    found = images.find_by_filename(filename)
+    if found is None:
+        abort(404)
+    if images.is_public(found):
+        cache_control = PUBLIC_IMAGE_CACHE
+    elif current_user.is_authenticated and current_user.role in STAFF:
+        cache_control = "private, no-store"
+    else:
+        abort(404)
+    response = Response(found.data, mimetype=found.content_type)
+    response.headers["Cache-Control"] = cache_control
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- staff -----------------------------------------------------------------------------------
+
+
+def _staff_post(slug: str) -> Post:
+    post = services.get_by_slug(slug)
+    if post is None:
+        abort(404)
+    return post
+
+
+def _post_form(post: Post | None = None) -> PostForm:
+    if request.method == "POST" or post is None:
+        form = PostForm()
+    else:
+        form = PostForm(data=post_form_data(post, utcnow()))
+    form.cases.choices = services.case_choices()
+    return form
+
+
+def _wants_preview() -> bool:
+    return request.method == "POST" and request.form.get("action") == "preview"
+
+
+def _saved_message(post: Post) -> str:
+    if post.status == PUBLISHED:
+        return f"“{post.title}” is published."
+    if post.status == SCHEDULED:
+        return (f"“{post.title}” is scheduled: public from "
+                f"{local_datetime(post.publish_at)} ({current_app.config['TRACKER_TIMEZONE']}).")
+    return f"“{post.title}” is saved as a draft (not public)."
+
+
+def _photos(post: Post) -> list[tuple]:
+    """Each photo of a post with its URL and the Markdown snippet staff paste."""
+    result = []
+    for found in images.images_of(post):
+        url = url_for("posts.image", filename=images.filename(found))
+        result.append((found, url, images.markdown_snippet(found, url)))
+    return result
+
+
+def _render_form(form: PostForm, post: Post | None = None, *, photo_form: PhotoForm | None = None,
+                 preview: str | None = None, code: int | None = None):
+    if code is None:
+        code = 422 if form.errors or form.form_errors else 200
+    return render_template(
+        "staff/posts_form.html",
+        form=form,
+        post=post,
+        photo_form=photo_form or PhotoForm(formdata=None),
+        photos=_photos(post) if post is not None else [],
+        preview=preview,
+        visible=post is not None and post.is_visible(utcnow()),
+        timezone=current_app.config["TRACKER_TIMEZONE"],
+    ), code
+
+
+@bp.route("/staff/posts/")
+@roles(*STAFF)
+def staff_list():
+    """Every post, drafts and embargoed ones included, newest first."""
+    return render_template("staff/posts.html", posts=services.staff_posts(), now=utcnow())
+
+
+@bp.route("/staff/posts/new", methods=["GET", "POST"])
+@roles(*STAFF)
+def staff_new():
+    """Write a post; "Preview" shows the sanitized text without saving anything."""
+    form = _post_form()
+    if request.method == "GET" and request.args.get("case", type=int):
+        form.cases.data = [request.args.get("case", type=int)]
+    if _wants_preview():
+        return _render_form(form, preview=form.body_markdown.data or "", code=200)
+    if form.validate_on_submit():
+        try:
+            post = services.create_post(form.to_input(), author_id=current_user.id)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_saved_message(post), "success")
+            return redirect(url_for("posts.staff_edit", slug=post.slug))
+    return _render_form(form)
+
+
+@bp.route("/staff/posts/<slug>/edit", methods=["GET", "POST"])
+@roles(*STAFF)
+def staff_edit(slug: str):
+    """Edit a post, publish, schedule or unpublish it, and add photos."""
+    post = _staff_post(slug)
+    form = _post_form(post)
+    if _wants_preview():
+        return _render_form(form, post, preview=form.body_markdown.data or "", code=200)
+    if form.validate_on_submit():
+        try:
+            services.update_post(post, form.to_input())
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_saved_message(post), "success")
+            return redirect(url_for("posts.staff_edit", slug=post.slug))
+    return _render_form(form, _staff_post(slug))
+
+
+@bp.route("/staff/posts/<slug>/photos", methods=["POST"])
+@roles(*STAFF)
+def staff_photo(slug: str):
+    """Upload a photo: stored re-encoded without any metadata, under a random name."""
+    post = _staff_post(slug)
+    photo_form = PhotoForm()
+    if photo_form.validate_on_submit():
+        try:
+            stored = images.store_image(images.read_upload(photo_form.photo.data.stream),
+                                        photo_form.alt_text.data or "", post, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(photo_form, exc)
+        else:
+            db.session.commit()
+            flash(f"Photo added as {images.filename(stored)}: paste its Markdown into the text.",
+                  "success")
+            return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
+    post = _staff_post(slug)
+    return _render_form(_post_form(post), post, photo_form=photo_form, code=422)
+
+
+@bp.route("/staff/posts/<slug>/photos/<int:image_id>/remove", methods=["POST"])
+@roles(*STAFF)
+def staff_remove_photo(slug: str, image_id: int):
+    """Remove a photo for good; its URL answers 404 from then on."""
+    post = _staff_post(slug)
+    found = db.session.get(PostImage, image_id)
+    if found is None or found.post_id != post.id:
+        abort(404)
+    images.remove_image(found, post)
+    db.session.commit()
+    flash("Photo removed. Also take its Markdown out of the text.", "success")
+    return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
