@@ -224,3 +224,16 @@ def test_closing_refuses_a_closed_target_or_none_and_changes_nothing(client, sta
     db.session.expire_all()
     assert db.session.get(RescueCase, case.id).status == "fundraising"
     assert _raised(case.id) == 4000
+
+
+def test_marking_rescued_keeps_the_staff_note_private(client, staff):
+    case = make_case("noted-case", people=2, status="in_progress")
+    person = case.beneficiaries[0]
+    page = client.get(f"/staff/cases/{case.id}")
+    assert f'id="note-{person.id}"' in page.text
+    response = client.post(f"/staff/cases/{case.id}/people/{person.id}/rescued", data={
+        "rescued_on": "2026-02-23", "note": "PRIVATE-ROUTE-NOTE", "csrf_token": csrf_from(page.text)})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Beneficiary, person.id).private_rescue_note == "PRIVATE-ROUTE-NOTE"
+    assert "PRIVATE-ROUTE-NOTE" not in client.get("/cases/noted-case").text

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import itertools
 import logging
 import re
@@ -41,6 +42,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.testing import FlaskClient
+from PIL import Image
 
 from tests.conftest import csrf_from
 from tests.factories import give as give_offline
@@ -70,7 +72,8 @@ from tracker.core.time import local_today, utcnow
 from tracker.donations.models import FLAGGED, Donation
 from tracker.extensions import db
 from tracker.payments.models import SandboxSession
-from tracker.posts.models import Post
+from tracker.posts.images import store_image
+from tracker.posts.models import Post, PostImage
 
 PRIVATE_MODELS = (RescueCase, Beneficiary)
 
@@ -228,7 +231,8 @@ def _fresh() -> None:
 
 
 def _page_output(url: str, response: Any, who: str) -> Output:
-    body = response.get_data(as_text=True)
+    # Binary bodies (photos) are scanned too: markers are ASCII and survive the replacement.
+    body = response.get_data().decode("utf-8", errors="replace")
     headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
     response.close()
     return Output("page", f"{who} GET {url} -> {response.status_code}", f"{headers}\n\n{body}")
@@ -262,7 +266,8 @@ def public_urls(app: Flask) -> list[str]:
         + ["cs_test_unknown"],
         "case_id": [c.id for c in cases] + [999999],
         "person_id": list(db.session.scalars(db.select(Beneficiary.id))),
-        "filename": static,
+        "filename": static + [f"{token}.{'png' if kind == 'image/png' else 'jpg'}" for token, kind
+                              in db.session.execute(db.select(PostImage.token, PostImage.content_type))],
     }
     urls: set[str] = set()
     for rule in app.url_map.iter_rules():
@@ -449,6 +454,18 @@ def test_no_private_field_leaves_the_app(
              body_markdown=secret.new("embargoed post body", name="embargo_body"),
              cases=[in_progress]),
     ])
+    db.session.commit()
+
+    # -- a photo on a published post, its EXIF (description, camera, GPS) full of markers -------
+    appeal = db.session.scalar(db.select(Post).where(Post.slug == "leak-appeal"))
+    exif = Image.Exif()
+    exif[0x010E] = secret.new("photo EXIF description", name="exif_description")
+    exif[0x013B] = secret.new("photo EXIF artist", name="exif_artist")
+    exif[0x8825] = {1: "N", 2: (42.0, 53.0, 7.0), 3: "E", 4: (129.0, 30.0, 11.0)}
+    upload = io.BytesIO()
+    Image.new("RGB", (800, 600), (90, 60, 30)).save(upload, "JPEG", exif=exif.tobytes())
+    photo = store_image(upload.getvalue(), "A river at night", appeal, None)
+    appeal.body_markdown += f"\n\n![A river at night](/images/{photo.token}.jpg)"
     db.session.commit()
 
     outputs: list[Output] = []
