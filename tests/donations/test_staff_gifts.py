@@ -23,8 +23,10 @@ from sqlalchemy import func
 
 from tests.conftest import csrf_from, empty_all_tables, make_app
 from tests.factories import give, make_case
+from tests.live import all_at_once as _all_at_once
+from tests.live import live_server
+from tests.live import request as _request
 from tests.payments.helpers import fresh, pay_on_page, raised, start_gift
-from tests.payments.test_concurrency import _all_at_once, _request, live_server
 from tracker.cases import services as case_services
 from tracker.core.audit import AuditEntry
 from tracker.core.errors import DomainError

@@ -16,13 +16,13 @@ Screenshots go to test-results/screenshots/ (gitignored).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from tests.live import live_server as serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -39,7 +39,6 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 #: Playwright's wait for any single action or navigation, in milliseconds
 ACTION_TIMEOUT_MS = 10_000
-SERVER_JOIN_SECONDS = 30
 
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
@@ -91,13 +90,6 @@ def browser() -> Iterator:  # playwright.sync_api.Browser
 # --- the live server -------------------------------------------------------------------------
 
 
-class QuietHandler(WSGIRequestHandler):
-    """No access log lines for the page loads and the progress polling."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
 @pytest.fixture
 def mail_dir(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Receipts emailed while browsing go to a temporary folder, never the instance folder."""
@@ -114,17 +106,8 @@ def live_server(app: Flask, mail_dir: Path) -> Iterator[str]:
     On the way out the server stops and joins every request thread (including mail sent
     after a response), so nothing writes while the ``app`` fixture empties the tables.
     """
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    server.daemon_threads = False  # server_close() then waits for the request threads
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="e2e-live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(SERVER_JOIN_SECONDS)
+    with serve(app) as url:
+        yield url
 
 
 # --- browser contexts and screenshots --------------------------------------------------------

@@ -12,19 +12,16 @@ Runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import json
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from tests.factories import make_case
+from tests.live import all_at_once as _all_at_once
+from tests.live import live_server
+from tests.live import request as _request
 from tests.payments.helpers import (
     completion_event,
     event_bytes,
@@ -42,48 +39,6 @@ from tests.payments.helpers import (
 from tracker.donations.models import Donation
 
 SLUG = "six-survivors"
-TIMEOUT = 60
-
-
-class QuietHandler(WSGIRequestHandler):
-    """No access log lines for the many requests."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
-@contextmanager
-def live_server(app: Flask) -> Iterator[str]:
-    """The app served by a threaded werkzeug server on a free port; yields its base URL.
-
-    Request threads are joined on the way out (including the receipt email each response
-    may send after it has gone out), so nothing still writes when the test's tables are
-    emptied.
-    """
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    server.daemon_threads = False  # server_close() then waits for every request thread
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(TIMEOUT)
-
-
-def _request(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
-             ) -> tuple[int, bytes]:
-    """GET (or POST ``data`` to) our own live server; (status, body) for any status."""
-    assert url.startswith("http://127.0.0.1:")
-    request = urllib.request.Request(url, data=data, headers=headers or {},  # noqa: S310
-                                     method="POST" if data is not None else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.read()
 
 
 def _post_event(base: str, payload: bytes, header: str) -> Callable[[], tuple[int, bytes]]:
@@ -93,18 +48,6 @@ def _post_event(base: str, payload: bytes, header: str) -> Callable[[], tuple[in
 
 def _get(url: str) -> Callable[[], tuple[int, bytes]]:
     return lambda: _request(url)
-
-
-def _all_at_once(calls: list[Callable[[], tuple[int, bytes]]]) -> list[tuple[int, bytes]]:
-    """Run every call in its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(calls), timeout=TIMEOUT)
-
-    def run(call: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls, timeout=TIMEOUT * 2))
 
 
 @pytest.fixture
