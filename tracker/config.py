@@ -8,6 +8,7 @@ start without one, because a guessable key lets anyone forge a staff session.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -49,6 +50,35 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+DEFAULT_CATEGORIES = "guides,transport,safe_house,documents_legal,medical,food,other"
+#: labels of the default categories; other keys are labelled from their spelling
+CATEGORY_LABELS = {
+    "guides": "Guides", "transport": "Transport", "safe_house": "Safe house",
+    "documents_legal": "Documents and legal", "medical": "Medical", "food": "Food",
+    "other": "Other",
+}
+_CATEGORY_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _parse_categories(raw: str | Mapping[str, str]) -> dict[str, str]:
+    """Parse "guides,safe_house=Safe house" into {key: label}, in the order given."""
+    items = raw.items() if isinstance(raw, Mapping) else (
+        (part.split("=", 1) + [""])[:2] for part in raw.split(",") if part.strip()
+    )
+    categories: dict[str, str] = {}
+    for key, label in items:
+        key, label = key.strip(), label.strip()
+        if not _CATEGORY_KEY.match(key):
+            raise ConfigError(
+                f"TRACKER_BUDGET_CATEGORIES: {key!r} is not a category key; use lower-case "
+                "letters, digits and underscores, like safe_house or safe_house=Safe house."
+            )
+        categories[key] = label or CATEGORY_LABELS.get(key) or key.replace("_", " ").capitalize()
+    if not categories:
+        raise ConfigError("TRACKER_BUDGET_CATEGORIES must name at least one category.")
+    return categories
+
+
 def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
     """Build the settings dict from environment variables, applying the embedded defaults."""
     default_db = "sqlite:///" + os.path.join(instance_path, "tracker.sqlite3")
@@ -81,6 +111,13 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # How long a public page may be served from a worker's memory before the database is
         # asked again (this worker's own commits clear it at once). 0 asks every time.
         "TRACKER_PAGE_CACHE_SECONDS": env.get("TRACKER_PAGE_CACHE_SECONDS") or "1",
+        # Budget categories a case's lines are planned in: keys, optionally with a label
+        # ("guides,safe_house=Safe house"). A key in use stays readable if later removed here.
+        "TRACKER_BUDGET_CATEGORIES": env.get("TRACKER_BUDGET_CATEGORIES", DEFAULT_CATEGORIES),
+        # A disbursement above this many base-currency minor units needs a second staff
+        # member's approval before it counts (four eyes). Default ¥100,000 with a yen base.
+        "TRACKER_APPROVAL_THRESHOLD_MINOR": _env_int(env, "TRACKER_APPROVAL_THRESHOLD_MINOR",
+                                                     100_000),
     }
 
 
@@ -154,6 +191,11 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
             f"TRACKER_TIMEZONE {config['TRACKER_TIMEZONE']!r} is not a known time zone "
             "(use a name such as Asia/Tokyo)."
         ) from None
+    config["TRACKER_BUDGET_CATEGORIES"] = _parse_categories(config["TRACKER_BUDGET_CATEGORIES"])
+    threshold = config["TRACKER_APPROVAL_THRESHOLD_MINOR"]
+    if not isinstance(threshold, int) or threshold < 0:
+        raise ConfigError("TRACKER_APPROVAL_THRESHOLD_MINOR must be a whole number of base-currency "
+                          "minor units, 0 or more (0: every disbursement needs approval).")
     month = config["TRACKER_FISCAL_YEAR_START_MONTH"]
     if not isinstance(month, int) or not 1 <= month <= 12:
         raise ConfigError(f"TRACKER_FISCAL_YEAR_START_MONTH must be 1 to 12, got {month!r}.")

@@ -1,6 +1,7 @@
 """Import every model so that SQLAlchemy's metadata (and Alembic) sees the whole schema."""
 
 from tracker.accounts.models import User
+from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.audit import AuditEntry
 from tracker.core.counters import Counter
@@ -10,6 +11,7 @@ from tracker.payments.models import PaymentEvent, SandboxSession
 from tracker.posts.models import Post, PostImage, post_cases
 
 __all__ = [
-    "AuditEntry", "Beneficiary", "Counter", "Donation", "Donor", "LedgerEntry", "OutboxMessage",
+    "AuditEntry", "Beneficiary", "BudgetLine", "Counter", "Disbursement", "DisbursementReceipt",
+    "Donation", "Donor", "LedgerEntry", "OutboxMessage",
     "PaymentEvent", "Post", "PostImage", "Receipt", "RescueCase", "SandboxSession", "User", "post_cases",
 ]

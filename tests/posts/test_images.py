@@ -21,6 +21,7 @@ from tests.posts.helpers import (
     stored_images,
     upload,
 )
+from tracker.core import images as core_images
 from tracker.core.errors import DomainError
 from tracker.core.time import as_utc, utcnow
 from tracker.extensions import db
@@ -246,16 +247,16 @@ def test_an_image_just_over_the_pixel_limit_is_refused(app, monkeypatch):
     # Pillow warns (rather than raises) between its limit and twice it: still refused.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4_000_000)
     with pytest.raises(DomainError, match="too large to process") as caught:
-        images.reencode(jpeg_with_gps(MARKER, size=(3000, 2000)))
+        core_images.reencode(jpeg_with_gps(MARKER, size=(3000, 2000)))
     assert caught.value.field == "photo"
 
 
 def test_our_own_pixel_limit_applies_whatever_pillow_allows(app, monkeypatch):
-    monkeypatch.setattr(images, "MAX_PIXELS", 1_000_000)
+    monkeypatch.setattr(core_images, "MAX_PIXELS", 1_000_000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(DomainError, match="too large to process"):
-            images.reencode(png_bytes((1200, 1000)))
+            core_images.reencode(png_bytes((1200, 1000)))
 
 
 def test_store_image_refuses_oversized_bytes_before_decoding(app, monkeypatch):
@@ -278,7 +279,7 @@ def test_a_png_with_text_chunks_and_an_icc_profile_comes_out_clean(app):
     Image.new("RGB", (50, 50), (5, 6, 7)).save(out, "PNG", pnginfo=info, icc_profile=profile)
     assert MARKER.encode() in out.getvalue()
 
-    data, content_type, width, height = images.reencode(out.getvalue())
+    data, content_type, width, height = core_images.reencode(out.getvalue())
     assert (content_type, width, height) == ("image/jpeg", 50, 50)
     assert MARKER.encode() not in data
     cleaned = Image.open(BytesIO(data))

@@ -69,6 +69,10 @@ class RescueCase(db.Model):
     outcome: Mapped[str | None] = mapped_column(String(16))
     goal_amount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     goal_currency: Mapped[str] = mapped_column(String(3))
+    #: the goal is the budget's total, kept in step by the budget service
+    goal_follows_budget: Mapped[bool] = mapped_column(default=False)
+    #: staff chose to show donors the budget and spending per category
+    show_budget: Mapped[bool] = mapped_column(default=False)
     #: staff-only: how the request reached us, contacts, routes, anything identifying
     private_notes: Mapped[str] = mapped_column(Text, default="")
     private_contact: Mapped[str] = mapped_column(Text, default="")

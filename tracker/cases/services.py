@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import func
 
+from tracker.budgets.models import PENDING, Disbursement
 from tracker.cases import workflow
 from tracker.cases.models import (
     AGE_BANDS,
@@ -95,7 +96,15 @@ def create_case(data: CaseInput, base_currency: str) -> RescueCase:
 
 
 def get_case_for_update(case_id: int) -> RescueCase:
-    """Load a case and lock its row (PostgreSQL) so concurrent status changes serialize."""
+    """Load a case and hold its row until commit, so concurrent changes to it serialize.
+
+    PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks; a no-op UPDATE takes the
+    database write lock first, so the read that follows sees the latest committed state.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(
+            db.update(RescueCase).where(RescueCase.id == case_id).values(status=RescueCase.status)
+        )
     case = db.session.scalar(
         db.select(RescueCase).where(RescueCase.id == case_id).with_for_update()
         .execution_options(populate_existing=True)
@@ -275,6 +284,10 @@ def update_case(case: RescueCase, data: CaseInput, base_currency: str) -> list[s
         "private_notes": data.private_notes, "private_contact": data.private_contact,
     }
     changed = [name for name, value in new.items() if getattr(case, name) != value]
+    if "goal_amount_minor" in changed and case.goal_follows_budget:
+        raise Conflict(
+            "This case's goal follows its budget total; change the budget lines, or turn "
+            "that off on the budget page to set the goal by hand.", field="goal")
     if not changed:
         return []
     before = {n: getattr(case, n) for n in changed if not n.startswith("private_")}
@@ -285,6 +298,14 @@ def update_case(case: RescueCase, data: CaseInput, base_currency: str) -> list[s
     audit.record("case.updated", case, case_id=case.id, before=before,
                  after={n: ("changed" if n.startswith("private_") else new[n]) for n in changed})
     return changed
+
+
+def pending_disbursements(case_id: int) -> int:
+    """How many of a case's disbursements await a second approval."""
+    return int(db.session.scalar(
+        db.select(func.count(Disbursement.id)).where(
+            Disbursement.case_id == case_id, Disbursement.status == PENDING)
+    ) or 0)
 
 
 def close_case(case: RescueCase, outcome: str, *, move_funds_to: str,
@@ -305,8 +326,16 @@ def close_case(case: RescueCase, outcome: str, *, move_funds_to: str,
             raise Conflict(f"The case “{target.public_title}” is not open; choose an open case.",
                            field="target")
     case = get_case_for_update(case.id)
+    waiting = pending_disbursements(case.id)
+    if waiting:
+        raise Conflict(
+            f"{waiting} disbursement{'s' if waiting > 1 else ''} of this case "
+            f"{'are' if waiting > 1 else 'is'} awaiting approval; approve or reject "
+            f"{'them' if waiting > 1 else 'it'} before closing the case."
+        )
     change_status(case, workflow.CLOSED, outcome=outcome)
-    held = ledger.raised_by_case([case.id])[case.id]
+    # What the case holds: raised less paid out (fees are the organization's, not the case's).
+    held = ledger.money_by_case([case.id])[case.id].held_minor
     if move_funds_to == "keep" or held <= 0:
         return 0
     destination = target if move_funds_to == "case" else None

@@ -6,14 +6,17 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func
 
 from tracker.cases.models import RescueCase
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import (
+    DISBURSEMENT,
     FEE,
     GIFT,
+    HELD_KINDS,
     RAISED_KINDS,
     SUCCEEDED,
     TRANSFER,
@@ -21,6 +24,9 @@ from tracker.donations.models import (
     LedgerEntry,
 )
 from tracker.extensions import db
+
+if TYPE_CHECKING:
+    from tracker.budgets.models import Disbursement
 
 
 def gift_ref(public_id: str) -> str:
@@ -83,6 +89,22 @@ def book_transfer(
     return out, into
 
 
+def book_disbursement(disbursement: Disbursement, *, booked_at: datetime) -> LedgerEntry:
+    """Book an approved disbursement (money out, negative) or its reversal (money back).
+
+    UNIQUE (disbursement_id): the database refuses to count one approval twice.
+    """
+    entry = LedgerEntry(
+        kind=DISBURSEMENT, case_id=disbursement.case_id, disbursement_id=disbursement.id,
+        amount_minor=-disbursement.base_amount_minor, currency=disbursement.base_currency,
+        original_amount_minor=-disbursement.amount_minor, original_currency=disbursement.currency,
+        booked_at=booked_at, created_by_id=disbursement.decided_by_id,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
 @dataclass(frozen=True, slots=True)
 class CaseMoney:
     """A case's money as the ledger has it."""
@@ -91,8 +113,15 @@ class CaseMoney:
     raised_minor: int = 0
     #: distinct donors with a succeeded gift
     donors: int = 0
-    #: when money last moved for the case
+    #: when money was last raised for the case (gifts, refunds, transfers; not spending)
     last_moved: datetime | None = None
+    #: paid out against the budget (approved disbursements less reversals), positive
+    spent_minor: int = 0
+
+    @property
+    def held_minor(self) -> int:
+        """What the case still holds: raised less spent."""
+        return self.raised_minor - self.spent_minor
 
 
 def money_by_case(case_ids: Iterable[int]) -> dict[int, CaseMoney]:
@@ -100,12 +129,16 @@ def money_by_case(case_ids: Iterable[int]) -> dict[int, CaseMoney]:
     ids = list(case_ids)
     if not ids:
         return {}
-    raised_expr = func.coalesce(
-        func.sum(LedgerEntry.amount_minor).filter(LedgerEntry.kind.in_(RAISED_KINDS)), 0
+    raised = LedgerEntry.kind.in_(RAISED_KINDS)
+    raised_expr = func.coalesce(func.sum(LedgerEntry.amount_minor).filter(raised), 0)
+    spent_expr = func.coalesce(
+        func.sum(LedgerEntry.amount_minor).filter(LedgerEntry.kind == DISBURSEMENT), 0
     )
+    # When money was paid out is not public (it could hint at when a rescue moves).
+    moved_expr = func.max(LedgerEntry.created_at).filter(raised)
     ledger_rows = db.session.execute(
-        db.select(LedgerEntry.case_id, raised_expr, func.max(LedgerEntry.created_at))
-        .where(LedgerEntry.case_id.in_(ids))
+        db.select(LedgerEntry.case_id, raised_expr, moved_expr, spent_expr)
+        .where(LedgerEntry.case_id.in_(ids), LedgerEntry.kind.in_(HELD_KINDS))
         .group_by(LedgerEntry.case_id)
     ).all()
     donor_rows = dict(
@@ -116,10 +149,10 @@ def money_by_case(case_ids: Iterable[int]) -> dict[int, CaseMoney]:
         ).all()
     )
     result = {case_id: CaseMoney(donors=int(donor_rows.get(case_id, 0))) for case_id in ids}
-    for case_id, raised, moved in ledger_rows:
+    for case_id, raised_sum, moved, spent in ledger_rows:
         result[case_id] = CaseMoney(
-            raised_minor=int(raised), donors=int(donor_rows.get(case_id, 0)),
-            last_moved=as_utc(moved) if moved is not None else None,
+            raised_minor=int(raised_sum), donors=int(donor_rows.get(case_id, 0)),
+            last_moved=as_utc(moved) if moved is not None else None, spent_minor=-int(spent),
         )
     return result
 

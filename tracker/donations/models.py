@@ -36,12 +36,18 @@ PENDING, SUCCEEDED, FAILED, EXPIRED, FLAGGED = "pending", "succeeded", "failed",
 DONATION_STATUSES: tuple[str, ...] = (PENDING, SUCCEEDED, FAILED, EXPIRED, FLAGGED)
 
 #: ledger kinds and the sign their amount must have
-GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT = (
+GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT, DISBURSEMENT = (
     "gift", "refund", "dispute", "dispute_reversal", "fee", "transfer", "adjustment",
+    "disbursement",
 )
-LEDGER_KINDS: tuple[str, ...] = (GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT)
+LEDGER_KINDS: tuple[str, ...] = (
+    GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT, DISBURSEMENT,
+)
 #: kinds that count toward "raised" on a case (fees are reported, not subtracted from progress)
 RAISED_KINDS: tuple[str, ...] = (GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, TRANSFER, ADJUSTMENT)
+#: kinds that make up what a case holds: what it raised less what it paid out (spending does
+#: not lower a case's progress toward its goal, only what is left of it)
+HELD_KINDS: tuple[str, ...] = (*RAISED_KINDS, DISBURSEMENT)
 
 
 def new_public_id() -> str:
@@ -141,7 +147,7 @@ class LedgerEntry(db.Model):
         CheckConstraint(
             "(kind IN ('gift', 'dispute_reversal') AND amount_minor > 0)"
             " OR (kind IN ('refund', 'dispute', 'fee') AND amount_minor < 0)"
-            " OR kind IN ('transfer', 'adjustment')",
+            " OR kind IN ('transfer', 'adjustment', 'disbursement')",
             name="amount_sign",
         ),
         CheckConstraint("length(currency) = 3", name="currency_code"),
@@ -154,6 +160,12 @@ class LedgerEntry(db.Model):
             name="donation_money_has_donation",
         ),
         CheckConstraint("kind <> 'transfer' OR transfer_group IS NOT NULL", name="transfer_grouped"),
+        # A payment out is always a case's and always one approved disbursement's (or reversal's).
+        CheckConstraint(
+            "(kind = 'disbursement' AND disbursement_id IS NOT NULL AND case_id IS NOT NULL)"
+            " OR (kind <> 'disbursement' AND disbursement_id IS NULL)",
+            name="disbursement_linked",
+        ),
         # A gateway refund or dispute id is booked once per kind, however often it is reported.
         UniqueConstraint("kind", "gateway_ref", name="uq_ledger_entries_kind_gateway_ref"),
         Index("ix_ledger_entries_case_kind", "case_id", "kind"),
@@ -168,6 +180,9 @@ class LedgerEntry(db.Model):
     #: the case the money belongs to; NULL is the general fund
     case_id: Mapped[int | None] = mapped_column(ForeignKey("rescue_cases.id", ondelete="RESTRICT"))
     donation_id: Mapped[int | None] = mapped_column(ForeignKey("donations.id", ondelete="RESTRICT"))
+    #: the disbursement this entry pays out (UNIQUE: an approval is booked once)
+    disbursement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("disbursements.id", ondelete="RESTRICT"), unique=True)
     #: signed amount in the base currency
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))

@@ -1,0 +1,1 @@
+"""Budgets and disbursements: where a case's money goes."""

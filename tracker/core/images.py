@@ -1,0 +1,139 @@
+"""Uploaded images: checked, re-encoded from pixels only, so nothing but the pixels is kept.
+
+Safety: a phone photo carries the place it was taken (EXIF GPS), the phone's make and serial,
+sometimes the owner's name, and editing history (XMP). For people in hiding any of these can
+be fatal, so nothing of the upload is kept but its pixels: the image is decoded, turned upright,
+shrunk, copied into a brand-new image and encoded again. Uploads Pillow cannot decode as
+JPEG, PNG, WebP or GIF (SVG, text, truncated files, decompression bombs) are refused.
+
+Used for post photos and for the receipts of disbursements alike.
+"""
+
+from __future__ import annotations
+
+import warnings
+from io import BytesIO
+from typing import IO
+
+from PIL import Image, ImageOps
+
+from tracker.core.errors import DomainError
+
+#: the largest upload accepted, checked before anything is decoded
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+#: the largest image (width x height) we agree to decode: a 50-megapixel photo decodes to
+#: ~150 MB of pixels; a 20000 x 20000 PNG of a few hundred bytes would take 1.6 GB
+MAX_PIXELS = 50_000_000
+#: stored images fit within this square
+MAX_SIDE = 1600
+JPEG_QUALITY = 85
+#: formats Pillow may try (SVG, TIFF, PSD, EPS ... are never even attempted)
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
+
+# Pillow's own guard, process-wide: it raises DecompressionBombError above twice this size and
+# warns above it (the warning is turned into a refusal in ``_decode``).
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+NOT_AN_IMAGE = "This file is not a photo we can read. Upload a JPEG, PNG, WebP or GIF image."
+
+
+def read_upload(stream: IO[bytes]) -> bytes:
+    """At most ``MAX_UPLOAD_BYTES + 1`` bytes of an upload: enough to tell it is too large
+    without reading a huge file into memory."""
+    return stream.read(MAX_UPLOAD_BYTES + 1)
+
+
+def _decode(data: bytes, field: str) -> Image.Image:
+    """Decode the upload fully (a truncated file fails here), refusing bombs and non-images."""
+    # catch_warnings is process-wide, not per thread; the explicit pixel check below refuses
+    # the same images should another thread reset the filter meanwhile.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(BytesIO(data), formats=FORMATS)
+            if image.width * image.height > MAX_PIXELS:
+                raise Image.DecompressionBombError("too many pixels")
+            # JPEG can decode at 1/2, 1/4 or 1/8 scale: far less memory for a huge photo.
+            image.draft(None, (MAX_SIDE, MAX_SIDE))
+            image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DomainError(
+                f"This image is too large to process (at most {MAX_PIXELS // 1_000_000} "
+                "megapixels). Upload a smaller photo.",
+                field=field,
+            ) from None
+        except Exception:  # noqa: BLE001 - decoders raise many types on hostile input
+            raise DomainError(NOT_AN_IMAGE, field=field) from None
+    return image
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a photo with broken EXIF is kept as it is."""
+    try:
+        rotated = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - malformed EXIF must not lose an otherwise good photo
+        return image
+    return rotated if rotated is not None else image
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Convert colours to sRGB when the photo has an ICC profile (phones shoot Display P3),
+    so that dropping the profile does not change how the photo looks."""
+    icc = image.info.get("icc_profile")
+    if not icc:
+        return image
+    try:
+        from PIL import ImageCms
+
+        source = ImageCms.ImageCmsProfile(BytesIO(icc))
+        target = ImageCms.createProfile("sRGB")
+        mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") else "RGB"
+        converted = ImageCms.profileToProfile(image, source, target, outputMode=mode)
+    except Exception:  # noqa: BLE001 - a broken or unusual profile: keep the pixels as they are
+        return image
+    return converted if converted is not None else image
+
+
+def _has_transparency(image: Image.Image) -> bool:
+    """Whether any pixel is not fully opaque."""
+    if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in image.info:
+        return False
+    alpha_min, _ = image.convert("RGBA").getchannel("A").getextrema()
+    return alpha_min < 255
+
+
+def reencode(data: bytes, field: str = "photo") -> tuple[bytes, str, int, int]:
+    """Check and clean an upload: ``(encoded bytes, content type, width, height)``.
+
+    Raises DomainError(field)  for anything that is not a readable, reasonably sized
+    JPEG, PNG, WebP or GIF. The result carries no metadata at all (no EXIF or GPS, no ICC
+    profile, no XMP, no comments): it is encoded from a new image holding only the pixels.
+    """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise DomainError(
+            f"This file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB. Upload a smaller photo.",
+            field=field,
+        )
+    if not data:
+        raise DomainError("The file is empty. Choose a photo to upload.", field=field)
+    decoded = _decode(data, field)
+    try:
+        image = _to_srgb(_upright(decoded))
+        transparent = _has_transparency(image)
+        mode = "RGBA" if transparent else ("L" if image.mode in ("L", "1") else "RGB")
+        image = image.convert(mode)
+        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+        # A new image from the raw pixels: nothing of the upload's info dict (EXIF, ICC, XMP,
+        # comments) can reach the encoder.
+        pixels = Image.frombytes(image.mode, image.size, image.tobytes())
+        out = BytesIO()
+        if transparent:
+            pixels.save(out, "PNG", optimize=True)
+            content_type = "image/png"
+        else:
+            pixels.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+            content_type = "image/jpeg"
+    except Exception:  # noqa: BLE001 - an unusual pixel format we cannot convert
+        raise DomainError(NOT_AN_IMAGE, field=field) from None
+    return out.getvalue(), content_type, pixels.width, pixels.height
