@@ -65,6 +65,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Attach every domain's blueprint."""
     from tracker.accounts.views import bp as accounts_bp
+    from tracker.budgets.views import bp as budgets_bp
     from tracker.cases.views import bp as cases_bp
     from tracker.cases.views import staff_bp
     from tracker.core.audit_views import bp as audit_bp
@@ -73,9 +74,10 @@ def register_blueprints(app: Flask) -> None:
     from tracker.donations.views import bp as donations_bp
     from tracker.payments.views import bp as payments_bp
     from tracker.posts.views import bp as posts_bp
+    from tracker.reports.views import bp as reports_bp
 
     for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp,
-               audit_bp, staff_gifts_bp):
+               audit_bp, staff_gifts_bp, budgets_bp, reports_bp):
         app.register_blueprint(bp)
 
 

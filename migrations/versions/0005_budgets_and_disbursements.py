@@ -151,9 +151,6 @@ def upgrade():
     with op.batch_alter_table('rescue_cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('goal_follows_budget', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('show_budget', sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table('rescue_cases', schema=None) as batch_op:
-        batch_op.alter_column('goal_follows_budget', server_default=None)
-        batch_op.alter_column('show_budget', server_default=None)
 
     # ### end Alembic commands ###
 

@@ -7,8 +7,10 @@ import re
 
 import pytest
 
+from tracker.budgets.models import Disbursement
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.access import policy_for
+from tracker.core.time import current_fiscal_year
 from tracker.donations.models import Donation, LedgerEntry
 from tracker.extensions import db
 from tracker.posts.models import Post
@@ -63,6 +65,9 @@ def _urls_for(app) -> list[str]:
         "public_id": [d.public_id for d in db.session.scalars(db.select(Donation).limit(3))]
         + ["don_unknown"],
         "session_id": ["cs_test_unknown"],
+        "disbursement_id": [d.id for d in db.session.scalars(db.select(Disbursement).limit(3))]
+        + [999999],
+        "fiscal_year": [current_fiscal_year(), current_fiscal_year() - 1, 1990, 9999],
     }
     urls = []
     for rule in app.url_map.iter_rules():

@@ -29,7 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from tracker.accounts.models import User
 from tracker.cases.models import RescueCase
+from tracker.core.money import Money
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
@@ -129,6 +131,17 @@ class Disbursement(db.Model):
     reverses: Mapped[Disbursement | None] = relationship(remote_side="Disbursement.id")
     receipt: Mapped[DisbursementReceipt | None] = relationship(
         back_populates="disbursement", uselist=False)
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+    @property
+    def amount(self) -> Money:
+        """What was paid, in the currency it was paid in (negative for a reversal)."""
+        return Money(self.amount_minor, self.currency)
+
+    @property
+    def base_amount(self) -> Money:
+        """The same in the base currency, at the recorded rate."""
+        return Money(self.base_amount_minor, self.base_currency)
 
     @property
     def is_reversal(self) -> bool:

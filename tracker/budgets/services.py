@@ -353,7 +353,8 @@ def approve(disbursement_id: int, *, actor: User) -> Disbursement:
     audit.record("disbursement.approved", disbursement, case_id=case.id, actor=actor,
                  after={"base_amount_minor": disbursement.base_amount_minor,
                         "reversal": disbursement.is_reversal})
-    case.updated_at = utcnow()
+    # case.updated_at stays: progress.json's updated_at must not tell when money was paid out
+    # (the new ledger entry refreshes the cached case page by itself).
     return disbursement
 
 
@@ -420,6 +421,12 @@ def pending_approvals() -> list[Disbursement]:
     return list(db.session.scalars(
         db.select(Disbursement).where(Disbursement.status == PENDING)
         .order_by(Disbursement.created_at, Disbursement.id)))
+
+
+def pending_count() -> int:
+    """How many disbursements await a second approval, across all cases."""
+    return int(db.session.scalar(
+        db.select(func.count(Disbursement.id)).where(Disbursement.status == PENDING)) or 0)
 
 
 def disbursements_for(case_id: int) -> list[Disbursement]:

@@ -13,6 +13,7 @@ from sqlalchemy import insert
 
 from tracker.accounts import services as accounts
 from tracker.accounts.models import User
+from tracker.budgets import services as budgets
 from tracker.cases import services, workflow
 from tracker.cases.models import RescueCase
 from tracker.core.money import Money
@@ -53,6 +54,11 @@ CASES = [
                    ("Mr. D.W.", "30-49"), ("Ms. E.T.", "18-29"), ("Little N.", "0-4")],
         "statuses": [workflow.FUNDRAISING, workflow.IN_PROGRESS],
         "rescued": 1,
+        # base-currency (yen) plan per category; the goal follows it, donors see it
+        "budget": {"guides": 1_200_000, "transport": 600_000, "safe_house": 900_000,
+                   "food": 300_000},
+        "paid": [("guides", 95_000), ("transport", 42_000), ("safe_house", 60_000),
+                 ("food", 18_000), ("guides", 240_000)],
     },
     {
         "slug": "deportation-hearing-appeal",
@@ -68,6 +74,8 @@ CASES = [
         "people": [("Mr. P.J.", "30-49")],
         "statuses": [workflow.LEGAL_ACTION],
         "rescued": 0,
+        "budget": {"documents_legal": 650_000, "other": 150_000},
+        "paid": [("documents_legal", 90_000), ("other", 12_000)],
     },
     {
         "slug": "mother-and-son",
@@ -78,6 +86,11 @@ CASES = [
         "people": [("Mrs. H.A.", "30-49"), ("Young S.", "12-17")],
         "statuses": [workflow.FUNDRAISING, workflow.IN_PROGRESS],
         "rescued": 2,
+        "budget": {"guides": 500_000, "transport": 300_000, "safe_house": 250_000,
+                   "medical": 150_000},
+        "paid": [("guides", 100_000), ("guides", 100_000), ("guides", 100_000),
+                 ("guides", 100_000), ("guides", 90_000), ("transport", 85_000),
+                 ("safe_house", 70_000), ("medical", 40_000)],
     },
     {
         "slug": "elderly-couple-request",
@@ -141,6 +154,10 @@ def _seed_fixed(rng: random.Random) -> int:
             ),
             base,
         )
+        for category, planned in spec.get("budget", {}).items():
+            budgets.set_line(case, category, Money(planned if base == "JPY" else planned // 100, base))
+        if spec.get("budget"):
+            budgets.set_options(case, goal_follows_budget=True, show_budget=True)
         people = [
             services.add_beneficiary(case, public_alias=alias, age_band=band,
                                      private_name="(demo: real name kept private)")
@@ -154,6 +171,7 @@ def _seed_fixed(rng: random.Random) -> int:
         if case.status != workflow.REQUESTED:
             for _ in range(rng.randint(6, 14)):
                 _demo_gift(case, rng, today)
+            _demo_payments(case, spec.get("paid", []), rng, today)
         for person in people[: spec["rescued"]]:
             services.mark_rescued(person, max(fy_start, today - timedelta(days=rng.randint(3, 40))))
         for step in spec["statuses"]:
@@ -182,6 +200,23 @@ def _seed_fixed(rng: random.Random) -> int:
         db.session.add(post)
     db.session.flush()
     return len(CASES)
+
+
+def _demo_payments(case: RescueCase, paid: list[tuple[str, int]], rng: random.Random,
+                   today) -> None:
+    """Payments out of a demo case; one above the approval threshold waits for a staff member."""
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    lines = {line.category: line for line in budgets.lines_for(case.id)}
+    for category, amount in paid:
+        budgets.record_disbursement(
+            case,
+            budgets.DisbursementInput(
+                line_id=lines[category].id, spent_on=today - timedelta(days=rng.randint(0, 50)),
+                amount=Money(amount if base == "JPY" else amount // 100, base),
+                payee="(demo: payee kept private)", note="Demo payment.",
+            ),
+            actor=None, today=today,
+        )
 
 
 def _demo_gift(case: RescueCase | None, rng: random.Random, today) -> None:

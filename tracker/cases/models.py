@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases import workflow
@@ -70,9 +70,9 @@ class RescueCase(db.Model):
     goal_amount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     goal_currency: Mapped[str] = mapped_column(String(3))
     #: the goal is the budget's total, kept in step by the budget service
-    goal_follows_budget: Mapped[bool] = mapped_column(default=False)
+    goal_follows_budget: Mapped[bool] = mapped_column(default=False, server_default=false())
     #: staff chose to show donors the budget and spending per category
-    show_budget: Mapped[bool] = mapped_column(default=False)
+    show_budget: Mapped[bool] = mapped_column(default=False, server_default=false())
     #: staff-only: how the request reached us, contacts, routes, anything identifying
     private_notes: Mapped[str] = mapped_column(Text, default="")
     private_contact: Mapped[str] = mapped_column(Text, default="")

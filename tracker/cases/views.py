@@ -16,6 +16,7 @@ from flask import (
 )
 from flask_login import current_user
 
+from tracker.budgets import services as budget_services
 from tracker.cases import public as public_view
 from tracker.cases import services, workflow
 from tracker.cases.forms import (
@@ -76,6 +77,7 @@ def show(slug: str):
             posts=visible_posts_for_case(case),
             wall=donation_services.wall(case),
             accepts_gifts=donation_services.accepts_gifts(case),
+            budget=budget_services.public_budget(case),
         )
 
     return pagecache.serve(("case", slug), lambda: public_view.case_fingerprint(slug), render)
@@ -117,6 +119,7 @@ def dashboard():
     return render_template(
         "staff/dashboard.html", cases=cases, progress=progress,
         attention=services.needs_attention(cases, progress),
+        pending_approvals=budget_services.pending_count(),
     )
 
 

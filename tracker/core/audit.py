@@ -77,8 +77,9 @@ def record(
         actor_id=actor.id if actor is not None else None,
         actor_label=label,
         action=action,
-        object_type=getattr(obj, "__tablename__", type(obj).__name__),
-        object_id=getattr(obj, "id", None),
+        # a model instance, or a table name for an action on a whole list
+        object_type=obj if isinstance(obj, str) else getattr(obj, "__tablename__", type(obj).__name__),
+        object_id=None if isinstance(obj, str) else getattr(obj, "id", None),
         case_id=case_id,
         before=before,
         after=after,

@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy import case, func
 
+from tracker.budgets import services as budget_services
+from tracker.budgets.models import BudgetLine, Disbursement
 from tracker.cases import workflow
 from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
+from tracker.core.errors import NotFound
 from tracker.core.money import Money
-from tracker.core.time import fiscal_year_bounds_utc, fiscal_year_dates, local_zone
+from tracker.core.time import (
+    as_utc,
+    current_fiscal_year,
+    fiscal_year_bounds_utc,
+    fiscal_year_dates,
+    fiscal_year_of,
+    local_today,
+    local_zone,
+    utcnow,
+)
 from tracker.donations import ledger
+from tracker.donations.models import (
+    ADJUSTMENT,
+    DISBURSEMENT,
+    DISPUTE,
+    DISPUTE_REVERSAL,
+    FEE,
+    GIFT,
+    HELD_KINDS,
+    REFUND,
+    LedgerEntry,
+)
 from tracker.extensions import db
 
 
@@ -52,4 +76,140 @@ def year_summary(fiscal_year: int) -> YearSummary:
         fiscal_year=fiscal_year,
         lives_saved=lives_saved(fiscal_year),
         raised=Money(ledger.raised_between(start, end, base), base),
+    )
+
+
+# --- the public transparency page ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transparency:
+    """Where the money came from and went in one fiscal year, for everyone to read.
+
+    All sums are over the ledger, in the base currency. ``held_*`` are balances at the end of
+    the year (or now, for the year under way): everything booked before the cut-off.
+    """
+
+    fiscal_year: int
+    first_day: date
+    last_day: date
+    #: the day the balances are taken at (the year's last day, or today)
+    as_of: date
+    gifts: Money
+    refunds: Money
+    disputes: Money
+    corrections: Money
+    fees: Money
+    out_by_category: list[tuple[str, Money]]
+    people_rescued: int
+    held_open: Money
+    held_closed: Money
+    held_general: Money
+
+    @property
+    def money_in(self) -> Money:
+        """Gifts net of refunds, lost disputes and corrections."""
+        return self.gifts + self.refunds + self.disputes + self.corrections
+
+    @property
+    def money_out(self) -> Money:
+        total = Money.zero(self.gifts.currency)
+        for _, amount in self.out_by_category:
+            total = total + amount
+        return total
+
+    @property
+    def held_total(self) -> Money:
+        return self.held_open + self.held_closed + self.held_general
+
+
+def transparency_years() -> list[int]:
+    """Fiscal years with anything to report, newest first: from the first money booked (or
+    the first case opened) to the year under way."""
+    start_month = current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"]
+    current = current_fiscal_year()
+    first = [v for v in (db.session.scalar(db.select(func.min(LedgerEntry.booked_at))),
+                         db.session.scalar(db.select(func.min(RescueCase.created_at))))
+             if v is not None]
+    if not first:
+        return [current]
+    earliest = min(as_utc(v) for v in first).astimezone(local_zone()).date()
+    return list(range(current, min(fiscal_year_of(earliest, start_month), current) - 1, -1))
+
+
+def transparency(fiscal_year: int) -> Transparency:
+    """The transparency figures of ``fiscal_year``; NotFound outside transparency_years()."""
+    if fiscal_year not in transparency_years():
+        raise NotFound(f"There are no figures for the fiscal year {fiscal_year}.")
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    start_month = current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"]
+    zone = local_zone()
+    start, end = fiscal_year_bounds_utc(fiscal_year, start_month, zone)
+    first_day, next_first = fiscal_year_dates(fiscal_year, start_month)
+    last_day = next_first - timedelta(days=1)
+    today = local_today()
+    in_year = (LedgerEntry.booked_at >= start, LedgerEntry.booked_at < end,
+               LedgerEntry.currency == base)
+
+    by_kind = dict(db.session.execute(
+        db.select(LedgerEntry.kind, func.sum(LedgerEntry.amount_minor))
+        .where(*in_year).group_by(LedgerEntry.kind)
+    ).all())
+
+    def kind_total(*kinds: str) -> Money:
+        return Money(sum(int(by_kind.get(k) or 0) for k in kinds), base)
+
+    out_rows = db.session.execute(
+        db.select(BudgetLine.category, func.sum(LedgerEntry.amount_minor))
+        .join(Disbursement, Disbursement.id == LedgerEntry.disbursement_id)
+        .join(BudgetLine, BudgetLine.id == Disbursement.budget_line_id)
+        .where(*in_year, LedgerEntry.kind == DISBURSEMENT)
+        .group_by(BudgetLine.category)
+    ).all()
+    spent = {category: -int(total) for category, total in out_rows if total}
+    order = list(current_app.config["TRACKER_BUDGET_CATEGORIES"])
+    out_by_category = [
+        (budget_services.category_label(c), Money(spent[c], base))
+        for c in sorted(spent, key=lambda c: (order.index(c) if c in order else len(order), c))
+    ]
+
+    # Balances at the cut-off: what each case holds (raised less paid out) and what the
+    # general fund holds after every card fee (fees are the organization's, not a case's).
+    cutoff = end if today > last_day else utcnow()
+    open_case = RescueCase.status.notin_((workflow.RESCUED, workflow.CLOSED))
+    group = case((LedgerEntry.case_id.is_(None), "general"), (open_case, "open"), else_="closed")
+    held = dict(db.session.execute(
+        db.select(group, func.sum(LedgerEntry.amount_minor))
+        .select_from(LedgerEntry)
+        .outerjoin(RescueCase, RescueCase.id == LedgerEntry.case_id)
+        .where(LedgerEntry.booked_at < cutoff, LedgerEntry.currency == base,
+               (LedgerEntry.kind.in_(HELD_KINDS)) | (LedgerEntry.case_id.is_(None)))
+        .group_by(group)
+    ).all())
+    all_fees = int(db.session.scalar(
+        db.select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+            LedgerEntry.booked_at < cutoff, LedgerEntry.currency == base,
+            LedgerEntry.kind == FEE, LedgerEntry.case_id.is_not(None))
+    ) or 0)
+
+    return Transparency(
+        fiscal_year=fiscal_year, first_day=first_day, last_day=last_day,
+        as_of=min(today, last_day),
+        gifts=kind_total(GIFT), refunds=kind_total(REFUND),
+        disputes=kind_total(DISPUTE, DISPUTE_REVERSAL), corrections=kind_total(ADJUSTMENT),
+        fees=kind_total(FEE), out_by_category=out_by_category,
+        people_rescued=lives_saved(fiscal_year),
+        held_open=Money(int(held.get("open") or 0), base),
+        held_closed=Money(int(held.get("closed") or 0), base),
+        held_general=Money(int(held.get("general") or 0) + all_fees, base),
+    )
+
+
+def transparency_fingerprint() -> tuple:
+    """What the transparency pages depend on: the ledger, and cases and people (rescues bump
+    a case's updated_at), and the day (the current year's balances are taken today)."""
+    return (
+        db.session.scalar(db.select(func.max(LedgerEntry.id))),
+        db.session.scalar(db.select(func.max(RescueCase.updated_at))),
+        local_today().isoformat(),
     )

@@ -1,0 +1,284 @@
+"""Staff pages for a case's budget and the payments out of it, and the approvals queue.
+
+These pages show payees, notes and receipts, so every view of them is audited; nothing here
+is public (the public sees ``services.public_budget`` on the case page, by category only).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from tracker.budgets import services
+from tracker.budgets.forms import (
+    BudgetOptionsForm,
+    DecisionForm,
+    DisbursementForm,
+    LineForm,
+    ReasonForm,
+)
+from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
+from tracker.cases import public as public_view
+from tracker.cases.models import RescueCase
+from tracker.core import audit
+from tracker.core.access import roles
+from tracker.core.errors import DomainError
+from tracker.core.forms import apply_error
+from tracker.core.images import read_upload
+from tracker.core.money import Money, MoneyError, parse_amount
+from tracker.core.time import local_today
+from tracker.donations import ledger
+from tracker.extensions import db
+
+bp = Blueprint("budgets", __name__, url_prefix="/staff")
+
+STAFF = ("staff", "admin")
+
+
+def _status_code(exc: DomainError) -> int:
+    """409 for the case's or the payment's state, 404 for a vanished one, 422 for bad input."""
+    return 422 if exc.status_code == DomainError.status_code else exc.status_code
+
+
+def _case(case_id: int) -> RescueCase:
+    case = db.session.get(RescueCase, case_id)
+    if case is None:
+        abort(404)
+    return case
+
+
+def _line_form(form: LineForm | None = None) -> LineForm:
+    form = form or LineForm()
+    form.category.choices = list(services.categories().items())
+    return form
+
+
+def _disbursement_form(case: RescueCase, form: DisbursementForm | None = None) -> DisbursementForm:
+    fresh = form is None
+    form = form or DisbursementForm()
+    form.line.choices = [(str(line.id), services.category_label(line.category))
+                         for line in services.lines_for(case.id)]
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    currencies = [base, *[c for c in current_app.config["TRACKER_CURRENCIES"] if c != base]]
+    form.currency.choices = [(c, c) for c in currencies]
+    if fresh:
+        form.spent_on.data = local_today()
+    return form
+
+
+def _render(case: RescueCase, *, options_form=None, line_form=None, disbursement_form=None,
+            reason_form=None, code: int = 200):
+    options = options_form or BudgetOptionsForm(
+        goal_follows_budget=case.goal_follows_budget, show_budget=case.show_budget)
+    money = ledger.money_by_case([case.id])[case.id]
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    return render_template(
+        "staff/budget.html",
+        case=case,
+        progress=public_view.progress_for([case])[case.id],
+        figures=services.budget_figures(case),
+        held=Money(money.held_minor, base),
+        disbursements=services.disbursements_for(case.id),
+        options_form=options,
+        line_form=_line_form(line_form),
+        disbursement_form=_disbursement_form(case, disbursement_form),
+        reason_form=reason_form or ReasonForm(),
+        decision_form=DecisionForm(),
+        threshold=services.approval_threshold(),
+        category_label=services.category_label,
+        today=local_today(),
+    ), code
+
+
+@bp.route("/cases/<int:case_id>/budget")
+@roles(*STAFF)
+def budget(case_id: int):
+    """Budget against actual, line by line, and every payment with its (private) payee."""
+    case = _case(case_id)
+    audit.record("case.budget_viewed", case, case_id=case.id)
+    db.session.commit()
+    return _render(case)
+
+
+@bp.route("/cases/<int:case_id>/budget/options", methods=["POST"])
+@roles(*STAFF)
+def options(case_id: int):
+    case = _case(case_id)
+    form = BudgetOptionsForm()
+    if form.validate_on_submit():
+        try:
+            changed = services.set_options(case, goal_follows_budget=form.goal_follows_budget.data,
+                                           show_budget=form.show_budget.data)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+            return _render(_case(case_id), options_form=form, code=_status_code(exc))
+        db.session.commit()
+        flash("Saved." if changed else "Nothing changed.", "success")
+        return redirect(url_for("budgets.budget", case_id=case.id))
+    return _render(case, options_form=form, code=422)
+
+
+@bp.route("/cases/<int:case_id>/budget/lines", methods=["POST"])
+@roles(*STAFF)
+def set_line(case_id: int):
+    """Plan a category (a category already planned gets the new amount)."""
+    case = _case(case_id)
+    form = _line_form()
+    if form.validate_on_submit():
+        try:
+            planned = parse_amount(form.planned.data, current_app.config["TRACKER_BASE_CURRENCY"])
+            services.set_line(case, form.category.data, planned, form.private_note.data or "")
+        except DomainError as exc:
+            db.session.rollback()
+            if isinstance(exc, MoneyError):
+                exc.field = "planned"
+            apply_error(form, exc)
+            return _render(_case(case_id), line_form=form, code=_status_code(exc))
+        db.session.commit()
+        flash(f"{services.category_label(form.category.data)} planned.", "success")
+        return redirect(url_for("budgets.budget", case_id=case.id))
+    return _render(case, line_form=form, code=422)
+
+
+@bp.route("/cases/<int:case_id>/budget/lines/<int:line_id>/remove", methods=["POST"])
+@roles(*STAFF)
+def remove_line(case_id: int, line_id: int):
+    case = _case(case_id)
+    form = DecisionForm()
+    line = db.session.get(BudgetLine, line_id)
+    if line is None or line.case_id != case.id:
+        abort(404)
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.remove_line(line)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.reason, "error")
+        return _render(_case(case_id), code=_status_code(exc))
+    db.session.commit()
+    flash("Budget line removed.", "success")
+    return redirect(url_for("budgets.budget", case_id=case.id))
+
+
+@bp.route("/cases/<int:case_id>/disbursements", methods=["POST"])
+@roles(*STAFF)
+def record(case_id: int):
+    """Record a payment out of the case; above the threshold it waits for a second approver."""
+    case = _case(case_id)
+    form = _disbursement_form(case, DisbursementForm())
+    if form.validate_on_submit():
+        upload = form.receipt.data
+        try:
+            amount = parse_amount(form.amount.data, form.currency.data or "")
+            data = services.DisbursementInput(
+                line_id=int(form.line.data) if (form.line.data or "").isdigit() else 0,
+                spent_on=form.spent_on.data, amount=amount, payee=form.payee.data or "",
+                rate=services.parse_rate(form.rate.data), note=form.note.data or "",
+            )
+            receipt = read_upload(upload.stream) if upload and getattr(upload, "filename", "") else None
+            disbursement = services.record_disbursement(case, data, actor=current_user,
+                                                        today=local_today(), receipt=receipt)
+        except DomainError as exc:
+            db.session.rollback()
+            if isinstance(exc, MoneyError) and exc.field not in ("rate", "amount"):
+                exc.field = "amount"
+            apply_error(form, exc)
+            return _render(_case(case_id), disbursement_form=form, code=_status_code(exc))
+        db.session.commit()
+        flash("Payment recorded; it counts now." if disbursement.status == "approved" else
+              "Payment recorded. It is above the approval threshold, so it counts once another "
+              "staff member approves it.", "success")
+        return redirect(url_for("budgets.budget", case_id=case.id))
+    return _render(case, disbursement_form=form, code=422)
+
+
+# --- one disbursement ------------------------------------------------------------------------
+
+
+def _disbursement(disbursement_id: int) -> Disbursement:
+    disbursement = db.session.get(Disbursement, disbursement_id)
+    if disbursement is None:
+        abort(404)
+    return disbursement
+
+
+def _back(disbursement: Disbursement, to_queue: bool):
+    return redirect(url_for("budgets.approvals") if to_queue
+                    else url_for("budgets.budget", case_id=disbursement.case_id))
+
+
+@bp.route("/disbursements/")
+@roles(*STAFF)
+def approvals():
+    """Payments awaiting a second staff member's approval, across all cases."""
+    pending = services.pending_approvals()
+    audit.record("disbursement.queue_viewed", "disbursements")
+    db.session.commit()
+    return render_template("staff/approvals.html", pending=pending,
+                           decision_form=DecisionForm(), reason_form=ReasonForm(),
+                           category_label=services.category_label)
+
+
+def _decide(disbursement_id: int, action: str, from_queue: bool):
+    disbursement = _disbursement(disbursement_id)
+    form = DecisionForm() if action == "approve" else ReasonForm()
+    if not form.validate_on_submit():
+        if isinstance(form, ReasonForm) and form.reason.errors:
+            flash(" ".join(form.reason.errors), "error")
+            return _back(disbursement, from_queue), 303
+        abort(400)
+    try:
+        if action == "approve":
+            services.approve(disbursement.id, actor=current_user)
+            message = "Approved: the payment counts now."
+        elif action == "reject":
+            services.reject(disbursement.id, actor=current_user, reason=form.reason.data)
+            message = "Rejected: the payment does not count."
+        else:
+            reversal = services.reverse(disbursement.id, actor=current_user,
+                                        reason=form.reason.data, today=local_today())
+            message = ("Reversed." if reversal.status == "approved" else
+                       "Reversal recorded; it counts once another staff member approves it.")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.reason, "error")
+        return _back(disbursement, from_queue), 303
+    db.session.commit()
+    flash(message, "success")
+    return _back(disbursement, from_queue), 303
+
+
+@bp.route("/disbursements/<int:disbursement_id>/approve", methods=["POST"])
+@roles(*STAFF)
+def approve(disbursement_id: int):
+    return _decide(disbursement_id, "approve", from_queue=True)
+
+
+@bp.route("/disbursements/<int:disbursement_id>/reject", methods=["POST"])
+@roles(*STAFF)
+def reject(disbursement_id: int):
+    return _decide(disbursement_id, "reject", from_queue=True)
+
+
+@bp.route("/disbursements/<int:disbursement_id>/reverse", methods=["POST"])
+@roles(*STAFF)
+def reverse(disbursement_id: int):
+    return _decide(disbursement_id, "reverse", from_queue=False)
+
+
+@bp.route("/disbursements/<int:disbursement_id>/receipt")
+@roles(*STAFF)
+def receipt(disbursement_id: int):
+    """The receipt photo: staff only, audited, never cached by a browser or proxy."""
+    found = db.session.scalar(db.select(DisbursementReceipt).where(
+        DisbursementReceipt.disbursement_id == disbursement_id))
+    if found is None:
+        abort(404)
+    audit.record("disbursement.receipt_viewed", found.disbursement, case_id=found.disbursement.case_id)
+    db.session.commit()
+    response = Response(found.data, mimetype=found.content_type)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
