@@ -439,8 +439,24 @@ def disbursements_for(case_id: int) -> list[Disbursement]:
 # --- budget against actual -------------------------------------------------------------------
 
 
+class _PlannedAgainstSpent:
+    """What a budget line and a whole budget share: the plan against what was paid."""
+
+    __slots__ = ()
+    planned: Money
+    spent: Money
+
+    @property
+    def remaining(self) -> Money:
+        return self.planned - self.spent
+
+    @property
+    def overspent(self) -> bool:
+        return self.spent.amount_minor > self.planned.amount_minor
+
+
 @dataclass(frozen=True, slots=True)
-class LineFigures:
+class LineFigures(_PlannedAgainstSpent):
     """One budget line: planned, paid out (from the ledger), awaiting approval."""
 
     line: BudgetLine
@@ -449,29 +465,15 @@ class LineFigures:
     spent: Money
     pending: Money
 
-    @property
-    def remaining(self) -> Money:
-        return self.planned - self.spent
-
-    @property
-    def overspent(self) -> bool:
-        return self.spent.amount_minor > self.planned.amount_minor
-
 
 @dataclass(frozen=True, slots=True)
-class BudgetFigures:
+class BudgetFigures(_PlannedAgainstSpent):
+    """A case's whole budget: its lines and their totals."""
+
     lines: list[LineFigures]
     planned: Money
     spent: Money
     pending: Money
-
-    @property
-    def remaining(self) -> Money:
-        return self.planned - self.spent
-
-    @property
-    def overspent(self) -> bool:
-        return self.spent.amount_minor > self.planned.amount_minor
 
 
 def spent_by_line(case_id: int) -> dict[int, int]:
