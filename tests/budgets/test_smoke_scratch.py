@@ -1,10 +1,11 @@
 from datetime import date
-from tests.factories import make_case, give
+
+from tests.factories import give, make_case
 from tracker.budgets import services as b
+from tracker.cases import workflow
 from tracker.core.money import Money
 from tracker.donations import ledger
 from tracker.extensions import db
-from tracker.cases import workflow
 
 
 def test_flow(app, make_user):

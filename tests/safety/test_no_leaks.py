@@ -3,22 +3,29 @@
 The people in the cases are in hiding (DESIGN.md, "Safety of the people in the cases"). This
 test plants a unique marker in every private field it can reach:
 
-* every ``private_*`` column of every case and every person in it (found from the SQLAlchemy
-  mappers, so a new ``private_`` column is covered without touching this file);
+* every ``private_*`` column of every case and every person in it, of every budget line and
+  every payment out of a case (found from the SQLAlchemy mappers, so a new ``private_`` column
+  on these models is covered without touching this file);
+* a payment's receipt photo, its EXIF (description, artist, GPS) full of markers, and the
+  reason a payment was reversed;
 * a flagged donation's ``flag_reason``, a bank reference typed by staff;
 * staff-only audit data (before/after, actor, address) and a staff member's email;
 * what donors told us but not the public: their email, the name of an anonymous gift, the
   message of a gift kept off the wall; and the title and body of draft and embargoed posts.
 
-It then builds cases in every public status with people, posts and gifts (sandbox and Stripe
-checkouts, receipts, emails), and as an anonymous visitor fetches every GET URL the app can
-produce. Every page, JSON body, outbox message, ``.eml`` file, parameter sent to Stripe and
-log record is scanned for the markers, case-insensitively. The one thing a donor's own data
+It then builds cases in every public status with people, posts, gifts (sandbox and Stripe
+checkouts, receipts, emails) and budgets shown to donors (payments counted, awaiting approval,
+approved by a second person, reversed), and as an anonymous visitor fetches every GET URL the
+app can produce, the transparency pages of several fiscal years included. Every page, JSON
+body, outbox message, ``.eml`` file, parameter sent to Stripe and log record is scanned for
+the markers, case-insensitively. The one thing a donor's own data
 may do is reach that donor: the receipt mailed to them, and their own email given to Stripe
 as ``customer_email`` for their own checkout.
 
 The scan is shown able to fail: markers put in public fields (a case's public title, a wall
-name) must be found by the same helper in each channel.
+name) must be found by the same helper in each channel; the public budget section must be on
+the pages scanned, showing what was spent; and the receipt bytes, searched for in every public
+body, must be found where staff fetch them.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import email.policy
 import io
 import itertools
 import logging
+import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator
@@ -44,7 +52,7 @@ from flask import Flask, current_app
 from flask.testing import FlaskClient
 from PIL import Image
 
-from tests.conftest import csrf_from
+from tests.conftest import Auth, csrf_from
 from tests.factories import give as give_offline
 from tests.payments.helpers import (
     DECLINED_CARD,
@@ -61,21 +69,24 @@ from tests.payments.stripe_fakes import (
     stripe_app,
     stripe_id,
 )
+from tracker.budgets import services as budget_services
+from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases import services as case_services
 from tracker.cases import workflow
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core import audit, outbox
 from tracker.core.access import PUBLIC, policy_for
-from tracker.core.money import Money
+from tracker.core.money import Money, format_money
 from tracker.core.outbox import OutboxMessage
-from tracker.core.time import local_today, utcnow
+from tracker.core.time import current_fiscal_year, local_today, utcnow
 from tracker.donations.models import FLAGGED, Donation
 from tracker.extensions import db
 from tracker.payments.models import SandboxSession
 from tracker.posts.images import store_image
 from tracker.posts.models import Post, PostImage
 
-PRIVATE_MODELS = (RescueCase, Beneficiary)
+#: every model with ``private_*`` columns; the test plants a marker in each of them
+PRIVATE_MODELS = (RescueCase, Beneficiary, BudgetLine, Disbursement)
 
 
 # --- markers and the scanner -----------------------------------------------------------------
@@ -100,6 +111,8 @@ class Output:
     text: str
     #: the donor this output is addressed to (an email's recipient), if any
     recipient: str | None = None
+    #: the body as sent (pages): searched for the receipt photo's bytes
+    raw: bytes = b""
 
 
 @dataclass
@@ -213,6 +226,60 @@ def rescue(markers: Markers, person: Beneficiary, tag: str) -> bool:
     return case_services.mark_rescued(person, local_today(), note=note)
 
 
+def receipt_photo(markers: Markers) -> bytes:
+    """A phone photo of a paper receipt: noisy pixels (so its bytes are its own) and EXIF
+    naming the safe house (description, artist, comment) and where it was taken (GPS)."""
+    exif = Image.Exif()
+    exif[0x010E] = markers.new("receipt EXIF description", name="receipt_description")
+    exif[0x013B] = markers.new("receipt EXIF artist", name="receipt_artist")
+    exif[0x8825] = {1: "N", 2: (43.0, 7.0, 41.0), 3: "E", 4: (131.0, 53.0, 9.0)}
+    noise = Image.frombytes("RGB", (80, 60), os.urandom(80 * 60 * 3))
+    upload = io.BytesIO()
+    noise.resize((640, 480)).save(
+        upload, "JPEG", exif=exif.tobytes(),
+        comment=markers.new("receipt JPEG comment", name="receipt_comment").encode())
+    return upload.getvalue()
+
+
+def pay_out(markers: Markers, case: RescueCase, line: BudgetLine, amount_minor: int, tag: str, *,
+            actor: Any, currency: str = "JPY", receipt: bytes | None = None) -> Disbursement:
+    """A payment out of ``case`` recorded through the service, payee and note marked."""
+    disbursement = budget_services.record_disbursement(
+        case,
+        budget_services.DisbursementInput(
+            line_id=line.id, spent_on=local_today(), amount=Money(amount_minor, currency),
+            payee=markers.new(f"Disbursement.private_payee of {tag}",
+                              max_length=_length(Disbursement, "private_payee"),
+                              name="private_payee"),
+            note=markers.new(f"Disbursement.private_note of {tag}",
+                             max_length=_length(Disbursement, "private_note"), name="private_note"),
+        ),
+        actor=actor, today=local_today(), receipt=receipt,
+    )
+    plant_private_fields(disbursement, markers, tag, skip=("private_payee", "private_note"))
+    return disbursement
+
+
+def plant_budget(markers: Markers, case: RescueCase, *, recorder: Any, spent: int,
+                 receipt: bytes | None = None) -> dict[str, BudgetLine]:
+    """Two budget lines with marked notes, shown to donors, and one payment that counts."""
+    lines = {}
+    for category, planned in (("guides", 300_000), ("transport", 200_000)):
+        tag = f"{category} line of {case.slug}"
+        line = budget_services.set_line(
+            case, category, Money(planned, current_app.config["TRACKER_BASE_CURRENCY"]),
+            private_note=markers.new(f"BudgetLine.private_note of {tag}",
+                                     max_length=_length(BudgetLine, "private_note"),
+                                     name="private_note"))
+        plant_private_fields(line, markers, tag, skip=("private_note",))
+        lines[category] = line
+    budget_services.set_options(case, goal_follows_budget=False, show_budget=True)
+    counted = pay_out(markers, case, lines["guides"], spent, f"a payment from {case.slug}",
+                      actor=recorder, receipt=receipt)
+    assert counted.status == "approved", counted.status
+    return lines
+
+
 def plant_audit(markers: Markers, case: RescueCase, staff: Any) -> None:
     """Staff-only audit data: who looked, what the private state was, from where."""
     entry = audit.record(
@@ -232,10 +299,12 @@ def _fresh() -> None:
 
 def _page_output(url: str, response: Any, who: str) -> Output:
     # Binary bodies (photos) are scanned too: markers are ASCII and survive the replacement.
-    body = response.get_data().decode("utf-8", errors="replace")
+    raw = response.get_data()
+    body = raw.decode("utf-8", errors="replace")
     headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
     response.close()
-    return Output("page", f"{who} GET {url} -> {response.status_code}", f"{headers}\n\n{body}")
+    return Output("page", f"{who} GET {url} -> {response.status_code}", f"{headers}\n\n{body}",
+                  raw=raw)
 
 
 def _fill(rule: str, values: dict[str, list[Any]]) -> Iterator[str]:
@@ -268,6 +337,8 @@ def public_urls(app: Flask) -> list[str]:
         "person_id": list(db.session.scalars(db.select(Beneficiary.id))),
         "filename": static + [f"{token}.{'png' if kind == 'image/png' else 'jpg'}" for token, kind
                               in db.session.execute(db.select(PostImage.token, PostImage.content_type))],
+        # the year under way, the one before, and one long before anything was recorded (404)
+        "fiscal_year": [current_fiscal_year(), current_fiscal_year() - 1, 1990],
     }
     urls: set[str] = set()
     for rule in app.url_map.iter_rules():
@@ -379,14 +450,16 @@ def stripe_settles(fake: RecordingHTTPClient, session_id: str) -> None:
 # --- the test -------------------------------------------------------------------------------
 
 
-def test_only_cases_and_people_have_private_columns() -> None:
-    """The leak test plants markers in the private columns of these two models; a private_
-    column anywhere else needs the test extended."""
+def test_private_columns_exist_only_on_the_models_the_leak_test_plants() -> None:
+    """The leak test plants markers in the private columns of PRIVATE_MODELS (cases, people,
+    budget lines, payments out); a private_ column on any other model needs the test extended."""
     import tracker.models  # noqa: F401  (every model registered)
 
     assert {a.key for a in private_columns(RescueCase)} >= {"private_notes", "private_contact"}
     assert {a.key for a in private_columns(Beneficiary)} >= {
         "private_name", "private_details", "private_rescue_note"}
+    assert {a.key for a in private_columns(BudgetLine)} >= {"private_note"}
+    assert {a.key for a in private_columns(Disbursement)} >= {"private_payee", "private_note"}
     elsewhere = sorted(
         f"{m.class_.__name__}.{a.key}" for m in db.Model.registry.mappers
         if m.class_ not in PRIVATE_MODELS for a in m.column_attrs if a.key.startswith("private_")
@@ -420,7 +493,7 @@ def test_no_private_field_leaves_the_app(
 
     # -- staff, cases in every status, people, audit ------------------------------------------
     staff_email = secret.email("staff member's email (audit actor)")
-    staff, _ = make_user("staff", email=staff_email)
+    staff, staff_password = make_user("staff", email=staff_email)
 
     fundraising = make_case(secret, "leak-fundraising", [workflow.FUNDRAISING], 3, title=public_title)
     in_progress = make_case(secret, "leak-in-progress", [workflow.FUNDRAISING, workflow.IN_PROGRESS], 2)
@@ -433,6 +506,34 @@ def test_no_private_field_leaves_the_app(
     assert not rescue(secret, in_progress.beneficiaries[0], "person 1 of leak-in-progress")
     for case in cases:
         plant_audit(secret, case, staff)
+
+    # -- budgets shown to donors, and payments out: counted, awaiting a second approval,
+    #    approved by a second person, paid in dollars, reversed (the closed case before closing)
+    approver, _ = make_user("staff")
+    receipt_upload = receipt_photo(secret)
+    spent = {fundraising: 43_210, in_progress: 31_000, rescued: 27_000, legal: 25_000, closed: 12_000}
+    lines = {case.slug: plant_budget(secret, case, recorder=staff, spent=amount,
+                                     receipt=receipt_upload if case is fundraising else None)
+             for case, amount in spent.items()}
+    waiting = pay_out(secret, fundraising, lines[fundraising.slug]["transport"], 150_000,
+                      "a payment awaiting approval", actor=staff)
+    assert waiting.status == "pending"
+    large = pay_out(secret, in_progress, lines[in_progress.slug]["transport"], 120_000,
+                    "a payment approved by a second person", actor=staff)
+    assert budget_services.approve(large.id, actor=approver).status == "approved"
+    pay_out(secret, rescued, lines[rescued.slug]["transport"], 8_000, "a payment in dollars",
+            actor=staff, currency="USD")
+    mistaken = pay_out(secret, legal, lines[legal.slug]["transport"], 30_000,
+                       "a payment reversed", actor=staff)
+    reversal = budget_services.reverse(
+        mistaken.id, actor=staff, today=local_today(),
+        reason=secret.new("Disbursement.private_note (reason for a reversal)", max_length=500,
+                          name="reversal_reason"))
+    assert reversal.status == "approved"
+    plant_private_fields(reversal, secret, "a reversal", skip=("private_payee", "private_note"))
+    db.session.commit()
+    with_receipt = db.session.scalar(db.select(DisbursementReceipt.disbursement_id))
+    receipt_url = f"/staff/disbursements/{with_receipt}/receipt"
 
     # -- posts: published ones linked to the cases, a draft and an embargoed one ---------------
     now = utcnow()
@@ -571,12 +672,36 @@ def test_no_private_field_leaves_the_app(
     outbox.deliver_pending()
     _fresh()
 
+    # the receipt: staff get it (so the byte search below can find it), the public never does
+    stored_receipt = db.session.scalar(db.select(DisbursementReceipt.data))
+    receipt_slices = [data[len(data) // 2:len(data) // 2 + 48] for data in (stored_receipt,
+                                                                           receipt_upload)]
+    anonymous_receipt = client.get(receipt_url)
+    assert anonymous_receipt.status_code == 302
+    assert anonymous_receipt.headers["Location"].startswith("/login")
+    outputs.append(_page_output(receipt_url, anonymous_receipt, "anonymous"))
+    staff_client = app.test_client()
+    assert Auth(staff_client).login(staff_email, staff_password).status_code == 302
+    staff_receipt = _page_output(receipt_url, staff_client.get(receipt_url), "staff")
+    assert staff_receipt.where.endswith("-> 200") and staff_receipt.raw == stored_receipt
+    assert receipt_slices[0] in staff_receipt.raw
+    assert found_in(secret.planted, staff_receipt) == [], "the receipt kept its EXIF"
+    _fresh()
+
     # every private field really holds its marker (nothing was silently dropped)
     for model in PRIVATE_MODELS:
-        for obj in db.session.scalars(db.select(model)):
+        rows = list(db.session.scalars(db.select(model)))
+        assert rows, f"no {model.__name__} was made: nothing of it was planted"
+        for obj in rows:
             for attr in private_columns(model):
                 value = getattr(obj, attr.key)
                 assert value.startswith("LEAK-"), f"{obj!r}.{attr.key} holds no marker: {value!r}"
+    made = db.session.execute(sa.text(
+        "SELECT status, reverses_id IS NOT NULL, currency FROM disbursements")).all()
+    assert sorted(map(tuple, made)) == sorted(
+        [("approved", False, "JPY")] * 7 + [("approved", True, "JPY"), ("pending", False, "JPY"),
+                                            ("approved", False, "USD")]), made
+    assert db.session.scalar(sa.text("SELECT count(*) FROM budget_lines")) == 10
     assert db.session.scalar(db.select(Donation.flag_reason).where(Donation.id == flagged.id)) \
         .startswith("LEAK-")
     _fresh()
@@ -605,6 +730,18 @@ def test_no_private_field_leaves_the_app(
     assert seen(title_marker, "outbox") and seen(title_marker, "eml")
     assert seen(title_marker, "stripe", "POST /v1/checkout/sessions")
     assert seen(title_marker, "log")
+    # the budget section is on the public case pages scanned, with what was spent
+    guides = re.escape(budget_services.category_label("guides"))
+    for slug, amount in (("leak-fundraising", 43_210), ("leak-closed", 12_000)):
+        [page] = [o for o in pages if o.where == f"sandbox GET /cases/{slug} -> 200"]
+        assert "How the money is used" in page.text
+        assert re.search(rf'<th scope="row">{guides}</th><td>[^<]+</td><td>'
+                         rf'{re.escape(format_money(Money(amount, "JPY")))}</td>', page.text), slug
+    # the transparency pages were scanned: two years on record, one long before (404)
+    crawled = {o.where for o in pages}
+    year = current_fiscal_year()
+    assert {f"sandbox GET /transparency/{year} -> 200", f"sandbox GET /transparency/{year - 1} -> 200",
+            "sandbox GET /transparency/1990 -> 404"} <= crawled
     # a donor's own email reaches their own receipt and nothing else
     own = [m for m in secret.planted if m.owner == named and m.value == named]
     assert own and [o.where for o in emls if own[0].value in o.text.lower()]
@@ -612,5 +749,10 @@ def test_no_private_field_leaves_the_app(
     # -- and no private marker is anywhere ------------------------------------------------------
     assert len(secret.planted) >= 60
     problems = leaks(secret.planted, outputs)
+    problems += [f"the receipt photo was served publicly: {o.where}" for o in outputs
+                 for piece in receipt_slices if o.raw and piece in o.raw]
+    problems += [f"a receipt link is on a public page: {o.where}" for o in pages
+                 if re.search(r"/disbursements/\d+/receipt", o.text)
+                 and o.where != f"anonymous GET {receipt_url} -> 302"]
     if problems:
         pytest.fail(f"{len(problems)} leaks:\n" + "\n".join(problems), pytrace=False)
