@@ -10,6 +10,7 @@ so the audit log does not become a second copy of private data.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -49,6 +50,9 @@ NOTE_MAX = 5000
 LINE_NOTE_MAX = 500
 #: no rate a person types is this large (base units per unit); keeps typos away from BIGINT
 MAX_RATE = Decimal(1_000_000)
+#: decimals of the stored rate (Numeric(18, 8))
+RATE_PLACES = 8
+_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
 
 
 # --- categories and settings -----------------------------------------------------------------
@@ -213,17 +217,27 @@ class DisbursementInput:
 
 def parse_rate(text: str | None) -> Decimal | None:
     """A typed exchange rate ("150", "149.5"), or None when left empty."""
-    raw = (text or "").strip().replace(",", "")
+    raw = (text or "").strip()
     if not raw:
         return None
+    # A comma groups thousands ("1,000"); a decimal comma ("149,85") is refused, not misread.
+    if "," in raw and not _GROUPED.match(raw):
+        raise DomainError("Write the rate with a point for decimals, like 149.85.", field="rate")
     try:
-        rate = Decimal(raw)
+        rate = Decimal(raw.replace(",", ""))
     except InvalidOperation:
         raise DomainError("Write the rate as a number, like 150 or 149.85.", field="rate") from None
     if not rate.is_finite() or rate <= 0 or rate > MAX_RATE:
         raise DomainError("The rate must be a positive number (base-currency units per unit).",
                           field="rate")
+    _check_rate_places(rate)
     return rate
+
+
+def _check_rate_places(rate: Decimal) -> None:
+    """The rate is stored with RATE_PLACES decimals: refuse one the row could not reproduce."""
+    if rate != rate.quantize(Decimal(1).scaleb(-RATE_PLACES)):
+        raise DomainError(f"Give the rate with at most {RATE_PLACES} decimal places.", field="rate")
 
 
 def _rate_for(currency: str, typed: Decimal | None) -> Decimal:
@@ -234,6 +248,7 @@ def _rate_for(currency: str, typed: Decimal | None) -> Decimal:
                               field="rate")
         return Decimal(1)
     if typed is not None:
+        _check_rate_places(typed)
         return typed
     configured = current_app.config["TRACKER_EXCHANGE_RATES"].get(currency)
     if configured is None:
@@ -244,8 +259,11 @@ def _rate_for(currency: str, typed: Decimal | None) -> Decimal:
 
 def _count(disbursement: Disbursement, actor: User | None) -> None:
     """Mark a disbursement approved and book it on the ledger (once: UNIQUE disbursement_id)."""
+    # Read the actor's id before touching the row: loading an expired user would autoflush
+    # a half-decided row into the decision_recorded CHECK.
+    actor_id = actor.id if actor is not None else None
     disbursement.status = APPROVED
-    disbursement.decided_by_id = actor.id if actor is not None else None
+    disbursement.decided_by_id = actor_id
     disbursement.decided_at = utcnow()
     db.session.flush()
     ledger.book_disbursement(disbursement, booked_at=_noon(disbursement.spent_on))
@@ -364,8 +382,9 @@ def reject(disbursement_id: int, *, actor: User, reason: str) -> Disbursement:
     if disbursement.status != PENDING:
         raise Conflict(f"This disbursement is already {disbursement.status}.")
     reason = check_reason(reason)
+    actor_id = actor.id  # before touching the row (see _count)
     disbursement.status = REJECTED
-    disbursement.decided_by_id = actor.id
+    disbursement.decided_by_id = actor_id
     disbursement.decided_at = utcnow()
     db.session.flush()
     audit.record("disbursement.rejected", disbursement, case_id=case.id, actor=actor,
