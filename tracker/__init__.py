@@ -37,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
 
     register_extensions(app)
+    register_url_converters(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -60,6 +61,19 @@ def register_extensions(app: Flask) -> None:
     access.init_app(app)
     outbox.init_app(app)
     pagecache.init_app(app)
+
+
+def register_url_converters(app: Flask) -> None:
+    """``<int:...>`` in a URL takes what an id column can hold: a larger number is a 404, not
+    an overflow in the database (PostgreSQL's INTEGER ends at 2**31 - 1)."""
+    from werkzeug.routing import IntegerConverter
+
+    class DatabaseInteger(IntegerConverter):
+        def __init__(self, url_map, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+            kwargs.setdefault("max", 2**31 - 1)
+            super().__init__(url_map, *args, **kwargs)
+
+    app.url_map.converters["int"] = DatabaseInteger
 
 
 def register_blueprints(app: Flask) -> None:

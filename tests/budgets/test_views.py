@@ -667,3 +667,12 @@ def test_a_refusal_on_a_closed_case_says_why(app, client, make_user):
     silent = [name for name, response in attempts.items()
               if "This case is closed" not in response.text]
     assert silent == [], f"409 without a reason shown: {silent}"
+
+
+@pytest.mark.parametrize("path", [
+    "/staff/cases/2147483648/budget", "/staff/cases/99999999999999999999/budget",
+    "/staff/cases/1000000000000", "/staff/disbursements/9223372036854775808/receipt",
+])
+def test_ids_larger_than_the_database_holds_are_404_not_500(app, client, make_user, path):
+    sign_in(client, make_user)
+    assert client.get(path).status_code == 404

@@ -35,7 +35,7 @@ from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.images import reencode
 from tracker.core.money import Money, MoneyError, convert, format_money
-from tracker.core.time import local_zone, utcnow
+from tracker.core.time import EARLIEST_MONEY_DAY, local_zone, utcnow
 from tracker.core.validation import check_length
 from tracker.donations import ledger
 from tracker.donations.adjustments import check_desk_amount, check_reason
@@ -287,6 +287,8 @@ def record_disbursement(case: RescueCase, data: DisbursementInput, *, actor: Use
     check_desk_amount(data.amount)
     if data.spent_on > today:
         raise DomainError("The payment date cannot be in the future.", field="spent_on")
+    if data.spent_on < EARLIEST_MONEY_DAY:
+        raise DomainError("That date is too long ago; check the year.", field="spent_on")
     payee = (data.payee or "").strip()
     if not payee:
         raise DomainError("Describe who was paid (kept private, staff only).", field="payee")

@@ -22,7 +22,7 @@ from tracker.cases import public as public_view
 from tracker.cases.models import RescueCase
 from tracker.core import audit
 from tracker.core.access import roles
-from tracker.core.errors import DomainError
+from tracker.core.errors import Conflict, DomainError
 from tracker.core.forms import apply_error
 from tracker.core.images import read_upload
 from tracker.core.money import Money, MoneyError, parse_amount
@@ -38,6 +38,15 @@ STAFF = ("staff", "admin")
 def _status_code(exc: DomainError) -> int:
     """409 for the case's or the payment's state, 404 for a vanished one, 422 for bad input."""
     return 422 if exc.status_code == DomainError.status_code else exc.status_code
+
+
+def _refused(form, exc: DomainError) -> None:  # noqa: ANN001
+    """Undo the attempt and show why: at the field, and as a message when the refusal is
+    about the case's state (a closed case's page has no forms to show it in)."""
+    db.session.rollback()
+    apply_error(form, exc)
+    if isinstance(exc, Conflict):
+        flash(exc.reason, "error")
 
 
 def _case(case_id: int) -> RescueCase:
@@ -110,8 +119,7 @@ def options(case_id: int):
             changed = services.set_options(case, goal_follows_budget=form.goal_follows_budget.data,
                                            show_budget=form.show_budget.data)
         except DomainError as exc:
-            db.session.rollback()
-            apply_error(form, exc)
+            _refused(form, exc)
             return _render(_case(case_id), options_form=form, code=_status_code(exc))
         db.session.commit()
         flash("Saved." if changed else "Nothing changed.", "success")
@@ -130,10 +138,9 @@ def set_line(case_id: int):
             planned = parse_amount(form.planned.data, current_app.config["TRACKER_BASE_CURRENCY"])
             services.set_line(case, form.category.data, planned, form.private_note.data or "")
         except DomainError as exc:
-            db.session.rollback()
             if isinstance(exc, MoneyError):
                 exc.field = "planned"
-            apply_error(form, exc)
+            _refused(form, exc)
             return _render(_case(case_id), line_form=form, code=_status_code(exc))
         db.session.commit()
         flash(f"{services.category_label(form.category.data)} planned.", "success")
@@ -173,7 +180,7 @@ def record(case_id: int):
         try:
             amount = parse_amount(form.amount.data, form.currency.data or "")
             data = services.DisbursementInput(
-                line_id=int(form.line.data) if (form.line.data or "").isdigit() else 0,
+                line_id=_chosen_line(form),
                 spent_on=form.spent_on.data, amount=amount, payee=form.payee.data or "",
                 rate=services.parse_rate(form.rate.data), note=form.note.data or "",
             )
@@ -181,10 +188,9 @@ def record(case_id: int):
             disbursement = services.record_disbursement(case, data, actor=current_user,
                                                         today=local_today(), receipt=receipt)
         except DomainError as exc:
-            db.session.rollback()
             if isinstance(exc, MoneyError) and exc.field not in ("rate", "amount"):
                 exc.field = "amount"
-            apply_error(form, exc)
+            _refused(form, exc)
             return _render(_case(case_id), disbursement_form=form, code=_status_code(exc))
         db.session.commit()
         flash("Payment recorded; it counts now." if disbursement.status == "approved" else
@@ -192,6 +198,12 @@ def record(case_id: int):
               "staff member approves it.", "success")
         return redirect(url_for("budgets.budget", case_id=case.id))
     return _render(case, disbursement_form=form, code=422)
+
+
+def _chosen_line(form: DisbursementForm) -> int:
+    """The budget line picked, if it is one of the offered ones (0: none, the service says so)."""
+    offered = {value for value, _ in form.line.choices}
+    return int(form.line.data) if form.line.data in offered else 0
 
 
 # --- one disbursement ------------------------------------------------------------------------

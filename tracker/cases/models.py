@@ -80,6 +80,7 @@ class RescueCase(db.Model):
     #: bumped on every public-facing change; drives progress.json's updated_at
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: when the case ended: everyone rescued, or closed
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     beneficiaries: Mapped[list[Beneficiary]] = relationship(

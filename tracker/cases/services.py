@@ -151,8 +151,8 @@ def change_status(case: RescueCase, target: str, *, outcome: str | None = None) 
     case.updated_at = now
     if target in workflow.PUBLIC_STATUSES and case.published_at is None:
         case.published_at = now
-    if target == workflow.RESCUED:
-        case.completed_at = now
+    if target in (workflow.RESCUED, workflow.CLOSED):
+        case.completed_at = now  # when the case ended, either way
     db.session.flush()
     audit.record("case.status", case, case_id=case.id, before=before,
                  after={"status": case.status, "outcome": case.outcome})

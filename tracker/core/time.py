@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+#: no money date typed by staff (a gift received, a payment made) is earlier than this
+EARLIEST_MONEY_DAY = date(2000, 1, 1)
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC (a callable default for models)."""

@@ -6,15 +6,13 @@ currency, so the field errors read the same as everywhere else in the app.
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
 from tracker.core.money import InvalidAmount, Money, parse_amount
-from tracker.core.time import local_today
+from tracker.core.time import EARLIEST_MONEY_DAY, local_today
 from tracker.donations.adjustments import REASON_MAX, REASON_MIN
 from tracker.donations.models import CHANNEL_LABELS
 
@@ -22,7 +20,7 @@ from tracker.donations.models import CHANNEL_LABELS
 GENERAL_FUND = "general"
 OFFLINE_CHANNELS = {c: CHANNEL_LABELS[c] for c in ("bank_transfer", "cash")}
 #: an offline gift dated before this is a typo in the year
-EARLIEST_RECEIVED_ON = date(2000, 1, 1)
+EARLIEST_RECEIVED_ON = EARLIEST_MONEY_DAY
 
 _REASON = [
     DataRequired("Say why: the reason is kept with the correction."),

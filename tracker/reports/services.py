@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import current_app
 from sqlalchemy import case, func
@@ -15,6 +15,7 @@ from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
 from tracker.core.errors import NotFound
 from tracker.core.money import Money
 from tracker.core.time import (
+    EARLIEST_MONEY_DAY,
     as_utc,
     current_fiscal_year,
     fiscal_year_bounds_utc,
@@ -22,7 +23,6 @@ from tracker.core.time import (
     fiscal_year_of,
     local_today,
     local_zone,
-    utcnow,
 )
 from tracker.donations import ledger
 from tracker.donations.models import (
@@ -133,7 +133,7 @@ def transparency_years() -> list[int]:
              if v is not None]
     if not first:
         return [current]
-    earliest = min(as_utc(v) for v in first).astimezone(local_zone()).date()
+    earliest = max(min(as_utc(v) for v in first).astimezone(local_zone()).date(), EARLIEST_MONEY_DAY)
     return list(range(current, min(fiscal_year_of(earliest, start_month), current) - 1, -1))
 
 
@@ -175,8 +175,13 @@ def transparency(fiscal_year: int) -> Transparency:
 
     # Balances at the cut-off: what each case holds (raised less paid out) and what the
     # general fund holds after every card fee (fees are the organization's, not a case's).
-    cutoff = end if today > last_day else utcnow()
-    open_case = RescueCase.status.notin_((workflow.RESCUED, workflow.CLOSED))
+    # The year under way is cut at the end of today: today's bookings (at local noon) count.
+    tomorrow = datetime.combine(today + timedelta(days=1), time.min, zone).astimezone(UTC)
+    cutoff = min(end, tomorrow)
+    # Open at the cut-off (not today): a past year's page does not change when a case ends.
+    ended = RescueCase.status.in_((workflow.RESCUED, workflow.CLOSED)) & (
+        RescueCase.completed_at.is_(None) | (RescueCase.completed_at < cutoff))
+    open_case = ~ended
     group = case((LedgerEntry.case_id.is_(None), "general"), (open_case, "open"), else_="closed")
     held = dict(db.session.execute(
         db.select(group, func.sum(LedgerEntry.amount_minor))
