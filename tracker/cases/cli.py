@@ -57,6 +57,7 @@ CASES = [
         # base-currency (yen) plan per category; the goal follows it, donors see it
         "budget": {"guides": 1_200_000, "transport": 600_000, "safe_house": 900_000,
                    "food": 300_000},
+        "grant": 1_200_000,
         "paid": [("guides", 95_000), ("transport", 42_000), ("safe_house", 60_000),
                  ("food", 18_000), ("guides", 240_000)],
     },
@@ -75,6 +76,7 @@ CASES = [
         "statuses": [workflow.LEGAL_ACTION],
         "rescued": 0,
         "budget": {"documents_legal": 650_000, "other": 150_000},
+        "grant": 300_000,
         "paid": [("documents_legal", 90_000), ("other", 12_000)],
     },
     {
@@ -88,6 +90,7 @@ CASES = [
         "rescued": 2,
         "budget": {"guides": 500_000, "transport": 300_000, "safe_house": 250_000,
                    "medical": 150_000},
+        "grant": 900_000,
         "paid": [("guides", 100_000), ("guides", 100_000), ("guides", 100_000),
                  ("guides", 100_000), ("guides", 90_000), ("transport", 85_000),
                  ("safe_house", 70_000), ("medical", 40_000)],
@@ -171,6 +174,12 @@ def _seed_fixed(rng: random.Random) -> int:
         if case.status != workflow.REQUESTED:
             for _ in range(rng.randint(6, 14)):
                 _demo_gift(case, rng, today)
+            if spec.get("grant"):
+                # the bulk of a rescue's money: a partner's bank transfer, before the payments
+                donations.record_offline_gift(case, donations.OfflineGift(
+                    amount=Money(spec["grant"] if base == "JPY" else spec["grant"] // 100, base),
+                    channel="bank_transfer", received_on=today - timedelta(days=55),
+                    donor_name="A partner foundation"))
             _demo_payments(case, spec.get("paid", []), rng, today)
         for person in people[: spec["rescued"]]:
             services.mark_rescued(person, max(fy_start, today - timedelta(days=rng.randint(3, 40))))
