@@ -116,7 +116,7 @@ BASELINES: dict[str, Callable[[Seed], dict[str, Any]]] = {
     # a payment out, for the payment still awaiting approval (nothing booked for it yet)
     "ledger_entries": lambda s: {
         "kind": "disbursement", "case_id": s.case_id, "disbursement_id": s.pending_id,
-        "amount_minor": -150_000, "currency": "JPY",
+        "amount_minor": -150_000, "currency": "JPY", "booked_month": date(2026, 11, 1),
     },
     "disbursement_receipts": lambda s: {
         "disbursement_id": s.pending_id, "content_type": "image/jpeg", "byte_size": 3,
@@ -250,8 +250,10 @@ def test_the_baseline_rows_are_accepted(app, seed, table, overrides):
     db.session.commit()
     after = table_counts()
     assert after[table] == before[table] + 1
-    assert {k: v for k, v in after.items() if k != table} == {
-        k: v for k, v in before.items() if k != table}
+    # a ledger entry also adds itself to the monthly rollups (triggers, same transaction)
+    also = {"ledger_month_totals"} if table == "ledger_entries" else set()
+    assert {k: v for k, v in after.items() if k != table and k not in also} == {
+        k: v for k, v in before.items() if k != table and k not in also}
 
 
 @pytest.mark.parametrize(("table", "overrides", "expect"),
@@ -388,7 +390,10 @@ def test_the_ledger_guard_triggers_survived_the_migration(app, backend):
         names = db.session.scalars(sa.text(
             "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
             " AND tgrelid = 'ledger_entries'::regclass"))
-    assert set(names) == {"ledger_entries_no_update", "ledger_entries_no_delete"}
+    # the append-only guard, and the monthly rollups (migration 0006)
+    rollups = {"sqlite": {"ledger_rollup_totals", "ledger_rollup_gifts"},
+               "postgresql": {"ledger_rollup"}}[backend]
+    assert set(names) == {"ledger_entries_no_update", "ledger_entries_no_delete"} | rollups
 
 
 # --- migration 0005 down and up ---------------------------------------------------------------
@@ -400,7 +405,7 @@ def test_migration_0005_goes_down_and_up_again(tmp_path: Path):
     app = make_app("sqlite:///" + str(tmp_path / "migrate.sqlite3"))
     with app.app_context():
         try:
-            flask_migrate.upgrade()
+            flask_migrate.upgrade(revision="0005")
             flask_migrate.downgrade(revision="0004")
             inspector = sa.inspect(db.engine)
             assert not {"budget_lines", "disbursements", "disbursement_receipts"} & set(
@@ -416,7 +421,7 @@ def test_migration_0005_goes_down_and_up_again(tmp_path: Path):
             assert triggers == {"ledger_entries_no_update", "ledger_entries_no_delete"}
             assert "'disbursement'" not in sql and "ck_ledger_entries_transfer_grouped" in sql
 
-            flask_migrate.upgrade()
+            flask_migrate.upgrade(revision="0005")
             inspector = sa.inspect(db.engine)
             assert {"budget_lines", "disbursements", "disbursement_receipts"} <= set(
                 inspector.get_table_names())

@@ -20,6 +20,7 @@ from tracker.core.money import Money
 from tracker.core.time import (
     current_fiscal_year,
     fiscal_year_dates,
+    local_month,
     local_today,
     local_zone,
     utcnow,
@@ -285,7 +286,8 @@ def _seed_bulk(count: int, rng: random.Random) -> int:
                  "amount_minor": row["gross_minor"], "currency": base,
                  "original_amount_minor": row["amount_minor"], "original_currency": row["currency"],
                  "gateway_ref": ledger.gift_ref(row["public_id"]),
-                 "booked_at": row["settled_at"], "created_at": row["settled_at"], "memo": ""}
+                 "booked_at": row["settled_at"], "booked_month": local_month(row["settled_at"]),
+                 "created_at": row["settled_at"], "memo": ""}
                 for donation_id, row in zip(ids, batch, strict=True)
             ])
             bar.update(len(batch))

@@ -31,6 +31,12 @@ def local_today() -> date:
     return datetime.now(local_zone()).date()
 
 
+def local_month(moment: datetime) -> date:
+    """The first day of ``moment``'s month in the NGO's time zone (naive values are UTC)."""
+    local = as_utc(moment).astimezone(local_zone())
+    return date(local.year, local.month, 1)
+
+
 def as_utc(value: datetime) -> datetime:
     """Return an aware UTC datetime; naive values (SQLite hands those back) are taken as UTC."""
     if value.tzinfo is None:

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases.models import RescueCase
-from tracker.core.time import utcnow
+from tracker.core.time import local_month, utcnow
 from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
 
@@ -66,6 +66,9 @@ class Donor(db.Model):
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: first day of the local month of this donor's first gift (kept by the ledger's rollup
+    #: triggers, see tracker.reports.rollups): new, returning and lapsed donors
+    first_gift_month: Mapped[date | None] = mapped_column(index=True)
 
 
 class Donation(db.Model):
@@ -196,10 +199,20 @@ class LedgerEntry(db.Model):
     memo: Mapped[str] = mapped_column(String(500), default="")
     #: when the money moved (fiscal years are cut on this), and when we wrote it down
     booked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: first day of ``booked_at``'s month in TRACKER_TIMEZONE: the monthly rollups' key
+    booked_month: Mapped[date]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     donation: Mapped[Donation | None] = relationship()
+
+
+@event.listens_for(LedgerEntry, "before_insert")
+def _set_booked_month(mapper, connection, target) -> None:  # noqa: ANN001
+    """Every entry written through the ORM gets its local booking month."""
+    if target.booked_at is None:
+        target.booked_at = utcnow()
+    target.booked_month = local_month(target.booked_at)
 
 
 class LedgerIsAppendOnly(RuntimeError):
