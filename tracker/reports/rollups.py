@@ -45,7 +45,7 @@ class LedgerMonthTotal(db.Model):
     #: the donation's channel (card, bank_transfer, cash), "" for money not from a donation
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
-    #: the donor's currency, "" when the entry has none (fees, transfers)
+    #: the donor's currency (for a fee, its donation's), "" for money not from a donation
     original_currency: Mapped[str] = mapped_column(String(3), primary_key=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     original_amount_minor: Mapped[int] = mapped_column(BigInteger)
@@ -79,12 +79,13 @@ class DonorMonth(db.Model):
 
 _CHANNEL = "COALESCE((SELECT channel FROM donations WHERE donations.id = NEW.donation_id), '')"
 _DONOR = "(SELECT donor_id FROM donations WHERE donations.id = NEW.donation_id)"
+_DONATION_CURRENCY = "(SELECT currency FROM donations WHERE donations.id = NEW.donation_id)"
 
 _TOTALS_UPSERT = f"""
 INSERT INTO ledger_month_totals (month, case_key, kind, channel, currency, original_currency,
                                  amount_minor, original_amount_minor, entries)
 VALUES (NEW.booked_month, COALESCE(NEW.case_id, 0), NEW.kind, {_CHANNEL}, NEW.currency,
-        COALESCE(NEW.original_currency, ''), NEW.amount_minor,
+        COALESCE(NEW.original_currency, {_DONATION_CURRENCY}, ''), NEW.amount_minor,
         COALESCE(NEW.original_amount_minor, 0), 1)
 ON CONFLICT (month, case_key, kind, channel, currency, original_currency) DO UPDATE SET
     amount_minor = ledger_month_totals.amount_minor + excluded.amount_minor,
@@ -157,11 +158,11 @@ _REBUILD = [
     """INSERT INTO ledger_month_totals (month, case_key, kind, channel, currency,
            original_currency, amount_minor, original_amount_minor, entries)
        SELECT l.booked_month, COALESCE(l.case_id, 0), l.kind, COALESCE(d.channel, ''),
-              l.currency, COALESCE(l.original_currency, ''), SUM(l.amount_minor),
+              l.currency, COALESCE(l.original_currency, d.currency, ''), SUM(l.amount_minor),
               SUM(COALESCE(l.original_amount_minor, 0)), COUNT(*)
        FROM ledger_entries l LEFT JOIN donations d ON d.id = l.donation_id
        GROUP BY l.booked_month, COALESCE(l.case_id, 0), l.kind, COALESCE(d.channel, ''),
-                l.currency, COALESCE(l.original_currency, '')""",
+                l.currency, COALESCE(l.original_currency, d.currency, '')""",
     """INSERT INTO gift_amount_months (month, amount_minor, gifts)
        SELECT booked_month, amount_minor, COUNT(*) FROM ledger_entries WHERE kind = 'gift'
        GROUP BY booked_month, amount_minor""",
