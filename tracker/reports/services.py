@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import case, func
+from sqlalchemy import func
 
 from tracker.budgets import services as budget_services
 from tracker.budgets.models import BudgetLine, Disbursement
@@ -21,13 +21,13 @@ from tracker.core.time import (
     fiscal_year_bounds_utc,
     fiscal_year_dates,
     fiscal_year_of,
+    local_month,
     local_today,
     local_zone,
 )
 from tracker.donations import ledger
 from tracker.donations.models import (
     ADJUSTMENT,
-    DISBURSEMENT,
     DISPUTE,
     DISPUTE_REVERSAL,
     FEE,
@@ -37,6 +37,7 @@ from tracker.donations.models import (
     LedgerEntry,
 )
 from tracker.extensions import db
+from tracker.reports.rollups import LedgerMonthTotal
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,22 +149,25 @@ def transparency(fiscal_year: int) -> Transparency:
     first_day, next_first = fiscal_year_dates(fiscal_year, start_month)
     last_day = next_first - timedelta(days=1)
     today = local_today()
-    in_year = (LedgerEntry.booked_at >= start, LedgerEntry.booked_at < end,
-               LedgerEntry.currency == base)
-
+    # Money in and fees: the monthly rollups (a fiscal year is a union of local months).
     by_kind = dict(db.session.execute(
-        db.select(LedgerEntry.kind, func.sum(LedgerEntry.amount_minor))
-        .where(*in_year).group_by(LedgerEntry.kind)
+        db.select(LedgerMonthTotal.kind, func.sum(LedgerMonthTotal.amount_minor))
+        .where(LedgerMonthTotal.month >= first_day, LedgerMonthTotal.month < next_first,
+               LedgerMonthTotal.currency == base)
+        .group_by(LedgerMonthTotal.kind)
     ).all())
 
     def kind_total(*kinds: str) -> Money:
         return Money(sum(int(by_kind.get(k) or 0) for k in kinds), base)
 
+    # Money out by category: from the few payment entries, found through their payments.
     out_rows = db.session.execute(
         db.select(BudgetLine.category, func.sum(LedgerEntry.amount_minor))
-        .join(Disbursement, Disbursement.id == LedgerEntry.disbursement_id)
+        .select_from(Disbursement)
         .join(BudgetLine, BudgetLine.id == Disbursement.budget_line_id)
-        .where(*in_year, LedgerEntry.kind == DISBURSEMENT)
+        .join(LedgerEntry, LedgerEntry.disbursement_id == Disbursement.id)
+        .where(LedgerEntry.booked_at >= start, LedgerEntry.booked_at < end,
+               LedgerEntry.currency == base)
         .group_by(BudgetLine.category)
     ).all()
     spent = {category: -int(total) for category, total in out_rows if total}
@@ -178,24 +182,18 @@ def transparency(fiscal_year: int) -> Transparency:
     # The year under way is cut at the end of today: today's bookings (at local noon) count.
     tomorrow = datetime.combine(today + timedelta(days=1), time.min, zone).astimezone(UTC)
     cutoff = min(end, tomorrow)
+    held_by_case, fees = _balances_before(cutoff, base)
     # Open at the cut-off (not today): a past year's page does not change when a case ends.
-    ended = RescueCase.status.in_((workflow.RESCUED, workflow.CLOSED)) & (
-        RescueCase.completed_at.is_(None) | (RescueCase.completed_at < cutoff))
-    open_case = ~ended
-    group = case((LedgerEntry.case_id.is_(None), "general"), (open_case, "open"), else_="closed")
-    held = dict(db.session.execute(
-        db.select(group, func.sum(LedgerEntry.amount_minor))
-        .select_from(LedgerEntry)
-        .outerjoin(RescueCase, RescueCase.id == LedgerEntry.case_id)
-        .where(LedgerEntry.booked_at < cutoff, LedgerEntry.currency == base,
-               (LedgerEntry.kind.in_(HELD_KINDS)) | (LedgerEntry.case_id.is_(None)))
-        .group_by(group)
-    ).all())
-    all_fees = int(db.session.scalar(
-        db.select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
-            LedgerEntry.booked_at < cutoff, LedgerEntry.currency == base,
-            LedgerEntry.kind == FEE, LedgerEntry.case_id.is_not(None))
-    ) or 0)
+    ended = {
+        case_id for case_id, status, completed in db.session.execute(
+            db.select(RescueCase.id, RescueCase.status, RescueCase.completed_at))
+        if status in (workflow.RESCUED, workflow.CLOSED)
+        and (completed is None or as_utc(completed) < cutoff)
+    }
+    held = {"open": 0, "closed": 0, "general": fees}
+    for case_key, amount in held_by_case.items():
+        group = "general" if case_key == 0 else "closed" if case_key in ended else "open"
+        held[group] += amount
 
     return Transparency(
         fiscal_year=fiscal_year, first_day=first_day, last_day=last_day,
@@ -206,8 +204,45 @@ def transparency(fiscal_year: int) -> Transparency:
         people_rescued=lives_saved(fiscal_year),
         held_open=Money(int(held.get("open") or 0), base),
         held_closed=Money(int(held.get("closed") or 0), base),
-        held_general=Money(int(held.get("general") or 0) + all_fees, base),
+        held_general=Money(held["general"], base),
     )
+
+
+def _balances_before(cutoff: datetime, base: str) -> tuple[dict[int, int], int]:
+    """What each case (key 0: the general fund) holds from everything booked before
+    ``cutoff`` (held kinds, plus everything of the general fund), and all card fees.
+
+    Whole months come from the rollups; the cut-off's own month, when the cut-off is not
+    the first of a month, from the ledger itself (a month of entries at most)."""
+    month = local_month(cutoff - timedelta(microseconds=1))
+    whole_months_end = month if local_month(cutoff) == month else local_month(cutoff)
+    held: dict[int, int] = {}
+    fees = 0
+    for case_key, kind, amount in db.session.execute(
+        db.select(LedgerMonthTotal.case_key, LedgerMonthTotal.kind,
+                  func.sum(LedgerMonthTotal.amount_minor))
+        .where(LedgerMonthTotal.month < whole_months_end, LedgerMonthTotal.currency == base)
+        .group_by(LedgerMonthTotal.case_key, LedgerMonthTotal.kind)
+    ):
+        fees += _add_balance(held, case_key, kind, int(amount))
+    if whole_months_end == month:  # the cut-off falls inside a month
+        for case_id, kind, amount in db.session.execute(
+            db.select(LedgerEntry.case_id, LedgerEntry.kind, func.sum(LedgerEntry.amount_minor))
+            .where(LedgerEntry.booked_at >= datetime.combine(month, time.min, local_zone()),
+                   LedgerEntry.booked_at < cutoff, LedgerEntry.currency == base)
+            .group_by(LedgerEntry.case_id, LedgerEntry.kind)
+        ):
+            fees += _add_balance(held, case_id or 0, kind, int(amount))
+    return held, fees
+
+
+def _add_balance(held: dict[int, int], case_key: int, kind: str, amount: int) -> int:
+    """Add a case's entry to what it holds; return the amount if it is a case's card fee."""
+    if case_key != 0 and kind == FEE:
+        return amount
+    if case_key == 0 or kind in HELD_KINDS:
+        held[case_key] = held.get(case_key, 0) + amount
+    return 0
 
 
 def transparency_fingerprint() -> tuple:
