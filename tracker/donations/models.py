@@ -171,7 +171,9 @@ class LedgerEntry(db.Model):
         ),
         # A gateway refund or dispute id is booked once per kind, however often it is reported.
         UniqueConstraint("kind", "gateway_ref", name="uq_ledger_entries_kind_gateway_ref"),
-        Index("ix_ledger_entries_case_kind", "case_id", "kind"),
+        # a case's progress read from the index alone (SEARCH USING COVERING INDEX): no table
+        # row is visited however many gifts the case has
+        Index("ix_ledger_entries_case_progress", "case_id", "kind", "amount_minor", "created_at"),
         # max(id) per case in one index probe: the case page's freshness check
         Index("ix_ledger_entries_case_id_id", "case_id", "id"),
         Index("ix_ledger_entries_booked_at", "booked_at"),
