@@ -19,6 +19,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
 from tracker.cases.models import RescueCase
+from tracker.cases.services import SLUG_RE
 from tracker.core.errors import DomainError
 from tracker.core.money import Money, MoneyError, normalize_currency
 from tracker.core.time import EARLIEST_MONEY_DAY, local_zone
@@ -106,8 +107,9 @@ def parse_filters(args: Any) -> DonationFilters:
     if start and end and start > end:
         raise DomainError("The 'from' date is after the 'to' date; swap them.", field="from")
     case = args.get("case", "").strip() or None
-    if case and case != "general" and db.session.scalar(
-            select(RescueCase.id).where(RescueCase.slug == case[:80])) is None:
+    if case and case != "general" and (
+            len(case) > 80 or not SLUG_RE.fullmatch(case)
+            or db.session.scalar(select(RescueCase.id).where(RescueCase.slug == case)) is None):
         raise DomainError("There is no case with that address.", field="case")
     channel = args.get("channel", "").strip() or None
     if channel and channel not in CHANNELS:

@@ -191,9 +191,10 @@ def median_of(counts: Iterable[tuple[int, int]]) -> int | None:
     return int((Decimal(lower + upper) / 2).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _lapsed(query, limit: int | None) -> list[LapsedDonor]:  # noqa: ANN001
-    last = (select(func.max(DonorMonth.month)).where(DonorMonth.donor_id == Donor.id)
-            .scalar_subquery())
+def _lapsed(query, end: date, limit: int | None) -> list[LapsedDonor]:  # noqa: ANN001
+    # the last gift up to the year's end: a closed year's report stays as it was
+    last = (select(func.max(DonorMonth.month))
+            .where(DonorMonth.donor_id == Donor.id, DonorMonth.month < end).scalar_subquery())
     statement = query.with_only_columns(Donor.id, Donor.name, Donor.email, last).order_by(Donor.id)
     if limit is not None:
         statement = statement.limit(limit)
@@ -219,7 +220,9 @@ def sybunt_query(fiscal_year: int):  # noqa: ANN201
 
 def lapsed_donors(kind: str, fiscal_year: int, limit: int | None = None) -> list[LapsedDonor]:
     """LYBUNT or SYBUNT donors of a fiscal year (all of them when ``limit`` is None)."""
-    return _lapsed(lybunt_query(fiscal_year) if kind == "lybunt" else sybunt_query(fiscal_year), limit)
+    _, end = _months(fiscal_year)
+    query = lybunt_query(fiscal_year) if kind == "lybunt" else sybunt_query(fiscal_year)
+    return _lapsed(query, end, limit)
 
 
 def _donor_figures(fiscal_year: int) -> DonorFigures:
@@ -302,7 +305,7 @@ def funding_report(fiscal_year: int) -> FundingReport:
         months[month].add(kind, amount, entries)
         if channel:
             channels.setdefault(channel, Flows()).add(kind, amount, entries)
-        if original_currency:
+        if original_currency and kind != DISBURSEMENT:  # donors' currencies only
             flows = currencies.setdefault(original_currency, CurrencyFlows(original_currency))
             flows.base.add(kind, amount, entries)
             if kind == GIFT:
