@@ -103,13 +103,14 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the CLI groups: seed-demo, users, stripe and outbox."""
+    """Add the CLI groups: seed-demo, users, stripe, outbox and reports."""
     from tracker.accounts.cli import users_cli
     from tracker.cases.cli import seed_demo
     from tracker.core.outbox_cli import outbox_cli
     from tracker.payments.cli import stripe_cli
+    from tracker.reports.cli import reports_cli
 
-    for command in (users_cli, seed_demo, stripe_cli, outbox_cli):
+    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli):
         app.cli.add_command(command)
 
 

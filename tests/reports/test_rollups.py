@@ -268,3 +268,18 @@ def test_first_gift_month_only_moves_back(app) -> None:  # noqa: ANN001
                                     .where(DonorMonth.donor_id == ann.id)).all())
     assert gifts == {date(2024, 12, 1): 1, date(2025, 5, 1): 1, date(2026, 1, 1): 1}
     assert snapshot() == rebuilt()
+
+
+def test_the_cli_checks_and_rebuilds_the_rollups(app, runner):
+    from tests.factories import give, make_case
+    from tracker.cases import workflow
+
+    give(make_case(status=workflow.FUNDRAISING), 5_000)
+    result = runner.invoke(args=["reports", "check"])
+    assert result.exit_code == 0 and "match the ledger" in result.output, result.output
+    db.session.execute(sa.text("UPDATE ledger_month_totals SET amount_minor = amount_minor + 1"))
+    db.session.commit()
+    result = runner.invoke(args=["reports", "check"])
+    assert result.exit_code == 1 and "differ from the ledger" in result.output, result.output
+    assert runner.invoke(args=["reports", "rebuild"]).exit_code == 0
+    assert runner.invoke(args=["reports", "check"]).exit_code == 0
