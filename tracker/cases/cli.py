@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import random
 import secrets
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import insert
 
 from tracker.accounts import services as accounts
 from tracker.accounts.models import User
 from tracker.budgets import services as budgets
-from tracker.cases import services, workflow
+from tracker.cases import bulk_seed, services, workflow
 from tracker.cases.models import RescueCase
 from tracker.core.money import Money
 from tracker.core.time import (
     current_fiscal_year,
     fiscal_year_dates,
-    local_month,
     local_today,
-    local_zone,
     utcnow,
 )
-from tracker.donations import ledger
 from tracker.donations import services as donations
-from tracker.donations.models import GIFT, SUCCEEDED, Donation, Donor, LedgerEntry
 from tracker.extensions import db
 from tracker.posts.models import PUBLISHED, SCHEDULED, Post, post_cases
 
@@ -245,53 +240,9 @@ def _demo_gift(case: RescueCase | None, rng: random.Random, today) -> None:
 
 
 def _seed_bulk(count: int, rng: random.Random) -> int:
-    """Add random settled gifts until ``count`` demo gifts exist; returns how many were added."""
-    existing = db.session.scalar(
-        db.select(db.func.count(Donation.id)).where(Donation.public_id.like(DEMO_PREFIX + "%"))
-    )
-    missing = max(0, count - int(existing or 0))
-    if not missing:
-        return 0
-    base = current_app.config["TRACKER_BASE_CURRENCY"]
-    rates = current_app.config["TRACKER_EXCHANGE_RATES"]
-    case_ids = list(db.session.scalars(
-        db.select(RescueCase.id).where(RescueCase.status.in_(workflow.PUBLIC_STATUSES))
-    )) or [None]
-    donor_rows = [{"name": f"Demo donor {i}", "created_at": utcnow()} for i in range(min(missing, 500))]
-    donor_ids = list(db.session.scalars(insert(Donor).returning(Donor.id), donor_rows))
-    zone = local_zone()
-    today = local_today()
-    start = int(existing or 0)
-    with click.progressbar(length=missing, label="Demo gifts") as bar:
-        for offset in range(0, missing, 2000):
-            batch = []
-            for i in range(start + offset, start + min(missing, offset + 2000)):
-                currency = "USD" if rng.random() < 0.2 and "USD" in rates else base
-                minor = rng.choice([1000, 3000, 5000, 10000]) if currency == "JPY" else rng.choice(
-                    [1000, 2500, 5000, 10000])
-                settlement = donations.configured_settlement(Money(minor, currency))
-                day = today - timedelta(days=rng.randint(0, 3650))
-                when = datetime.combine(day, time(rng.randint(0, 23), rng.randint(0, 59)), zone)
-                batch.append({
-                    "public_id": f"{DEMO_PREFIX}{i:08d}", "case_id": rng.choice(case_ids),
-                    "donor_id": rng.choice(donor_ids), "amount_minor": minor, "currency": currency,
-                    "channel": "card", "gateway": "sandbox", "status": SUCCEEDED,
-                    "settled_currency": base, "gross_minor": settlement.gross.amount_minor,
-                    "fee_minor": 0, "net_minor": settlement.gross.amount_minor,
-                    "exchange_rate": settlement.rate, "created_at": when, "settled_at": when,
-                })
-            ids = list(db.session.scalars(insert(Donation).returning(Donation.id), batch))
-            db.session.execute(insert(LedgerEntry), [
-                {"kind": GIFT, "case_id": row["case_id"], "donation_id": donation_id,
-                 "amount_minor": row["gross_minor"], "currency": base,
-                 "original_amount_minor": row["amount_minor"], "original_currency": row["currency"],
-                 "gateway_ref": ledger.gift_ref(row["public_id"]),
-                 "booked_at": row["settled_at"], "booked_month": local_month(row["settled_at"]),
-                 "created_at": row["settled_at"], "memo": ""}
-                for donation_id, row in zip(ids, batch, strict=True)
-            ])
-            bar.update(len(batch))
-    return missing
+    """Add demo gifts until ``count`` exist (with ten years of history when ``count`` is
+    large, see tracker.cases.bulk_seed); returns how many were added."""
+    return bulk_seed.seed(count, rng, prefix=DEMO_PREFIX)
 
 
 def _reset_accounts() -> list[tuple[str, str, str]]:
