@@ -54,6 +54,17 @@ def upgrade():
     with op.batch_alter_table('donor_months', schema=None) as batch_op:
         batch_op.create_index('ix_donor_months_month_donor', ['month', 'donor_id'], unique=False)
 
+    op.create_table('donor_years',
+    sa.Column('donor_id', sa.Integer(), nullable=False),
+    sa.Column('fiscal_year', sa.Integer(), nullable=False),
+    sa.Column('gifts', sa.Integer(), nullable=False),
+    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['donor_id'], ['donors.id'], name=op.f('fk_donor_years_donor_id_donors'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('donor_id', 'fiscal_year', name=op.f('pk_donor_years'))
+    )
+    with op.batch_alter_table('donor_years', schema=None) as batch_op:
+        batch_op.create_index('ix_donor_years_year_donor', ['fiscal_year', 'donor_id'], unique=False)
+
     with op.batch_alter_table('donors', schema=None) as batch_op:
         batch_op.add_column(sa.Column('first_gift_month', sa.Date(), nullable=True))
         batch_op.create_index(batch_op.f('ix_donors_first_gift_month'), ['first_gift_month'], unique=False)
@@ -74,10 +85,23 @@ def upgrade():
         batch_op.drop_index('ix_ledger_entries_case_kind')
         batch_op.create_index('ix_ledger_entries_case_progress',
                               ['case_id', 'kind', 'amount_minor', 'created_at'], unique=False)
+        batch_op.create_index('ix_ledger_entries_disbursements_booked', ['booked_at'], unique=False,
+                              postgresql_where=sa.text("kind = 'disbursement'"),
+                              sqlite_where=sa.text("kind = 'disbursement'"))
 
-    rollups.rebuild(op.execute)
-    rollups.create_triggers(op.execute, dialect)
+    start_month = _fiscal_year_start_month()
+    rollups.rebuild(op.execute, dialect, start_month)
+    rollups.create_triggers(op.execute, dialect, start_month)
     # ### end Alembic commands ###
+
+
+def _fiscal_year_start_month():
+    try:
+        from flask import current_app
+
+        return current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"]
+    except RuntimeError:  # outside an app: the embedded default
+        return 9
 
 
 def _backfill_booked_month():
@@ -111,6 +135,7 @@ def downgrade():
         op.execute("DROP FUNCTION IF EXISTS ledger_rollup()")
     drop_ledger_guard(op)
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_ledger_entries_disbursements_booked')
         batch_op.drop_index('ix_ledger_entries_case_progress')
         batch_op.create_index('ix_ledger_entries_case_kind', ['case_id', 'kind'], unique=False)
         batch_op.drop_column('booked_month')
@@ -123,6 +148,9 @@ def downgrade():
     with op.batch_alter_table('donor_months', schema=None) as batch_op:
         batch_op.drop_index('ix_donor_months_month_donor')
 
+    with op.batch_alter_table('donor_years', schema=None) as batch_op:
+        batch_op.drop_index('ix_donor_years_year_donor')
+    op.drop_table('donor_years')
     op.drop_table('donor_months')
     op.drop_table('ledger_month_totals')
     op.drop_table('gift_amount_months')

@@ -11,7 +11,7 @@ from tracker.reports import rollups
 
 reports_cli = AppGroup("reports", help="Report rollups.")
 
-_TABLES = ("ledger_month_totals", "gift_amount_months", "donor_months")
+_TABLES = ("ledger_month_totals", "gift_amount_months", "donor_months", "donor_years")
 
 
 def _snapshot() -> dict[str, list[tuple]]:
@@ -36,7 +36,8 @@ def check() -> None:
 
 @reports_cli.command("rebuild")
 def rebuild() -> None:
-    """Recompute every rollup from the ledger, in one transaction."""
-    rollups.rebuild_in_session()
+    """Recompute every rollup from the ledger and make the triggers again (after changing
+    TRACKER_FISCAL_YEAR_START_MONTH), in one transaction."""
+    rollups.rebuild_in_session(triggers=True)
     db.session.commit()
     click.echo("The rollups were rebuilt from the ledger.")

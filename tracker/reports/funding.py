@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
 from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import aliased
 
 from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
 from tracker.core.money import Money
@@ -38,7 +39,7 @@ from tracker.donations.models import (
     Donor,
 )
 from tracker.extensions import db
-from tracker.reports.rollups import DonorMonth, GiftAmountMonth, LedgerMonthTotal
+from tracker.reports.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 from tracker.reports.services import lives_saved
 
 #: how many lapsed donors a report page lists (the CSV has them all)
@@ -203,18 +204,17 @@ def _lapsed(query, end: date, limit: int | None) -> list[LapsedDonor]:  # noqa: 
 
 def lybunt_query(fiscal_year: int):  # noqa: ANN201
     """Donors who gave Last Year But Unfortunately Not This year."""
-    start, end = _months(fiscal_year)
-    prev_start, _ = _months(fiscal_year - 1)
-    gave_last = exists().where(DonorMonth.donor_id == Donor.id, _in(DonorMonth.month, prev_start, start))
-    gave_this = exists().where(DonorMonth.donor_id == Donor.id, _in(DonorMonth.month, start, end))
-    return select(Donor.id).where(gave_last, ~gave_this)
+    later = aliased(DonorYear)
+    this_year = exists().where(later.donor_id == Donor.id, later.fiscal_year == fiscal_year)
+    return (select(Donor.id).join(DonorYear, DonorYear.donor_id == Donor.id)
+            .where(DonorYear.fiscal_year == fiscal_year - 1, ~this_year))
 
 
 def sybunt_query(fiscal_year: int):  # noqa: ANN201
     """Donors who gave Some Year (before last) But Unfortunately Not This year or last."""
-    start, end = _months(fiscal_year)
     prev_start, _ = _months(fiscal_year - 1)
-    lately = exists().where(DonorMonth.donor_id == Donor.id, _in(DonorMonth.month, prev_start, end))
+    lately = exists().where(DonorYear.donor_id == Donor.id,
+                            DonorYear.fiscal_year.in_((fiscal_year - 1, fiscal_year)))
     return select(Donor.id).where(Donor.first_gift_month < prev_start, ~lately)
 
 
@@ -227,14 +227,23 @@ def lapsed_donors(kind: str, fiscal_year: int, limit: int | None = None) -> list
 
 def _donor_figures(fiscal_year: int) -> DonorFigures:
     start, end = _months(fiscal_year)
+    prev_start, _ = _months(fiscal_year - 1)
     active = db.session.scalar(
-        select(func.count(func.distinct(DonorMonth.donor_id))).where(_in(DonorMonth.month, start, end)))
+        select(func.count()).select_from(DonorYear).where(DonorYear.fiscal_year == fiscal_year))
     new = db.session.scalar(select(func.count(Donor.id)).where(_in(Donor.first_gift_month, start, end)))
     lybunt = db.session.scalar(select(func.count()).select_from(lybunt_query(fiscal_year).subquery()))
-    sybunt = db.session.scalar(select(func.count()).select_from(sybunt_query(fiscal_year).subquery()))
+    # SYBUNT: everyone whose first gift came before last year, less those of them who gave
+    # last year or this year (two index counts rather than a probe per old donor)
+    earlier = db.session.scalar(
+        select(func.count(Donor.id)).where(Donor.first_gift_month < prev_start))
+    came_back = db.session.scalar(
+        select(func.count(func.distinct(DonorYear.donor_id)))
+        .join(Donor, Donor.id == DonorYear.donor_id)
+        .where(DonorYear.fiscal_year.in_((fiscal_year - 1, fiscal_year)),
+               Donor.first_gift_month < prev_start))
     return DonorFigures(
         active=int(active or 0), new=int(new or 0), returning=int(active or 0) - int(new or 0),
-        lybunt=int(lybunt or 0), sybunt=int(sybunt or 0),
+        lybunt=int(lybunt or 0), sybunt=int(earlier or 0) - int(came_back or 0),
         lybunt_list=lapsed_donors("lybunt", fiscal_year, LIST_LIMIT),
         sybunt_list=lapsed_donors("sybunt", fiscal_year, LIST_LIMIT),
     )

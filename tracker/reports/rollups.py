@@ -14,8 +14,10 @@ a month) is an exact union of months.
   original currency: the sums of amount and original amount, and the number of entries.
 * ``gift_amount_months``: per month and gift amount (base currency), how many gifts: the exact
   median gift without sorting a year's gifts.
-* ``donor_months``: per donor and month, gifts and their sum; and ``donors.first_gift_month``:
-  new, returning and lapsed donors (LYBUNT, SYBUNT) without scanning every gift.
+* ``donor_months`` and ``donor_years``: per donor and month (and fiscal year), gifts and their
+  sum; and ``donors.first_gift_month``: new, returning and lapsed donors (LYBUNT, SYBUNT)
+  without scanning every gift. The triggers carry the fiscal year's start month: after
+  changing TRACKER_FISCAL_YEAR_START_MONTH run ``flask reports rebuild``.
 
 ``rebuild()`` recomputes them all from the ledger (after a bulk load with the triggers off,
 or to check them: the tests compare both ways).
@@ -26,7 +28,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -60,6 +61,19 @@ class GiftAmountMonth(db.Model):
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     gifts: Mapped[int] = mapped_column(Integer)
+
+
+class DonorYear(db.Model):
+    """A donor's gifts in a fiscal year (kept by triggers, which know the start month)."""
+
+    __tablename__ = "donor_years"
+    __table_args__ = (Index("ix_donor_years_year_donor", "fiscal_year", "donor_id"),)
+
+    donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gifts: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
 
 
 class DonorMonth(db.Model):
@@ -105,23 +119,52 @@ ON CONFLICT (donor_id, month) DO UPDATE SET
     gifts = donor_months.gifts + 1,
     amount_minor = donor_months.amount_minor + excluded.amount_minor;
 """
+_DONOR_YEAR_UPSERT = f"""
+INSERT INTO donor_years (donor_id, fiscal_year, gifts, amount_minor)
+SELECT {_DONOR}, {{fiscal_year}}, 1, NEW.amount_minor WHERE {_DONOR} IS NOT NULL
+ON CONFLICT (donor_id, fiscal_year) DO UPDATE SET
+    gifts = donor_years.gifts + 1,
+    amount_minor = donor_years.amount_minor + excluded.amount_minor;
+"""
+
+
+def fiscal_year_sql(month_column: str, dialect: str, start_month: int) -> str:
+    """SQL for the fiscal year (named by its starting year) of a first-of-month date."""
+    if not isinstance(start_month, int) or not 1 <= start_month <= 12:
+        raise ValueError("the fiscal year starts in a month 1 to 12")
+    if dialect == "postgresql":
+        return (f"(EXTRACT(YEAR FROM {month_column})::int"
+                f" - CASE WHEN EXTRACT(MONTH FROM {month_column}) < {start_month} THEN 1 ELSE 0 END)")
+    return (f"(CAST(strftime('%Y', {month_column}) AS INTEGER)"
+            f" - (CAST(strftime('%m', {month_column}) AS INTEGER) < {start_month}))")
+
+
 _FIRST_GIFT = f"""
 UPDATE donors SET first_gift_month = NEW.booked_month
 WHERE id = {_DONOR} AND (first_gift_month IS NULL OR first_gift_month > NEW.booked_month);
 """
 
-SQLITE_TRIGGERS = [
-    f"CREATE TRIGGER ledger_rollup_totals AFTER INSERT ON ledger_entries BEGIN {_TOTALS_UPSERT} END",
-    "CREATE TRIGGER ledger_rollup_gifts AFTER INSERT ON ledger_entries WHEN NEW.kind = 'gift' "
-    f"BEGIN {_GIFT_AMOUNT_UPSERT} {_DONOR_MONTH_UPSERT} {_FIRST_GIFT} END",
-]
-PG_TRIGGERS = f"""
+def _sqlite_triggers(start_month: int) -> list[str]:
+    donor_year = _DONOR_YEAR_UPSERT.format(
+        fiscal_year=fiscal_year_sql("NEW.booked_month", "sqlite", start_month))
+    return [
+        f"CREATE TRIGGER ledger_rollup_totals AFTER INSERT ON ledger_entries BEGIN {_TOTALS_UPSERT} END",
+        "CREATE TRIGGER ledger_rollup_gifts AFTER INSERT ON ledger_entries WHEN NEW.kind = 'gift' "
+        f"BEGIN {_GIFT_AMOUNT_UPSERT} {_DONOR_MONTH_UPSERT} {donor_year} {_FIRST_GIFT} END",
+    ]
+
+
+def _pg_triggers(start_month: int) -> str:
+    donor_year = _DONOR_YEAR_UPSERT.format(
+        fiscal_year=fiscal_year_sql("NEW.booked_month", "postgresql", start_month))
+    return f"""
 CREATE OR REPLACE FUNCTION ledger_rollup() RETURNS trigger AS $$
 BEGIN
     {_TOTALS_UPSERT}
     IF NEW.kind = 'gift' THEN
         {_GIFT_AMOUNT_UPSERT}
         {_DONOR_MONTH_UPSERT}
+        {donor_year}
         {_FIRST_GIFT}
     END IF;
     RETURN NULL;
@@ -130,16 +173,26 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER ledger_rollup AFTER INSERT ON ledger_entries
     FOR EACH ROW EXECUTE FUNCTION ledger_rollup();
 """
+
+
+def _start_month(start_month: int | None) -> int:
+    if start_month is not None:
+        return start_month
+    from flask import current_app
+
+    return current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"]
 _TRIGGER_NAMES = ("ledger_rollup_totals", "ledger_rollup_gifts", "ledger_rollup")
 
 
-def create_triggers(execute: Any, dialect: str) -> None:
+def create_triggers(execute: Any, dialect: str, start_month: int | None = None) -> None:
     """Create the rollup triggers; ``execute`` runs one SQL string (op.execute or a
-    connection's exec_driver_sql)."""
+    connection's exec_driver_sql). The fiscal year's start month (TRACKER_FISCAL_YEAR_START_
+    MONTH by default) is written into them: after changing it, run ``flask reports rebuild``."""
+    start = _start_month(start_month)
     if dialect == "postgresql":
-        execute(PG_TRIGGERS)
+        execute(_pg_triggers(start))
     else:
-        for statement in SQLITE_TRIGGERS:
+        for statement in _sqlite_triggers(start):
             execute(statement)
 
 
@@ -155,6 +208,7 @@ _REBUILD = [
     "DELETE FROM ledger_month_totals",
     "DELETE FROM gift_amount_months",
     "DELETE FROM donor_months",
+    "DELETE FROM donor_years",
     """INSERT INTO ledger_month_totals (month, case_key, kind, channel, currency,
            original_currency, amount_minor, original_amount_minor, entries)
        SELECT l.booked_month, COALESCE(l.case_id, 0), l.kind, COALESCE(d.channel, ''),
@@ -174,15 +228,33 @@ _REBUILD = [
     """UPDATE donors SET first_gift_month =
            (SELECT MIN(month) FROM donor_months WHERE donor_months.donor_id = donors.id)""",
 ]
+_REBUILD_DONOR_YEARS = """
+    INSERT INTO donor_years (donor_id, fiscal_year, gifts, amount_minor)
+    SELECT donor_id, {fiscal_year}, SUM(gifts), SUM(amount_minor) FROM donor_months
+    GROUP BY donor_id, {fiscal_year}"""
 
 
-def rebuild(execute: Any) -> None:
+def rebuild(execute: Any, dialect: str | None = None, start_month: int | None = None) -> None:
     """Recompute every rollup from the ledger (inside the caller's transaction)."""
+    dialect = dialect or db.engine.dialect.name
     for statement in _REBUILD:
         execute(statement)
+    execute(_REBUILD_DONOR_YEARS.format(
+        fiscal_year=fiscal_year_sql("month", dialect, _start_month(start_month))))
 
 
-def rebuild_in_session() -> None:
-    """``rebuild`` on the session's connection (the caller commits)."""
+def rebuild_in_session(*, triggers: bool = False) -> None:
+    """``rebuild`` on the session's connection (the caller commits); with ``triggers``, the
+    triggers are made again too (after the fiscal year's start month changed)."""
     connection = db.session.connection()
-    rebuild(lambda sql: connection.execute(sa.text(sql)))
+    dialect = connection.dialect.name
+
+    def execute(sql: str) -> None:
+        connection.exec_driver_sql(sql)
+
+    if triggers:
+        drop_triggers(execute, dialect)
+        if dialect == "postgresql":
+            execute("DROP FUNCTION IF EXISTS ledger_rollup()")
+        create_triggers(execute, dialect)
+    rebuild(execute, dialect)

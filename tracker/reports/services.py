@@ -28,6 +28,7 @@ from tracker.core.time import (
 from tracker.donations import ledger
 from tracker.donations.models import (
     ADJUSTMENT,
+    DISBURSEMENT,
     DISPUTE,
     DISPUTE_REVERSAL,
     FEE,
@@ -166,8 +167,8 @@ def transparency(fiscal_year: int) -> Transparency:
         .select_from(Disbursement)
         .join(BudgetLine, BudgetLine.id == Disbursement.budget_line_id)
         .join(LedgerEntry, LedgerEntry.disbursement_id == Disbursement.id)
-        .where(LedgerEntry.booked_at >= start, LedgerEntry.booked_at < end,
-               LedgerEntry.currency == base)
+        .where(LedgerEntry.kind == DISBURSEMENT, LedgerEntry.booked_at >= start,
+               LedgerEntry.booked_at < end, LedgerEntry.currency == base)
         .group_by(BudgetLine.category)
     ).all()
     spent = {category: -int(total) for category, total in out_rows if total}
