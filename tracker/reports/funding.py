@@ -226,24 +226,39 @@ def lapsed_donors(kind: str, fiscal_year: int, limit: int | None = None) -> list
 
 
 def _donor_figures(fiscal_year: int) -> DonorFigures:
+    """Counted from index ranges and one probe per donor of last year:
+
+    * active(Y): donors with a gift in Y; new(Y): first gift in Y; both: gave in Y-1 and Y;
+    * LYBUNT = active(Y-1) - both;
+    * came back = donors of Y-1 or Y whose first gift was earlier
+      = active(Y-1) + active(Y) - both - new(Y-1) - new(Y);
+    * SYBUNT = (first gift before Y-1) - came back.
+    """
     start, end = _months(fiscal_year)
     prev_start, _ = _months(fiscal_year - 1)
-    active = db.session.scalar(
-        select(func.count()).select_from(DonorYear).where(DonorYear.fiscal_year == fiscal_year))
-    new = db.session.scalar(select(func.count(Donor.id)).where(_in(Donor.first_gift_month, start, end)))
-    lybunt = db.session.scalar(select(func.count()).select_from(lybunt_query(fiscal_year).subquery()))
-    # SYBUNT: everyone whose first gift came before last year, less those of them who gave
-    # last year or this year (two index counts rather than a probe per old donor)
-    earlier = db.session.scalar(
-        select(func.count(Donor.id)).where(Donor.first_gift_month < prev_start))
-    came_back = db.session.scalar(
-        select(func.count(func.distinct(DonorYear.donor_id)))
-        .join(Donor, Donor.id == DonorYear.donor_id)
-        .where(DonorYear.fiscal_year.in_((fiscal_year - 1, fiscal_year)),
-               Donor.first_gift_month < prev_start))
+
+    def active(year: int) -> int:
+        return int(db.session.scalar(
+            select(func.count()).select_from(DonorYear).where(DonorYear.fiscal_year == year)) or 0)
+
+    def first_gifts(since: date | None, before: date) -> int:
+        where = [Donor.first_gift_month < before]
+        if since is not None:
+            where.append(Donor.first_gift_month >= since)
+        return int(db.session.scalar(select(func.count(Donor.id)).where(*where)) or 0)
+
+    later = aliased(DonorYear)
+    both = int(db.session.scalar(
+        select(func.count()).select_from(DonorYear).where(
+            DonorYear.fiscal_year == fiscal_year - 1,
+            exists().where(later.donor_id == DonorYear.donor_id,
+                           later.fiscal_year == fiscal_year))) or 0)
+    active_now, active_last = active(fiscal_year), active(fiscal_year - 1)
+    new_now, new_last = first_gifts(start, end), first_gifts(prev_start, start)
+    came_back = active_last + active_now - both - new_last - new_now
     return DonorFigures(
-        active=int(active or 0), new=int(new or 0), returning=int(active or 0) - int(new or 0),
-        lybunt=int(lybunt or 0), sybunt=int(earlier or 0) - int(came_back or 0),
+        active=active_now, new=new_now, returning=active_now - new_now,
+        lybunt=active_last - both, sybunt=first_gifts(None, prev_start) - came_back,
         lybunt_list=lapsed_donors("lybunt", fiscal_year, LIST_LIMIT),
         sybunt_list=lapsed_donors("sybunt", fiscal_year, LIST_LIMIT),
     )
