@@ -68,6 +68,7 @@ def _urls_for(app) -> list[str]:
         "disbursement_id": [d.id for d in db.session.scalars(db.select(Disbursement).limit(3))]
         + [999999],
         "fiscal_year": [current_fiscal_year(), current_fiscal_year() - 1, 1990, 9999],
+        "table": ["summary", "cases", "lybunt", "no-such-table"],
     }
     urls = []
     for rule in app.url_map.iter_rules():
