@@ -49,7 +49,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions and the access rules to ``app``."""
     from tracker import models  # noqa: F401  (every model registered before migrations look)
     from tracker.accounts import auth
-    from tracker.core import access, db_setup, outbox, pagecache
+    from tracker.core import access, db_setup, outbox, pagecache, security
     from tracker.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
@@ -59,6 +59,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     auth.init_app(app)
     access.init_app(app)
+    security.init_app(app)
     outbox.init_app(app)
     pagecache.init_app(app)
 
