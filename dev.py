@@ -68,6 +68,8 @@ def serve() -> None:
     ensure_installed(None)
     env = dict(os.environ)
     env.setdefault("SECRET_KEY", secret_key())
+    # plain HTTP on 127.0.0.1: a Secure cookie would not come back from every browser
+    env.setdefault("SESSION_COOKIE_SECURE", "false")
     port = env.get("PORT", "5000")
     flask("db", "upgrade", env=env)
     print("\nDemo data and fresh sign-ins (passwords are new on every start):", flush=True)

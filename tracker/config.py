@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -118,6 +119,11 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # member's approval before it counts (four eyes). Default ¥100,000 with a yen base.
         "TRACKER_APPROVAL_THRESHOLD_MINOR": _env_int(env, "TRACKER_APPROVAL_THRESHOLD_MINOR",
                                                      100_000),
+        # Session cookies only over HTTPS; `dev.py serve` (plain HTTP on 127.0.0.1) turns it off.
+        "SESSION_COOKIE_SECURE": _env_bool(env, "SESSION_COOKIE_SECURE", True),
+        # Signed-in sessions end after this long without a request, and this long in all.
+        "TRACKER_SESSION_IDLE_MINUTES": _env_int(env, "TRACKER_SESSION_IDLE_MINUTES", 30),
+        "TRACKER_SESSION_MAX_HOURS": _env_int(env, "TRACKER_SESSION_MAX_HOURS", 12),
     }
 
 
@@ -216,4 +222,12 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     # Refuse oversized requests before anything reads them (photos are at most 10 MB).
     config.setdefault("MAX_CONTENT_LENGTH", 12 * 1024 * 1024)
     config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    for name in ("TRACKER_SESSION_IDLE_MINUTES", "TRACKER_SESSION_MAX_HOURS"):
+        if not isinstance(config[name], int) or config[name] <= 0:
+            raise ConfigError(f"{name} must be a positive whole number.")
+    # The cookie itself expires with the longest a session may last.
+    config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=config["TRACKER_SESSION_MAX_HOURS"]))
+    config.setdefault("REMEMBER_COOKIE_SECURE", config["SESSION_COOKIE_SECURE"])
+    config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
     return config

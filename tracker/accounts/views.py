@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from tracker.accounts import services
+from tracker.accounts import auth, services
 from tracker.accounts.forms import LoginForm
 from tracker.core.access import public, signed_in
 from tracker.core.errors import DomainError
@@ -50,6 +50,7 @@ def login():
         # Rotate the session: nothing from before sign-in (a planted id) survives it.
         session.clear()
         login_user(user)
+        auth.start_session()
         return redirect(_safe_next(request.args.get("next"), user.role))
     return render_template("accounts/login.html", form=form)
 
