@@ -25,7 +25,7 @@ import flask_migrate
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from tests.budgets.support import (
     budgeted_case,
@@ -39,6 +39,7 @@ from tests.budgets.support import (
     today,
 )
 from tests.conftest import make_app
+from tests.dbcheck import assert_refused, table_counts
 from tracker.accounts.models import User
 from tracker.budgets import services
 from tracker.budgets.models import Disbursement
@@ -72,29 +73,6 @@ def seed(app) -> Seed:
     counted = pay(case, lines["guides"], 5_000, actor=a)
     pending = pay(case, lines["guides"], 150_000, actor=a)
     return Seed(case.id, lines["guides"].id, a.id, b.id, counted.id, pending.id)
-
-
-def table_counts() -> dict[str, int]:
-    """Rows in every table of the schema, counted with plain SQL."""
-    return {name: db.session.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
-            for name in db.metadata.tables}
-
-
-def assert_refused(write: Callable[[], Any], backend: str, expect: str | tuple | dict) -> None:
-    """``write`` raises IntegrityError naming ``expect``; afterwards nothing was written."""
-    db.session.commit()
-    before = table_counts()
-    with pytest.raises(IntegrityError) as info:
-        write()
-        db.session.flush()
-        db.session.commit()
-    db.session.rollback()
-    message = str(info.value.orig)
-    if isinstance(expect, dict):
-        expect = expect[backend]
-    markers = (expect,) if isinstance(expect, str) else expect
-    assert any(m in message for m in markers), f"expected one of {markers} in {message!r}"
-    assert table_counts() == before, "a refused write left rows behind"
 
 
 def insert(table: str, row: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.dbcheck import rollup_snapshot
 from tracker.budgets.models import BudgetLine, Disbursement
 from tracker.cases import bulk_seed, workflow
 from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
@@ -37,24 +38,6 @@ def _count(model: Any, *where: Any) -> int:
 def _table_counts() -> dict[str, int]:
     return {m.__name__: _count(m) for m in (RescueCase, Beneficiary, BudgetLine, Disbursement,
                                              Donor, Donation, LedgerEntry)}
-
-
-def _rollups() -> dict[str, list[tuple[Any, ...]]]:
-    """Every rollup row, read with plain SQL in a fixed order."""
-    def read(sql: str) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in db.session.execute(sa.text(sql))]
-
-    return {
-        "ledger_month_totals": read(
-            "SELECT month, case_key, kind, channel, currency, original_currency, amount_minor, "
-            "original_amount_minor, entries FROM ledger_month_totals "
-            "ORDER BY month, case_key, kind, channel, currency, original_currency"),
-        "gift_amount_months": read(
-            "SELECT month, amount_minor, gifts FROM gift_amount_months ORDER BY month, amount_minor"),
-        "donor_months": read(
-            "SELECT donor_id, month, gifts, amount_minor FROM donor_months ORDER BY donor_id, month"),
-        "first_gift_month": read("SELECT id, first_gift_month FROM donors ORDER BY id"),
-    }
 
 
 @pytest.fixture
@@ -174,10 +157,10 @@ def test_gifts_over_ten_years_in_two_currencies_with_fees_refunds_and_disputes(s
 
 
 def test_rollups_match_a_rebuild_and_their_triggers_are_back(seeded, app):
-    kept = _rollups()
+    kept = rollup_snapshot()
     assert kept["ledger_month_totals"] and kept["donor_months"]
     rollups.rebuild_in_session()
-    assert _rollups() == kept
+    assert rollup_snapshot() == kept
     db.session.rollback()
 
     def month_total() -> tuple[int, int]:
@@ -196,12 +179,12 @@ def test_rollups_match_a_rebuild_and_their_triggers_are_back(seeded, app):
 
 def test_running_again_with_the_same_number_adds_nothing(seeded, runner, app):
     counts = _table_counts()
-    kept = _rollups()
+    kept = rollup_snapshot()
     again = runner.invoke(args=["seed-demo", "--donations", str(N)])
     assert again.exit_code == 0, again.output
     assert "Added 0 demo gifts" in again.output
     assert _table_counts() == counts
-    assert _rollups() == kept
+    assert rollup_snapshot() == kept
 
 
 def test_topping_up_keeps_the_history_and_adds_only_the_gifts(seeded, runner, app):
@@ -218,7 +201,7 @@ def test_topping_up_keeps_the_history_and_adds_only_the_gifts(seeded, runner, ap
     assert len(set(public_ids)) == N + 500
     emails = db.session.scalars(sa.select(Donor.email).where(Donor.email.is_not(None))).all()
     assert len(set(emails)) == len(emails)
-    kept = _rollups()
+    kept = rollup_snapshot()
     rollups.rebuild_in_session()
-    assert _rollups() == kept
+    assert rollup_snapshot() == kept
     db.session.rollback()

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from tests.dbcheck import assert_refused, table_counts
 from tests.factories import give, make_case
 from tracker.extensions import db
 
@@ -108,31 +109,6 @@ def _row(table: str, seed: Seed, overrides: dict[str, Any]) -> dict[str, Any]:
 
 def _core_insert(table: str, row: dict[str, Any]) -> None:
     db.session.execute(sa.insert(_table(table)).values(**row))
-
-
-def table_counts() -> dict[str, int]:
-    """Rows in every table of the schema, counted with plain SQL."""
-    return {
-        name: db.session.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
-        for name in db.metadata.tables
-    }
-
-
-def assert_refused(write: Callable[[], None], backend: str, expect: str | tuple[str, ...] | dict):
-    """``write`` must raise IntegrityError naming ``expect``; afterwards nothing was written."""
-    before = table_counts()
-    db.session.commit()
-    with pytest.raises(IntegrityError) as info:
-        write()
-        db.session.flush()
-        db.session.commit()
-    db.session.rollback()
-    message = str(info.value.orig)
-    if isinstance(expect, dict):
-        expect = expect[backend]
-    markers = (expect,) if isinstance(expect, str) else expect
-    assert any(m in message for m in markers), f"expected one of {markers} in {message!r}"
-    assert table_counts() == before, "a refused write left rows behind"
 
 
 # --- the baselines are fine -------------------------------------------------------------------

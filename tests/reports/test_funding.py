@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
@@ -35,6 +34,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from tests.dbcheck import card_gift
 from tests.factories import make_case
 from tracker.accounts.models import User
 from tracker.budgets import services as budget_services
@@ -78,21 +78,6 @@ def offline(case: RescueCase | None, amount: int, on: date, currency: str = "JPY
     donation = donation_services.record_offline_gift(case, donation_services.OfflineGift(
         amount=Money(amount, currency), channel=channel, received_on=on, donor_name=name,
         donor_email=email))
-    db.session.commit()
-    return donation
-
-
-def card(case: RescueCase | None, amount: int, at: datetime, currency: str = "JPY", *,
-         fee: int = 0, email: str | None = None, name: str = "") -> Donation:
-    """A card gift started like the donation form does and settled at ``at`` (committed), with
-    a payment intent and charge so that it can be refunded and disputed."""
-    donation = donation_services.start_donation(case, donation_services.GiftInput(
-        amount=Money(amount, currency), name=name, email=email), "sandbox")
-    token = secrets.token_hex(8)
-    donation.gateway_payment_intent_id = f"pi_sbx_{token}"
-    donation.gateway_charge_id = f"ch_sbx_{token}"
-    donation_services.settle(donation, donation_services.configured_settlement(
-        Money(amount, currency), fee), settled_at=at)
     db.session.commit()
     return donation
 
@@ -169,26 +154,26 @@ def build_history() -> History:
     offline(alpha, 10_000, date(2023, 9, 1), email="ann@example.org", name="Ann")
     offline(bravo, 3_000, date(2024, 1, 15), email="bob@example.org", name="Bob", channel="cash")
     offline(None, 5_000, date(2024, 8, 31))
-    lost_early = card(alpha, 7_000, tokyo(2024, 2, 10, 9, 30), fee=252)
+    lost_early = card_gift(alpha, 7_000, tokyo(2024, 2, 10, 9, 30), fee=252)
     insert_entry("dispute", -7_000, tokyo(2024, 3, 1, 10), donation=lost_early, original=-7_000,
                  ref="dp_core_early")
     # FY2024 (2024-09-01 .. 2025-08-31)
     offline(bravo, 2_000, date(2024, 10, 1), email="cat@example.org", name="Cat")
-    dollar_card = card(alpha, 10_000, tokyo(2024, 11, 15, 10), "USD", fee=540,
+    dollar_card = card_gift(alpha, 10_000, tokyo(2024, 11, 15, 10), "USD", fee=540,
                        email="fay@example.org", name="Fay")
     dollar_offline = offline(bravo, 2_550, date(2025, 3, 3), "USD", email="gus@example.org",
                              name="Gus")
     offline(charlie, 50_000, date(2025, 4, 4), email="hal@example.org", name="Hal")
     offline(echo, 20_000, date(2025, 5, 5))
-    last_minute = card(alpha, 12_345, tokyo(2025, 8, 31, 23, 59), fee=444, email="cat@example.org")
+    last_minute = card_gift(alpha, 12_345, tokyo(2025, 8, 31, 23, 59), fee=444, email="cat@example.org")
     insert_entry("transfer", -1_000, tokyo(2025, 7, 7), case_id=bravo.id, group="g-core-1")
     insert_entry("transfer", 1_000, tokyo(2025, 7, 7), case_id=alpha.id, group="g-core-1")
     # FY2025 (2025-09-01 .. 2026-08-31)
-    first_minute = card(None, 6_000, tokyo(2025, 9, 1, 0, 0), fee=216, email="ivy@example.org",
+    first_minute = card_gift(None, 6_000, tokyo(2025, 9, 1, 0, 0), fee=216, email="ivy@example.org",
                         name="Ivy")
     offline(alpha, 10_000, date(2025, 10, 10), email="ann@example.org")
-    won = card(bravo, 5_000, tokyo(2026, 1, 20, 18), fee=180, email="cat@example.org")
-    lost = card(alpha, 9_000, tokyo(2026, 2, 2, 8), fee=324, email="jay@example.org", name="Jay")
+    won = card_gift(bravo, 5_000, tokyo(2026, 1, 20, 18), fee=180, email="cat@example.org")
+    lost = card_gift(alpha, 9_000, tokyo(2026, 2, 2, 8), fee=324, email="jay@example.org", name="Jay")
     dan = offline(bravo, 4_000, date(2026, 8, 31), email="dan@example.org", name="Dan",
                   channel="cash")
     offline(None, 1_000, date(2026, 3, 3), "USD", email="kim@example.org", name="Kim")

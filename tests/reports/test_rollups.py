@@ -6,7 +6,6 @@ local (Asia/Tokyo) months, not UTC ones.
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from tests.dbcheck import card_gift, rollup_snapshot
 from tests.factories import make_case
 from tracker.budgets import services as budget_services
 from tracker.cases import services as case_services
@@ -46,41 +46,10 @@ def offline(case: RescueCase | None, amount: int, on: date, currency: str = "JPY
     return donation
 
 
-def card(case: RescueCase | None, amount: int, at: datetime, currency: str = "JPY", *,
-         fee: int = 0, email: str | None = None) -> Donation:
-    donation = donation_services.start_donation(case, donation_services.GiftInput(
-        amount=Money(amount, currency), email=email), "sandbox")
-    token = secrets.token_hex(8)
-    donation.gateway_payment_intent_id = f"pi_sbx_{token}"
-    donation.gateway_charge_id = f"ch_sbx_{token}"
-    donation_services.settle(donation, donation_services.configured_settlement(
-        Money(amount, currency), fee), settled_at=at)
-    db.session.commit()
-    return donation
-
-
-def snapshot() -> dict[str, list[tuple[Any, ...]]]:
-    """Every rollup row, read with plain SQL."""
-    def read(sql: str) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in db.session.execute(sa.text(sql))]
-
-    return {
-        "ledger_month_totals": read(
-            "SELECT month, case_key, kind, channel, currency, original_currency, amount_minor, "
-            "original_amount_minor, entries FROM ledger_month_totals "
-            "ORDER BY month, case_key, kind, channel, currency, original_currency"),
-        "gift_amount_months": read(
-            "SELECT month, amount_minor, gifts FROM gift_amount_months ORDER BY month, amount_minor"),
-        "donor_months": read(
-            "SELECT donor_id, month, gifts, amount_minor FROM donor_months ORDER BY donor_id, month"),
-        "first_gift_month": read("SELECT id, first_gift_month FROM donors ORDER BY id"),
-    }
-
-
 def rebuilt() -> dict[str, list[tuple[Any, ...]]]:
     """The rollups recomputed from the ledger inside the transaction (then rolled back)."""
     rollups.rebuild_in_session()
-    result = snapshot()
+    result = rollup_snapshot()
     db.session.rollback()
     return result
 
@@ -116,9 +85,9 @@ def mixed_history() -> None:
     offline(alpha, 10_000, date(2024, 1, 20), email="bob@example.org", channel="cash")
     offline(bravo, 2_550, date(2025, 3, 3), "USD", email="ann@example.org")
     offline(None, 5_000, date(2025, 8, 31))
-    dollar = card(alpha, 10_000, tokyo(2024, 11, 15, 10), "USD", fee=540, email="fay@example.org")
-    disputed = card(bravo, 5_000, tokyo(2025, 8, 31, 23, 59), fee=180, email="cat@example.org")
-    card(None, 3_000, tokyo(2025, 9, 1, 0, 0), fee=108)
+    dollar = card_gift(alpha, 10_000, tokyo(2024, 11, 15, 10), "USD", fee=540, email="fay@example.org")
+    disputed = card_gift(bravo, 5_000, tokyo(2025, 8, 31, 23, 59), fee=180, email="cat@example.org")
+    card_gift(None, 3_000, tokyo(2025, 9, 1, 0, 0), fee=108)
     dan = offline(bravo, 4_000, date(2026, 2, 2), email="dan@example.org")
     # an earlier gift of an existing donor recorded later: first_gift_month moves back
     offline(bravo, 1_000, date(2023, 12, 24), email="dan@example.org")
@@ -145,7 +114,7 @@ def mixed_history() -> None:
 
 def test_triggers_keep_the_rollups_equal_to_a_rebuild(app) -> None:  # noqa: ANN001
     mixed_history()
-    kept = snapshot()
+    kept = rollup_snapshot()
     assert kept == rebuilt()
     # and the comparison is not of empty tables
     kinds = {row[2] for row in kept["ledger_month_totals"]}
@@ -163,35 +132,35 @@ def test_triggers_keep_the_rollups_equal_to_a_rebuild(app) -> None:  # noqa: ANN
 
 def test_a_rebuild_repairs_rollups_that_drifted(app) -> None:  # noqa: ANN001
     mixed_history()
-    kept = snapshot()
+    kept = rollup_snapshot()
     db.session.execute(sa.text("DELETE FROM gift_amount_months"))
     db.session.execute(sa.text("UPDATE ledger_month_totals SET amount_minor = amount_minor + 1"))
     db.session.execute(sa.text("UPDATE donors SET first_gift_month = NULL"))
-    assert snapshot() != kept
+    assert rollup_snapshot() != kept
     rollups.rebuild_in_session()
     db.session.commit()
-    assert snapshot() == kept
+    assert rollup_snapshot() == kept
 
 
 def test_a_rolled_back_transaction_changes_no_rollup(app) -> None:  # noqa: ANN001
     mixed_history()
-    before = snapshot()
+    before = rollup_snapshot()
     case = db.session.scalar(sa.select(RescueCase).where(RescueCase.slug == "alpha-six"))
     offline(case, 9_999, date(2022, 2, 2), email="ann@example.org", commit=False)  # ann's first gift
     offline(None, 1_234, date(2025, 10, 1), email="new@example.org", commit=False)
     db.session.flush()
-    inside = snapshot()
+    inside = rollup_snapshot()
     assert inside != before  # the triggers ran inside the transaction
     ann = db.session.scalar(sa.select(Donor).where(Donor.email == "ann@example.org"))
     assert ann.first_gift_month == date(2022, 2, 1)
     db.session.rollback()
-    assert snapshot() == before
-    assert snapshot() == rebuilt()
+    assert rollup_snapshot() == before
+    assert rollup_snapshot() == rebuilt()
 
 
 def test_a_failed_statement_changes_no_rollup(app) -> None:  # noqa: ANN001
     mixed_history()
-    before = snapshot()
+    before = rollup_snapshot()
     donation = db.session.scalar(sa.select(Donation).order_by(Donation.id))
     good = {"kind": "adjustment", "case_id": donation.case_id, "donation_id": donation.id,
             "amount_minor": 100, "currency": "JPY", "memo": "", "booked_at": tokyo(2025, 1, 1),
@@ -200,14 +169,14 @@ def test_a_failed_statement_changes_no_rollup(app) -> None:  # noqa: ANN001
     # the good row alone does change the rollups (inside a savepoint, undone)
     savepoint = db.session.begin_nested()
     db.session.execute(sa.insert(LedgerEntry.__table__), [good])
-    assert snapshot() != before
+    assert rollup_snapshot() != before
     savepoint.rollback()
-    assert snapshot() == before
+    assert rollup_snapshot() == before
     # one statement, two rows, the second refused: the first row's trigger work goes too,
     # and the transaction (inside a savepoint) goes on
     with pytest.raises(sa.exc.IntegrityError), db.session.begin_nested():
         db.session.execute(sa.insert(LedgerEntry.__table__), [good, bad])
-    assert snapshot() == before
+    assert rollup_snapshot() == before
     # a gift booked twice (UNIQUE kind, gateway_ref) fails and is rolled back with its work
     duplicate = {**good, "kind": "gift", "amount_minor": 777, "original_amount_minor": 777,
                  "original_currency": "JPY", "gateway_ref": f"donation:{donation.public_id}"}
@@ -216,18 +185,18 @@ def test_a_failed_statement_changes_no_rollup(app) -> None:  # noqa: ANN001
         db.session.execute(sa.insert(LedgerEntry.__table__).values(**duplicate))
         db.session.commit()
     db.session.rollback()
-    assert snapshot() == before
-    assert snapshot() == rebuilt()
+    assert rollup_snapshot() == before
+    assert rollup_snapshot() == rebuilt()
 
 
 def test_rollups_are_per_local_month(app) -> None:  # noqa: ANN001
     case = make_case("alpha-six", status=workflow.FUNDRAISING)
     # 23:59 on 31 August in Tokyo is 14:59 UTC the same day: August
-    late = card(case, 12_345, tokyo(2025, 8, 31, 23, 59), email="cat@example.org")
+    late = card_gift(case, 12_345, tokyo(2025, 8, 31, 23, 59), email="cat@example.org")
     # 00:00 on 1 September in Tokyo is 15:00 UTC on 31 August: September
-    early = card(case, 6_000, tokyo(2025, 9, 1, 0, 0), email="ivy@example.org")
+    early = card_gift(case, 6_000, tokyo(2025, 9, 1, 0, 0), email="ivy@example.org")
     # 08:59 on 1 September in Tokyo is still 31 August in UTC: September
-    morning = card(case, 4_321, tokyo(2025, 9, 1, 8, 59), email="jo@example.org")
+    morning = card_gift(case, 4_321, tokyo(2025, 9, 1, 8, 59), email="jo@example.org")
     booked = {d: (at, month) for d, at, month in db.session.execute(
         sa.select(LedgerEntry.donation_id, LedgerEntry.booked_at, LedgerEntry.booked_month)
         .where(LedgerEntry.kind == "gift"))}
@@ -250,7 +219,7 @@ def test_rollups_are_per_local_month(app) -> None:  # noqa: ANN001
     firsts = dict(db.session.execute(sa.select(Donor.id, Donor.first_gift_month)).all())
     assert firsts == {late.donor_id: date(2025, 8, 1), early.donor_id: date(2025, 9, 1),
                       morning.donor_id: date(2025, 9, 1)}
-    assert snapshot() == rebuilt()
+    assert rollup_snapshot() == rebuilt()
 
 
 def test_first_gift_month_only_moves_back(app) -> None:  # noqa: ANN001
@@ -267,7 +236,7 @@ def test_first_gift_month_only_moves_back(app) -> None:  # noqa: ANN001
     gifts = dict(db.session.execute(sa.select(DonorMonth.month, DonorMonth.gifts)
                                     .where(DonorMonth.donor_id == ann.id)).all())
     assert gifts == {date(2024, 12, 1): 1, date(2025, 5, 1): 1, date(2026, 1, 1): 1}
-    assert snapshot() == rebuilt()
+    assert rollup_snapshot() == rebuilt()
 
 
 def test_the_cli_checks_and_rebuilds_the_rollups(app, runner):
