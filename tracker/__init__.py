@@ -104,14 +104,15 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the CLI groups: seed-demo, users, stripe, outbox and reports."""
+    """Add the CLI groups: seed-demo, users, stripe, outbox, reports and backup."""
     from tracker.accounts.cli import users_cli
     from tracker.cases.cli import seed_demo
+    from tracker.core.backup import backup_cli
     from tracker.core.outbox_cli import outbox_cli
     from tracker.payments.cli import stripe_cli
     from tracker.reports.cli import reports_cli
 
-    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli):
+    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli, backup_cli):
         app.cli.add_command(command)
 
 
