@@ -22,7 +22,7 @@ from tracker.cases import public as public_view
 from tracker.cases.models import RescueCase
 from tracker.core import audit
 from tracker.core.access import roles
-from tracker.core.errors import Conflict, DomainError
+from tracker.core.errors import Conflict, DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.images import read_upload
 from tracker.core.money import Money, MoneyError, parse_amount
@@ -33,11 +33,6 @@ from tracker.extensions import db
 bp = Blueprint("budgets", __name__, url_prefix="/staff")
 
 STAFF = ("staff", "admin")
-
-
-def _status_code(exc: DomainError) -> int:
-    """409 for the case's or the payment's state, 404 for a vanished one, 422 for bad input."""
-    return 422 if exc.status_code == DomainError.status_code else exc.status_code
 
 
 def _refused(form, exc: DomainError) -> None:  # noqa: ANN001
@@ -120,7 +115,7 @@ def options(case_id: int):
                                            show_budget=form.show_budget.data)
         except DomainError as exc:
             _refused(form, exc)
-            return _render(_case(case_id), options_form=form, code=_status_code(exc))
+            return _render(_case(case_id), options_form=form, code=form_status(exc))
         db.session.commit()
         flash("Saved." if changed else "Nothing changed.", "success")
         return redirect(url_for("budgets.budget", case_id=case.id))
@@ -141,7 +136,7 @@ def set_line(case_id: int):
             if isinstance(exc, MoneyError):
                 exc.field = "planned"
             _refused(form, exc)
-            return _render(_case(case_id), line_form=form, code=_status_code(exc))
+            return _render(_case(case_id), line_form=form, code=form_status(exc))
         db.session.commit()
         flash(f"{services.category_label(form.category.data)} planned.", "success")
         return redirect(url_for("budgets.budget", case_id=case.id))
@@ -163,7 +158,7 @@ def remove_line(case_id: int, line_id: int):
     except DomainError as exc:
         db.session.rollback()
         flash(exc.reason, "error")
-        return _render(_case(case_id), code=_status_code(exc))
+        return _render(_case(case_id), code=form_status(exc))
     db.session.commit()
     flash("Budget line removed.", "success")
     return redirect(url_for("budgets.budget", case_id=case.id))
@@ -191,7 +186,7 @@ def record(case_id: int):
             if isinstance(exc, MoneyError) and exc.field not in ("rate", "amount"):
                 exc.field = "amount"
             _refused(form, exc)
-            return _render(_case(case_id), disbursement_form=form, code=_status_code(exc))
+            return _render(_case(case_id), disbursement_form=form, code=form_status(exc))
         db.session.commit()
         flash("Payment recorded; it counts now." if disbursement.status == "approved" else
               "Payment recorded. It is above the approval threshold, so it counts once another "
@@ -290,7 +285,5 @@ def receipt(disbursement_id: int):
         abort(404)
     audit.record("disbursement.receipt_viewed", found.disbursement, case_id=found.disbursement.case_id)
     db.session.commit()
-    response = Response(found.data, mimetype=found.content_type)
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    # (private, no-store and nosniff: every /staff response, see tracker.core.security)
+    return Response(found.data, mimetype=found.content_type)

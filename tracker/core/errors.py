@@ -18,6 +18,12 @@ class DomainError(Exception):
         self.field = field
 
 
+def form_status(exc: DomainError) -> int:
+    """The HTTP status of a form refused by a service: 409 for a clash with the current state,
+    404 for something gone, 422 for bad input."""
+    return 422 if exc.status_code == DomainError.status_code else exc.status_code
+
+
 class NotFound(DomainError):
     """The thing asked for does not exist (or is not visible to this user)."""
 

@@ -18,7 +18,7 @@ from tracker.cases.models import RescueCase
 from tracker.core import audit
 from tracker.core.access import roles
 from tracker.core.audit import AuditEntry
-from tracker.core.errors import Conflict, DomainError
+from tracker.core.errors import Conflict, DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.money import Money, MoneyError, parse_amount
 from tracker.core.time import local_today
@@ -44,11 +44,6 @@ PAGE_SIZE = 100
 GATEWAY_DOWN = "The payment service did not answer; nothing was refunded."
 #: cases that may take an offline gift (record_offline_gift refuses the others)
 _CLOSED_TO_GIFTS = (workflow.CLOSED, workflow.REQUESTED)
-
-
-def _status_code(exc: DomainError) -> int:
-    """409 for the gift's state (Conflict), 404 for a vanished gift, 422 for bad input."""
-    return 422 if exc.status_code == DomainError.status_code else exc.status_code
 
 
 def _money(amount_minor: int | None, currency: str | None) -> Money | None:
@@ -199,7 +194,7 @@ def new():
             if isinstance(exc, Conflict) and exc.field is None:
                 exc.field = "case"  # the only state an offline gift depends on is its case's
             apply_error(form, exc)
-            status = _status_code(exc)
+            status = form_status(exc)
         else:
             db.session.commit()
             flash(f"Gift recorded; receipt {receipt.number} issued.", "success")
@@ -263,7 +258,7 @@ def adjust(public_id: str):
         except DomainError as exc:
             db.session.rollback()
             apply_error(form, exc)
-            status = _status_code(exc)
+            status = form_status(exc)
         else:
             db.session.commit()
             flash("Adjustment booked.", "success")
@@ -295,7 +290,7 @@ def refund(public_id: str):
             if isinstance(exc, MoneyError):
                 exc.field = "amount"  # the currency is the gift's own, never the staff's input
             apply_error(form, exc)
-            status = _status_code(exc)
+            status = form_status(exc)
         except GatewayError as exc:
             db.session.rollback()
             current_app.logger.warning("refund of %s failed: %s", public_id, exc)

@@ -61,8 +61,7 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable[Any]]
 
     response = Response(generate(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return response  # (no-store: every /reports response, see tracker.core.security)
 
 
 # --- the donation list -----------------------------------------------------------------------

@@ -6,7 +6,6 @@ from flask import (
     Blueprint,
     abort,
     current_app,
-    make_response,
     redirect,
     render_template,
     request,
@@ -28,6 +27,15 @@ from tracker.reports.exports import csv_response, major
 bp = Blueprint("reports", __name__)
 
 
+def _known_year(fiscal_year: int) -> list[int]:
+    """The fiscal years on record (newest first); 404 unless ``fiscal_year`` is one."""
+    years = services.transparency_years()
+    if fiscal_year not in years:
+        abort(404, description=f"There are no figures for the fiscal year {fiscal_year}. "
+                               f"Years on record: {years[-1]} to {years[0]}.")
+    return years
+
+
 @bp.route("/transparency")
 @public
 def transparency_index():
@@ -42,10 +50,7 @@ def transparency(fiscal_year: int):
 
     Aggregates only: no case, donor, payee or date finer than the year is named here.
     """
-    years = services.transparency_years()
-    if fiscal_year not in years:
-        abort(404, description=f"There are no figures for the fiscal year {fiscal_year}. "
-                               f"Years on record: {years[-1]} to {years[0]}.")
+    years = _known_year(fiscal_year)
 
     def render() -> str:
         return render_template("reports/transparency.html", t=services.transparency(fiscal_year),
@@ -57,18 +62,6 @@ def transparency(fiscal_year: int):
 # --- the directors' funding reports ----------------------------------------------------------
 
 DIRECTORS = ("director", "admin")
-
-
-def _known_year(fiscal_year: int) -> None:
-    years = services.transparency_years()
-    if fiscal_year not in years:
-        abort(404, description=f"There are no figures for the fiscal year {fiscal_year}. "
-                               f"Years on record: {years[-1]} to {years[0]}.")
-
-
-def _no_store(response):  # noqa: ANN001, ANN202
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @bp.route("/reports")
@@ -88,11 +81,10 @@ def reports_index():
 def funding(fiscal_year: int):
     """Gifts, refunds, disputes, fees and net; by month, case, channel and currency; donors
     new, returning and lapsed; average and median gift; people rescued and cost per person."""
-    _known_year(fiscal_year)
+    years = _known_year(fiscal_year)
     report = funding_module.funding_report(fiscal_year)
-    return _no_store(make_response(render_template(
-        "reports/funding.html", r=report, years=services.transparency_years(),
-        charts=reports_charts(report), tables=TABLES)))
+    return render_template("reports/funding.html", r=report, years=years,
+                           charts=reports_charts(report), tables=TABLES)
 
 
 def reports_charts(report):  # noqa: ANN001, ANN201
@@ -193,9 +185,9 @@ def donations():
     try:
         filters = exports.parse_filters(request.args)
     except DomainError as exc:
-        return _no_store(make_response(render_template(
+        return render_template(
             "reports/donations.html", rows=None, filters=None, args=request.args, error=exc,
-            case_choices=_case_choices(), options=_filter_options()), 400))
+            case_choices=_case_choices(), options=_filter_options()), 400
     if request.args.get("format") == "csv":
         audit.record("report.exported", "donations", after={"filters": filters.as_args()})
         db.session.commit()
@@ -203,9 +195,9 @@ def donations():
                             exports.stream_donations(current_app._get_current_object(), filters))
     rows = [exports.donation_row(d) for d in db.session.scalars(
         exports.donations_query(filters).limit(100)).unique()]
-    return _no_store(make_response(render_template(
+    return render_template(
         "reports/donations.html", rows=rows, filters=filters, args=request.args, error=None,
-        header=exports.DONATION_HEADER, case_choices=_case_choices(), options=_filter_options())))
+        header=exports.DONATION_HEADER, case_choices=_case_choices(), options=_filter_options())
 
 
 def _case_choices() -> list[tuple[str, str]]:
