@@ -74,6 +74,9 @@ def make_app(database_url: str, **overrides) -> Flask:
         "SECRET_KEY": TEST_SECRET,
         "DATABASE_URL": database_url,
         "SERVER_NAME": None,
+        # Many tests sign in and start checkouts from 127.0.0.1 in quick succession; the rate
+        # limits have their own tests (tests/core/test_rate_limits.py), which turn them on.
+        "RATELIMIT_ENABLED": False,
     }
     config.update(overrides)
     app = create_app(config)

@@ -70,6 +70,9 @@ class Donor(db.Model):
     #: first day of the local month of this donor's first gift (kept by the ledger's rollup
     #: triggers, see tracker.reports.rollups): new, returning and lapsed donors
     first_gift_month: Mapped[date | None] = mapped_column(index=True)
+    #: set when staff anonymized this donor at their request: name and email are gone, the
+    #: amounts, dates and gateway ids of their gifts stay for the accounts
+    anonymized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Donation(db.Model):
