@@ -1,12 +1,33 @@
-"""Per-database connection settings."""
+"""Per-database connection settings, and the 503 answer when the database cannot be reached."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+#: seconds to wait for a PostgreSQL connection before giving up (TRACKER_DB_CONNECT_TIMEOUT)
+DEFAULT_CONNECT_TIMEOUT = 5
+
+
+def engine_options(database_url: str, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> dict[str, Any]:
+    """SQLAlchemy engine options for ``database_url``.
+
+    * hide_parameters: a failed statement's values (a private name, a donor's email) never
+      reach an exception message or a log line.
+    * PostgreSQL: ``pool_pre_ping`` tests a pooled connection before a request uses it (one
+      cheap round trip), so after a database restart or failover no request fails on a
+      connection the server already closed; and ``connect_timeout`` makes a request fail fast
+      (a clean 503) instead of hanging while the server does not answer.
+    """
+    options: dict[str, Any] = {"pool_recycle": 3600, "hide_parameters": True}
+    if database_url.startswith(("postgresql", "postgres:")):
+        options["pool_pre_ping"] = True
+        options["connect_args"] = {"connect_timeout": connect_timeout}
+    return options
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -19,11 +40,34 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+def _end_session(exc: BaseException | None) -> None:
+    """``teardown_appcontext``, before Flask-SQLAlchemy's: end the context's session, and if
+    the server dropped the connection under us (a restart between the last query and the
+    closing rollback), discard the connection instead of failing a finished request."""
+    from tracker.core.db_unavailable import database_unavailable
+    from tracker.extensions import db
+
+    try:
+        db.session.remove()
+    except Exception as error:
+        if not database_unavailable(error):
+            raise
+        with contextlib.suppress(Exception):
+            db.session.invalidate()
+        db.session.remove()
+
+
 def init_app(app: Flask) -> None:
-    """Install connection hooks on the app's engine."""
+    """Install connection hooks on the app's engine, the database-unavailable answer and a
+    session teardown that survives a lost connection. Call after ``db.init_app``."""
+    from tracker.core.db_unavailable import register_database_errors
     from tracker.extensions import db
 
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+    register_database_errors(app)
+    # Teardown functions run last-registered first: this one before Flask-SQLAlchemy's, which
+    # then finds nothing left to close.
+    app.teardown_appcontext(_end_session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify, render_template, request
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from tracker.core.access import public
@@ -49,14 +49,6 @@ def register_errorhandlers(app: Flask) -> None:
     def domain_error(exc: DomainError):
         db.session.rollback()
         return _error_response(exc.status_code, "Request refused", exc.reason)
-
-    @app.errorhandler(OperationalError)
-    def database_down(exc: OperationalError):
-        db.session.rollback()
-        app.logger.error("database unavailable: %s", exc.__class__.__name__)
-        return _error_response(
-            503, "Service unavailable", "We cannot reach our database right now. Please try again soon."
-        )
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):
