@@ -11,7 +11,7 @@ from tracker.budgets.models import Disbursement
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.access import policy_for
 from tracker.core.time import current_fiscal_year
-from tracker.donations.models import Donation, LedgerEntry
+from tracker.donations.models import Donation, Donor, LedgerEntry
 from tracker.extensions import db
 from tracker.posts.models import Post
 
@@ -67,6 +67,7 @@ def _urls_for(app) -> list[str]:
         "session_id": ["cs_test_unknown"],
         "disbursement_id": [d.id for d in db.session.scalars(db.select(Disbursement).limit(3))]
         + [999999],
+        "donor_id": [d.id for d in db.session.scalars(db.select(Donor).limit(3))] + [999999],
         "fiscal_year": [current_fiscal_year(), current_fiscal_year() - 1, 1990, 9999],
         "table": ["summary", "cases", "lybunt", "no-such-table"],
     }

@@ -1,0 +1,146 @@
+"""Staff donor pages: find a donor, see their gifts, give them their data, anonymize them.
+
+Staff and admins only. The export is a download (audited ``donor.exported``, never stored by
+a cache); anonymizing needs a reason and the word ANONYMIZE typed out, and is audited
+``donor.anonymized`` (see ``tracker.donations.privacy``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from tracker.core.access import roles
+from tracker.core.errors import DomainError, form_status
+from tracker.core.forms import Form, apply_error
+from tracker.core.money import Money
+from tracker.donations import privacy
+from tracker.donations.models import Donation, Donor, Receipt
+from tracker.extensions import db
+
+staff_donors_bp = Blueprint("staff_donors", __name__, url_prefix="/staff/donors")
+
+STAFF = ("staff", "admin")
+PAGE_SIZE = 100
+CONFIRM_WORD = "ANONYMIZE"
+
+
+class AnonymizeForm(Form):
+    """Why, and the confirmation word typed out."""
+
+    reason = TextAreaField("Reason", validators=[
+        DataRequired("Say why the donor is anonymized."),
+        Length(min=privacy.REASON_MIN, max=privacy.REASON_MAX,
+               message=f"Give a reason of {privacy.REASON_MIN} to {privacy.REASON_MAX} characters."),
+    ])
+    confirm = StringField(f"Type {CONFIRM_WORD} to confirm", validators=[
+        DataRequired(f"Type {CONFIRM_WORD} to confirm."), Length(max=40),
+    ])
+
+    def validate_confirm(self, field) -> None:  # noqa: ANN001
+        """Exactly the word (surrounding spaces aside)."""
+        if (field.data or "").strip() != CONFIRM_WORD:
+            raise ValidationError(f"Type {CONFIRM_WORD} in capitals to confirm.")
+
+
+def _donor(donor_id: int) -> Donor:
+    donor = db.session.get(Donor, donor_id)
+    if donor is None:
+        abort(404)
+    return donor
+
+
+@staff_donors_bp.route("/")
+@roles(*STAFF)
+def index():
+    """Donors, newest first; ?q= finds them by part of an email or name, or by id."""
+    q = " ".join(request.args.get("q", "").split())[:200]
+    gifts = (select(Donation.donor_id, func.count().label("gifts"))
+             .group_by(Donation.donor_id).subquery())
+    query = (select(Donor, func.coalesce(gifts.c.gifts, 0))
+             .outerjoin(gifts, gifts.c.donor_id == Donor.id).order_by(Donor.id.desc()))
+    if q:
+        needle = q.lower()
+        conditions = [Donor.email.contains(needle, autoescape=True),
+                      func.lower(Donor.name).contains(needle, autoescape=True)]
+        number = q.lstrip("#")
+        if number.isdigit() and len(number) < 10:
+            conditions.append(Donor.id == int(number))
+        query = query.where(or_(*conditions))
+    rows = db.session.execute(query.limit(PAGE_SIZE)).all()
+    return render_template("staff/donors.html", rows=rows, q=q, limit=PAGE_SIZE)
+
+
+def _render_donor(donor: Donor, form: AnonymizeForm | None = None, status: int = 200):
+    donations = list(db.session.scalars(
+        select(Donation).where(Donation.donor_id == donor.id)
+        .options(joinedload(Donation.case)).order_by(Donation.id.desc())
+    ))
+    numbers = dict(db.session.execute(
+        select(Receipt.donation_id, Receipt.number)
+        .where(Receipt.donation_id.in_([d.id for d in donations] or [-1]))
+    ).all())
+    gifts = [(d, Money(d.amount_minor, d.currency), numbers.get(d.id)) for d in donations]
+    return render_template(
+        "staff/donor_detail.html", donor=donor, gifts=gifts,
+        form=form or AnonymizeForm(formdata=None), confirm_word=CONFIRM_WORD,
+    ), status
+
+
+@staff_donors_bp.route("/<int:donor_id>")
+@roles(*STAFF)
+def show(donor_id: int):
+    """One donor: who they are, their gifts, and the privacy actions."""
+    return _render_donor(_donor(donor_id))
+
+
+@staff_donors_bp.route("/<int:donor_id>/export.json")
+@roles(*STAFF)
+def export(donor_id: int):
+    """Everything we hold about the donor, as a JSON download (audited)."""
+    donor = _donor(donor_id)
+    data = privacy.export_donor(donor, actor=current_user._get_current_object())
+    db.session.commit()
+    body = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    response = Response(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="donor-{donor_id}.json"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@staff_donors_bp.route("/<int:donor_id>/anonymize", methods=["POST"])
+@roles(*STAFF)
+def anonymize(donor_id: int):
+    """Remove the donor's personal data, keeping their gifts' money (audited)."""
+    donor = _donor(donor_id)
+    form = AnonymizeForm()
+    status = 422
+    if donor.anonymized_at is not None:
+        # Refused whatever the form says: a second anonymization changes nothing.
+        form.form_errors.append(f"This donor was already anonymized on "
+                                f"{donor.anonymized_at:%Y-%m-%d}; nothing was changed.")
+        status = 409
+    elif form.validate_on_submit():
+        try:
+            done = privacy.anonymize_donor(donor, current_user._get_current_object(),
+                                           form.reason.data)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+            status = form_status(exc)
+        else:
+            db.session.commit()
+            flash(f"Donor #{donor_id} anonymized: {done.donations} gifts, {done.receipts} receipts, "
+                  f"{done.emails_deleted + done.emails_redacted} emails and "
+                  f"{done.payment_events} payment records redacted.", "success")
+            if done.ledger_memos_left:
+                flash(f"{done.ledger_memos_left} ledger memos mention the donor; the ledger is "
+                      "append-only, so they were left as they are.", "warning")
+            return redirect(url_for("staff_donors.show", donor_id=donor_id))
+    return _render_donor(_donor(donor_id), form=form, status=status)
