@@ -39,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_url_converters(app)
     register_blueprints(app)
+    register_rate_limits(app)
     register_errorhandlers(app)
     register_commands(app)
     register_template_helpers(app)
@@ -64,17 +65,34 @@ def register_extensions(app: Flask) -> None:
     pagecache.init_app(app)
 
 
+def register_rate_limits(app: Flask) -> None:
+    """Limits on the sign-in and checkout views (so after the blueprints) and lockouts."""
+    from tracker.accounts import lockout
+    from tracker.core import ratelimit
+
+    ratelimit.init_app(app)
+    lockout.init_app(app)
+
+
 def register_url_converters(app: Flask) -> None:
-    """``<int:...>`` in a URL takes what an id column can hold: a larger number is a 404, not
-    an overflow in the database (PostgreSQL's INTEGER ends at 2**31 - 1)."""
-    from werkzeug.routing import IntegerConverter
+    """URL parts a database can hold, so anything else is a 404 rather than a database error:
+    ``<int:...>`` stops at 2**31 - 1 (PostgreSQL's INTEGER), and a text part (``<slug>``,
+    ``<public_id>``...) never matches a NUL or another control character (PostgreSQL refuses
+    a NUL in text)."""
+    from werkzeug.routing import IntegerConverter, UnicodeConverter
 
     class DatabaseInteger(IntegerConverter):
         def __init__(self, url_map, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
             kwargs.setdefault("max", 2**31 - 1)
             super().__init__(url_map, *args, **kwargs)
 
+    class DatabaseText(UnicodeConverter):
+        def __init__(self, url_map, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+            super().__init__(url_map, *args, **kwargs)
+            self.regex = self.regex.replace("[^/]", "[^/\\x00-\\x1f\\x7f]")
+
     app.url_map.converters["int"] = DatabaseInteger
+    app.url_map.converters["default"] = app.url_map.converters["string"] = DatabaseText
 
 
 def register_blueprints(app: Flask) -> None:
@@ -85,6 +103,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.cases.views import staff_bp
     from tracker.core.audit_views import bp as audit_bp
     from tracker.core.views import bp as core_bp
+    from tracker.donations.donor_views import staff_donors_bp
     from tracker.donations.staff_views import staff_gifts_bp
     from tracker.donations.views import bp as donations_bp
     from tracker.payments.views import bp as payments_bp
@@ -92,7 +111,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.reports.views import bp as reports_bp
 
     for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp,
-               audit_bp, staff_gifts_bp, budgets_bp, reports_bp):
+               audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp):
         app.register_blueprint(bp)
 
 

@@ -86,6 +86,8 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
     return {
         "SECRET_KEY": env.get("SECRET_KEY") or None,
         "DATABASE_URL": normalize_database_url(env.get("DATABASE_URL") or default_db),
+        # Seconds to wait for a PostgreSQL connection before the request fails with a 503.
+        "TRACKER_DB_CONNECT_TIMEOUT": _env_int(env, "TRACKER_DB_CONNECT_TIMEOUT", 5),
         "TRACKER_BASE_CURRENCY": env.get("TRACKER_BASE_CURRENCY", "JPY"),
         "TRACKER_TIMEZONE": env.get("TRACKER_TIMEZONE", "Asia/Tokyo"),
         "TRACKER_FISCAL_YEAR_START_MONTH": _env_int(env, "TRACKER_FISCAL_YEAR_START_MONTH", 9),
@@ -124,6 +126,24 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # Signed-in sessions end after this long without a request, and this long in all.
         "TRACKER_SESSION_IDLE_MINUTES": _env_int(env, "TRACKER_SESSION_IDLE_MINUTES", 30),
         "TRACKER_SESSION_MAX_HOURS": _env_int(env, "TRACKER_SESSION_MAX_HOURS", 12),
+        # Rate limits (Flask-Limiter; kept in Redis when REDIS_URL is set so that every worker
+        # counts together, else in this process's memory). false turns them and the sign-in
+        # lockouts off (the test suite does, but for the tests of the limits themselves).
+        "RATELIMIT_ENABLED": _env_bool(env, "RATELIMIT_ENABLED", True),
+        # Sign-in attempts (password and second-factor code) per client IP.
+        "TRACKER_RATELIMIT_LOGIN": env.get("TRACKER_RATELIMIT_LOGIN", "10 per minute;60 per hour"),
+        # Checkouts started per client IP: slows card testing through the donation form.
+        "TRACKER_RATELIMIT_CHECKOUT": env.get("TRACKER_RATELIMIT_CHECKOUT",
+                                              "10 per minute;30 per hour;100 per day"),
+        # Per account: after this many failed sign-ins in 15 minutes the account is locked for
+        # TRACKER_LOGIN_LOCKOUT_SECONDS, doubling with each lockout in a day, never beyond
+        # TRACKER_LOGIN_LOCKOUT_MAX_SECONDS. A browser the user signed in from before is exempt.
+        "TRACKER_LOGIN_LOCKOUT_AFTER": _env_int(env, "TRACKER_LOGIN_LOCKOUT_AFTER", 5),
+        "TRACKER_LOGIN_LOCKOUT_SECONDS": _env_int(env, "TRACKER_LOGIN_LOCKOUT_SECONDS", 60),
+        "TRACKER_LOGIN_LOCKOUT_MAX_SECONDS": _env_int(env, "TRACKER_LOGIN_LOCKOUT_MAX_SECONDS", 3600),
+        # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, the
+        # peer address is the client). Rate limits key on the client address this gives.
+        "TRACKER_PROXY_COUNT": _env_int(env, "TRACKER_PROXY_COUNT", 0),
     }
 
 
@@ -213,11 +233,15 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
         )
     config["DATABASE_URL"] = normalize_database_url(config["DATABASE_URL"])
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
-    # No pre-ping: it costs a round trip on every request. After a database restart the
-    # first request on a dead connection gets a clean 503 and SQLAlchemy discards the pool.
-    # hide_parameters: a failed statement's values (a private name, a donor's email) never
-    # reach an exception message or a log line.
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_recycle": 3600, "hide_parameters": True})
+    # Engine options per database (tracker.core.db_setup.engine_options): parameters hidden
+    # from errors and logs; PostgreSQL pre-pings pooled connections (a restart costs no failed
+    # request once it is back) and gives up connecting after TRACKER_DB_CONNECT_TIMEOUT seconds.
+    from tracker.core.db_setup import engine_options
+
+    connect_timeout = config.get("TRACKER_DB_CONNECT_TIMEOUT", 5)
+    if not isinstance(connect_timeout, int) or not 1 <= connect_timeout <= 300:
+        raise ConfigError("TRACKER_DB_CONNECT_TIMEOUT must be a whole number of seconds, 1 to 300.")
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["DATABASE_URL"], connect_timeout))
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     # Refuse oversized requests before anything reads them (photos are at most 10 MB).
     config.setdefault("MAX_CONTENT_LENGTH", 12 * 1024 * 1024)
@@ -230,4 +254,30 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     config.setdefault("REMEMBER_COOKIE_SECURE", config["SESSION_COOKIE_SECURE"])
     config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    _check_rate_limits(config)
     return config
+
+
+def _check_rate_limits(config: dict[str, Any]) -> None:
+    """Validate the limit settings and point Flask-Limiter at Redis or memory."""
+    from limits import parse_many
+
+    for name in ("TRACKER_RATELIMIT_LOGIN", "TRACKER_RATELIMIT_CHECKOUT"):
+        try:
+            parse_many(str(config[name]))
+        except ValueError:
+            raise ConfigError(f"{name} {config[name]!r} is not a rate limit; write it like "
+                              "'10 per minute;60 per hour'.") from None
+    for name in ("TRACKER_LOGIN_LOCKOUT_AFTER", "TRACKER_LOGIN_LOCKOUT_SECONDS",
+                 "TRACKER_LOGIN_LOCKOUT_MAX_SECONDS"):
+        if not isinstance(config[name], int) or config[name] <= 0:
+            raise ConfigError(f"{name} must be a positive whole number.")
+    if not isinstance(config["TRACKER_PROXY_COUNT"], int) or config["TRACKER_PROXY_COUNT"] < 0:
+        raise ConfigError("TRACKER_PROXY_COUNT must be a whole number, 0 or more.")
+    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
+    config.setdefault("RATELIMIT_KEY_PREFIX", "tracker")
+    config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    # Redis down: count in memory meanwhile rather than refuse every sign-in and gift.
+    config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)

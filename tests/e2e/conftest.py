@@ -18,10 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 
+from tests.conftest import totp_code
 from tests.live import live_server as serve
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -147,6 +149,20 @@ def new_context(browser, live_server: str, request: pytest.FixtureRequest) -> It
     finally:
         for context in contexts:
             context.close()
+
+
+def sign_in(page, email: str, password: str) -> None:  # noqa: ANN001
+    """Sign in through the browser's forms. A user with the second factor on (every admin
+    ``make_user`` makes) then types the code their authenticator app would show."""
+    page.goto("/login")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    if urlsplit(page.url).path == "/login/code":
+        page.get_by_label("6-digit code").fill(totp_code(email))
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, current_app, flash, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from tracker.accounts.models import User
@@ -68,6 +68,65 @@ def expire_idle_sessions():  # noqa: ANN201
     return None
 
 
+# --- the second step of signing in (TOTP) ------------------------------------------------------
+
+#: session key of a sign-in waiting for its code: the password was right, the code is due
+PENDING_KEY = "totp_pending"
+#: how long the code page waits after the password was accepted
+PENDING_SECONDS = 5 * 60
+
+
+def start_pending_sign_in(user: User) -> None:
+    """Remember, in a fresh session, that ``user`` gave the right password just now. Nobody
+    is signed in until the code is right too."""
+    session.clear()
+    session[PENDING_KEY] = {"user_id": user.id, "version": user.session_version, "at": _epoch()}
+
+
+def pending_sign_in_user() -> User | None:
+    """The user whose sign-in waits for a code, or None when there is none, it is older than
+    PENDING_SECONDS, or the account changed since (disabled, password or role changed)."""
+    marker = session.get(PENDING_KEY)
+    if not isinstance(marker, dict):
+        return None
+    try:
+        user_id, version, at = int(marker["user_id"]), int(marker["version"]), int(marker["at"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not 0 <= _epoch() - at <= PENDING_SECONDS:
+        return None
+    user = db.session.get(User, user_id)
+    if (user is None or not user.active or user.session_version != version
+            or user.totp_enabled_at is None):
+        return None
+    return user
+
+
+#: what an admin without a second factor may still open: its set-up page and sign-out
+ENROLMENT_ENDPOINTS = frozenset({
+    "static",
+    "accounts.security",
+    "accounts.security_start",
+    "accounts.security_confirm",
+    "accounts.security_cancel",
+    "accounts.logout",
+})
+
+
+def require_admin_second_factor():  # noqa: ANN201
+    """``before_request``: an admin signed in without the second factor (a new admin, or one
+    just promoted) may open nothing but its set-up page and sign-out until it is on. Pages
+    asked for send them there; anything else is refused."""
+    if not current_user.is_authenticated or current_user.role != "admin":
+        return None
+    if current_user.totp_enabled_at is not None or request.endpoint in ENROLMENT_ENDPOINTS:
+        return None
+    if request.method in ("GET", "HEAD"):
+        flash("Admins must turn on the second factor before anything else.", "info")
+        return redirect(url_for("accounts.security"))
+    abort(403)
+
+
 def init_app(app: Flask) -> None:
     """Configure the login manager."""
     login_manager.login_view = "accounts.login"
@@ -77,3 +136,5 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
     # before the access check, so an expired session is signed out before it is judged
     app.before_request_funcs.setdefault(None, []).insert(0, expire_idle_sessions)
+    # after it (a session that just expired is anonymous) and before the access check
+    app.before_request(require_admin_second_factor)

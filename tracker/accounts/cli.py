@@ -8,8 +8,9 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import IntegrityError
 
-from tracker.accounts import services
+from tracker.accounts import lockout, services, totp
 from tracker.accounts.models import User
+from tracker.core import audit
 from tracker.core.access import ROLES
 from tracker.core.errors import DomainError
 from tracker.core.validation import normalize_email
@@ -90,3 +91,27 @@ def disable_command(email: str) -> None:
 def enable_command(email: str) -> None:
     """Enable a disabled user again."""
     _change_user(email, lambda u: services.set_active(u, True), "is enabled.")
+
+
+@users_cli.command("reset-totp")
+@click.argument("email")
+@with_appcontext
+def reset_totp_command(email: str) -> None:
+    """Turn off a user's second factor (a lost phone); their open sessions end at once.
+
+    An admin must set it up again at their next sign-in; others may.
+    """
+    _change_user(email, totp.reset, "has no second factor now; their sessions have ended.")
+
+
+@users_cli.command("unlock")
+@click.argument("email")
+@with_appcontext
+def unlock_command(email: str) -> None:
+    """Lift a sign-in lockout at once and forget the account's failed attempts (audited)."""
+    user = _get_user(email)
+    was_locked = lockout.unlock(user.email)
+    audit.record("user.unlocked", user, after={"was_locked": was_locked})
+    db.session.commit()
+    click.echo(f"{user.email} is unlocked." if was_locked
+               else f"{user.email} was not locked; its failed attempts are forgotten.")

@@ -1,14 +1,30 @@
-"""Sign-in form."""
+"""Sign-in, second-factor code and account-security forms."""
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from tracker.core.forms import Form
 
-class LoginForm(FlaskForm):
+
+class LoginForm(Form):
     """Email and password."""
 
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class CodeForm(Form):
+    """A 6-digit code from an authenticator app."""
+
+    code = StringField(
+        "6-digit code",
+        validators=[DataRequired(message="Type the 6-digit code from your authenticator app."),
+                    Length(max=16)],
+        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": "16"},
+    )
+
+
+class ButtonForm(Form):
+    """Only the CSRF token: a button that changes something."""

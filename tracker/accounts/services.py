@@ -32,8 +32,20 @@ def create_user(email: str, password: str, role: str) -> User:
     return user
 
 
+def find_user(email: str | None) -> User | None:
+    """The user with this email as typed (trimmed, any case), or None."""
+    try:
+        email = normalize_email(email or "")
+    except DomainError:
+        return None
+    return db.session.scalar(db.select(User).where(User.email == email))
+
+
 def authenticate(email: str, password: str) -> User:
     """Return the user these credentials belong to, or raise DomainError(SIGN_IN_FAILED).
+
+    For a user with the second factor on, the right password is only the first step: the
+    caller must then ask for a code (tracker.accounts.totp.verify_sign_in_code).
 
     An unknown email, a wrong password and a disabled account give the same answer and cost
     the same argon2 check, so the form cannot be used to learn who has an account.
@@ -50,6 +62,10 @@ def authenticate(email: str, password: str) -> User:
         raise DomainError(SIGN_IN_FAILED)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
+    if user.totp_enabled_at is not None:
+        # half-way: the sign-in completes (and is audited as user.login) with the code
+        audit.record("user.login_password", user, actor=user)
+        return user
     user.last_login_at = utcnow()
     audit.record("user.login", user, actor=user)
     return user

@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from tracker.accounts import services as accounts
+from tracker.accounts import totp
 from tracker.accounts.models import User
 from tracker.budgets import services as budgets
 from tracker.cases import bulk_seed, services, workflow
@@ -245,20 +246,28 @@ def _seed_bulk(count: int, rng: random.Random) -> int:
     return bulk_seed.seed(count, rng, prefix=DEMO_PREFIX)
 
 
-def _reset_accounts() -> list[tuple[str, str, str]]:
+def _reset_accounts() -> list[tuple[str, str, str, str | None]]:
+    """(email, role, password, authenticator URI or None): admins must have the second
+    factor, so the demo admin gets a new secret each time, printed with its password."""
     made = []
     for email, role in DEMO_ACCOUNTS:
         password = secrets.token_urlsafe(12)
         user = db.session.scalar(db.select(User).where(User.email == email))
         if user is None:
-            accounts.create_user(email, password, role)
+            user = accounts.create_user(email, password, role)
         else:
             accounts.set_password(user, password)
             if user.role != role:
                 accounts.set_role(user, role)
             if not user.active:
                 accounts.set_active(user, True)
-        made.append((email, role, password))
+            if user.totp_secret is not None:
+                totp.reset(user)
+        uri = None
+        if role == "admin":
+            totp.enrol_without_confirmation(user)
+            uri = totp.provisioning_uri(user)
+        made.append((email, role, password, uri))
     return made
 
 
@@ -283,5 +292,7 @@ def seed_demo(donation_count: int, with_accounts: bool, seed: int) -> None:
         click.echo(f"Added {added} demo gifts ({donation_count} wanted in all).")
     made = _reset_accounts() if with_accounts else []
     db.session.commit()
-    for email, role, password in made:
+    for email, role, password, uri in made:
         click.echo(f"  {role:<9} {email:<24} password: {password}")
+        if uri:
+            click.echo(f"  {'':<9} second factor (add to an authenticator app): {uri}")

@@ -17,7 +17,7 @@ from flask import Flask, Response, g, request
 
 #: where forms may post (a donation form answers with a redirect to Stripe Checkout)
 FORM_TARGETS = "'self' https://checkout.stripe.com"
-PRIVATE_PREFIXES = ("/staff", "/reports")
+PRIVATE_PREFIXES = ("/staff", "/reports", "/account", "/login/code")
 
 
 def csp_nonce() -> str:
