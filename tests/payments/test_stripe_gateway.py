@@ -390,6 +390,30 @@ def test_a_signed_checkout_completed_webhook_records_the_gift_once(sapp: Flask, 
     assert db.session.scalars(db.select(PaymentEvent.event_id)).all() == [completed["id"]]
 
 
+def test_a_webhook_during_a_stripe_outage_is_a_503_and_the_retry_records_it_once(
+        sapp: Flask, case, fake: RecordingHTTPClient) -> None:  # noqa: ANN001
+    """The settlement lookup fails (Stripe answers 500): nothing is stored and the answer is a
+    503, so Stripe delivers again; once Stripe answers, the gift is recorded once."""
+    client = sapp.test_client()
+    donation, session_id = started(client, fake)
+    intent = settles(fake, donation, amount=5000, fee=180)
+    completed = event("checkout.session.completed", fake.complete_session(session_id, intent["id"]))
+    fake.on("GET", f"/v1/payment_intents/{intent['id']}",
+            error(500, "api_error", "Something went wrong on Stripe's end."))
+
+    during = post_event(client, completed)
+    assert during.status_code == 503
+    assert count(PaymentEvent) == 0
+    assert only_donation().status == "pending"
+
+    fake.on("GET", f"/v1/payment_intents/{intent['id']}", intent)
+    after = post_event(client, completed)
+    assert after.status_code == 200 and after.get_json()["duplicate"] is False
+    assert post_event(client, completed).get_json()["duplicate"] is True
+    assert only_donation().status == "succeeded"
+    assert gifts(only_donation()) == [5000]
+
+
 @pytest.mark.parametrize(
     ("change", "status"),
     [

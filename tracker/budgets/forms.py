@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from tracker.budgets.services import LINE_NOTE_MAX, NOTE_MAX, PAYEE_MAX
+from tracker.core.forms import Form
 from tracker.donations.adjustments import REASON_MAX, REASON_MIN
 
 REASON = [DataRequired(message="Say why: the reason is kept with the decision."),
@@ -15,14 +15,14 @@ REASON = [DataRequired(message="Say why: the reason is kept with the decision.")
                  message=f"Give a reason of {REASON_MIN} to {REASON_MAX} characters.")]
 
 
-class BudgetOptionsForm(FlaskForm):
+class BudgetOptionsForm(Form):
     """Whether the goal follows the budget, and whether donors see it."""
 
     goal_follows_budget = BooleanField("The funding goal is the budget total")
     show_budget = BooleanField("Show donors the budget and spending per category")
 
 
-class LineForm(FlaskForm):
+class LineForm(Form):
     """Plan (or re-plan) a category of a case's budget."""
 
     category = SelectField("Category", choices=[], validate_choice=False)
@@ -30,7 +30,7 @@ class LineForm(FlaskForm):
     private_note = StringField("Note (staff only)", validators=[Length(max=LINE_NOTE_MAX)])
 
 
-class DisbursementForm(FlaskForm):
+class DisbursementForm(Form):
     """Money paid out against a budget line."""
 
     line = SelectField("Budget line", choices=[], validate_choice=False)
@@ -46,11 +46,11 @@ class DisbursementForm(FlaskForm):
     receipt = FileField("Receipt photo (staff only; location data is removed)")
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     """Approve a disbursement (no fields beyond CSRF)."""
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     """Reject or reverse a disbursement, saying why."""
 
     reason = StringField("Reason", validators=REASON)

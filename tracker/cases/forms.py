@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from tracker.cases import workflow
 from tracker.cases.models import AGE_BANDS, TRACKS
+from tracker.core.forms import Form
 
 
-class CaseForm(FlaskForm):
+class CaseForm(Form):
     """Open a case. Public fields are shown to everyone; private ones to staff only."""
 
     public_title = StringField("Public title", validators=[DataRequired(), Length(max=200)])
@@ -23,7 +23,7 @@ class CaseForm(FlaskForm):
     private_contact = TextAreaField("Private contact (staff only)", validators=[Length(max=5000)])
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     """Move a case to another status."""
 
     target = SelectField("New status", choices={s: workflow.LABELS[s] for s in workflow.STATUSES})
@@ -34,7 +34,7 @@ class StatusForm(FlaskForm):
     )
 
 
-class PersonForm(FlaskForm):
+class PersonForm(Form):
     """Add a person to a case."""
 
     public_alias = StringField("Public alias", validators=[DataRequired(), Length(max=60)])
@@ -43,7 +43,7 @@ class PersonForm(FlaskForm):
     private_details = TextAreaField("Private details (staff only)", validators=[Length(max=5000)])
 
 
-class RescuedForm(FlaskForm):
+class RescuedForm(Form):
     """Mark a person rescued."""
 
     rescued_on = DateField("Rescued on", validators=[DataRequired()])
@@ -56,7 +56,7 @@ class EditCaseForm(CaseForm):
     slug = None  # type: ignore[assignment]
 
 
-class CloseForm(FlaskForm):
+class CloseForm(Form):
     """Close a case: why, and where the money it holds goes."""
 
     outcome = SelectField(

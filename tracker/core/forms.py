@@ -2,9 +2,54 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import has_request_context, request
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import ImmutableMultiDict
+from wtforms.validators import ValidationError
 
 from tracker.core.errors import DomainError
+
+CONTROL_CHARACTERS_ERROR = "Remove the control characters from this field."
+
+
+def _has_control_characters(text: str, allowed: str = "\t\n\r") -> bool:
+    return any((ord(ch) < 0x20 and ch not in allowed) or ord(ch) == 0x7F for ch in text)
+
+
+class NoControlCharacters:
+    """Refuse control characters (tab, newline and carriage return excepted): nobody types
+    them, and a NUL cannot even be stored (PostgreSQL refuses it in text)."""
+
+    def __call__(self, form: FlaskForm, field: Any) -> None:
+        if isinstance(field.data, str) and _has_control_characters(field.data):
+            raise ValidationError(CONTROL_CHARACTERS_ERROR)
+
+
+class Form(FlaskForm):
+    """The base of every form here.
+
+    - Form fields only: Flask-WTF would read a JSON body as the form too, and hand its
+      numbers, lists and nulls to validators that expect text (a 500). A JSON body is read as
+      a form with no fields, so it fails validation like an empty form.
+    - No NUL in any text field, whatever the form: PostgreSQL cannot store one, and nothing a
+      person types contains it.
+    """
+
+    class Meta:
+        def wrap_formdata(self, form: FlaskForm, formdata: Any) -> Any:
+            if has_request_context() and request.is_json and form.is_submitted():
+                return ImmutableMultiDict()
+            return super().wrap_formdata(form, formdata)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        for field in self:
+            if isinstance(field.data, str) and "\x00" in field.data:
+                field.errors = [*field.errors, CONTROL_CHARACTERS_ERROR]
+                ok = False
+        return ok
 
 
 def apply_error(form: FlaskForm, exc: DomainError) -> None:

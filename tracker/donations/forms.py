@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
+
+from tracker.core.forms import Form, NoControlCharacters
 
 WALL_LABELS = {
     "anonymous": "List my gift as “Anonymous”",
@@ -13,7 +14,7 @@ WALL_LABELS = {
 }
 
 
-class DonationForm(FlaskForm):
+class DonationForm(Form):
     """Amount (a preset or your own), currency, and optional name, email and message.
 
     Choices depend on settings, so the view fills them in (``configure``).
@@ -21,10 +22,14 @@ class DonationForm(FlaskForm):
 
     currency = SelectField("Currency of the other amount", choices=[])
     preset = RadioField("Amount", choices=[], validate_choice=True)
-    amount = StringField("Other amount", validators=[Optional(), Length(max=30)])
-    name = StringField("Your name (optional)", validators=[Optional(), Length(max=80)])
-    email = EmailField("Email for your receipt (optional)", validators=[Optional(), Length(max=254)])
-    message = TextAreaField("Message (optional)", validators=[Optional(), Length(max=500)])
+    amount = StringField("Other amount",
+                         validators=[Optional(), Length(max=30), NoControlCharacters()])
+    name = StringField("Your name (optional)",
+                       validators=[Optional(), Length(max=80), NoControlCharacters()])
+    email = EmailField("Email for your receipt (optional)",
+                       validators=[Optional(), Length(max=254), NoControlCharacters()])
+    message = TextAreaField("Message (optional)",
+                            validators=[Optional(), Length(max=500), NoControlCharacters()])
     wall = RadioField("On the donor wall", choices=WALL_LABELS, default="anonymous")
     wants_updates = BooleanField("Email me when the people in this case are safe")
 

@@ -6,11 +6,11 @@ currency, so the field errors read the same as everywhere else in the app.
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
+from tracker.core.forms import Form
 from tracker.core.money import InvalidAmount, Money, parse_amount
 from tracker.core.time import EARLIEST_MONEY_DAY, local_today
 from tracker.donations.adjustments import REASON_MAX, REASON_MIN
@@ -34,7 +34,7 @@ def _one_of(field, choices, message: str) -> None:  # noqa: ANN001
         raise ValidationError(message)
 
 
-class OfflineGiftForm(FlaskForm):
+class OfflineGiftForm(Form):
     """A bank transfer or cash gift typed in by staff. The view fills in the choices."""
 
     case = SelectField("Case", choices=[], validate_choice=False)
@@ -75,7 +75,7 @@ class OfflineGiftForm(FlaskForm):
             raise ValidationError("That date is too long ago; check the year.")
 
 
-class AdjustForm(FlaskForm):
+class AdjustForm(Form):
     """A signed correction of an offline gift in the base currency, with its reason."""
 
     amount = StringField("Adjustment", validators=[DataRequired("Enter an amount, like -1,000 or 500."),
@@ -83,7 +83,7 @@ class AdjustForm(FlaskForm):
     reason = TextAreaField("Reason", validators=_REASON)
 
 
-class RefundForm(FlaskForm):
+class RefundForm(Form):
     """A card refund in the donor's currency (blank: everything left), with its reason.
 
     ``seen_refunded`` carries how much was refunded when the form was shown, so sending the

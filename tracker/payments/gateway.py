@@ -125,6 +125,8 @@ def verify_event(payload: bytes, sig_header: str | None, secret: str) -> dict[st
         event = json.loads(payload)
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
         raise SignatureError(str(exc).splitlines()[0][:200]) from None
+    except RecursionError:
+        raise SignatureError("nested too deeply to be an event") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or "type" not in event:
         raise SignatureError("not an event")
     return event

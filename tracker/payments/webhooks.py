@@ -20,6 +20,7 @@ from tracker.extensions import db
 from tracker.payments import services
 from tracker.payments.gateway import (
     Gateway,
+    GatewayError,
     SignatureError,
     get_gateway,
     session_facts_from_event,
@@ -38,6 +39,109 @@ HANDLED_TYPES = (
     "charge.dispute.created",
     "charge.dispute.closed",
 )
+
+
+# --- the shape a handled event must have ------------------------------------------------------
+#
+# Stripe's objects have fixed JSON types. A signed event that breaks them (an amount written as
+# a string or a float, a missing id, a list where an object belongs, text PostgreSQL cannot
+# store) is refused before anything is stored: it can neither count money nor end in a 500.
+
+#: the longest id stored or compared (the id columns hold 255; a refund reference built from a
+#: charge id adds a suffix)
+MAX_ID_LENGTH = 200
+#: amounts and timestamps are 64-bit integers, timestamps no later than the year 9999
+_MAX_INT = 2**63 - 1
+_MAX_TIMESTAMP = 253_402_300_799
+
+
+def _text(value: Any, limit: int | None = None) -> bool:
+    """A string the database can store: no NUL, no lone surrogate, at most ``limit`` long."""
+    if not isinstance(value, str) or "\x00" in value or (limit is not None and len(value) > limit):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _optional(check):  # noqa: ANN001, ANN202
+    return lambda value: value is None or check(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _MAX_INT
+
+
+def _timestamp(value: Any) -> bool:
+    return _integer(value) and 0 <= value <= _MAX_TIMESTAMP
+
+
+def _id(value: Any) -> bool:
+    return _text(value, MAX_ID_LENGTH) and value != ""
+
+
+def _reference(value: Any) -> bool:
+    """An optional id: absent, null, empty or an id."""
+    return value is None or _text(value, MAX_ID_LENGTH)
+
+
+def _metadata(value: Any) -> bool:
+    return isinstance(value, dict) and _reference(value.get("donation_id"))
+
+
+def _refund(value: Any) -> bool:
+    return (isinstance(value, dict) and _id(value.get("id")) and _integer(value.get("amount"))
+            and _optional(_text)(value.get("status")) and _optional(_integer)(value.get("created")))
+
+
+def _refunds(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    data = value.get("data")
+    return data is None or (isinstance(data, list) and all(_refund(r) for r in data))
+
+
+_SESSION = {
+    "id": _id, "status": _optional(_text), "payment_status": _optional(_text),
+    "metadata": _optional(_metadata), "client_reference_id": _reference,
+    "amount_total": _optional(_integer), "currency": _optional(_text),
+    "payment_intent": lambda v: _reference(v) or (isinstance(v, dict) and _reference(v.get("id"))),
+    "created": _optional(_timestamp),
+}
+_CHARGE = {
+    "id": _reference, "payment_intent": _reference, "metadata": _optional(_metadata),
+    "amount": _optional(_integer), "amount_refunded": _optional(_integer),
+    "currency": _optional(_text), "refunds": _optional(_refunds),
+}
+_DISPUTE = {
+    "id": _id, "charge": _reference, "payment_intent": _reference,
+    "metadata": _optional(_metadata), "amount": _optional(_integer), "status": _optional(_text),
+}
+_SHAPES = {
+    "checkout.session.completed": _SESSION,
+    "checkout.session.async_payment_succeeded": _SESSION,
+    "checkout.session.async_payment_failed": _SESSION,
+    "checkout.session.expired": _SESSION,
+    "charge.refunded": _CHARGE,
+    "charge.dispute.created": _DISPUTE,
+    "charge.dispute.closed": _DISPUTE,
+}
+
+
+def malformed(event: dict[str, Any]) -> str | None:
+    """What makes a verified event unusable (its id, type, or a field its handler reads has
+    the wrong type), or None. Types we do not handle are checked for their id and type only."""
+    if not _id(event.get("id")):
+        return "event id"
+    if not _text(event.get("type")):
+        return "event type"
+    obj = event["data"]["object"]
+    for name, check in _SHAPES.get(event["type"], {}).items():
+        if not check(obj.get(name)):
+            return f"{event['type']} field {name!r}"
+    return None
 
 
 def _apply(event: dict[str, Any], gateway: Gateway) -> str:
@@ -112,12 +216,23 @@ def receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any]
         return 400, {"error": "invalid signature"}
     if not isinstance(event.get("data"), dict) or not isinstance(event["data"].get("object"), dict):
         return 400, {"error": "not an event"}
+    problem = malformed(event)
+    if problem:
+        current_app.logger.warning("webhook refused: malformed %s", problem)
+        return 400, {"error": "malformed event"}
     try:
         new, note = ingest(event, payload.decode("utf-8"), gateway)
     except SQLAlchemyError:
         # Nothing was stored (the transaction rolled back): ask the sender to try again.
         db.session.rollback()
         current_app.logger.exception("webhook %s not stored; the sender will retry", event["id"])
+        return 503, {"error": "temporarily unavailable; retry"}
+    except GatewayError as exc:
+        # Stripe itself did not answer a lookup (the balance transaction of a payment): the
+        # same, the event is stored with its effects or not at all, and Stripe retries.
+        db.session.rollback()
+        current_app.logger.warning("webhook %s not stored, gateway unavailable: %s; the sender "
+                                   "will retry", event["id"], exc.__class__.__name__)
         return 503, {"error": "temporarily unavailable; retry"}
     return 200, {"received": True, "duplicate": not new, "note": note if new else "duplicate"}
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import Field, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import DateTimeLocalInput
 
+from tracker.core.forms import Form
 from tracker.core.time import as_utc, local_zone
 from tracker.posts import services
 from tracker.posts.images import ALT_MAX
@@ -56,7 +56,7 @@ class LocalDateTimeField(Field):
         self.parse_error = True
 
 
-class PostForm(FlaskForm):
+class PostForm(Form):
     """Write or edit a post, and choose whether it stays a draft, waits for an embargo or
     goes out now."""
 
@@ -126,7 +126,7 @@ def post_form_data(post: Post, now: datetime) -> dict:
     }
 
 
-class PhotoForm(FlaskForm):
+class PhotoForm(Form):
     """Upload a photo for a post."""
 
     photo = FileField("Photo", validators=[FileRequired("Choose a photo to upload.")])
