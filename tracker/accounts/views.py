@@ -166,20 +166,25 @@ def security():
     return _security_page()
 
 
-@bp.route("/account/security/start", methods=["POST"])
-@signed_in
-def security_start():
-    """Make a new secret and show it (QR code and text) with the form for a first code."""
+def _button_step(step) -> Response:  # noqa: ANN001
+    """A one-button step of setting up the second factor (CSRF-checked), then the page."""
     form = ButtonForm()
     if form.validate_on_submit():
         try:
-            totp.begin_enrolment(_me())
+            step(_me())
         except DomainError as exc:
             db.session.rollback()
             flash(exc.reason, "info")
         else:
             db.session.commit()
     return redirect(url_for("accounts.security"))
+
+
+@bp.route("/account/security/start", methods=["POST"])
+@signed_in
+def security_start():
+    """Make a new secret and show it (QR code and text) with the form for a first code."""
+    return _button_step(totp.begin_enrolment)
 
 
 @bp.route("/account/security/confirm", methods=["POST"])
@@ -208,16 +213,7 @@ def security_confirm():
 @signed_in
 def security_cancel():
     """Throw away a secret that was never confirmed."""
-    form = ButtonForm()
-    if form.validate_on_submit():
-        try:
-            totp.cancel_enrolment(_me())
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.reason, "info")
-        else:
-            db.session.commit()
-    return redirect(url_for("accounts.security"))
+    return _button_step(totp.cancel_enrolment)
 
 
 @bp.route("/account/security/disable", methods=["POST"])

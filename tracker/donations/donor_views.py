@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
@@ -50,10 +50,7 @@ class AnonymizeForm(Form):
 
 
 def _donor(donor_id: int) -> Donor:
-    donor = db.session.get(Donor, donor_id)
-    if donor is None:
-        abort(404)
-    return donor
+    return db.get_or_404(Donor, donor_id)
 
 
 @staff_donors_bp.route("/")
