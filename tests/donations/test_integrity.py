@@ -373,3 +373,41 @@ def test_the_same_event_id_from_another_gateway_is_a_different_event(app, seed):
                  _row("payment_events", seed, {"event_id": "evt_9", "gateway": "sandbox"}))
     db.session.commit()
     assert table_counts()["payment_events"] == 2
+
+
+def test_first_gifts_from_one_new_address_at_the_same_moment_make_one_donor(app) -> None:
+    """Found by the load test: two first gifts from one new email raced to INSERT the donor and
+    the loser hit the UNIQUE email (a 500 to a donor). Eight at once now make one donor."""
+    import contextvars
+    import threading
+
+    from tracker.donations.models import Donor
+    from tracker.donations.services import find_or_create_donor
+
+    racers = 8
+    barrier = threading.Barrier(racers)
+    found: list[int] = []
+    failures: list[BaseException] = []
+
+    def race(n: int) -> None:
+        with app.app_context():
+            try:
+                barrier.wait(10)
+                donor = find_or_create_donor(" Same@Example.org ", f"Name {n}")
+                db.session.commit()
+                found.append(donor.id)
+            except BaseException as exc:  # noqa: BLE001  (reported below)
+                failures.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=contextvars.Context().run, args=(race, n)) for n in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert len(found) == racers and len(set(found)) == 1
+    db.session.rollback()
+    donors = db.session.scalars(sa.select(Donor).where(Donor.email == "same@example.org")).all()
+    assert len(donors) == 1 and donors[0].name.startswith("Name ")

@@ -7,6 +7,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from flask import current_app
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
@@ -48,17 +50,29 @@ def configured_settlement(amount: Money, fee_minor: int = 0) -> Settlement:
 
 
 def find_or_create_donor(email: str | None, name: str = "") -> Donor:
-    """One donor per email address; a gift without an email gets a donor of its own."""
+    """One donor per email address; a gift without an email gets a donor of its own.
+
+    Two first gifts from one new address can arrive at the same moment: the row is inserted
+    with ON CONFLICT DO NOTHING (on both engines), so the second waits for the first and then
+    finds its row, where a plain INSERT would fail on the UNIQUE email (a 500 to a donor).
+    """
     email = email.strip().lower() if email else None
-    if email:
-        donor = db.session.scalar(db.select(Donor).where(Donor.email == email))
-        if donor is not None:
-            if name and not donor.name:
-                donor.name = name
-            return donor
-    donor = Donor(email=email or None, name=name)
-    db.session.add(donor)
-    db.session.flush()
+    if not email:
+        donor = Donor(email=None, name=name)
+        db.session.add(donor)
+        db.session.flush()
+        return donor
+    donor = db.session.scalar(db.select(Donor).where(Donor.email == email))
+    if donor is None:
+        dialect = db.session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        db.session.execute(insert(Donor).values(email=email, name=name)
+                           .on_conflict_do_nothing(index_elements=[Donor.email]))
+        donor = db.session.scalars(
+            db.select(Donor).where(Donor.email == email).execution_options(populate_existing=True)
+        ).one()
+    if name and not donor.name:
+        donor.name = name
     return donor
 
 
