@@ -91,8 +91,11 @@ def serve(key: Hashable, fingerprint: Callable[[], Hashable | None], render: Cal
           mimetype: str = "text/html") -> Response:
     """Answer from the cache (or 304) while the page's fingerprint holds; else render and keep.
 
-    ``fingerprint()`` returns None for a page that does not exist (404).
+    ``fingerprint()`` returns None for a page that does not exist (404). Pages are kept per
+    host and scheme: they carry absolute links (a link preview's og:url), and a request with a
+    made-up Host header must not put its links in the page others get.
     """
+    key = (request.host_url, key)
     shared = cacheable()
     max_age = current_app.config["TRACKER_PAGE_CACHE_SECONDS"]
     cache = pages()

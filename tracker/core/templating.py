@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 
 import markdown as markdown_lib
@@ -32,6 +33,17 @@ def render_markdown(source: str) -> Markup:
     return Markup(clean)  # noqa: S704  (sanitized just above)
 
 
+def plain_excerpt(source: str, length: int = 200) -> str:
+    """The text of some Markdown, without markup, cut at a word near ``length`` characters:
+    for link previews (Open Graph) and other places that take plain text."""
+    text = nh3.clean(str(render_markdown(source)), tags=set())
+    text = " ".join(html.unescape(text).split())
+    if len(text) <= length:
+        return text
+    cut = text[:length].rsplit(" ", 1)[0] or text[:length]
+    return cut.rstrip(" ,.;:") + "…"
+
+
 def money_filter(value: Money, locale: str = "en") -> str:
     """Format Money for display."""
     return format_money(value, locale)
@@ -48,4 +60,5 @@ def init_app(app: Flask) -> None:
     """Register the filters."""
     app.add_template_filter(money_filter, "money")
     app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(plain_excerpt, "excerpt")
     app.add_template_filter(local_datetime, "localtime")

@@ -41,7 +41,10 @@ def show(slug: str):
     if post is None:
         abort(404)
     cases = [c for c in post.cases if c.status in PUBLIC_STATUSES]
-    return render_template("posts/show.html", post=post, cases=cases)
+    photos = images.images_of(post)
+    og_image = (url_for("posts.image", filename=images.filename(photos[0]), _external=True)
+                if photos else None)
+    return render_template("posts/show.html", post=post, cases=cases, og_image=og_image)
 
 
 @bp.route("/images/<filename>")
