@@ -16,6 +16,8 @@ Screenshots go to test-results/screenshots/ (gitignored).
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -190,3 +192,75 @@ def snap(request: pytest.FixtureRequest) -> Callable:
         return saved
 
     return take
+
+
+# --- accessibility checks with axe-core ------------------------------------------------------
+
+#: tests/e2e/package.json pins axe-core; ``npm ci`` installs it here when it is missing
+E2E_DIR = Path(__file__).resolve().parent
+AXE_JS = E2E_DIR / "node_modules" / "axe-core" / "axe.min.js"
+#: the WCAG 2.0 / 2.1 A and AA rules
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+#: how long ``npm ci`` may take, in seconds
+NPM_TIMEOUT_S = 180
+_axe: dict[str, str] = {}
+
+
+def axe_source() -> str:
+    """The text of axe.min.js, installed with ``npm ci`` from tests/e2e/package-lock.json
+    the first time it is needed. Without node or npm the calling test skips (with
+    TRACKER_REQUIRE_ALL_TESTS=1, as in CI, the skip fails the run, as intended)."""
+    if "source" in _axe:
+        return _axe["source"]
+    if not AXE_JS.exists():
+        missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+        if missing:
+            pytest.skip(f"the accessibility checks need {' and '.join(missing)} to install axe-core "
+                        f"(apt-get install -y nodejs npm), then `npm ci` in {E2E_DIR}")
+        try:
+            done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=E2E_DIR, capture_output=True,
+                                  text=True, timeout=NPM_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`npm ci` in {E2E_DIR} took over {NPM_TIMEOUT_S} s")
+        if done.returncode != 0 or not AXE_JS.exists():
+            pytest.fail(f"`npm ci` in {E2E_DIR} did not install axe-core (exit {done.returncode}):\n"
+                        f"{done.stdout}\n{done.stderr}")
+    _axe["source"] = AXE_JS.read_text(encoding="utf-8")
+    return _axe["source"]
+
+
+def format_violations(violations: list[dict]) -> str:
+    """axe's violations as readable lines: rule id, impact, help, and each failing node."""
+    lines = []
+    for v in violations:
+        lines.append(f"- {v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>")
+        for node in v["nodes"]:
+            target = " ".join(map(str, node["target"]))
+            summary = " ".join(node.get("failureSummary", "").split())
+            lines.append(f"    {target}: {node['html'][:160]}")
+            if summary:
+                lines.append(f"      {summary[:300]}")
+    return "\n".join(lines)
+
+
+class Violations(list):
+    """axe's violations (dicts as axe reports them); ``str()`` lists them readably."""
+
+    def __str__(self) -> str:
+        return format_violations(self) if self else "no violations"
+
+
+def axe_violations(page, impacts: tuple[str, ...] = ("serious", "critical")) -> Violations:  # noqa: ANN001
+    """Run axe-core's WCAG 2.0/2.1 A and AA rules on the page as it is now; returns the
+    violations of the given impacts (``assert not found, str(found)`` reads well).
+
+    axe is loaded with ``page.evaluate`` (the DevTools protocol), which the site's strict
+    Content-Security-Policy does not apply to, unlike a <script> tag would be.
+    """
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe_source() + "\n;undefined")
+    results = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        list(AXE_TAGS),
+    )
+    return Violations(v for v in results["violations"] if v["impact"] in impacts)
