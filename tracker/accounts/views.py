@@ -80,12 +80,6 @@ def login():
     return render_template("accounts/login.html", form=form)
 
 
-def _no_store(response: Response) -> Response:
-    """Pages showing a secret or a sign-in step are never kept by a browser or a proxy."""
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
 @bp.route("/login/code", methods=["GET", "POST"])
 @public
 def login_code():
@@ -105,19 +99,19 @@ def login_code():
         except lockout.LockedOut as exc:
             form.code.errors = [exc.reason]
             page = render_template("accounts/login_code.html", form=form)
-            return _no_store(make_response(page, 429))
+            return page, 429
         except DomainError as exc:
             lockout.failed(user.email, user)
             db.session.commit()  # keep the audit entries of the failed attempt (and a lockout)
             form.code.errors = [exc.reason]
-            return _no_store(make_response(render_template("accounts/login_code.html", form=form)))
+            return render_template("accounts/login_code.html", form=form)
         db.session.commit()
         session.clear()
         login_user(user)
         auth.start_session()
         lockout.succeeded(user)
         return redirect(_safe_next(request.args.get("next"), user.role))
-    return _no_store(make_response(render_template("accounts/login_code.html", form=form)))
+    return render_template("accounts/login_code.html", form=form)
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -156,7 +150,7 @@ def _security_page(*, confirm_form: CodeForm | None = None, disable_form: CodeFo
         confirm_form=confirm_form or CodeForm(formdata=None),
         disable_form=disable_form or CodeForm(formdata=None),
     )
-    return _no_store(make_response(page, status))
+    return make_response(page, status)
 
 
 @bp.route("/account/security")

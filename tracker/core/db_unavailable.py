@@ -102,27 +102,12 @@ def unavailable_response(exc: BaseException | None = None):  # noqa: ANN201
 
 
 def register_database_errors(app) -> None:  # noqa: ANN001
-    """Answer 503 (with Retry-After) when the database cannot be reached.
-
-    Handlers are registered for SQLAlchemy's DBAPIError, TimeoutError and DisconnectionError
-    and the drivers' own connection errors. A DBAPIError that is not about the connection
-    (an IntegrityError, say) is handed to the app's handler for ``Exception`` as before. Every
-    503 the app sends (the webhook's own, /healthz's) also gets a Retry-After header, and a
-    page rendered for a signed-in user whose account cannot be loaded shows as anonymous.
-    Call before Flask-Login is set up, so that its context processor runs after ours.
+    """The parts of the 503 that are not the answer itself (which the app's handler for
+    unexpected exceptions gives, see tracker.core.views): every 503 the app sends (the
+    webhook's own, /healthz's) gets a Retry-After header, and a page rendered for a signed-in
+    user whose account cannot be loaded shows as anonymous. Call before Flask-Login is set up,
+    so that its context processor runs after ours.
     """
-    from sqlalchemy import exc as sa_exc
-
-    def handle(exc: Exception):  # noqa: ANN202
-        if database_unavailable(exc):
-            return unavailable_response(exc)
-        fallback = app.error_handler_spec.get(None, {}).get(None, {}).get(Exception)
-        if fallback is None:
-            raise exc
-        return fallback(exc)
-
-    for cls in (sa_exc.DBAPIError, sa_exc.TimeoutError, sa_exc.DisconnectionError, *_driver_errors()):
-        app.register_error_handler(cls, handle)
     app.context_processor(_user_or_anonymous)
 
     @app.after_request

@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from tracker.core.access import public
+from tracker.core.db_unavailable import database_unavailable, unavailable_response
 from tracker.core.errors import DomainError
 from tracker.extensions import db
 
@@ -52,6 +53,8 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):
+        if database_unavailable(exc):  # a restart or an outage: "try again", never a 500
+            return unavailable_response(exc)
         db.session.rollback()
         app.logger.exception("unhandled error")
         return _error_response(500, "Something went wrong", "The error was logged. Nothing was saved.")

@@ -107,7 +107,6 @@ def export(donor_id: int):
     body = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     response = Response(body, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="donor-{donor_id}.json"'
-    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 

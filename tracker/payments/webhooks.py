@@ -222,17 +222,11 @@ def receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any]
         return 400, {"error": "malformed event"}
     try:
         new, note = ingest(event, payload.decode("utf-8"), gateway)
-    except SQLAlchemyError:
-        # Nothing was stored (the transaction rolled back): ask the sender to try again.
+    except (SQLAlchemyError, GatewayError):
+        # Nothing was stored (the transaction rolled back), whether the database or Stripe
+        # itself (a settlement lookup) failed: ask the sender to try again.
         db.session.rollback()
         current_app.logger.exception("webhook %s not stored; the sender will retry", event["id"])
-        return 503, {"error": "temporarily unavailable; retry"}
-    except GatewayError as exc:
-        # Stripe itself did not answer a lookup (the balance transaction of a payment): the
-        # same, the event is stored with its effects or not at all, and Stripe retries.
-        db.session.rollback()
-        current_app.logger.warning("webhook %s not stored, gateway unavailable: %s; the sender "
-                                   "will retry", event["id"], exc.__class__.__name__)
         return 503, {"error": "temporarily unavailable; retry"}
     return 200, {"received": True, "duplicate": not new, "note": note if new else "duplicate"}
 
