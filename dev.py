@@ -3,6 +3,7 @@
 
     python3 dev.py serve   # venv + install, build the SQLite database, demo data, serve :5000
     python3 dev.py test    # venv + install with test tools, run the whole test suite
+    python3 dev.py i18n    # after changing text: extract it, update the Japanese catalog, compile
 
 Everything goes into ./.venv and ./instance; nothing outside the checkout is touched.
 """
@@ -88,13 +89,43 @@ def test(extra_args: list[str]) -> int:
     return subprocess.run([str(venv_python()), "-m", "pytest", *extra_args], cwd=ROOT).returncode
 
 
+#: the keywords that mark translatable text, in Python and in templates
+I18N_KEYWORDS = ["-k", "lazy_gettext", "-k", "_l"]
+
+
+def i18n() -> int:
+    """Extract the translatable text, merge it into each catalog, compile the catalogs.
+
+    New or changed English text appears in tracker/translations/ja/LC_MESSAGES/messages.po
+    with an empty (or fuzzy) translation; fill it in and run this again. The test suite
+    fails while any entry is missing.
+    """
+    ensure_installed("dev")
+    babel = [str(venv_python()), "-m", "babel.messages.frontend", "-q"]
+    translations = ROOT / "tracker" / "translations"
+    template = ROOT / "instance" / "messages.pot"
+    template.parent.mkdir(exist_ok=True)
+    subprocess.run([*babel, "extract", "-F", "babel.cfg", *I18N_KEYWORDS, "--no-location",
+                    "--sort-output", "-o", str(template), "."], check=True, cwd=ROOT)
+    for language in ("ja",):
+        po = translations / language / "LC_MESSAGES" / "messages.po"
+        action = "update" if po.exists() else "init"
+        subprocess.run([*babel, action, "-i", str(template), "-d", str(translations),
+                        "-l", language, "--no-wrap",
+                        *(["--ignore-obsolete"] if action == "update" else [])], check=True, cwd=ROOT)
+    return subprocess.run([*babel, "compile", "-d", str(translations), "--statistics"],
+                          cwd=ROOT).returncode
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"serve", "test"}:
+    if not argv or argv[0] not in {"serve", "test", "i18n"}:
         print(__doc__)
         return 2
     if argv[0] == "serve":
         serve()
         return 0
+    if argv[0] == "i18n":
+        return i18n()
     return test(argv[1:])
 
 

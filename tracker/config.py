@@ -144,6 +144,9 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, the
         # peer address is the client). Rate limits key on the client address this gives.
         "TRACKER_PROXY_COUNT": _env_int(env, "TRACKER_PROXY_COUNT", 0),
+        # The language shown when neither the visitor's choice nor their browser's
+        # Accept-Language names one of TRACKER_LANGUAGES (en, ja).
+        "TRACKER_DEFAULT_LOCALE": env.get("TRACKER_DEFAULT_LOCALE", "en"),
     }
 
 
@@ -181,6 +184,8 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
                 "variable to a long random string (for example the output of "
                 "`python3 -c 'import secrets; print(secrets.token_hex(32))'`)."
             )
+    if config["TRACKER_DEFAULT_LOCALE"] not in ("en", "ja"):
+        raise ConfigError("TRACKER_DEFAULT_LOCALE must be en or ja.")
     try:
         config["TRACKER_BASE_CURRENCY"] = money.normalize_currency(config["TRACKER_BASE_CURRENCY"])
     except money.MoneyError as exc:

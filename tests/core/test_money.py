@@ -389,7 +389,8 @@ def test_parse_amount_rejects(text: str, code: str, reason: str) -> None:
     ("money", "locale", "expected"),
     [
         (Money(5000, "JPY"), "en", "¥5,000"),
-        (Money(5000, "JPY"), "ja", "￥5,000"),
+        (Money(5000, "JPY"), "ja", "5,000円"),
+        (Money(-5000, "JPY"), "ja_JP", "-5,000円"),
         (Money(5050, "USD"), "en", "$50.50"),
         (Money(5000, "USD"), "en", "$50.00"),
         (Money(5050, "USD"), "ja", "$50.50"),

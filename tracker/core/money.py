@@ -283,14 +283,23 @@ def format_plain(money: Money) -> str:
     return _plain_digits(money, group=True)
 
 
+# Currencies a language writes as number + word rather than symbol + number: Japanese
+# writes yen as 5,000円 (CLDR's ja pattern gives the full-width ￥5,000, which Japanese
+# readers see far less on donation pages).
+_SUFFIX_UNITS: Final[dict[tuple[str, str], str]] = {("ja", "JPY"): "円"}
+
+
 def format_money(money: Money, locale: str = "en") -> str:
-    """Return ``money`` formatted for people in ``locale``: '¥5,000', '￥5,000' (ja), '$50.50'.
+    """Return ``money`` formatted for people in ``locale``: '¥5,000', '5,000円' (ja), '$50.50'.
 
     Babel supplies the symbol and layout, but the number of decimals is forced to the ISO
     exponent: Babel's own (CLDR) precision would show e.g. IDR without its two decimals,
     which would hide part of the amount.
     """
     places = _EXPONENTS[money.currency]
+    unit = _SUFFIX_UNITS.get((re.split(r"[-_]", str(locale), maxsplit=1)[0].lower(), money.currency))
+    if unit:
+        return _plain_digits(money, group=True) + unit
     pattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
     pattern.frac_prec = (places, places)
     amount = money.to_decimal()

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, abort, current_app, request, session
 from flask_login import current_user
+
+from tracker.core.i18n import current_locale
 from sqlalchemy import event
 
 
@@ -93,9 +95,10 @@ def serve(key: Hashable, fingerprint: Callable[[], Hashable | None], render: Cal
 
     ``fingerprint()`` returns None for a page that does not exist (404). Pages are kept per
     host and scheme: they carry absolute links (a link preview's og:url), and a request with a
-    made-up Host header must not put its links in the page others get.
+    made-up Host header must not put its links in the page others get. They are kept per
+    language too, and the ETag names the language, so a 304 never keeps the wrong one.
     """
-    key = (request.host_url, key)
+    key = (request.host_url, current_locale(), key)
     shared = cacheable()
     max_age = current_app.config["TRACKER_PAGE_CACHE_SECONDS"]
     cache = pages()
@@ -106,7 +109,7 @@ def serve(key: Hashable, fingerprint: Callable[[], Hashable | None], render: Cal
             abort(404)
         page = cache.get(key, current) if shared else None
         if page is None:
-            page = CachedPage(current, etag_for(current), render().encode("utf-8"), mimetype)
+            page = CachedPage(current, etag_for((key, current)), render().encode("utf-8"), mimetype)
             if shared:
                 cache.put(key, page)
     if shared and page.etag in request.if_none_match:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime
+from datetime import date, datetime
 
 import markdown as markdown_lib
 import nh3
+from babel.dates import format_date
 from flask import Flask
 from markupsafe import Markup
 
+from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
 from tracker.core.time import as_utc, local_zone
 
@@ -44,16 +46,26 @@ def plain_excerpt(source: str, length: int = 200) -> str:
     return cut.rstrip(" ,.;:") + "…"
 
 
-def money_filter(value: Money, locale: str = "en") -> str:
-    """Format Money for display."""
-    return format_money(value, locale)
+def money_filter(value: Money, locale: str | None = None) -> str:
+    """Money for display in the page's language: ¥5,000 in English, 5,000円 in Japanese."""
+    return format_money(value, locale or current_locale())
 
 
 def local_datetime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC datetime shown in the NGO's time zone."""
+    """A stored UTC datetime shown in the NGO's time zone (numeric: the same in any language)."""
     if value is None:
         return ""
     return as_utc(value).astimezone(local_zone()).strftime(fmt)
+
+
+def long_date(value: date | datetime | None) -> str:
+    """A day written out in the page's language: "November 27, 2026" or "2026年11月27日".
+    A datetime is first taken to the NGO's time zone, so the day is the NGO's day."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = as_utc(value).astimezone(local_zone()).date()
+    return format_date(value, format="long", locale=current_locale())
 
 
 def init_app(app: Flask) -> None:
@@ -62,3 +74,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_filter(plain_excerpt, "excerpt")
     app.add_template_filter(local_datetime, "localtime")
+    app.add_template_filter(long_date, "longdate")

@@ -73,6 +73,8 @@ class Donor(db.Model):
     #: set when staff anonymized this donor at their request: name and email are gone, the
     #: amounts, dates and gateway ids of their gifts stay for the accounts
     anonymized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the language of this donor's latest gift (en or ja): their mail is written in it
+    locale: Mapped[str | None] = mapped_column(String(2))
 
 
 class Donation(db.Model):
@@ -113,6 +115,8 @@ class Donation(db.Model):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     channel: Mapped[str] = mapped_column(String(16), default="card")
+    #: the language the donor gave in (en or ja): their receipt is written in it
+    locale: Mapped[str | None] = mapped_column(String(2))
     gateway: Mapped[str] = mapped_column(String(16), default="sandbox")
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     #: why a donation was flagged (amount/currency/livemode mismatch), staff-only

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, LargeBinary, String, Table, Text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases.models import RescueCase
@@ -21,6 +31,8 @@ KIND_LABELS = {
 }
 DRAFT, SCHEDULED, PUBLISHED = "draft", "scheduled", "published"
 POST_STATUSES: tuple[str, ...] = (DRAFT, SCHEDULED, PUBLISHED)
+#: the languages a post (or its second version) can be written in: tracker.core.i18n.LANGUAGES
+POST_LANGUAGES: tuple[str, ...] = ("en", "ja")
 
 post_cases = Table(
     "post_cases",
@@ -43,10 +55,14 @@ class Post(db.Model):
         CheckConstraint("status <> 'published' OR published_at IS NOT NULL", name="published_has_time"),
         CheckConstraint("length(slug) >= 3", name="slug_length"),
         Index("ix_posts_status_published_at", "status", "published_at"),
+        CheckConstraint(f"language IN {sql_in(POST_LANGUAGES)}", name="language"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(120), unique=True)
+    #: the language ``title`` and ``body_markdown`` are written in; a version in the other
+    #: language, if any, is a PostTranslation
+    language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
     kind: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(200))
     #: Markdown source; rendered then sanitized with nh3 whenever it is displayed
@@ -60,16 +76,49 @@ class Post(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     cases: Mapped[list[RescueCase]] = relationship(secondary=post_cases, order_by="RescueCase.id")
+    translations: Mapped[list[PostTranslation]] = relationship(
+        back_populates="post", cascade="all, delete-orphan", order_by="PostTranslation.language")
 
     @property
     def kind_label(self) -> str:
         return KIND_LABELS[self.kind]
+
+    def in_language(self, language: str) -> Post | PostTranslation:
+        """The version to show a reader of ``language``: its translation when there is one,
+        else the post as written. Both have ``title``, ``body_markdown`` and ``language``
+        (use the last as the ``lang`` attribute of what shows it)."""
+        if language != self.language:
+            for version in self.translations:
+                if version.language == language:
+                    return version
+        return self
 
     def is_visible(self, now: datetime) -> bool:
         """Whether the public may read the post at ``now`` (published, or embargo passed)."""
         if self.status == PUBLISHED:
             return True
         return self.status == SCHEDULED and self.publish_at is not None and self.publish_at <= now
+
+
+class PostTranslation(db.Model):
+    """A post's version in another language: its own title and Markdown body. Everything
+    else (status, embargo, linked cases, photos) is the post's."""
+
+    __tablename__ = "post_translations"
+    __table_args__ = (
+        UniqueConstraint("post_id", "language", name="uq_post_translations_post_language"),
+        CheckConstraint(f"language IN {sql_in(POST_LANGUAGES)}", name="language"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(2))
+    title: Mapped[str] = mapped_column(String(200))
+    #: Markdown source, sanitized whenever displayed, like Post.body_markdown
+    body_markdown: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    post: Mapped[Post] = relationship(back_populates="translations")
 
 
 class PostImage(db.Model):

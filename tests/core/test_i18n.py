@@ -1,0 +1,177 @@
+"""Languages: the catalog is complete, the visitor's choice wins and is remembered, unknown
+codes fall back to the default, and money and dates follow the language."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tracker.core import i18n
+from tracker.core.money import Money
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = ROOT / "tracker" / "translations" / "ja" / "LC_MESSAGES"
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
+            "lazy_ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+
+
+def _extracted() -> dict[str, str]:
+    """Every translatable text in the code and templates, as babel.cfg says to find it."""
+    method_map = [("tracker/**.py", "python"), ("templates/**.html", "jinja2"),
+                  ("templates/**.txt", "jinja2")]
+    found: dict[str, str] = {}
+    for filename, _lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT), method_map, keywords=KEYWORDS):
+        for text in (message if isinstance(message, tuple) else (message,)):
+            if text:
+                found.setdefault(text, filename)
+    return found
+
+
+def _po() -> dict[str, object]:
+    with (CATALOG / "messages.po").open("rb") as f:
+        catalog = read_po(f, locale="ja")
+    return {(m.id if isinstance(m.id, str) else m.id[0]): m for m in catalog if m.id}
+
+
+def test_every_text_in_the_app_has_a_japanese_translation() -> None:
+    extracted = _extracted()
+    assert len(extracted) > 15  # the extraction itself works
+    catalog = _po()
+    missing = [f"{text!r} ({where})" for text, where in sorted(extracted.items())
+               if text not in catalog]
+    assert not missing, "not in the catalog (run `python3 dev.py i18n`):\n" + "\n".join(missing)
+    empty = [text for text in extracted
+             if catalog[text].fuzzy or not (catalog[text].string if isinstance(catalog[text].string, str)
+                                            else all(catalog[text].string))]
+    assert not empty, "untranslated or fuzzy in messages.po:\n" + "\n".join(map(repr, empty))
+
+
+def test_translations_keep_their_placeholders() -> None:
+    for text, message in _po().items():
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for string in strings:
+            assert set(PLACEHOLDER.findall(string)) == set(PLACEHOLDER.findall(text)), text
+
+
+def test_the_compiled_catalog_is_the_po_file() -> None:
+    with (CATALOG / "messages.mo").open("rb") as f:
+        compiled = {m.id: m.string for m in read_mo(f) if m.id}
+    written = {text: m.string for text, m in _po().items()
+               if not m.fuzzy and (m.string if isinstance(m.string, str) else all(m.string))}
+    compiled = {(k if isinstance(k, str) else k[0]): v for k, v in compiled.items()}
+    assert compiled == written, "messages.mo is stale: run `python3 dev.py i18n`"
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("ja", "ja"), ("ja-JP", "ja"), ("JA_jp", "ja"), ("en-GB", "en"), ("en", "en"),
+    ("xx", None), ("", None), (None, None), ("ja" * 40, None), ("\x00ja", None), ("日本語", None),
+])
+def test_known_language_codes(code: object, expected: str | None) -> None:
+    assert i18n.known(code) == expected
+
+
+# --- choosing the language ------------------------------------------------------------------
+
+
+def _says_japanese(html: str) -> bool:
+    return '<html lang="ja">' in html and "本文へ移動" in html
+
+
+def test_default_is_english_without_any_hint(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert '<html lang="en">' in html and "Skip to content" in html
+
+
+def test_accept_language_picks_japanese(client: FlaskClient) -> None:
+    response = client.get("/", headers={"Accept-Language": "ja-JP,ja;q=0.9,en;q=0.5"})
+    assert _says_japanese(response.get_data(as_text=True))
+    assert {"Accept-Language", "Cookie"} <= set(response.vary)
+    response = client.get("/", headers={"Accept-Language": "fr-FR,en;q=0.5,ja;q=0.4"})
+    assert '<html lang="en">' in response.get_data(as_text=True)
+
+
+def test_the_picked_language_is_remembered_and_beats_the_browser(client: FlaskClient) -> None:
+    response = client.get("/?lang=ja", headers={"Accept-Language": "en"})
+    assert _says_japanese(response.get_data(as_text=True))
+    cookie = client.get_cookie(i18n.COOKIE)
+    assert cookie is not None and cookie.value == "ja" and cookie.http_only
+    assert _says_japanese(client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True))
+    client.get("/?lang=en")
+    assert "Skip to content" in client.get("/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("code", ["xx", "", "ja-<script>", "%00", "e" * 100, "zh"])
+def test_an_unknown_code_falls_back_and_is_not_remembered(client: FlaskClient, code: str) -> None:
+    response = client.get("/", query_string={"lang": code})
+    assert response.status_code == 200
+    assert '<html lang="en">' in response.get_data(as_text=True)
+    assert client.get_cookie(i18n.COOKIE) is None
+    # with a Japanese browser the fallback is the browser's language
+    response = client.get("/", query_string={"lang": code}, headers={"Accept-Language": "ja"})
+    assert _says_japanese(response.get_data(as_text=True))
+
+
+def test_a_forged_cookie_is_ignored(client: FlaskClient) -> None:
+    client.set_cookie(i18n.COOKIE, "../../etc/passwd")
+    assert '<html lang="en">' in client.get("/").get_data(as_text=True)
+
+
+def test_language_links_keep_the_page_and_its_query(client: FlaskClient) -> None:
+    html = client.get("/?page=2").get_data(as_text=True)
+    links = re.findall(r'href="([^"]+)"[^>]*hreflang="ja"', html)
+    assert links and all("lang=ja" in link and "page=2" in link for link in links)
+    html = client.get("/no-such-page").get_data(as_text=True)
+    assert 'href="/?lang=ja"' in html
+
+
+def test_a_translation_missing_from_the_catalog_shows_the_english(app: Flask) -> None:
+    from flask_babel import gettext, refresh
+    with app.test_request_context("/?lang=ja"):
+        refresh()
+        assert gettext("Skip to content") == "本文へ移動"
+        assert gettext("A sentence nobody translated.") == "A sentence nobody translated."
+
+
+# --- money and dates follow the language ----------------------------------------------------
+
+
+def test_money_and_dates_in_each_language(app: Flask) -> None:
+    from flask_babel import refresh
+
+    from tracker.core.templating import long_date, money_filter
+    # (the test's app context outlives each request context: forget the cached locale)
+    with app.test_request_context("/?lang=ja"):
+        refresh()
+        assert money_filter(Money(5000, "JPY")) == "5,000円"
+        assert money_filter(Money(5050, "USD")) == "$50.50"
+        assert long_date(date(2026, 11, 27)) == "2026年11月27日"
+    with app.test_request_context("/?lang=en"):
+        refresh()
+        assert money_filter(Money(5000, "JPY")) == "¥5,000"
+        assert long_date(date(2026, 11, 27)) == "November 27, 2026"
+    with app.app_context(), i18n.language("ja"):
+        assert money_filter(Money(1200000, "JPY")) == "1,200,000円"
+    with app.app_context(), i18n.language("xx"):
+        assert money_filter(Money(5000, "JPY")) == "¥5,000"
+
+
+def test_cached_pages_are_kept_per_language(client: FlaskClient) -> None:
+    english = client.get("/")
+    japanese = client.get("/", headers={"Accept-Language": "ja"})
+    assert _says_japanese(japanese.get_data(as_text=True))
+    assert "Skip to content" in client.get("/").get_data(as_text=True)
+    if english.headers.get("ETag") and japanese.headers.get("ETag"):
+        assert english.headers["ETag"] != japanese.headers["ETag"]
+        # the English ETag does not validate the Japanese page
+        again = client.get("/", headers={"Accept-Language": "ja", "If-None-Match": english.headers["ETag"]})
+        assert again.status_code == 200 and _says_japanese(again.get_data(as_text=True))
