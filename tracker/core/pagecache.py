@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, abort, current_app, request, session
 from flask_login import current_user
+from sqlalchemy import event
 
 from tracker.core.i18n import current_locale
-from sqlalchemy import event
 
 
 @dataclass(slots=True)
