@@ -198,6 +198,7 @@ def test_the_donation_form_creates_one_checkout_session_with_only_public_fields(
         "success_url": f"http://localhost/donations/{pid}/thanks",
         "cancel_url": f"http://localhost/cases/{SLUG}/donate",
         "customer_email": "donor@example.org",
+        "locale": "en",
     }
     assert call.idempotency_key == f"checkout-{pid}"
     assert call.header("Authorization") == "Bearer sk_test_123"
@@ -213,8 +214,21 @@ def test_the_donation_form_creates_one_checkout_session_with_only_public_fields(
     assert response.headers["Location"] == session["url"]
     assert session["url"].startswith(f"https://checkout.stripe.com/c/pay/{session_id}")
     assert donation.gateway_session_id == session_id
+
     assert (donation.status, donation.gateway, donation.channel) == ("pending", "stripe", "card")
     assert (donation.amount_minor, donation.currency) == (5000, "JPY")
+
+
+def test_a_japanese_donor_gets_stripes_page_in_japanese(
+        sapp: Flask, case, fake: RecordingHTTPClient) -> None:  # noqa: ANN001
+    client = sapp.test_client()
+    client.get(f"/cases/{SLUG}/donate?lang=ja")  # picks Japanese (remembered in a cookie)
+    response = give(client)
+    assert response.status_code == 303
+    [call] = fake.requests
+    assert call.params["locale"] == "ja"
+    assert call.params["line_items[0][price_data][product_data][name]"].startswith("ご寄付")
+    assert only_donation().locale == "ja"
 
 
 @pytest.mark.parametrize(

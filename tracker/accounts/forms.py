@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -11,16 +12,16 @@ from tracker.core.forms import Form
 class LoginForm(Form):
     """Email and password."""
 
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
 
 
 class CodeForm(Form):
     """A 6-digit code from an authenticator app."""
 
     code = StringField(
-        "6-digit code",
-        validators=[DataRequired(message="Type the 6-digit code from your authenticator app."),
+        _l("6-digit code"),
+        validators=[DataRequired(message=_l("Type the 6-digit code from your authenticator app.")),
                     Length(max=16)],
         render_kw={"inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": "16"},
     )

@@ -25,6 +25,7 @@ import math
 import time
 
 from flask import Flask, Response, current_app, g, request
+from flask_babel import ngettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from tracker.accounts.models import User
@@ -47,10 +48,10 @@ class LockedOut(DomainError):
 
     def __init__(self, seconds: int) -> None:
         minutes = max(1, math.ceil(seconds / 60))
-        unit = "minute" if minutes == 1 else "minutes"
-        super().__init__(
-            f"Too many failed sign-ins for this account. Try again in {minutes} {unit}."
-        )
+        super().__init__(ngettext(
+            "Too many failed sign-ins for this account. Try again in %(num)d minute.",
+            "Too many failed sign-ins for this account. Try again in %(num)d minutes.", minutes,
+        ))
         self.seconds = seconds
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask_babel import gettext as _
 
 _hasher = PasswordHasher(type=Type.ID)
 # Verified against when the email is unknown, so that both failures cost the same time.
@@ -33,7 +34,7 @@ def needs_rehash(password_hash: str) -> bool:
 def password_problem(password: str) -> str | None:
     """A sentence explaining why a new password is unacceptable, or None if it is fine."""
     if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
+        return _("Use at least %(num)d characters.", num=MIN_LENGTH)
     if len(password) > 1024:
-        return "Use at most 1024 characters."
+        return _("Use at most %(num)d characters.", num=1024)
     return None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from tracker.accounts import passwords
 from tracker.accounts.models import User
 from tracker.core import audit
@@ -12,19 +15,20 @@ from tracker.core.validation import normalize_email
 from tracker.extensions import db
 
 #: the one answer for a wrong password, an unknown email and a disabled account
-SIGN_IN_FAILED = "Email or password is incorrect."
+SIGN_IN_FAILED = _l("Email or password is incorrect.")
 
 
 def create_user(email: str, password: str, role: str) -> User:
     """Create an active user; refuses unknown roles, weak passwords and taken emails."""
     email = normalize_email(email)
     if role not in ROLES:
-        raise DomainError(f"Role must be one of {', '.join(ROLES)}.", field="role")
+        raise DomainError(_("Role must be one of %(roles)s.", roles=", ".join(ROLES)), field="role")
     problem = passwords.password_problem(password)
     if problem:
         raise DomainError(problem, field="password")
     if db.session.scalar(db.select(User.id).where(User.email == email)) is not None:
-        raise Conflict(f"A user with the email {email} already exists.", field="email")
+        raise Conflict(_("A user with the email %(email)s already exists.", email=email),
+                       field="email")
     user = User(email=email, password_hash=passwords.hash_password(password), role=role)
     db.session.add(user)
     db.session.flush()
@@ -42,7 +46,7 @@ def find_user(email: str | None) -> User | None:
 
 
 def authenticate(email: str, password: str) -> User:
-    """Return the user these credentials belong to, or raise DomainError(SIGN_IN_FAILED).
+    """Return the user these credentials belong to, or raise DomainError(str(SIGN_IN_FAILED)).
 
     For a user with the second factor on, the right password is only the first step: the
     caller must then ask for a code (tracker.accounts.totp.verify_sign_in_code).
@@ -59,7 +63,7 @@ def authenticate(email: str, password: str) -> User:
     if not ok or user is None or not user.active:
         if user is not None:
             audit.record("user.login_failed", user, actor=user)
-        raise DomainError(SIGN_IN_FAILED)
+        raise DomainError(str(SIGN_IN_FAILED))
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     if user.totp_enabled_at is not None:
@@ -89,7 +93,7 @@ def _change_and_end_sessions(user: User, attribute: str, value: object) -> None:
 def set_role(user: User, role: str) -> None:
     """Change a user's role; their open sessions end at once."""
     if role not in ROLES:
-        raise DomainError(f"Role must be one of {', '.join(ROLES)}.", field="role")
+        raise DomainError(_("Role must be one of %(roles)s.", roles=", ".join(ROLES)), field="role")
     _change_and_end_sessions(user, "role", role)
 
 

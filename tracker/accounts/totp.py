@@ -12,6 +12,8 @@ import hmac
 
 import pyotp
 import segno
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import or_, update
 
@@ -27,8 +29,9 @@ ISSUER = "Rescue Tracker"
 STEP_SECONDS = 30
 VALID_WINDOW = 1
 
-CODE_REFUSED = "That code is not right (or was already used). Type the current 6-digit code."
-ADMINS_KEEP_IT = "Admins must keep the second factor. Ask another admin to reset it if your phone is lost."
+CODE_REFUSED = _l("That code is not right (or was already used). Type the current 6-digit code.")
+ADMINS_KEEP_IT = _l("Admins must keep the second factor. Ask another admin to reset it if your "
+                    "phone is lost.")
 
 
 def current_step() -> int:
@@ -102,7 +105,7 @@ def _accept(user: User, code: str | None) -> bool:
 def begin_enrolment(user: User) -> None:
     """Make a new secret for the user to add to their authenticator app (not yet in use)."""
     if is_enabled(user):
-        raise Conflict("The second factor is already on.")
+        raise Conflict(_("The second factor is already on."))
     user.totp_secret = pyotp.random_base32()
     user.totp_last_step = None
     audit.record("user.totp_enrolment_started", user)
@@ -111,7 +114,7 @@ def begin_enrolment(user: User) -> None:
 def provisioning_uri(user: User) -> str:
     """The otpauth:// address an authenticator app reads from the QR code."""
     if user.totp_secret is None:
-        raise DomainError("Start setting up the second factor first.")
+        raise DomainError(_("Start setting up the second factor first."))
     return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
 
 
@@ -119,7 +122,7 @@ def qr_svg(user: User) -> Markup:
     """The provisioning address as inline SVG markup (no style attributes, so the CSP allows it)."""
     svg = segno.make(provisioning_uri(user), error="m").svg_inline(
         scale=5, border=4, dark="#000", light="#fff", svgclass="qr-code", lineclass=None,
-        title="QR code for your authenticator app")
+        title=_("QR code for your authenticator app"))
     return Markup(svg)  # noqa: S704  (segno's own SVG output, no user markup)
 
 
@@ -127,12 +130,12 @@ def confirm_enrolment(user: User, code: str | None) -> None:
     """Turn the second factor on once the user types a first valid code from their app;
     a wrong code changes nothing."""
     if is_enabled(user):
-        raise Conflict("The second factor is already on.")
+        raise Conflict(_("The second factor is already on."))
     if user.totp_secret is None:
-        raise DomainError("Start setting up the second factor first.")
+        raise DomainError(_("Start setting up the second factor first."))
     step = _matching_step(user.totp_secret, code, None)
     if step is None:
-        raise DomainError(CODE_REFUSED, field="code")
+        raise DomainError(str(CODE_REFUSED), field="code")
     user.totp_last_step = step
     user.totp_enabled_at = utcnow()
     audit.record("user.totp_enabled", user, before={"totp": False}, after={"totp": True})
@@ -158,7 +161,7 @@ def verify_sign_in_code(user: User, code: str | None) -> None:
     audited as ``user.login``; the caller commits either way."""
     if not user.active or not is_enabled(user) or not _accept(user, code):
         audit.record("user.totp_failed", user, actor=user)
-        raise DomainError(CODE_REFUSED, field="code")
+        raise DomainError(str(CODE_REFUSED), field="code")
     user.last_login_at = utcnow()
     audit.record("user.login", user, actor=user, after={"second_factor": "totp"})
 
@@ -177,7 +180,7 @@ def _clear(user: User) -> bool:
 def cancel_enrolment(user: User) -> None:
     """Throw away a secret that was never confirmed."""
     if is_enabled(user):
-        raise Conflict("The second factor is already on.")
+        raise Conflict(_("The second factor is already on."))
     if user.totp_secret is not None:
         _clear(user)
         audit.record("user.totp_enrolment_cancelled", user)
@@ -186,11 +189,11 @@ def cancel_enrolment(user: User) -> None:
 def disable(user: User, code: str | None) -> None:
     """The user turns their own second factor off with a current code; admins may not."""
     if not is_enabled(user):
-        raise Conflict("The second factor is not on.")
+        raise Conflict(_("The second factor is not on."))
     if user.role == "admin":
-        raise Conflict(ADMINS_KEEP_IT)
+        raise Conflict(str(ADMINS_KEEP_IT))
     if not _accept(user, code):
-        raise DomainError(CODE_REFUSED, field="code")
+        raise DomainError(str(CODE_REFUSED), field="code")
     _clear(user)
     audit.record("user.totp_disabled", user, before={"totp": True}, after={"totp": False})
 

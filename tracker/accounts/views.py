@@ -16,6 +16,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from tracker.accounts import auth, lockout, services, totp
@@ -89,7 +90,7 @@ def login_code():
     if user is None:
         if auth.PENDING_KEY in session:
             session.pop(auth.PENDING_KEY)
-            flash("That sign-in took too long or is no longer valid; please sign in again.", "info")
+            flash(_("That sign-in took too long or is no longer valid; please sign in again."), "info")
         return redirect(url_for("accounts.login", next=request.args.get("next")))
     form = CodeForm()
     if form.validate_on_submit():
@@ -126,7 +127,7 @@ def logout():
     db.session.commit()
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("cases.home"))
 
 
@@ -199,7 +200,7 @@ def security_confirm():
     services.end_sessions(user)
     db.session.commit()
     login_user(user)
-    flash("The second factor is on: signing in now asks for a code from your app.", "info")
+    flash(_("The second factor is on: signing in now asks for a code from your app."), "info")
     return redirect(url_for("accounts.security"))
 
 
@@ -224,5 +225,5 @@ def security_disable():
         apply_error(form, exc)
         return _security_page(disable_form=form, status=form_status(exc))
     db.session.commit()
-    flash("The second factor is off: signing in asks for your password only.", "info")
+    flash(_("The second factor is off: signing in asks for your password only."), "info")
     return redirect(url_for("accounts.security"))

@@ -9,10 +9,16 @@ constraint violation or a bad query is a bug and stays a logged 500.
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 #: how long a client is asked to wait before trying again (the Retry-After of every 503)
 RETRY_AFTER_SECONDS = 5
+#: the answer's words in English (JSON, and the plain-text last resort)...
 UNAVAILABLE_TITLE = "Service unavailable"
 UNAVAILABLE_MESSAGE = "We cannot reach our database right now. Please try again soon."
+#: ...and on the page, in the visitor's language (Flask-Babel needs no database)
+UNAVAILABLE_PAGE_TITLE = _l("Service unavailable")
+UNAVAILABLE_PAGE_MESSAGE = _l("We cannot reach our database right now. Please try again soon.")
 
 
 def _driver_errors() -> tuple[type[Exception], ...]:
@@ -91,7 +97,8 @@ def unavailable_response(exc: BaseException | None = None):  # noqa: ANN201
     else:
         try:
             response = current_app.make_response(render_template(
-                "errors/error.html", status=503, title=UNAVAILABLE_TITLE, message=UNAVAILABLE_MESSAGE))
+                "errors/error.html", status=503, title=str(UNAVAILABLE_PAGE_TITLE),
+                message=str(UNAVAILABLE_PAGE_MESSAGE)))
         except Exception:  # noqa: BLE001 - the page must not fail: plain text then
             response = current_app.response_class(
                 f"{UNAVAILABLE_TITLE}. {UNAVAILABLE_MESSAGE}\n", mimetype="text/plain")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import has_request_context, request
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import ImmutableMultiDict
 from wtforms.validators import ValidationError
 
 from tracker.core.errors import DomainError
 
-CONTROL_CHARACTERS_ERROR = "Remove the control characters from this field."
+CONTROL_CHARACTERS_ERROR = _l("Remove the control characters from this field.")
 
 
 def _has_control_characters(text: str, allowed: str = "\t\n\r") -> bool:
@@ -24,7 +25,7 @@ class NoControlCharacters:
 
     def __call__(self, form: FlaskForm, field: Any) -> None:
         if isinstance(field.data, str) and _has_control_characters(field.data):
-            raise ValidationError(CONTROL_CHARACTERS_ERROR)
+            raise ValidationError(str(CONTROL_CHARACTERS_ERROR))
 
 
 class Form(FlaskForm):
@@ -47,7 +48,7 @@ class Form(FlaskForm):
         ok = super().validate(extra_validators)
         for field in self:
             if isinstance(field.data, str) and "\x00" in field.data:
-                field.errors = [*field.errors, CONTROL_CHARACTERS_ERROR]
+                field.errors = [*field.errors, str(CONTROL_CHARACTERS_ERROR)]
                 ok = False
         return ok
 

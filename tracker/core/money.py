@@ -26,6 +26,8 @@ from typing import Final
 
 from babel import Locale
 from babel.numbers import format_currency, get_currency_symbol
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
 from iso4217 import raw_table
 
 from tracker.core.errors import DomainError
@@ -54,9 +56,11 @@ __all__ = [
 class MoneyError(DomainError, ValueError):
     """A money value or amount entered by a user was refused.
 
-    ``field`` names the form field the problem belongs to and ``reason`` is a plain-English
-    sentence that can be shown to the user as-is.  The ``(reason, field)`` argument order
-    matches ``tracker.core.errors.DomainError`` so views can treat both the same way.
+    ``field`` names the form field the problem belongs to and ``reason`` is a sentence that
+    can be shown to the user as-is: in the request's language (English outside a request).
+    Amounts in it are written as that language writes them (¥50 / 50円).  The
+    ``(reason, field)`` argument order matches ``tracker.core.errors.DomainError`` so views
+    can treat both the same way.
     """
 
     default_field: str = "amount"
@@ -125,7 +129,7 @@ def normalize_currency(code: str) -> str:
     unit, including metals and test codes such as XAU or XTS.
     """
     if not isinstance(code, str):
-        raise UnknownCurrency(f"Unknown currency {code!r}.")
+        raise UnknownCurrency(_("Unknown currency %(code)s.", code=repr(code)))
     cleaned = unicodedata.normalize("NFKC", code).strip()
     # Check ASCII before upper(): str.upper() maps e.g. dotless 'ı' to 'I', which would let
     # look-alike strings through.
@@ -134,8 +138,9 @@ def normalize_currency(code: str) -> str:
         return candidate
     shown = candidate[:12]
     if candidate in _NO_MINOR_UNIT:
-        raise UnknownCurrency(f"Currency '{shown}' has no minor unit and can't hold money.")
-    raise UnknownCurrency(f"Unknown currency '{shown}'.")
+        raise UnknownCurrency(_("Currency '%(code)s' has no minor unit and can't hold money.",
+                                code=shown))
+    raise UnknownCurrency(_("Unknown currency '%(code)s'.", code=shown))
 
 
 def exponent(currency: str) -> int:
@@ -146,9 +151,9 @@ def exponent(currency: str) -> int:
 def _decimal_places_phrase(code: str) -> str:
     places = _EXPONENTS[code]
     if places == 0:
-        return f"{code} amounts have no decimal places."
-    unit = "place" if places == 1 else "places"
-    return f"{code} amounts have at most {places} decimal {unit}."
+        return _("%(code)s amounts have no decimal places.", code=code)
+    return ngettext("%(code)s amounts have at most %(num)d decimal place.",
+                    "%(code)s amounts have at most %(num)d decimal places.", places, code=code)
 
 
 # --------------------------------------------------------------------------- Money
@@ -190,10 +195,13 @@ class Money:
 
     def _same_currency(self, other: Money, verb: str) -> None:
         if other.currency != self.currency:
-            raise CurrencyMismatch(
-                f"Can't {verb} {self.currency} and {other.currency} amounts; "
-                "convert one of them first."
-            )
+            if verb == "add":
+                reason = _("Can't add %(first)s and %(second)s amounts; convert one of them first.",
+                           first=self.currency, second=other.currency)
+            else:
+                reason = _("Can't subtract %(first)s and %(second)s amounts; convert one of them "
+                           "first.", first=self.currency, second=other.currency)
+            raise CurrencyMismatch(reason)
 
     def __add__(self, other: object) -> Money:
         """Add two amounts of the same currency; mixing currencies raises CurrencyMismatch."""
@@ -238,10 +246,10 @@ class Money:
             )
         value = Decimal(value)
         if not value.is_finite():
-            raise InvalidAmount("The amount must be a finite number.")
+            raise InvalidAmount(_("The amount must be a finite number."))
         sign, digit_tuple, exp = value.as_tuple()
         if not isinstance(exp, int):  # only NaN/Infinity have a str exponent; checked above
-            raise InvalidAmount("The amount must be a finite number.")
+            raise InvalidAmount(_("The amount must be a finite number."))
         all_digits = "".join(str(d) for d in digit_tuple)
         significant = all_digits.rstrip("0")
         if not significant:
@@ -252,7 +260,7 @@ class Money:
         if shift < 0:
             raise InvalidAmount(_decimal_places_phrase(code))
         if len(significant) + shift > _MAX_DIGITS:
-            raise InvalidAmount("That amount is too large.")
+            raise InvalidAmount(_("That amount is too large."))
         minor = int(significant) * 10**shift
         return cls(-minor if sign else minor, code)
 
@@ -373,8 +381,9 @@ def _example(code: str) -> str:
     places = _EXPONENTS[code]
     sample = Money(5000 if places == 0 else 50 * 10**places, code)
     if places == 0:
-        return f"Enter an amount like {format_plain(sample)} ({code} has no decimals)."
-    return f"Enter an amount like {format_plain(sample)}."
+        return _("Enter an amount like %(example)s (%(code)s has no decimals).",
+                 example=format_plain(sample), code=code)
+    return _("Enter an amount like %(example)s.", example=format_plain(sample))
 
 
 def _language(locale: str) -> str:
@@ -420,9 +429,9 @@ def parse_amount(text: str, currency: str, *, locale: str = "en") -> Money:
 
     raw = text.strip()
     if not raw:
-        raise InvalidAmount("Enter an amount.")
+        raise InvalidAmount(_("Enter an amount."))
     if len(raw) > MAX_INPUT_LENGTH:
-        raise InvalidAmount("That amount is too long. Enter just the number, like 5,000.")
+        raise InvalidAmount(_("That amount is too long. Enter just the number, like 5,000."))
 
     # NFKC turns full-width digits, '，', '．', '￥' and no-break spaces into their plain
     # forms.  It would also turn '²' into '2' and '①' into '1'; refuse those first so a
@@ -432,38 +441,41 @@ def parse_amount(text: str, currency: str, *, locale: str = "en") -> Money:
             raise InvalidAmount(_example(code))
     normalized = unicodedata.normalize("NFKC", raw).strip().upper()
     if len(normalized) > MAX_INPUT_LENGTH:
-        raise InvalidAmount("That amount is too long. Enter just the number, like 5,000.")
+        raise InvalidAmount(_("That amount is too long. Enter just the number, like 5,000."))
 
     if any(ch in _NEGATIVE_SIGNS for ch in normalized):
-        raise InvalidAmount("The amount can't be negative.")
+        raise InvalidAmount(_("The amount can't be negative."))
 
     number = _strip_marker(normalized, _MARKERS[code])
     if not number:
-        raise InvalidAmount("Enter an amount.")
+        raise InvalidAmount(_("Enter an amount."))
     own_markers = _MARKERS[code]
     if any(
         (number.startswith(m) or number.endswith(m)) and m not in own_markers for m in _ALL_MARKERS
     ):
-        raise InvalidAmount(f"That looks like a different currency. Enter an amount in {code}.")
+        raise InvalidAmount(_("That looks like a different currency. Enter an amount in %(code)s.",
+                              code=code))
     if any(marker in number for marker in own_markers):
         # "¥¥5,000" or "JPY 5,000円": the marker may appear only once.
         raise InvalidAmount(_example(code))
     if any(unicodedata.category(ch) == "Sc" for ch in number):
-        raise InvalidAmount(f"That looks like a different currency. Enter an amount in {code}.")
+        raise InvalidAmount(_("That looks like a different currency. Enter an amount in %(code)s.",
+                              code=code))
     if _SCIENTIFIC.fullmatch(number):
-        raise InvalidAmount("Write the amount out in full, without an exponent.")
+        raise InvalidAmount(_("Write the amount out in full, without an exponent."))
     if number.count(decimal_mark) > 1:
-        raise InvalidAmount(
-            f"Use only one '{decimal_mark}' for decimals and '{group_mark}' between "
-            "thousands, like 1,234,567."
-        )
+        raise InvalidAmount(_(
+            "Use only one '%(decimal_mark)s' for decimals and '%(group_mark)s' between "
+            "thousands, like 1,234,567.", decimal_mark=decimal_mark, group_mark=group_mark,
+        ))
 
     match = _NUMBER_PATTERNS[language].fullmatch(number)
     if match is None:
         if group_mark in number and not any(ch.isalpha() or ch.isspace() for ch in number):
-            raise InvalidAmount(
-                f"Put '{group_mark}' only between groups of three digits, like 1,234,567."
-            )
+            raise InvalidAmount(_(
+                "Put '%(group_mark)s' only between groups of three digits, like 1,234,567.",
+                group_mark=group_mark,
+            ))
         raise InvalidAmount(_example(code))
 
     places = _EXPONENTS[code]
@@ -474,11 +486,21 @@ def parse_amount(text: str, currency: str, *, locale: str = "en") -> Money:
     whole = int(match.group("whole").replace(group_mark, ""))
     minor = whole * 10**places + int(fraction.ljust(places, "0") or "0")
     if minor == 0:
-        raise InvalidAmount("Enter an amount greater than zero.")
+        raise InvalidAmount(_("Enter an amount greater than zero."))
     return Money(minor, code)
 
 
 # --------------------------------------------------------------------------- gateway limits
+
+
+def _message_language() -> str:
+    """The language messages are being written in (a request's, or a ``force_locale``
+    block's): the one amounts inside them follow. English outside an app context, and for a
+    language whose number marks we do not know."""
+    locale = get_locale()
+    language = re.split(r"[-_]", str(locale), maxsplit=1)[0].lower() if locale else "en"
+    return language if language in _NUMBER_MARKS else "en"
+
 
 # Stripe's published minimum charge amounts, in minor units of the charge currency
 # (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts).  Stripe also
@@ -509,13 +531,15 @@ def check_gateway_limits(money: Money, *, maximum_minor: int | None = None) -> N
     """
     minimum = GATEWAY_MINIMUMS.get(money.currency)
     if minimum is None:
-        raise UnknownCurrency(f"We can't take gifts in {money.currency}.")
+        raise UnknownCurrency(_("We can't take gifts in %(currency)s.", currency=money.currency))
     if money.amount_minor < minimum:
-        smallest = format_money(Money(minimum, money.currency))
-        raise BelowMinimum(f"The smallest gift we can take in {money.currency} is {smallest}.")
+        smallest = format_money(Money(minimum, money.currency), _message_language())
+        raise BelowMinimum(_("The smallest gift we can take in %(currency)s is %(amount)s.",
+                             currency=money.currency, amount=smallest))
     if maximum_minor is not None and money.amount_minor > maximum_minor:
-        largest = format_money(Money(maximum_minor, money.currency))
-        raise AboveMaximum(f"The largest gift we can take in {money.currency} is {largest}.")
+        largest = format_money(Money(maximum_minor, money.currency), _message_language())
+        raise AboveMaximum(_("The largest gift we can take in %(currency)s is %(amount)s.",
+                             currency=money.currency, amount=largest))
 
 
 # --------------------------------------------------------------------------- conversion
@@ -529,7 +553,7 @@ def convert(money: Money, to_currency: str, rate: Decimal) -> Money:
     """
     target = normalize_currency(to_currency)
     if not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0:
-        raise InvalidAmount("An exchange rate must be a positive Decimal.", field="rate")
+        raise InvalidAmount(_("An exchange rate must be a positive Decimal."), field="rate")
     if target == money.currency and rate == 1:
         return money
     with localcontext() as ctx:

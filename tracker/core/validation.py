@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 
 from tracker.core.errors import DomainError
 
@@ -12,10 +13,14 @@ def normalize_email(raw: str, field: str = "email") -> str:
     try:
         return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise DomainError(f"That email address is not valid: {exc}", field=field) from None
+        raise DomainError(_("That email address is not valid: %(problem)s", problem=str(exc)),
+                          field=field) from None
 
 
 def check_length(value: str, maximum: int, field: str, label: str) -> None:
-    """Refuse text longer than its column, with a message naming the field."""
+    """Refuse text longer than its column, with a message naming the field.
+
+    ``label`` names the field in the sentence; pass it translatable (``lazy_gettext``)."""
     if len(value) > maximum:
-        raise DomainError(f"Keep the {label} to {maximum} characters.", field=field)
+        raise DomainError(_("Keep the %(label)s to %(maximum)d characters.",
+                            label=str(label), maximum=maximum), field=field)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify, render_template, request
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from tracker.core import ratelimit
 from tracker.core.access import public
 from tracker.core.db_unavailable import database_unavailable, unavailable_response
 from tracker.core.errors import DomainError
@@ -27,6 +31,84 @@ def healthz():
     return jsonify(status="ok", database="ok")
 
 
+#: the titles of the HTTP errors a visitor may meet, in the page's language (JSON keeps English)
+HTTP_TITLES = {
+    400: _l("Bad Request"),
+    401: _l("Unauthorized"),
+    403: _l("Forbidden"),
+    404: _l("Not Found"),
+    405: _l("Method Not Allowed"),
+    406: _l("Not Acceptable"),
+    409: _l("Conflict"),
+    410: _l("Gone"),
+    413: _l("Request Entity Too Large"),
+    414: _l("Request URI Too Long"),
+    415: _l("Unsupported Media Type"),
+    422: _l("Unprocessable Entity"),
+    429: _l("Too Many Requests"),
+    431: _l("Request Header Fields Too Large"),
+    500: _l("Internal Server Error"),
+    503: _l("Service Unavailable"),
+}
+
+def _english(text: object) -> str:
+    with force_locale("en"):
+        return str(text)
+
+
+#: the stock explanations (Werkzeug's, Flask-WTF's CSRF refusals), by their English text; an
+#: explanation a view wrote itself is shown as it is
+HTTP_DESCRIPTIONS = {_english(text): text for text in (
+    _l("The browser (or proxy) sent a request that this server could not understand."),
+    _l("The server could not verify that you are authorized to access the URL requested. You "
+       "either supplied the wrong credentials (e.g. a bad password), or your browser doesn't "
+       "understand how to supply the credentials required."),
+    _l("You don't have the permission to access the requested resource. It is either "
+       "read-protected or not readable by the server."),
+    _l("The requested URL was not found on the server. If you entered the URL manually please "
+       "check your spelling and try again."),
+    _l("The method is not allowed for the requested URL."),
+    _l("The resource identified by the request is only capable of generating response entities "
+       "which have content characteristics not acceptable according to the accept headers sent "
+       "in the request."),
+    _l("A conflict happened while processing the request. The resource might have been modified "
+       "while the request was being processed."),
+    _l("The requested URL is no longer available on this server and there is no forwarding "
+       "address. If you followed a link from a foreign page, please contact the author of this "
+       "page."),
+    _l("The data value transmitted exceeds the capacity limit."),
+    _l("The length of the requested URL exceeds the capacity limit for this server. The request "
+       "cannot be processed."),
+    _l("The server does not support the media type transmitted in the request."),
+    _l("The request was well-formed but was unable to be followed due to semantic errors."),
+    _l("This user has exceeded an allotted request count. Try again later."),
+    _l("One or more header fields exceeds the maximum size."),
+    _l("The server encountered an internal error and was unable to complete your request. Either "
+       "the server is overloaded or there is an error in the application."),
+    _l("The server is temporarily unable to service your request due to maintenance downtime or "
+       "capacity problems. Please try again later."),
+    _l("The CSRF token is missing."),
+    _l("The CSRF session token is missing."),
+    _l("The CSRF token has expired."),
+    _l("The CSRF token is invalid."),
+    _l("The CSRF tokens do not match."),
+    _l("The referrer header is missing."),
+    _l("The referrer does not match the host."),
+)}
+
+
+def _http_title(exc: HTTPException) -> str:
+    return str(HTTP_TITLES.get(exc.code or 500, exc.name))
+
+
+def _http_description(exc: HTTPException) -> str:
+    limit = getattr(exc, "limit", None)
+    if exc.code == 429 and limit is not None and hasattr(limit, "limit"):
+        return ratelimit.describe(limit.limit)  # Flask-Limiter's refusal: "3 per 1 minute"
+    text = exc.description or ""
+    return str(HTTP_DESCRIPTIONS.get(text, text))
+
+
 def _wants_json() -> bool:
     return request.path.endswith(".json") or request.path.startswith("/webhooks/")
 
@@ -44,12 +126,14 @@ def register_errorhandlers(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if exc.code and exc.code >= 500:
             db.session.rollback()
-        return _error_response(exc.code or 500, exc.name, exc.description or "")
+        if _wants_json():  # for programs (and Stripe): always the English of the error
+            return _error_response(exc.code or 500, exc.name, exc.description or "")
+        return _error_response(exc.code or 500, _http_title(exc), _http_description(exc))
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         db.session.rollback()
-        return _error_response(exc.status_code, "Request refused", exc.reason)
+        return _error_response(exc.status_code, _("Request refused"), exc.reason)
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):
@@ -57,4 +141,5 @@ def register_errorhandlers(app: Flask) -> None:
             return unavailable_response(exc)
         db.session.rollback()
         app.logger.exception("unhandled error")
-        return _error_response(500, "Something went wrong", "The error was logged. Nothing was saved.")
+        return _error_response(500, _("Something went wrong"),
+                               _("The error was logged. Nothing was saved."))

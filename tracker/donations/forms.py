@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from tracker.core.forms import Form, NoControlCharacters
 
 WALL_LABELS = {
-    "anonymous": "List my gift as “Anonymous”",
-    "name": "Show my name",
-    "hidden": "Don't list my gift",
+    "anonymous": _l("List my gift as “Anonymous”"),
+    "name": _l("Show my name"),
+    "hidden": _l("Don't list my gift"),
 }
+
+
+
+def _wall_choices() -> dict[str, str]:
+    """The donor-wall choices in the request's language (WTForms wants plain strings)."""
+    return {value: str(label) for value, label in WALL_LABELS.items()}
 
 
 class DonationForm(Form):
@@ -20,18 +28,18 @@ class DonationForm(Form):
     Choices depend on settings, so the view fills them in (``configure``).
     """
 
-    currency = SelectField("Currency of the other amount", choices=[])
-    preset = RadioField("Amount", choices=[], validate_choice=True)
-    amount = StringField("Other amount",
+    currency = SelectField(_l("Currency of the other amount"), choices=[])
+    preset = RadioField(_l("Amount"), choices=[], validate_choice=True)
+    amount = StringField(_l("Other amount"),
                          validators=[Optional(), Length(max=30), NoControlCharacters()])
-    name = StringField("Your name (optional)",
+    name = StringField(_l("Your name (optional)"),
                        validators=[Optional(), Length(max=80), NoControlCharacters()])
-    email = EmailField("Email for your receipt (optional)",
+    email = EmailField(_l("Email for your receipt (optional)"),
                        validators=[Optional(), Length(max=254), NoControlCharacters()])
-    message = TextAreaField("Message (optional)",
+    message = TextAreaField(_l("Message (optional)"),
                             validators=[Optional(), Length(max=500), NoControlCharacters()])
-    wall = RadioField("On the donor wall", choices=WALL_LABELS, default="anonymous")
-    wants_updates = BooleanField("Email me when the people in this case are safe")
+    wall = RadioField(_l("On the donor wall"), choices=_wall_choices, default="anonymous")
+    wants_updates = BooleanField(_l("Email me when the people in this case are safe"))
 
     def configure(self, currencies: list[str], presets: dict[str, tuple[int, ...]],
                   labels: dict[tuple[str, int], str]) -> None:
@@ -39,5 +47,5 @@ class DonationForm(Form):
         self.currency.choices = {c: c for c in currencies}
         self.preset.choices = {
             **{f"{c}:{m}": labels[(c, m)] for c in currencies for m in presets.get(c, ())},
-            "other": "Other amount",
+            "other": _("Other amount"),
         }

@@ -11,6 +11,7 @@ import secrets
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -30,7 +31,8 @@ from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
 
 CHANNELS: tuple[str, ...] = ("card", "bank_transfer", "cash")
-CHANNEL_LABELS = {"card": "Card", "bank_transfer": "Bank transfer", "cash": "Cash"}
+#: how each channel is named on pages (lazy: in the reader's language)
+CHANNEL_LABELS = {"card": _l("Card"), "bank_transfer": _l("Bank transfer"), "cash": _l("Cash")}
 GATEWAYS: tuple[str, ...] = ("stripe", "sandbox", "offline")
 
 PENDING, SUCCEEDED, FAILED, EXPIRED, FLAGGED = "pending", "succeeded", "failed", "expired", "flagged"

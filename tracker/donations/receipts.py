@@ -3,6 +3,10 @@
 A receipt and its email are written in the caller's transaction: if the gift is rolled back
 the receipt number goes back to the counter and no email leaves (see ``tracker.core.outbox``).
 
+The email (and ``receipt_text``) is written in the language the donor gave in
+(``Donation.locale``; None is the default language), whoever is asking: the webhook that
+records the gift has no visitor at all.
+
 Safety: a receipt carries only the donor's own amount, the case's *public* title and the
 donation's opaque public id — never anything from a case's private fields or its people.
 """
@@ -10,18 +14,23 @@ donation's opaque public id — never anything from a case's private fields or i
 from __future__ import annotations
 
 from babel.dates import format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from tracker.core import outbox
 from tracker.core.counters import next_value
 from tracker.core.errors import Conflict
+from tracker.core.i18n import current_locale, language
 from tracker.core.money import Money, format_money
 from tracker.core.time import as_utc, local_zone, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Receipt
 from tracker.extensions import db
 
+#: the purpose stored on a receipt for the general fund (stored in English, shown translated)
 GENERAL_FUND = "General fund"
+GENERAL_FUND_LABEL = _l("General fund")
 NUMBER_FORMAT = "RT-%06d"
-TEST_MODE_LINE = "TEST MODE — no money moved."
+TEST_MODE_LINE = _l("TEST MODE — no money moved.")
 
 
 def receipt_for(donation: Donation) -> Receipt | None:
@@ -45,7 +54,7 @@ def issue_receipt(donation: Donation) -> Receipt:
     if existing is not None:
         return existing
     if status != SUCCEEDED:
-        raise Conflict("Only a recorded gift gets a receipt.")
+        raise Conflict(_("Only a recorded gift gets a receipt."))
 
     case = donation.case
     donor = donation.donor
@@ -62,33 +71,38 @@ def issue_receipt(donation: Donation) -> Receipt:
     db.session.flush()
 
     if donor is not None and donor.email:
-        outbox.queue(
-            "receipt",
-            f"receipt:{receipt.number}",
-            donor.email,
-            f"Your receipt {receipt.number}",
-            receipt_text(receipt),
-        )
+        with language(donation.locale):
+            subject = _("Your receipt %(number)s", number=receipt.number)
+            body = receipt_text(receipt)
+        outbox.queue("receipt", f"receipt:{receipt.number}", donor.email, subject, body)
     return receipt
 
 
 def receipt_text(receipt: Receipt) -> str:
-    """The receipt as plain English text: the email body, and a downloadable receipt.
+    """The receipt as plain text in the donor's language (the donation's ``locale``): the
+    email body, and a downloadable receipt. Amounts as that language writes them
+    (¥5,000 / 5,000円), the date as a long date (September 1, 2025 / 2025年9月1日).
 
     Uses only the receipt's frozen fields and the donation's public id and gateway.
     """
     donation = receipt.donation
     issued_on = as_utc(receipt.issued_at).astimezone(local_zone()).date()
-    lines = [
-        "Thank you for your gift.",
-        "",
-        f"Receipt number: {receipt.number}",
-        f"Date: {format_date(issued_on, format='long', locale='en')}",
-        f"Amount: {format_money(Money(receipt.amount_minor, receipt.currency))}",
-        f"Purpose: {receipt.purpose}",
-        f"Donation reference: {donation.public_id}",
-    ]
-    if donation.gateway == "sandbox":
-        lines += ["", TEST_MODE_LINE]
-    lines += ["", "Please keep this receipt for your records."]
+    with language(donation.locale):
+        locale = current_locale()
+        purpose = receipt.purpose
+        if donation.case_id is None and purpose == GENERAL_FUND:
+            purpose = str(GENERAL_FUND_LABEL)
+        lines = [
+            _("Thank you for your gift."),
+            "",
+            _("Receipt number: %(number)s", number=receipt.number),
+            _("Date: %(date)s", date=format_date(issued_on, format="long", locale=locale)),
+            _("Amount: %(amount)s",
+              amount=format_money(Money(receipt.amount_minor, receipt.currency), locale)),
+            _("Purpose: %(purpose)s", purpose=purpose),
+            _("Donation reference: %(reference)s", reference=donation.public_id),
+        ]
+        if donation.gateway == "sandbox":
+            lines += ["", str(TEST_MODE_LINE)]
+        lines += ["", _("Please keep this receipt for your records.")]
     return "\n".join(lines) + "\n"

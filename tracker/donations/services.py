@@ -7,6 +7,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -41,8 +43,8 @@ def configured_settlement(amount: Money, fee_minor: int = 0) -> Settlement:
     rates: dict[str, Decimal] = current_app.config["TRACKER_EXCHANGE_RATES"]
     if amount.currency not in rates:
         raise DomainError(
-            f"No exchange rate to {base} is configured for {amount.currency} "
-            "(set TRACKER_EXCHANGE_RATES).",
+            _("No exchange rate to %(base)s is configured for %(currency)s "
+              "(set TRACKER_EXCHANGE_RATES).", base=base, currency=amount.currency),
             field="currency",
         )
     rate = rates[amount.currency]
@@ -79,10 +81,10 @@ def find_or_create_donor(email: str | None, name: str = "") -> Donor:
 def settle(donation: Donation, settlement: Settlement, *, settled_at: datetime | None = None) -> None:
     """Mark a pending donation succeeded with its settlement and book it on the ledger."""
     if donation.status == SUCCEEDED:
-        raise Conflict("This donation is already recorded.")
+        raise Conflict(_("This donation is already recorded."))
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     if settlement.gross.currency != base or settlement.fee.currency != base:
-        raise DomainError(f"Settlements are in the base currency, {base}.")
+        raise DomainError(_("Settlements are in the base currency, %(base)s.", base=base))
     donation.settled_currency = base
     donation.gross_minor = settlement.gross.amount_minor
     donation.fee_minor = settlement.fee.amount_minor
@@ -109,14 +111,15 @@ class OfflineGift:
 def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
     """Record a bank transfer or cash gift as a settled donation with its ledger entries."""
     if gift.channel not in CHANNELS or gift.channel == "card":
-        raise DomainError("Offline gifts are bank transfers or cash.", field="channel")
+        raise DomainError(_("Offline gifts are bank transfers or cash."), field="channel")
     if gift.amount.amount_minor <= 0:
-        raise DomainError("Enter an amount greater than zero.", field="amount")
-    check_length(gift.reference, 120, "reference", "reference")
-    check_length(gift.donor_name, 200, "donor_name", "donor's name")
+        raise DomainError(_("Enter an amount greater than zero."), field="amount")
+    check_length(gift.reference, 120, "reference", _l("reference"))
+    check_length(gift.donor_name, 200, "donor_name", _l("donor's name"))
     email = normalize_email(gift.donor_email, field="donor_email") if gift.donor_email else None
     if case is not None and case.status in (workflow.CLOSED, workflow.REQUESTED):
-        raise Conflict(f"Gifts cannot be booked to a case that is {case.status_label.lower()}.")
+        raise Conflict(_("Gifts cannot be booked to a case that is %(status)s.",
+                         status=str(case.status_label).lower()))
     try:
         settlement = configured_settlement(gift.amount)
     except MoneyError as exc:
@@ -160,6 +163,8 @@ class GiftInput:
     #: "name" (show my name on the wall), "anonymous" (list me as Anonymous) or "hidden"
     wall: str = "anonymous"
     wants_updates: bool = False
+    #: the language the donor gave in ("en"/"ja"; their receipt is written in it), or None
+    locale: str | None = None
 
 
 WALL_CHOICES = ("name", "anonymous", "hidden")
@@ -178,19 +183,22 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
 
     config = current_app.config
     if gift.amount.currency not in config["TRACKER_CURRENCIES"]:
-        raise DomainError(f"We take gifts in {', '.join(config['TRACKER_CURRENCIES'])}.",
+        raise DomainError(_("We take gifts in %(currencies)s.",
+                            currencies=", ".join(config["TRACKER_CURRENCIES"])),
                           field="currency")
     check_gateway_limits(gift.amount, maximum_minor=config["TRACKER_MAX_GIFT_MINOR"])
     if not accepts_gifts(case):
-        raise Conflict("This case is not taking gifts now; please give to the general fund.")
-    check_length(gift.name, 80, "name", "name")
-    check_length(gift.message, 500, "message", "message")
+        raise Conflict(_("This case is not taking gifts now; please give to the general fund."))
+    check_length(gift.name, 80, "name", _l("name"))
+    check_length(gift.message, 500, "message", _l("message"))
     if gift.wall not in WALL_CHOICES:
-        raise DomainError("Choose how you appear on the donor wall.", field="wall")
+        raise DomainError(_("Choose how you appear on the donor wall."), field="wall")
     if gift.wall == "name" and not gift.name.strip():
-        raise DomainError("Give the name to show on the wall, or choose Anonymous.", field="name")
+        raise DomainError(_("Give the name to show on the wall, or choose Anonymous."), field="name")
     email = normalize_email(gift.email, field="email") if gift.email else None
     donor = find_or_create_donor(email, gift.name.strip())
+    if gift.locale:
+        donor.locale = gift.locale  # the language of the donor's latest gift
     donation = Donation(
         case_id=case.id if case else None, donor=donor,
         amount_minor=gift.amount.amount_minor, currency=gift.amount.currency,
@@ -198,6 +206,7 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
         display_name=gift.name.strip() if gift.wall == "name" else "",
         show_on_wall=gift.wall != "hidden",
         message=gift.message.strip(), wants_updates=gift.wants_updates and email is not None,
+        locale=gift.locale,
     )
     db.session.add(donation)
     db.session.flush()
@@ -231,4 +240,5 @@ def wall(case: RescueCase, limit: int = 20) -> list[tuple[str, str, datetime]]:
                Donation.show_on_wall.is_(True))
         .order_by(Donation.settled_at.desc()).limit(limit)
     )
-    return [(name or "Anonymous", message, when) for name, message, when in rows]
+    anonymous = _("Anonymous")
+    return [(name or anonymous, message, when) for name, message, when in rows]

@@ -10,12 +10,15 @@ from flask import (
     render_template,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from tracker.cases import public as public_view
 from tracker.cases.models import RescueCase
 from tracker.core.access import public
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
+from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money, parse_amount
 from tracker.donations import services
 from tracker.donations.forms import DonationForm
@@ -26,13 +29,17 @@ from tracker.payments.gateway import CheckoutRequest, GatewayError, get_gateway
 
 bp = Blueprint("donations", __name__)
 
-GATEWAY_DOWN = "The payment service did not answer. Nothing was charged; please try again."
+#: the words for a gift that did not go through, on its thank-you page
+STATUS_LABELS = {"failed": _l("failed"), "expired": _l("expired"), "flagged": _l("flagged")}
+
+GATEWAY_DOWN = _l("The payment service did not answer. Nothing was charged; please try again.")
 
 
 def _form() -> DonationForm:
     currencies = current_app.config["TRACKER_CURRENCIES"]
     form = DonationForm()
-    labels = {(c, m): format_money(Money(m, c)) for c in currencies
+    locale = current_locale()
+    labels = {(c, m): format_money(Money(m, c), locale) for c in currencies
               for m in services.PRESETS.get(c, ())}
     form.configure(currencies, services.PRESETS, labels)
     if not form.is_submitted():
@@ -45,23 +52,25 @@ def _form() -> DonationForm:
 def _gift_amount(form: DonationForm) -> Money:
     """A preset carries its own currency; the currency box applies to "Other amount"."""
     if form.preset.data and form.preset.data != "other":
-        preset_currency, _, minor = form.preset.data.partition(":")
+        preset_currency, _sep, minor = form.preset.data.partition(":")
         return Money(int(minor), preset_currency)
     if not (form.amount.data or "").strip():
-        raise DomainError("Type the amount you want to give.", field="amount")
-    return parse_amount(form.amount.data, form.currency.data)
+        raise DomainError(_("Type the amount you want to give."), field="amount")
+    return parse_amount(form.amount.data, form.currency.data, locale=current_locale())
 
 
 def _give(case: RescueCase | None):
     form = _form()
     if case is not None and not services.accepts_gifts(case):
-        form.form_errors.append("This case is not taking gifts now; please give to the general fund.")
+        form.form_errors.append(
+            _("This case is not taking gifts now; please give to the general fund."))
     elif form.validate_on_submit():
         try:
             gift = services.GiftInput(
                 amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
                 message=form.message.data or "", wall=form.wall.data,
                 wants_updates=bool(form.wants_updates.data) and case is not None,
+                locale=current_locale(),
             )
             gateway = get_gateway()
             donation = services.start_donation(case, gift, gateway.name)
@@ -76,19 +85,21 @@ def _give(case: RescueCase | None):
                 start = gateway.create_checkout(CheckoutRequest(
                     donation_id=donation.public_id,
                     amount=Money(donation.amount_minor, donation.currency),
-                    description=(f"Gift: {case.public_title}" if case else "Gift: general fund")[:200],
+                    description=(_("Gift: %(title)s", title=case.public_title) if case
+                                 else _("Gift: general fund"))[:200],
                     success_url=url_for("donations.thanks", public_id=donation.public_id,
                                         _external=True),
                     cancel_url=(url_for("donations.give_to_case", slug=case.slug, _external=True)
                                 if case else url_for("donations.give", _external=True)),
                     customer_email=donation.donor.email if donation.donor else None,
+                    locale=donation.locale,
                 ))
             except GatewayError:
                 db.session.rollback()
                 donation = db.session.get(Donation, donation.id)
                 donation.status = "failed"
                 db.session.commit()
-                form.form_errors.append(GATEWAY_DOWN)
+                form.form_errors.append(str(GATEWAY_DOWN))
             else:
                 donation.gateway_session_id = start.session_id
                 db.session.commit()
@@ -138,4 +149,5 @@ def thanks(public_id: str):
         waiting=donation.status == PENDING,
         amount=Money(donation.amount_minor, donation.currency),
         case=db.session.get(RescueCase, donation.case_id) if donation.case_id else None,
+        status_labels=STATUS_LABELS,
     )

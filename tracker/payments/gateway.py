@@ -50,6 +50,8 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     customer_email: str | None = None
+    #: the donor's language ("en"/"ja"): Stripe's page speaks it; None lets Stripe choose
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,7 @@ class StripeGateway:
         }
         if request.customer_email:
             params["customer_email"] = request.customer_email
+        params["locale"] = request.locale or "auto"
         session = self._call(
             self.client.v1.checkout.sessions.create,
             params=params,

@@ -13,10 +13,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func
 
 from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError, NotFound
+from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
 from tracker.core.time import utcnow
 from tracker.donations import receipts
@@ -210,7 +212,7 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
     if refunds is None and charge.get("id"):
         refunds = gateway.list_refunds(charge["id"])
     refunds = list(refunds or [])
-    _, booked_minor = _booked(donation, REFUND)
+    _base, booked_minor = _booked(donation, REFUND)
     listed = sum(int(r.get("amount") or 0) for r in refunds
                  if r.get("status") in (None, "succeeded", "pending"))
     total_refunded = int(charge.get("amount_refunded") or 0)
@@ -328,36 +330,39 @@ def refund_donation(donation: Donation, amount_minor: int, reason: str, actor: A
 
     locked = lock_donation(donation.public_id)
     if locked is None:
-        raise NotFound("There is no such gift.")
+        raise NotFound(_("There is no such gift."))
     if locked.channel != "card":
-        raise Conflict("Bank transfers and cash are not refunded through the payment service: "
-                       "pay the donor back yourself and record it as an adjustment of the gift.")
+        raise Conflict(_("Bank transfers and cash are not refunded through the payment service: "
+                         "pay the donor back yourself and record it as an adjustment of the gift."))
     if locked.status != SUCCEEDED or not locked.gateway_payment_intent_id:
-        raise Conflict(f"Only a recorded card payment can be refunded; this gift is {locked.status}.")
+        raise Conflict(_("Only a recorded card payment can be refunded; this gift is %(status)s.",
+                         status=locked.status))
     if locked.gateway != gateway.name:
-        raise Conflict(f"This gift was paid through the {locked.gateway} gateway, but the app now "
-                       f"uses {gateway.name}; refund it there.")
+        raise Conflict(_("This gift was paid through the %(paid_with)s gateway, but the app now "
+                         "uses %(current)s; refund it there.",
+                         paid_with=locked.gateway, current=gateway.name))
     disputes = db.session.execute(
         db.select(func.count().filter(LedgerEntry.kind == DISPUTE),
                   func.count().filter(LedgerEntry.kind == DISPUTE_REVERSAL))
         .where(LedgerEntry.donation_id == locked.id)
     ).one()
     if disputes[0] > disputes[1]:
-        raise Conflict("The donor's bank disputed this payment; it cannot be refunded while "
-                       "the dispute stands.")
+        raise Conflict(_("The donor's bank disputed this payment; it cannot be refunded while "
+                         "the dispute stands."))
     reason = check_reason(reason)
-    _, refunded = _booked(locked, REFUND)
+    _base, refunded = _booked(locked, REFUND)
     if expected_refunded_minor is not None and expected_refunded_minor != refunded:
-        raise Conflict("This gift's refunds changed since the form was opened (was it sent twice?); "
-                       "nothing more was refunded. Check the gift and try again.")
+        raise Conflict(_("This gift's refunds changed since the form was opened (was it sent "
+                         "twice?); nothing more was refunded. Check the gift and try again."))
     remaining = locked.amount_minor - refunded
     if remaining <= 0:
-        raise Conflict("This gift has already been refunded in full.")
+        raise Conflict(_("This gift has already been refunded in full."))
     if amount_minor <= 0:
-        raise DomainError("Enter an amount greater than zero.", field="amount")
+        raise DomainError(_("Enter an amount greater than zero."), field="amount")
     if amount_minor > remaining:
-        left = format_money(Money(remaining, locked.currency))
-        raise DomainError(f"Only {left} of this gift is left to refund.", field="amount")
+        left = format_money(Money(remaining, locked.currency), current_locale())
+        raise DomainError(_("Only %(amount)s of this gift is left to refund.", amount=left),
+                          field="amount")
 
     refund_id = gateway.refund(locked.gateway_payment_intent_id, amount_minor,
                                key=f"{locked.public_id}:{refunded}:{amount_minor}")

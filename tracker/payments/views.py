@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request
+from flask_babel import gettext as _
 
 from tracker.core.access import public
 from tracker.core.money import Money
@@ -45,7 +46,7 @@ def sandbox_checkout(session_id: str):
         card = request.form.get("card_number", "")[:40]
         event = get_gateway().pay(session_id, card)
         if event is None:
-            error = "Your card was declined (test card). Nothing was charged."
+            error = _("Your card was declined (test card). Nothing was charged.")
         else:
             db.session.commit()
             webhooks.deliver_sandbox_event(event)
