@@ -155,7 +155,7 @@ def test_last_rescue_turns_an_open_case_page_rescued_without_reload(
     expect(article).to_have_attribute("data-status", workflow.IN_PROGRESS)
     expect_live(donor, "rescued", "2")
     expect_live(donor, "group_size", "3")
-    expect_live(donor, "status", workflow.LABELS[workflow.IN_PROGRESS])
+    expect_live(donor, "status", str(workflow.LABELS[workflow.IN_PROGRESS]))
     banner = donor.locator(f'{CASE_PAGE} p[data-live="completed"]')
     expect(banner).to_have_count(1)
     expect(banner).to_be_hidden()
@@ -188,7 +188,7 @@ def test_last_rescue_turns_an_open_case_page_rescued_without_reload(
     expect(banner).to_contain_text("Everyone in this case is safe")
     expect_live(donor, "group_size", "3", timeout=deadline.ms())
     expect_live(donor, "rescued", "3", timeout=deadline.ms())
-    expect_live(donor, "status", workflow.LABELS[workflow.RESCUED], timeout=deadline.ms())
+    expect_live(donor, "status", str(workflow.LABELS[workflow.RESCUED]), timeout=deadline.ms())
     expect_live(donor, "person-status", "Rescued", timeout=deadline.ms())  # every row
     assert_not_reloaded(donor, marker, navigations)
     snap(donor, "case-after")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -38,7 +39,9 @@ from tracker.extensions import db
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 DISBURSEMENT_STATUSES: tuple[str, ...] = (PENDING, APPROVED, REJECTED)
-STATUS_LABELS = {PENDING: "Awaiting approval", APPROVED: "Counted", REJECTED: "Rejected"}
+#: status -> its label in the page's language (lazy: looked up when shown)
+STATUS_LABELS = {PENDING: _l("Awaiting approval"), APPROVED: _l("Counted"),
+                 REJECTED: _l("Rejected")}
 
 
 class BudgetLine(db.Model):

@@ -18,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 
 from tracker.budgets.models import (
@@ -31,6 +33,7 @@ from tracker.budgets.models import (
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.cases.services import get_case_for_update
+from tracker.config import CATEGORY_LABELS
 from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.images import reencode
@@ -54,6 +57,14 @@ MAX_RATE = Decimal(1_000_000)
 RATE_PLACES = 8
 _GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
 
+#: the default categories' labels in the page's language (a label written in the
+#: configuration is shown as it is written)
+DEFAULT_CATEGORY_LABELS = {
+    "guides": _l("Guides"), "transport": _l("Transport"), "safe_house": _l("Safe house"),
+    "documents_legal": _l("Documents and legal"), "medical": _l("Medical"), "food": _l("Food"),
+    "other": _l("Other"),
+}
+
 
 # --- categories and settings -----------------------------------------------------------------
 
@@ -64,8 +75,17 @@ def categories() -> dict[str, str]:
 
 
 def category_label(key: str) -> str:
-    """A category's label; a key no longer configured keeps a readable label."""
-    return categories().get(key) or key.replace("_", " ").capitalize()
+    """A category's label, in the page's language when it is a default category's default
+    label; a key no longer configured keeps a readable label."""
+    label = categories().get(key)
+    if label is not None and label == CATEGORY_LABELS.get(key) and key in DEFAULT_CATEGORY_LABELS:
+        return str(DEFAULT_CATEGORY_LABELS[key])
+    return label or key.replace("_", " ").capitalize()
+
+
+def category_choices() -> list[tuple[str, str]]:
+    """The configured categories as (key, label) pairs for a form, in their order."""
+    return [(key, category_label(key)) for key in categories()]
 
 
 def approval_threshold() -> Money:
@@ -76,7 +96,7 @@ def approval_threshold() -> Money:
 
 def _open_for_money(case: RescueCase) -> None:
     if case.status == workflow.CLOSED:
-        raise Conflict("This case is closed: its budget and spending no longer change.")
+        raise Conflict(_("This case is closed: its budget and spending no longer change."))
 
 
 def _noon(day: date) -> datetime:
@@ -108,8 +128,8 @@ def _sync_goal(case: RescueCase) -> None:
         return
     total = budget_total(case.id)
     if total <= 0:
-        raise Conflict("This case's goal follows its budget, so it needs at least one budget "
-                       "line; set the goal by hand first.")
+        raise Conflict(_("This case's goal follows its budget, so it needs at least one budget "
+                         "line; set the goal by hand first."))
     if case.goal_amount_minor != total:
         audit.record("case.updated", case, case_id=case.id,
                      before={"goal_amount_minor": case.goal_amount_minor},
@@ -127,12 +147,12 @@ def set_line(case: RescueCase, category: str, planned: Money, private_note: str 
     case = get_case_for_update(case.id)
     _open_for_money(case)
     if category not in categories():
-        raise DomainError("Choose one of the budget categories.", field="category")
+        raise DomainError(_("Choose one of the budget categories."), field="category")
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     if planned.currency != base:
-        raise DomainError(f"Plan budget lines in {base}.", field="planned")
+        raise DomainError(_("Plan budget lines in %(currency)s.", currency=base), field="planned")
     if planned.amount_minor <= 0:
-        raise DomainError("Plan an amount greater than zero.", field="planned")
+        raise DomainError(_("Plan an amount greater than zero."), field="planned")
     check_desk_amount(planned, field="planned")
     check_length(private_note, LINE_NOTE_MAX, "private_note", "note")
     line = db.session.scalar(db.select(BudgetLine).where(
@@ -170,7 +190,7 @@ def remove_line(line: BudgetLine) -> None:
     used = db.session.scalar(
         db.select(func.count(Disbursement.id)).where(Disbursement.budget_line_id == line.id))
     if used:
-        raise Conflict("Money was paid against this line, so it stays; lower its plan instead.")
+        raise Conflict(_("Money was paid against this line, so it stays; lower its plan instead."))
     audit.record("budget.line_removed", line, case_id=case.id,
                  before={"category": line.category, "planned_minor": line.planned_minor})
     db.session.delete(line)
@@ -222,13 +242,14 @@ def parse_rate(text: str | None) -> Decimal | None:
         return None
     # A comma groups thousands ("1,000"); a decimal comma ("149,85") is refused, not misread.
     if "," in raw and not _GROUPED.match(raw):
-        raise DomainError("Write the rate with a point for decimals, like 149.85.", field="rate")
+        raise DomainError(_("Write the rate with a point for decimals, like 149.85."), field="rate")
     try:
         rate = Decimal(raw.replace(",", ""))
     except InvalidOperation:
-        raise DomainError("Write the rate as a number, like 150 or 149.85.", field="rate") from None
+        raise DomainError(_("Write the rate as a number, like 150 or 149.85."),
+                          field="rate") from None
     if not rate.is_finite() or rate <= 0 or rate > MAX_RATE:
-        raise DomainError("The rate must be a positive number (base-currency units per unit).",
+        raise DomainError(_("The rate must be a positive number (base-currency units per unit)."),
                           field="rate")
     _check_rate_places(rate)
     return rate
@@ -237,23 +258,24 @@ def parse_rate(text: str | None) -> Decimal | None:
 def _check_rate_places(rate: Decimal) -> None:
     """The rate is stored with RATE_PLACES decimals: refuse one the row could not reproduce."""
     if rate != rate.quantize(Decimal(1).scaleb(-RATE_PLACES)):
-        raise DomainError(f"Give the rate with at most {RATE_PLACES} decimal places.", field="rate")
+        raise DomainError(_("Give the rate with at most %(places)d decimal places.",
+                            places=RATE_PLACES), field="rate")
 
 
 def _rate_for(currency: str, typed: Decimal | None) -> Decimal:
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     if currency == base:
         if typed is not None and typed != 1:
-            raise DomainError(f"A payment in {base} has no exchange rate; leave it empty or 1.",
-                              field="rate")
+            raise DomainError(_("A payment in %(currency)s has no exchange rate; leave it empty "
+                                "or 1.", currency=base), field="rate")
         return Decimal(1)
     if typed is not None:
         _check_rate_places(typed)
         return typed
     configured = current_app.config["TRACKER_EXCHANGE_RATES"].get(currency)
     if configured is None:
-        raise DomainError(f"There is no configured rate for {currency}; type the rate you paid at.",
-                          field="rate")
+        raise DomainError(_("There is no configured rate for %(currency)s; type the rate you "
+                            "paid at.", currency=currency), field="rate")
     return configured
 
 
@@ -281,17 +303,17 @@ def record_disbursement(case: RescueCase, data: DisbursementInput, *, actor: Use
     _open_for_money(case)
     line = db.session.get(BudgetLine, data.line_id)
     if line is None or line.case_id != case.id:
-        raise DomainError("Choose one of this case's budget lines.", field="line")
+        raise DomainError(_("Choose one of this case's budget lines."), field="line")
     if data.amount.amount_minor <= 0:
-        raise DomainError("Enter an amount greater than zero.", field="amount")
+        raise DomainError(_("Enter an amount greater than zero."), field="amount")
     check_desk_amount(data.amount)
     if data.spent_on > today:
-        raise DomainError("The payment date cannot be in the future.", field="spent_on")
+        raise DomainError(_("The payment date cannot be in the future."), field="spent_on")
     if data.spent_on < EARLIEST_MONEY_DAY:
-        raise DomainError("That date is too long ago; check the year.", field="spent_on")
+        raise DomainError(_("That date is too long ago; check the year."), field="spent_on")
     payee = (data.payee or "").strip()
     if not payee:
-        raise DomainError("Describe who was paid (kept private, staff only).", field="payee")
+        raise DomainError(_("Describe who was paid (kept private, staff only)."), field="payee")
     check_length(payee, PAYEE_MAX, "payee", "payee")
     check_length(data.note or "", NOTE_MAX, "note", "note")
     base = current_app.config["TRACKER_BASE_CURRENCY"]
@@ -301,8 +323,8 @@ def record_disbursement(case: RescueCase, data: DisbursementInput, *, actor: Use
     except MoneyError as exc:
         raise DomainError(exc.reason, field="rate") from None
     if base_amount.amount_minor <= 0:
-        raise DomainError(f"At that rate the payment is less than the smallest unit of {base}.",
-                          field="amount")
+        raise DomainError(_("At that rate the payment is less than the smallest unit of "
+                            "%(currency)s.", currency=base), field="amount")
     check_desk_amount(base_amount)
     stored_receipt = reencode(receipt, field="receipt") if receipt else None
     disbursement = Disbursement(
@@ -339,12 +361,21 @@ def _locked(disbursement_id: int) -> tuple[Disbursement, RescueCase]:
     """A disbursement with its case locked, re-read after the lock."""
     found = db.session.get(Disbursement, disbursement_id)
     if found is None:
-        raise NotFound("There is no such disbursement.")
+        raise NotFound(_("There is no such disbursement."))
     case = get_case_for_update(found.case_id)
     disbursement = db.session.scalar(
         db.select(Disbursement).where(Disbursement.id == disbursement_id)
         .execution_options(populate_existing=True))
     return disbursement, case
+
+
+def _already(status: str) -> str:
+    """Why a disbursement that was already decided cannot be decided again."""
+    if status == APPROVED:
+        return _("This disbursement is already approved.")
+    if status == REJECTED:
+        return _("This disbursement is already rejected.")
+    return _("This disbursement is already %(status)s.", status=status)
 
 
 def _reversed_already(original_id: int, *, statuses: tuple[str, ...]) -> bool:
@@ -361,14 +392,14 @@ def approve(disbursement_id: int, *, actor: User) -> Disbursement:
     """
     disbursement, case = _locked(disbursement_id)
     if disbursement.status != PENDING:
-        raise Conflict(f"This disbursement is already {disbursement.status}.")
+        raise Conflict(_already(disbursement.status))
     if disbursement.created_by_id == actor.id:
-        raise Conflict("You recorded this disbursement, so someone else must approve it "
-                       "(four eyes).")
+        raise Conflict(_("You recorded this disbursement, so someone else must approve it "
+                         "(four eyes)."))
     _open_for_money(case)
     if disbursement.reverses_id is not None and _reversed_already(
             disbursement.reverses_id, statuses=(APPROVED,)):
-        raise Conflict("That payment has already been reversed.")
+        raise Conflict(_("That payment has already been reversed."))
     _count(disbursement, actor)
     audit.record("disbursement.approved", disbursement, case_id=case.id, actor=actor,
                  after={"base_amount_minor": disbursement.base_amount_minor,
@@ -382,7 +413,7 @@ def reject(disbursement_id: int, *, actor: User, reason: str) -> Disbursement:
     """Turn down a disbursement awaiting approval (its creator may withdraw it too)."""
     disbursement, case = _locked(disbursement_id)
     if disbursement.status != PENDING:
-        raise Conflict(f"This disbursement is already {disbursement.status}.")
+        raise Conflict(_already(disbursement.status))
     reason = check_reason(reason)
     actor_id = actor.id  # before touching the row (see _count)
     disbursement.status = REJECTED
@@ -403,11 +434,12 @@ def reverse(disbursement_id: int, *, actor: User | None, reason: str, today: dat
     original, case = _locked(disbursement_id)
     _open_for_money(case)
     if original.is_reversal:
-        raise Conflict("A reversal cannot itself be reversed; record the payment again instead.")
+        raise Conflict(_("A reversal cannot itself be reversed; record the payment again instead."))
     if original.status != APPROVED:
-        raise Conflict("Only a counted disbursement can be reversed; reject one awaiting approval.")
+        raise Conflict(_("Only a counted disbursement can be reversed; reject one awaiting "
+                         "approval."))
     if _reversed_already(original.id, statuses=(PENDING, APPROVED)):
-        raise Conflict("This payment is already reversed or has a reversal awaiting approval.")
+        raise Conflict(_("This payment is already reversed or has a reversal awaiting approval."))
     reason = check_reason(reason)
     reversal = Disbursement(
         case_id=case.id, budget_line_id=original.budget_line_id, spent_on=today,
@@ -431,7 +463,7 @@ def reverse(disbursement_id: int, *, actor: User | None, reason: str, today: dat
 def add_receipt(disbursement: Disbursement, upload: bytes) -> DisbursementReceipt:
     """Attach the photo of a paper receipt to a disbursement that has none."""
     if disbursement.receipt is not None:
-        raise Conflict("This disbursement already has a receipt.")
+        raise Conflict(_("This disbursement already has a receipt."))
     _attach_receipt(disbursement, reencode(upload, field="receipt"))
     audit.record("disbursement.receipt_added", disbursement, case_id=disbursement.case_id)
     return disbursement.receipt

@@ -7,6 +7,7 @@ is public (the public sees ``services.public_budget`` on the case page, by categ
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from tracker.budgets import services
@@ -53,7 +54,7 @@ def _case(case_id: int) -> RescueCase:
 
 def _line_form(form: LineForm | None = None) -> LineForm:
     form = form or LineForm()
-    form.category.choices = list(services.categories().items())
+    form.category.choices = services.category_choices()
     return form
 
 
@@ -117,7 +118,7 @@ def options(case_id: int):
             _refused(form, exc)
             return _render(_case(case_id), options_form=form, code=form_status(exc))
         db.session.commit()
-        flash("Saved." if changed else "Nothing changed.", "success")
+        flash(_("Saved.") if changed else _("Nothing changed."), "success")
         return redirect(url_for("budgets.budget", case_id=case.id))
     return _render(case, options_form=form, code=422)
 
@@ -138,7 +139,8 @@ def set_line(case_id: int):
             _refused(form, exc)
             return _render(_case(case_id), line_form=form, code=form_status(exc))
         db.session.commit()
-        flash(f"{services.category_label(form.category.data)} planned.", "success")
+        flash(_("%(category)s planned.", category=services.category_label(form.category.data)),
+              "success")
         return redirect(url_for("budgets.budget", case_id=case.id))
     return _render(case, line_form=form, code=422)
 
@@ -160,7 +162,7 @@ def remove_line(case_id: int, line_id: int):
         flash(exc.reason, "error")
         return _render(_case(case_id), code=form_status(exc))
     db.session.commit()
-    flash("Budget line removed.", "success")
+    flash(_("Budget line removed."), "success")
     return redirect(url_for("budgets.budget", case_id=case.id))
 
 
@@ -188,9 +190,9 @@ def record(case_id: int):
             _refused(form, exc)
             return _render(_case(case_id), disbursement_form=form, code=form_status(exc))
         db.session.commit()
-        flash("Payment recorded; it counts now." if disbursement.status == "approved" else
-              "Payment recorded. It is above the approval threshold, so it counts once another "
-              "staff member approves it.", "success")
+        flash(_("Payment recorded; it counts now.") if disbursement.status == "approved" else
+              _("Payment recorded. It is above the approval threshold, so it counts once another "
+                "staff member approves it."), "success")
         return redirect(url_for("budgets.budget", case_id=case.id))
     return _render(case, disbursement_form=form, code=422)
 
@@ -233,21 +235,21 @@ def _decide(disbursement_id: int, action: str, from_queue: bool):
     form = DecisionForm() if action == "approve" else ReasonForm()
     if not form.validate_on_submit():
         if isinstance(form, ReasonForm) and form.reason.errors:
-            flash(" ".join(form.reason.errors), "error")
+            flash(" ".join(str(e) for e in form.reason.errors), "error")
             return _back(disbursement, from_queue), 303
         abort(400)
     try:
         if action == "approve":
             services.approve(disbursement.id, actor=current_user)
-            message = "Approved: the payment counts now."
+            message = _("Approved: the payment counts now.")
         elif action == "reject":
             services.reject(disbursement.id, actor=current_user, reason=form.reason.data)
-            message = "Rejected: the payment does not count."
+            message = _("Rejected: the payment does not count.")
         else:
             reversal = services.reverse(disbursement.id, actor=current_user,
                                         reason=form.reason.data, today=local_today())
-            message = ("Reversed." if reversal.status == "approved" else
-                       "Reversal recorded; it counts once another staff member approves it.")
+            message = (_("Reversed.") if reversal.status == "approved" else
+                       _("Reversal recorded; it counts once another staff member approves it."))
     except DomainError as exc:
         db.session.rollback()
         flash(exc.reason, "error")

@@ -2,34 +2,53 @@
 
 from __future__ import annotations
 
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from flask_babel import lazy_gettext as _l
+from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from tracker.cases import workflow
 from tracker.cases.models import AGE_BANDS, TRACKS
 from tracker.core.forms import Form
 
+#: track -> its label in the case form
+TRACK_LABELS = {"journey": _l("Journey"), "legal": _l("Legal")}
+#: track -> how the staff case page names it ("journey track")
+TRACK_NAMES = {"journey": _l("journey track"), "legal": _l("legal track")}
+
+
+def _outcome_label(outcome: str) -> str:
+    return workflow.OUTCOME_LABELS.get(outcome) or outcome.replace("_", " ").capitalize()
+
+
+def _choices(labels: dict) -> list[SelectChoice]:
+    """Select options from {value: label}; a label may be lazy (shown in the page's language),
+    which WTForms' dict shorthand does not take."""
+    return [SelectChoice(value, label) for value, label in labels.items()]
+
 
 class CaseForm(Form):
     """Open a case. Public fields are shown to everyone; private ones to staff only."""
 
-    public_title = StringField("Public title", validators=[DataRequired(), Length(max=200)])
-    slug = StringField("Address (slug)", validators=[DataRequired(), Length(min=3, max=80)])
-    public_region = StringField("Coarse region", validators=[DataRequired(), Length(max=80)])
-    public_summary = TextAreaField("Public summary (Markdown)", validators=[Length(max=20000)])
-    track = SelectField("Track", choices={t: t.capitalize() for t in TRACKS})
-    goal = StringField("Funding goal", validators=[DataRequired(), Length(max=30)])
-    private_notes = TextAreaField("Private notes (staff only)", validators=[Length(max=20000)])
-    private_contact = TextAreaField("Private contact (staff only)", validators=[Length(max=5000)])
+    public_title = StringField(_l("Public title"), validators=[DataRequired(), Length(max=200)])
+    slug = StringField(_l("Address (slug)"), validators=[DataRequired(), Length(min=3, max=80)])
+    public_region = StringField(_l("Coarse region"), validators=[DataRequired(), Length(max=80)])
+    public_summary = TextAreaField(_l("Public summary (Markdown)"), validators=[Length(max=20000)])
+    track = SelectField(_l("Track"),
+                        choices=_choices({t: TRACK_LABELS.get(t) or t.capitalize() for t in TRACKS}))
+    goal = StringField(_l("Funding goal"), validators=[DataRequired(), Length(max=30)])
+    private_notes = TextAreaField(_l("Private notes (staff only)"), validators=[Length(max=20000)])
+    private_contact = TextAreaField(_l("Private contact (staff only)"),
+                                    validators=[Length(max=5000)])
 
 
 class StatusForm(Form):
     """Move a case to another status."""
 
-    target = SelectField("New status", choices={s: workflow.LABELS[s] for s in workflow.STATUSES})
+    target = SelectField(_l("New status"),
+                         choices=_choices({s: workflow.LABELS[s] for s in workflow.STATUSES}))
     outcome = SelectField(
-        "Outcome (when closing)",
-        choices={"": "—", **{o: o.replace("_", " ").capitalize() for o in workflow.OUTCOMES}},
+        _l("Outcome (when closing)"),
+        choices=_choices({"": "—", **{o: _outcome_label(o) for o in workflow.OUTCOMES}}),
         validators=[Optional()],
     )
 
@@ -37,17 +56,18 @@ class StatusForm(Form):
 class PersonForm(Form):
     """Add a person to a case."""
 
-    public_alias = StringField("Public alias", validators=[DataRequired(), Length(max=60)])
-    age_band = SelectField("Age band", choices={a: a for a in AGE_BANDS})
-    private_name = StringField("Real name (staff only)", validators=[Length(max=200)])
-    private_details = TextAreaField("Private details (staff only)", validators=[Length(max=5000)])
+    public_alias = StringField(_l("Public alias"), validators=[DataRequired(), Length(max=60)])
+    age_band = SelectField(_l("Age band"), choices={a: a for a in AGE_BANDS})
+    private_name = StringField(_l("Real name (staff only)"), validators=[Length(max=200)])
+    private_details = TextAreaField(_l("Private details (staff only)"),
+                                    validators=[Length(max=5000)])
 
 
 class RescuedForm(Form):
     """Mark a person rescued."""
 
-    rescued_on = DateField("Rescued on", validators=[DataRequired()])
-    note = TextAreaField("Note (staff only)", validators=[Length(max=5000)])
+    rescued_on = DateField(_l("Rescued on"), validators=[DataRequired()])
+    note = TextAreaField(_l("Note (staff only)"), validators=[Length(max=5000)])
 
 
 class EditCaseForm(CaseForm):
@@ -60,13 +80,14 @@ class CloseForm(Form):
     """Close a case: why, and where the money it holds goes."""
 
     outcome = SelectField(
-        "Why the case closes",
-        choices={o: o.replace("_", " ").capitalize() for o in workflow.OUTCOMES},
+        _l("Why the case closes"),
+        choices=_choices({o: _outcome_label(o) for o in workflow.OUTCOMES}),
     )
     move_funds_to = SelectField(
-        "Money the case holds",
-        choices={"general": "Move it to the general fund", "case": "Move it to another case",
-                 "keep": "Leave it on this case"},
+        _l("Money the case holds"),
+        choices=_choices({"general": _l("Move it to the general fund"),
+                          "case": _l("Move it to another case"),
+                          "keep": _l("Leave it on this case")}),
     )
-    target = SelectField("Case that receives it", choices={}, validate_choice=False,
+    target = SelectField(_l("Case that receives it"), choices={}, validate_choice=False,
                          validators=[Optional()])

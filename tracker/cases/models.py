@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -26,11 +27,11 @@ LOST_CONTACT = "lost_contact"
 DETAINED = "detained"
 PERSON_STATUSES: tuple[str, ...] = (WAITING, IN_TRANSIT, PERSON_RESCUED, LOST_CONTACT, DETAINED)
 PERSON_LABELS = {
-    WAITING: "Waiting",
-    IN_TRANSIT: "In transit",
-    PERSON_RESCUED: "Rescued",
-    LOST_CONTACT: "Lost contact",
-    DETAINED: "Detained",
+    WAITING: _l("Waiting"),
+    IN_TRANSIT: _l("In transit"),
+    PERSON_RESCUED: _l("Rescued"),
+    LOST_CONTACT: _l("Lost contact"),
+    DETAINED: _l("Detained"),
 }
 TRACKS = ("journey", "legal")
 

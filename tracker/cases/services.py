@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func
 
 from tracker.budgets.models import PENDING, Disbursement
@@ -51,31 +53,36 @@ class CaseInput:
 def _check_case_input(data: CaseInput, base_currency: str) -> None:
     if not 3 <= len(data.slug) <= 80 or not SLUG_RE.match(data.slug):
         raise DomainError(
-            "Use 3 to 80 lower-case letters, digits and single hyphens, like 'six-flood-survivors'.",
+            _("Use 3 to 80 lower-case letters, digits and single hyphens, like "
+              "'six-flood-survivors'."),
             field="slug",
         )
     if not data.public_title.strip() or len(data.public_title) > 200:
-        raise DomainError("Give the case a public title of at most 200 characters.", "public_title")
+        raise DomainError(_("Give the case a public title of at most 200 characters."),
+                          "public_title")
     if not data.public_region.strip() or len(data.public_region) > 80:
         raise DomainError(
-            "Give a coarse region of at most 80 characters (a province, never a town).",
+            _("Give a coarse region of at most 80 characters (a province, never a town)."),
             field="public_region",
         )
     if data.track not in TRACKS:
-        raise DomainError(f"Track must be one of {', '.join(TRACKS)}.", field="track")
+        raise DomainError(_("Track must be one of %(tracks)s.", tracks=", ".join(TRACKS)),
+                          field="track")
     if data.goal.currency != base_currency:
         raise DomainError(
-            f"Set the goal in the base currency, {base_currency}.", field="goal_currency"
+            _("Set the goal in the base currency, %(currency)s.", currency=base_currency),
+            field="goal_currency",
         )
     if data.goal.amount_minor < 0:
-        raise DomainError("The goal cannot be negative.", field="goal")
+        raise DomainError(_("The goal cannot be negative."), field="goal")
 
 
 def create_case(data: CaseInput, base_currency: str) -> RescueCase:
     """Open a case in the private 'requested' status."""
     _check_case_input(data, base_currency)
     if db.session.scalar(db.select(RescueCase.id).where(RescueCase.slug == data.slug)):
-        raise Conflict(f"The address '{data.slug}' is already used by another case.", field="slug")
+        raise Conflict(_("The address '%(slug)s' is already used by another case.", slug=data.slug),
+                       field="slug")
     case = RescueCase(
         slug=data.slug,
         public_title=data.public_title.strip(),
@@ -110,7 +117,7 @@ def get_case_for_update(case_id: int) -> RescueCase:
         .execution_options(populate_existing=True)
     )
     if case is None:
-        raise NotFound("No such case.")
+        raise NotFound(_("No such case."))
     return case
 
 
@@ -130,20 +137,22 @@ def change_status(case: RescueCase, target: str, *, outcome: str | None = None) 
     if target == workflow.RESCUED:
         total, rescued = _people_counts(case)
         if total == 0:
-            raise Conflict("Add the people in this case before marking it rescued.", "status")
+            raise Conflict(_("Add the people in this case before marking it rescued."), "status")
         if rescued < total:
             raise Conflict(
-                f"{total - rescued} of {total} people are not marked rescued yet; "
-                "the case completes when everyone is.",
+                _("%(waiting)d of %(total)d people are not marked rescued yet; "
+                  "the case completes when everyone is.", waiting=total - rescued, total=total),
                 field="status",
             )
     if target == workflow.CLOSED:
         if outcome not in workflow.OUTCOMES:
             raise DomainError(
-                f"Choose why the case closes: {', '.join(workflow.OUTCOMES)}.", field="outcome"
+                _("Choose why the case closes: %(outcomes)s.",
+                  outcomes=", ".join(workflow.OUTCOMES)),
+                field="outcome",
             )
     elif outcome is not None:
-        raise DomainError("Only a closed case has an outcome.", field="outcome")
+        raise DomainError(_("Only a closed case has an outcome."), field="outcome")
     before = {"status": case.status, "outcome": case.outcome}
     now = utcnow()
     case.status = target
@@ -168,12 +177,14 @@ def add_beneficiary(
     """Add a person to an open case, known publicly by alias and age band only."""
     alias = public_alias.strip()
     if not 1 <= len(alias) <= 60:
-        raise DomainError("Give a public alias of 1 to 60 characters, like 'Mr. Y.Y.'.",
+        raise DomainError(_("Give a public alias of 1 to 60 characters, like 'Mr. Y.Y.'."),
                           field="public_alias")
     if age_band not in AGE_BANDS:
-        raise DomainError(f"Age band must be one of {', '.join(AGE_BANDS)}.", field="age_band")
+        raise DomainError(_("Age band must be one of %(bands)s.", bands=", ".join(AGE_BANDS)),
+                          field="age_band")
     if case.status in (workflow.RESCUED, workflow.CLOSED):
-        raise Conflict(f"People cannot be added to a case that is {case.status_label.lower()}.")
+        raise Conflict(_("People cannot be added to a case that is %(status)s.",
+                         status=case.status_label.lower()))
     position = db.session.scalar(
         db.select(func.coalesce(func.max(Beneficiary.position), 0))
         .where(Beneficiary.case_id == case.id)
@@ -193,9 +204,10 @@ def add_beneficiary(
 def set_person_status(person: Beneficiary, status: str) -> None:
     """Set a person's status other than rescued (waiting, in transit, lost contact, detained)."""
     if status not in PERSON_STATUSES or status == PERSON_RESCUED:
-        raise DomainError("Use 'mark rescued' to record a rescue.", field="status")
+        raise DomainError(_("Use 'mark rescued' to record a rescue."), field="status")
     if person.status == PERSON_RESCUED:
-        raise Conflict(f"{person.public_alias} is already recorded as rescued.", field="status")
+        raise Conflict(_("%(alias)s is already recorded as rescued.", alias=person.public_alias),
+                       field="status")
     before = {"status": person.status}
     person.status = status
     person.case.updated_at = utcnow()
@@ -215,13 +227,13 @@ def mark_rescued(person: Beneficiary, rescued_on: date, *, note: str = "",
     db.session.refresh(person)
     if case.status not in workflow.RESCUE_STATUSES:
         raise Conflict(
-            f"People can be marked rescued only while the case is fundraising, under way or in "
-            f"legal action; this case is {case.status_label.lower()}.",
+            _("People can be marked rescued only while the case is fundraising, under way or in "
+              "legal action; this case is %(status)s.", status=case.status_label.lower()),
         )
     if person.status == PERSON_RESCUED:
-        raise Conflict(f"{person.public_alias} is already recorded as rescued.")
+        raise Conflict(_("%(alias)s is already recorded as rescued.", alias=person.public_alias))
     if today is not None and rescued_on > today:
-        raise DomainError("The rescue date cannot be in the future.", field="rescued_on")
+        raise DomainError(_("The rescue date cannot be in the future."), field="rescued_on")
     before = {"status": person.status, "rescued_on": None}
     person.status = PERSON_RESCUED
     person.rescued_on = rescued_on
@@ -276,7 +288,8 @@ def update_case(case: RescueCase, data: CaseInput, base_currency: str) -> list[s
     """
     _check_case_input(replace(data, slug=case.slug), base_currency)
     if case.status in (workflow.RESCUED, workflow.CLOSED):
-        raise Conflict(f"A case that is {case.status_label.lower()} can no longer be edited.")
+        raise Conflict(_("A case that is %(status)s can no longer be edited.",
+                         status=case.status_label.lower()))
     new = {
         "public_title": data.public_title.strip(), "public_summary": data.public_summary,
         "public_region": data.public_region.strip(), "track": data.track,
@@ -286,8 +299,8 @@ def update_case(case: RescueCase, data: CaseInput, base_currency: str) -> list[s
     changed = [name for name, value in new.items() if getattr(case, name) != value]
     if "goal_amount_minor" in changed and case.goal_follows_budget:
         raise Conflict(
-            "This case's goal follows its budget total; change the budget lines, or turn "
-            "that off on the budget page to set the goal by hand.", field="goal")
+            _("This case's goal follows its budget total; change the budget lines, or turn "
+              "that off on the budget page to set the goal by hand."), field="goal")
     if not changed:
         return []
     before = {n: getattr(case, n) for n in changed if not n.startswith("private_")}
@@ -316,23 +329,25 @@ def close_case(case: RescueCase, outcome: str, *, move_funds_to: str,
     "keep". Returns the amount moved in base-currency minor units.
     """
     if move_funds_to not in ("general", "case", "keep"):
-        raise DomainError("Choose where the case's money goes.", field="move_funds_to")
+        raise DomainError(_("Choose where the case's money goes."), field="move_funds_to")
     if move_funds_to == "case":
         if target is None:
-            raise DomainError("Choose the case that receives the money.", field="target")
+            raise DomainError(_("Choose the case that receives the money."), field="target")
         if target.id == case.id:
-            raise DomainError("Money cannot move to the case being closed.", field="target")
+            raise DomainError(_("Money cannot move to the case being closed."), field="target")
         if target.status not in workflow.OPEN_STATUSES:
-            raise Conflict(f"The case “{target.public_title}” is not open; choose an open case.",
-                           field="target")
+            raise Conflict(_("The case “%(title)s” is not open; choose an open case.",
+                             title=target.public_title), field="target")
     case = get_case_for_update(case.id)
     waiting = pending_disbursements(case.id)
     if waiting:
-        raise Conflict(
-            f"{waiting} disbursement{'s' if waiting > 1 else ''} of this case "
-            f"{'are' if waiting > 1 else 'is'} awaiting approval; approve or reject "
-            f"{'them' if waiting > 1 else 'it'} before closing the case."
-        )
+        raise Conflict(ngettext(
+            "%(num)d disbursement of this case is awaiting approval; approve or reject it "
+            "before closing the case.",
+            "%(num)d disbursements of this case are awaiting approval; approve or reject them "
+            "before closing the case.",
+            waiting,
+        ))
     change_status(case, workflow.CLOSED, outcome=outcome)
     # What the case holds: raised less paid out (fees are the organization's, not the case's).
     held = ledger.money_by_case([case.id])[case.id].held_minor

@@ -14,12 +14,14 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from tracker.budgets import services as budget_services
 from tracker.cases import public as public_view
 from tracker.cases import services, workflow
 from tracker.cases.forms import (
+    TRACK_NAMES,
     CaseForm,
     CloseForm,
     EditCaseForm,
@@ -32,6 +34,7 @@ from tracker.core import audit, pagecache
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
+from tracker.core.i18n import current_locale
 from tracker.core.money import Money, MoneyError, format_money, format_plain, parse_amount
 from tracker.core.time import current_fiscal_year, local_today
 from tracker.donations import services as donation_services
@@ -117,7 +120,7 @@ def dashboard():
     cases = list(db.session.scalars(db.select(RescueCase).order_by(RescueCase.id.desc())))
     progress = public_view.progress_for(cases)
     return render_template(
-        "staff/dashboard.html", cases=cases, progress=progress,
+        "staff/dashboard.html", cases=cases, progress=progress, outcomes=workflow.OUTCOME_NAMES,
         attention=services.needs_attention(cases, progress),
         pending_approvals=budget_services.pending_count(),
     )
@@ -150,7 +153,7 @@ def new_case():
             apply_error(form, exc)
         else:
             db.session.commit()
-            flash(f"Case '{case.public_title}' opened.", "success")
+            flash(_("Case '%(title)s' opened.", title=case.public_title), "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
     return render_template("staff/case_new.html", form=form, base_currency=base), (
         422 if form.errors or form.form_errors else 200
@@ -175,6 +178,8 @@ def _render_detail(case: RescueCase, *, status_form=None, person_form=None, resc
         progress=public_view.progress_for([case])[case.id],
         targets=sorted(workflow.allowed_targets(case.status)),
         labels=workflow.LABELS,
+        outcomes=workflow.OUTCOME_NAMES,
+        tracks=TRACK_NAMES,
         status_form=status_form or StatusForm(),
         person_form=person_form or PersonForm(),
         rescued_form=rescued_form or RescuedForm(),
@@ -213,7 +218,8 @@ def change_status(case_id: int):
             apply_error(form, exc)
         else:
             db.session.commit()
-            flash(f"Status is now {workflow.LABELS[case.status].lower()}.", "success")
+            flash(_("Status is now %(status)s.", status=workflow.LABELS[case.status].lower()),
+                  "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
     return _render_detail(_staff_case(case_id), status_form=form, code=409)
 
@@ -236,7 +242,7 @@ def add_person(case_id: int):
             apply_error(form, exc)
         else:
             db.session.commit()
-            flash("Person added.", "success")
+            flash(_("Person added."), "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
     return _render_detail(_staff_case(case_id), person_form=form, code=422)
 
@@ -260,8 +266,8 @@ def mark_rescued(case_id: int, person_id: int):
         else:
             db.session.commit()
             flash(
-                "Everyone is safe: the case is complete." if completed
-                else f"{person.public_alias} is marked rescued.",
+                _("Everyone is safe: the case is complete.") if completed
+                else _("%(alias)s is marked rescued.", alias=person.public_alias),
                 "success",
             )
             return redirect(url_for("staff.case_detail", case_id=case_id))
@@ -293,7 +299,7 @@ def edit_case(case_id: int):
             apply_error(form, exc)
         else:
             db.session.commit()
-            flash("Saved." if changed else "Nothing changed.", "success")
+            flash(_("Saved.") if changed else _("Nothing changed."), "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
     code = 422 if form.errors or form.form_errors else 200
     return render_template("staff/case_edit.html", form=form, case=case, base_currency=base), code
@@ -317,7 +323,8 @@ def close_case(case_id: int):
             apply_error(form, exc)
         else:
             db.session.commit()
-            money = format_money(Money(moved, case.goal_currency))
-            flash(f"Case closed{f'; {money} moved' if moved else ''}.", "success")
+            money = format_money(Money(moved, case.goal_currency), current_locale())
+            flash(_("Case closed; %(money)s moved.", money=money) if moved else _("Case closed."),
+                  "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
     return _render_detail(_staff_case(case_id), close_form=form, code=409)

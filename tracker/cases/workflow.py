@@ -9,6 +9,9 @@ is rescued; that rule is checked by the service, not here.
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from tracker.core.errors import IllegalTransition
 
 REQUESTED = "requested"
@@ -23,14 +26,15 @@ STATUSES: tuple[str, ...] = (
     REQUESTED, FUNDRAISING, IN_PROGRESS, LEGAL_ACTION, ON_HOLD, RESCUED, CLOSED,
 )
 
+#: status -> its label in the page's language (lazy: looked up when shown)
 LABELS: dict[str, str] = {
-    REQUESTED: "Request received",
-    FUNDRAISING: "Fundraising",
-    IN_PROGRESS: "Rescue under way",
-    LEGAL_ACTION: "Legal action",
-    ON_HOLD: "On hold",
-    RESCUED: "Rescued",
-    CLOSED: "Closed",
+    REQUESTED: _l("Request received"),
+    FUNDRAISING: _l("Fundraising"),
+    IN_PROGRESS: _l("Rescue under way"),
+    LEGAL_ACTION: _l("Legal action"),
+    ON_HOLD: _l("On hold"),
+    RESCUED: _l("Rescued"),
+    CLOSED: _l("Closed"),
 }
 
 #: status -> statuses it may move to
@@ -46,6 +50,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 #: why a case may close
 OUTCOMES: tuple[str, ...] = ("cancelled", "failed", "deported", "lost_contact", "merged", "other")
+#: outcome -> its label in a form's choices ("Lost contact")
+OUTCOME_LABELS: dict[str, str] = {
+    "cancelled": _l("Cancelled"), "failed": _l("Failed"), "deported": _l("Deported"),
+    "lost_contact": _l("Lost contact"), "merged": _l("Merged"), "other": _l("Other"),
+}
+#: outcome -> how a staff page names it next to the status (the code, in English)
+OUTCOME_NAMES: dict[str, str] = {
+    "cancelled": _l("cancelled"), "failed": _l("failed"), "deported": _l("deported"),
+    "lost_contact": _l("lost_contact"), "merged": _l("merged"), "other": _l("other"),
+}
 
 #: statuses shown to the public (a request stays private until staff publish it)
 PUBLIC_STATUSES = frozenset(STATUSES) - {REQUESTED}
@@ -63,14 +77,16 @@ def allowed_targets(status: str) -> frozenset[str]:
 def check_transition(current: str, target: str) -> None:
     """Raise IllegalTransition with a clear sentence unless ``current`` → ``target`` is allowed."""
     if target not in TRANSITIONS:
-        raise IllegalTransition(f"'{target}' is not a case status.", field="status")
+        raise IllegalTransition(_("'%(status)s' is not a case status.", status=target),
+                                field="status")
     if target == current:
-        raise IllegalTransition(f"The case is already {LABELS[current].lower()}.", field="status")
+        raise IllegalTransition(_("The case is already %(status)s.", status=LABELS[current].lower()),
+                                field="status")
     if target not in TRANSITIONS[current]:
-        allowed = ", ".join(LABELS[s].lower() for s in sorted(TRANSITIONS[current])) or "nothing"
+        allowed = ", ".join(LABELS[s].lower() for s in sorted(TRANSITIONS[current])) or _("nothing")
         raise IllegalTransition(
-            f"A case that is {LABELS[current].lower()} cannot become {LABELS[target].lower()}; "
-            f"it can become: {allowed}.",
+            _("A case that is %(current)s cannot become %(target)s; it can become: %(allowed)s.",
+              current=LABELS[current].lower(), target=LABELS[target].lower(), allowed=allowed),
             field="status",
         )
 

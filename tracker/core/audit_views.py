@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
 
 from tracker.accounts.models import User
 from tracker.cases.models import RescueCase
@@ -28,7 +29,7 @@ def log():
     if case_slug:
         case_id = db.session.scalar(db.select(RescueCase.id).where(RescueCase.slug == case_slug))
         if case_id is None:
-            problems.append(f"No case with the address '{case_slug}'.")
+            problems.append(_("No case with the address '%(slug)s'.", slug=case_slug))
         query = query.where(AuditEntry.case_id == case_id)
     if email:
         query = query.where(AuditEntry.actor_label == email)
@@ -38,7 +39,7 @@ def log():
         if before.isdigit():
             query = query.where(AuditEntry.id < int(before))
         else:
-            problems.append("The page marker must be a number.")
+            problems.append(_("The page marker must be a number."))
     entries = list(db.session.scalars(query.limit(PAGE_SIZE)))
     cases = dict(db.session.execute(db.select(RescueCase.id, RescueCase.slug)).all())
     actions = list(db.session.scalars(db.select(AuditEntry.action).distinct().order_by(AuditEntry.action)))

@@ -15,11 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 
 from tracker.cases import workflow
 from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError, NotFound
+from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
 from tracker.donations.models import (
     ADJUSTMENT,
@@ -43,6 +46,15 @@ REASON_MIN, REASON_MAX = 10, 500
 #: yen). The cap keeps typos and hostile input far away from the BIGINT columns (about 9.2e18),
 #: even after conversion at any configured rate.
 MAX_DESK_AMOUNT_MINOR = 10**12
+
+#: a gift's status as the staff pages name it (the stored code, in English)
+STATUS_NAMES = {"pending": _l("pending"), "succeeded": _l("succeeded"), "failed": _l("failed"),
+                "expired": _l("expired"), "flagged": _l("flagged")}
+
+
+def status_name(status: str) -> str:
+    """A gift status for a staff page or message, in its language ("succeeded" in English)."""
+    return str(STATUS_NAMES.get(status, status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +109,21 @@ def check_reason(reason: str | None) -> str:
     REASON_MIN to REASON_MAX characters."""
     text = (reason or "").strip()
     if not text:
-        raise DomainError("Say why: the reason is kept with the correction.", field="reason")
+        raise DomainError(_("Say why: the reason is kept with the correction."), field="reason")
     if len(text) < REASON_MIN:
-        raise DomainError(f"Give a reason of at least {REASON_MIN} characters.", field="reason")
+        raise DomainError(_("Give a reason of at least %(min)d characters.", min=REASON_MIN),
+                          field="reason")
     if len(text) > REASON_MAX:
-        raise DomainError(f"Keep the reason to {REASON_MAX} characters.", field="reason")
+        raise DomainError(_("Keep the reason to %(max)d characters.", max=REASON_MAX),
+                          field="reason")
     return text
 
 
 def check_desk_amount(money: Money, field: str = "amount") -> None:
     """Refuse an amount no real gift reaches (see MAX_DESK_AMOUNT_MINOR)."""
     if abs(money.amount_minor) > MAX_DESK_AMOUNT_MINOR:
-        raise DomainError("That amount is far larger than any gift; check the number.", field=field)
+        raise DomainError(_("That amount is far larger than any gift; check the number."),
+                          field=field)
 
 
 def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User | None) -> LedgerEntry:
@@ -124,26 +139,28 @@ def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User 
     """
     locked = lock_donation(donation.public_id)
     if locked is None:
-        raise NotFound("There is no such gift.")
+        raise NotFound(_("There is no such gift."))
     if locked.channel == "card":
-        raise Conflict("Card gifts are corrected by a refund through the payment service, "
-                       "not by an adjustment.")
+        raise Conflict(_("Card gifts are corrected by a refund through the payment service, "
+                         "not by an adjustment."))
     if locked.status != SUCCEEDED or locked.settled_currency is None:
-        raise Conflict(f"Only a recorded gift can be adjusted; this one is {locked.status}.")
+        raise Conflict(_("Only a recorded gift can be adjusted; this one is %(status)s.",
+                         status=status_name(locked.status)))
     if locked.case is not None and locked.case.status == workflow.CLOSED:
-        raise Conflict("The gift's case is closed; its money no longer changes.")
+        raise Conflict(_("The gift's case is closed; its money no longer changes."))
     reason = check_reason(reason)
     currency = locked.settled_currency
     if amount_minor == 0:
-        raise DomainError("An adjustment of zero changes nothing; enter an amount like -1,000 or 500.",
-                          field="amount")
+        raise DomainError(_("An adjustment of zero changes nothing; enter an amount like -1,000 "
+                            "or 500."), field="amount")
     check_desk_amount(Money(amount_minor, currency))
     before = gift_money([locked.id]).get(locked.id, GiftMoney()).total_minor
     after = before + amount_minor
     if after < 0:
+        stands = format_money(Money(before, currency), current_locale())
         raise DomainError(
-            f"That would take the gift below zero: it stands at {format_money(Money(before, currency))}, "
-            f"so the largest reduction is -{format_money(Money(before, currency))}.",
+            _("That would take the gift below zero: it stands at %(amount)s, so the largest "
+              "reduction is -%(amount)s.", amount=stands),
             field="amount",
         )
     entry = LedgerEntry(

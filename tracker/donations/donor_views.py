@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
@@ -21,6 +23,7 @@ from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import Form, apply_error
 from tracker.core.money import Money
 from tracker.donations import privacy
+from tracker.donations.adjustments import status_name
 from tracker.donations.models import Donation, Donor, Receipt
 from tracker.extensions import db
 
@@ -29,24 +32,31 @@ staff_donors_bp = Blueprint("staff_donors", __name__, url_prefix="/staff/donors"
 STAFF = ("staff", "admin")
 PAGE_SIZE = 100
 CONFIRM_WORD = "ANONYMIZE"
+#: a gift's channel as the donor page names it (the stored code, in English)
+CHANNEL_CODES = {"card": _l("card"), "bank_transfer": _l("bank_transfer"), "cash": _l("cash")}
+
+
+def _channel(channel: str) -> str:
+    return CHANNEL_CODES.get(channel, channel)
 
 
 class AnonymizeForm(Form):
     """Why, and the confirmation word typed out."""
 
-    reason = TextAreaField("Reason", validators=[
-        DataRequired("Say why the donor is anonymized."),
+    reason = TextAreaField(_l("Reason"), validators=[
+        DataRequired(_l("Say why the donor is anonymized.")),
         Length(min=privacy.REASON_MIN, max=privacy.REASON_MAX,
-               message=f"Give a reason of {privacy.REASON_MIN} to {privacy.REASON_MAX} characters."),
+               message=_l("Give a reason of %(min)d to %(max)d characters.",
+                          min=privacy.REASON_MIN, max=privacy.REASON_MAX)),
     ])
-    confirm = StringField(f"Type {CONFIRM_WORD} to confirm", validators=[
-        DataRequired(f"Type {CONFIRM_WORD} to confirm."), Length(max=40),
+    confirm = StringField(_l("Type %(word)s to confirm", word=CONFIRM_WORD), validators=[
+        DataRequired(_l("Type %(word)s to confirm.", word=CONFIRM_WORD)), Length(max=40),
     ])
 
     def validate_confirm(self, field) -> None:  # noqa: ANN001
         """Exactly the word (surrounding spaces aside)."""
         if (field.data or "").strip() != CONFIRM_WORD:
-            raise ValidationError(f"Type {CONFIRM_WORD} in capitals to confirm.")
+            raise ValidationError(_("Type %(word)s in capitals to confirm.", word=CONFIRM_WORD))
 
 
 def _donor(donor_id: int) -> Donor:
@@ -87,6 +97,7 @@ def _render_donor(donor: Donor, form: AnonymizeForm | None = None, status: int =
     return render_template(
         "staff/donor_detail.html", donor=donor, gifts=gifts,
         form=form or AnonymizeForm(formdata=None), confirm_word=CONFIRM_WORD,
+        status_name=status_name, channel_name=_channel,
     ), status
 
 
@@ -119,8 +130,8 @@ def anonymize(donor_id: int):
     status = 422
     if donor.anonymized_at is not None:
         # Refused whatever the form says: a second anonymization changes nothing.
-        form.form_errors.append(f"This donor was already anonymized on "
-                                f"{donor.anonymized_at:%Y-%m-%d}; nothing was changed.")
+        form.form_errors.append(_("This donor was already anonymized on %(date)s; nothing was "
+                                  "changed.", date=donor.anonymized_at.strftime("%Y-%m-%d")))
         status = 409
     elif form.validate_on_submit():
         try:
@@ -132,11 +143,13 @@ def anonymize(donor_id: int):
             status = form_status(exc)
         else:
             db.session.commit()
-            flash(f"Donor #{donor_id} anonymized: {done.donations} gifts, {done.receipts} receipts, "
-                  f"{done.emails_deleted + done.emails_redacted} emails and "
-                  f"{done.payment_events} payment records redacted.", "success")
+            flash(_("Donor #%(id)d anonymized: %(gifts)d gifts, %(receipts)d receipts, "
+                    "%(emails)d emails and %(events)d payment records redacted.",
+                    id=donor_id, gifts=done.donations, receipts=done.receipts,
+                    emails=done.emails_deleted + done.emails_redacted,
+                    events=done.payment_events), "success")
             if done.ledger_memos_left:
-                flash(f"{done.ledger_memos_left} ledger memos mention the donor; the ledger is "
-                      "append-only, so they were left as they are.", "warning")
+                flash(_("%(count)d ledger memos mention the donor; the ledger is append-only, so "
+                        "they were left as they are.", count=done.ledger_memos_left), "warning")
             return redirect(url_for("staff_donors.show", donor_id=donor_id))
     return _render_donor(_donor(donor_id), form=form, status=status)

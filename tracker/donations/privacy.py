@@ -46,6 +46,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
@@ -369,10 +370,11 @@ def check_reason(reason: str | None) -> str:
     REASON_MIN to REASON_MAX characters."""
     text = (reason or "").strip()
     if len(text) < REASON_MIN:
-        raise DomainError(f"Say why (at least {REASON_MIN} characters), e.g. "
-                          "\"Donor asked by email on 3 May to be forgotten\".", field="reason")
+        raise DomainError(_("Say why (at least %(min)d characters), e.g. \"Donor asked by email "
+                            "on 3 May to be forgotten\".", min=REASON_MIN), field="reason")
     if len(text) > REASON_MAX:
-        raise DomainError(f"Keep the reason to {REASON_MAX} characters.", field="reason")
+        raise DomainError(_("Keep the reason to %(max)d characters.", max=REASON_MAX),
+                          field="reason")
     return text
 
 
@@ -402,10 +404,10 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
     donor_id = donor.id
     locked = _lock_donor(donor_id)
     if locked is None:
-        raise NotFound("There is no such donor.")
+        raise NotFound(_("There is no such donor."))
     if locked.anonymized_at is not None:
-        raise Conflict(f"This donor was already anonymized on {locked.anonymized_at:%Y-%m-%d}; "
-                       "nothing was changed.")
+        raise Conflict(_("This donor was already anonymized on %(date)s; nothing was changed.",
+                         date=locked.anonymized_at.strftime("%Y-%m-%d")))
 
     donations = _donations(locked)
     receipts = _receipts(donations)

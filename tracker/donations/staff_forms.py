@@ -6,7 +6,17 @@ currency, so the field errors read the same as everywhere else in the app.
 
 from __future__ import annotations
 
-from wtforms import DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms import (
+    DateField,
+    EmailField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
@@ -23,9 +33,10 @@ OFFLINE_CHANNELS = {c: CHANNEL_LABELS[c] for c in ("bank_transfer", "cash")}
 EARLIEST_RECEIVED_ON = EARLIEST_MONEY_DAY
 
 _REASON = [
-    DataRequired("Say why: the reason is kept with the correction."),
+    DataRequired(_l("Say why: the reason is kept with the correction.")),
     Length(min=REASON_MIN, max=REASON_MAX,
-           message=f"Give a reason of {REASON_MIN} to {REASON_MAX} characters."),
+           message=_l("Give a reason of %(min)d to %(max)d characters.",
+                      min=REASON_MIN, max=REASON_MAX)),
 ]
 
 
@@ -37,50 +48,55 @@ def _one_of(field, choices, message: str) -> None:  # noqa: ANN001
 class OfflineGiftForm(Form):
     """A bank transfer or cash gift typed in by staff. The view fills in the choices."""
 
-    case = SelectField("Case", choices=[], validate_choice=False)
-    amount = StringField("Amount", validators=[DataRequired("Enter an amount."), Length(max=30)])
-    currency = SelectField("Currency", choices=[], validate_choice=False)
-    channel = SelectField("Channel", choices=OFFLINE_CHANNELS, validate_choice=False)
-    received_on = DateField("Date received", validators=[InputRequired("Enter the day the money arrived.")])
-    donor_name = StringField("Donor name", validators=[DataRequired("Enter the donor's name."),
-                                                       Length(max=200)])
-    donor_email = EmailField("Donor email (optional, for the receipt)",
+    case = SelectField(_l("Case"), choices=[], validate_choice=False)
+    amount = StringField(_l("Amount"),
+                         validators=[DataRequired(_l("Enter an amount.")), Length(max=30)])
+    currency = SelectField(_l("Currency"), choices=[], validate_choice=False)
+    channel = SelectField(_l("Channel"), validate_choice=False,
+                          choices=[SelectChoice(c, label) for c, label in OFFLINE_CHANNELS.items()])
+    received_on = DateField(_l("Date received"),
+                            validators=[InputRequired(_l("Enter the day the money arrived."))])
+    donor_name = StringField(_l("Donor name"),
+                             validators=[DataRequired(_l("Enter the donor's name.")),
+                                         Length(max=200)])
+    donor_email = EmailField(_l("Donor email (optional, for the receipt)"),
                              validators=[Optional(), Length(max=254)])
-    reference = StringField("Reference (optional)", validators=[Optional(), Length(max=120)])
+    reference = StringField(_l("Reference (optional)"), validators=[Optional(), Length(max=120)])
 
     def configure(self, cases: list[tuple[str, str]], currencies: list[str]) -> None:
         """Offer the general fund and ``cases`` ((slug, label) pairs), and ``currencies``."""
-        self.case.choices = [(GENERAL_FUND, "General fund"), *cases]
+        self.case.choices = [(GENERAL_FUND, _("General fund")), *cases]
         self.currency.choices = [(c, c) for c in currencies]
 
     def validate_case(self, field) -> None:  # noqa: ANN001
         """Only a case on offer (or the general fund)."""
-        _one_of(field, self.case.choices, "Choose a case from the list, or the general fund.")
+        _one_of(field, self.case.choices, _("Choose a case from the list, or the general fund."))
 
     def validate_currency(self, field) -> None:  # noqa: ANN001
         """Only a configured currency (TRACKER_CURRENCIES)."""
-        _one_of(field, self.currency.choices, "Choose one of the listed currencies.")
+        _one_of(field, self.currency.choices, _("Choose one of the listed currencies."))
 
     def validate_channel(self, field) -> None:  # noqa: ANN001
         """Bank transfer or cash: card gifts come through the gateway."""
-        _one_of(field, OFFLINE_CHANNELS, "Offline gifts are bank transfers or cash.")
+        _one_of(field, OFFLINE_CHANNELS, _("Offline gifts are bank transfers or cash."))
 
     def validate_received_on(self, field) -> None:  # noqa: ANN001
         """A real local date, not in the future."""
         if field.data is None:
             return  # unreadable: the field already says "Not a valid date value."
         if field.data > local_today():
-            raise ValidationError("The day received cannot be in the future.")
+            raise ValidationError(_("The day received cannot be in the future."))
         if field.data < EARLIEST_RECEIVED_ON:
-            raise ValidationError("That date is too long ago; check the year.")
+            raise ValidationError(_("That date is too long ago; check the year."))
 
 
 class AdjustForm(Form):
     """A signed correction of an offline gift in the base currency, with its reason."""
 
-    amount = StringField("Adjustment", validators=[DataRequired("Enter an amount, like -1,000 or 500."),
-                                                   Length(max=31)])
-    reason = TextAreaField("Reason", validators=_REASON)
+    amount = StringField(_l("Adjustment"),
+                         validators=[DataRequired(_l("Enter an amount, like -1,000 or 500.")),
+                                     Length(max=31)])
+    reason = TextAreaField(_l("Reason"), validators=_REASON)
 
 
 class RefundForm(Form):
@@ -90,12 +106,12 @@ class RefundForm(Form):
     same form twice refunds once.
     """
 
-    amount = StringField("Amount to refund", validators=[Optional(), Length(max=30)])
-    reason = TextAreaField("Reason", validators=_REASON)
+    amount = StringField(_l("Amount to refund"), validators=[Optional(), Length(max=30)])
+    reason = TextAreaField(_l("Reason"), validators=_REASON)
     seen_refunded = IntegerField(
         widget=HiddenInput(),
-        validators=[InputRequired("This form is out of date; reload the page and try again."),
-                    NumberRange(min=0, message="This form is out of date; reload the page.")],
+        validators=[InputRequired(_l("This form is out of date; reload the page and try again.")),
+                    NumberRange(min=0, message=_l("This form is out of date; reload the page."))],
     )
 
 
@@ -113,6 +129,6 @@ def parse_signed_amount(text: str | None, currency: str) -> Money:
     if raw[:1] in _SIGNS:
         sign, raw = _SIGNS[raw[:1]], raw[1:].lstrip()
         if not raw:
-            raise InvalidAmount("Enter an amount after the sign, like -1,000.")
+            raise InvalidAmount(_("Enter an amount after the sign, like -1,000."))
     money = parse_amount(raw, currency)
     return Money(sign * money.amount_minor, money.currency)

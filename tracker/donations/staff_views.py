@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
@@ -24,7 +26,7 @@ from tracker.core.money import Money, MoneyError, parse_amount
 from tracker.core.time import local_today
 from tracker.donations import adjustments, receipts
 from tracker.donations import services as donation_services
-from tracker.donations.adjustments import GiftMoney
+from tracker.donations.adjustments import GiftMoney, status_name
 from tracker.donations.models import CHANNEL_LABELS, DONATION_STATUSES, SUCCEEDED, Donation, LedgerEntry
 from tracker.donations.staff_forms import (
     GENERAL_FUND,
@@ -41,7 +43,12 @@ staff_gifts_bp = Blueprint("staff_gifts", __name__, url_prefix="/staff/gifts")
 
 STAFF = ("staff", "admin")
 PAGE_SIZE = 100
-GATEWAY_DOWN = "The payment service did not answer; nothing was refunded."
+GATEWAY_DOWN = _l("The payment service did not answer; nothing was refunded.")
+#: a ledger entry's kind as the desk names it (the stored code, in English)
+KIND_NAMES = {"gift": _l("gift"), "refund": _l("refund"), "dispute": _l("dispute"),
+              "dispute_reversal": _l("dispute_reversal"), "fee": _l("fee"),
+              "transfer": _l("transfer"), "adjustment": _l("adjustment"),
+              "disbursement": _l("disbursement")}
 #: cases that may take an offline gift (record_offline_gift refuses the others)
 _CLOSED_TO_GIFTS = (workflow.CLOSED, workflow.REQUESTED)
 
@@ -125,23 +132,24 @@ def index():
     elif case_filter:
         case_id = db.session.scalar(db.select(RescueCase.id).where(RescueCase.slug == case_filter))
         if case_id is None:
-            problems.append(f"No case with the address '{case_filter}'.")
+            problems.append(_("No case with the address '%(slug)s'.", slug=case_filter))
         query = query.where(Donation.case_id == case_id)
     if status:
         if status not in DONATION_STATUSES:
-            problems.append(f"'{status}' is not a gift status.")
+            problems.append(_("'%(status)s' is not a gift status.", status=status))
         query = query.where(Donation.status == status)
     if before:
         if before.isdigit():
             query = query.where(Donation.id < int(before))
         else:
-            problems.append("The page marker must be a number.")
+            problems.append(_("The page marker must be a number."))
     donations = [] if problems else list(db.session.scalars(query.limit(PAGE_SIZE)).unique())
     cases = db.session.execute(
         db.select(RescueCase.slug, RescueCase.public_title).order_by(RescueCase.slug)
     ).all()
     return render_template(
         "staff/gifts.html", rows=_rows(donations), cases=cases, statuses=DONATION_STATUSES,
+        status_name=status_name,
         filters={"case": case_filter, "status": status}, problems=problems,
         next_before=donations[-1].id if len(donations) == PAGE_SIZE else None,
     ), (400 if problems else 200)
@@ -181,7 +189,8 @@ def new():
             if form.case.data != GENERAL_FUND:
                 case = db.session.scalar(db.select(RescueCase).where(RescueCase.slug == form.case.data))
                 if case is None:
-                    raise DomainError("Choose a case from the list, or the general fund.", field="case")
+                    raise DomainError(_("Choose a case from the list, or the general fund."),
+                                      field="case")
             gift = donation_services.OfflineGift(
                 amount=amount, channel=form.channel.data, received_on=form.received_on.data,
                 donor_name=form.donor_name.data.strip(), donor_email=form.donor_email.data or None,
@@ -197,7 +206,7 @@ def new():
             status = form_status(exc)
         else:
             db.session.commit()
-            flash(f"Gift recorded; receipt {receipt.number} issued.", "success")
+            flash(_("Gift recorded; receipt %(number)s issued.", number=receipt.number), "success")
             return redirect(url_for("staff_gifts.show", public_id=donation.public_id))
     elif form.is_submitted():
         status = 422
@@ -231,6 +240,7 @@ def _render_gift(donation: Donation, *, adjust_form: AdjustForm | None = None,
         "staff/gifts_detail.html", row=row, donation=donation, entries=entries, trail=trail,
         receipt=receipts.receipt_for(donation), remaining=remaining,
         adjust_form=adjust_form, refund_form=refund_form, money_of=_money,
+        status_name=status_name, kind_names=KIND_NAMES,
     ), status
 
 
@@ -261,7 +271,7 @@ def adjust(public_id: str):
             status = form_status(exc)
         else:
             db.session.commit()
-            flash("Adjustment booked.", "success")
+            flash(_("Adjustment booked."), "success")
             return redirect(url_for("staff_gifts.show", public_id=public_id))
     return _render_gift(_gift(public_id), adjust_form=form, status=status)
 
@@ -298,10 +308,10 @@ def refund(public_id: str):
             audit.record("donation.refund_failed", _gift(public_id), case_id=donation.case_id,
                          after={"error": str(exc)[:200]})
             db.session.commit()
-            form.form_errors.append(GATEWAY_DOWN)
+            form.form_errors.append(str(GATEWAY_DOWN))
             status = 502
         else:
             db.session.commit()
-            flash(f"Refund {refund_id} booked.", "success")
+            flash(_("Refund %(id)s booked.", id=refund_id), "success")
             return redirect(url_for("staff_gifts.show", public_id=public_id))
     return _render_gift(_gift(public_id), refund_form=form, status=status)
