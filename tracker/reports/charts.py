@@ -26,6 +26,9 @@ What the markup promises:
   are computed from Python integers, so values of 10**15 and beyond are placed exactly. The
   value axis has 3 to 5 round ticks, always including zero, formatted with ``format_value``.
 * An empty series, or one that is zero throughout, is drawn as a "No data" chart.
+* The chart's own words ("No data", the bar count of the description) are in the language of
+  the request (Flask-Babel; English outside one); the caller gives title, description, labels
+  and the value formatter in that language too.
 * Classes for style sheets (and tests): ``chart chart-vertical|chart-horizontal`` on the
   ``<svg>``, ``bar`` (and ``bar-negative``) on each bar's ``<rect>``, the only rects drawn;
   ``chart-title``, ``tick``, ``label``, ``value`` and ``no-data`` on texts; ``grid``,
@@ -39,6 +42,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 __all__ = ["bar_chart", "hbar_chart"]
@@ -57,7 +62,7 @@ TITLE_BASELINE = 20
 PLOT_TOP = 36  # below the title, with room for the top tick label
 MAX_TICKS = 5
 MIN_TICKS = 3
-NO_DATA = "No data"
+NO_DATA = _l("No data")
 
 # vertical bars
 V_PLOT_HEIGHT = 220
@@ -289,8 +294,9 @@ def _new_ids() -> tuple[str, str]:
 def _describe(description: str, series: list[tuple[str, int]], value_texts: list[str]) -> str:
     if description:
         return _clean(description)
-    items = "; ".join(f"{_clean(label)}: {vt}" for (label, _), vt in zip(series, value_texts, strict=True))
-    return f"{len(series)} bars. {items}."
+    items = "; ".join(f"{_clean(label)}: {vt}"
+                      for (label, _value), vt in zip(series, value_texts, strict=True))
+    return _("%(count)d bars. %(items)s.", count=len(series), items=items)
 
 
 def _open(
@@ -324,14 +330,15 @@ def _no_data_chart(
     ids: tuple[str, str],
     orientation: str,
 ) -> Markup:
-    desc = f"{NO_DATA}."
+    desc = _("No data.")
     if series:
-        desc = f"{NO_DATA}: all {len(series)} values are {_clean(format_value(0))}."
+        desc = _("No data: all %(count)d values are %(zero)s.", count=len(series),
+                 zero=_clean(format_value(0)))
     if description:
         desc = f"{_clean(description)} {desc}"
     height = PLOT_TOP + 64
     out = _open(WIDTH, height, title, desc, [], [], ids, orientation)
-    out.append(_text(NO_DATA, WIDTH / 2, PLOT_TOP + 32, anchor="middle", fill=TICK_FILL, cls="no-data"))
+    out.append(_text(str(NO_DATA), WIDTH / 2, PLOT_TOP + 32, anchor="middle", fill=TICK_FILL, cls="no-data"))
     out.append("</svg>")
     return _markup(out)
 

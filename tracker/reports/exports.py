@@ -15,6 +15,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import Flask, Response, current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
@@ -94,9 +96,12 @@ def _day(raw: str, name: str) -> date | None:
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        raise DomainError(f"Write the {name} date as YYYY-MM-DD, like 2025-09-01.", field=name) from None
+        raise DomainError(_("Write the from date as YYYY-MM-DD, like 2025-09-01.") if name == "from"
+                          else _("Write the to date as YYYY-MM-DD, like 2025-09-01."),
+                          field=name) from None
     if day < EARLIEST_MONEY_DAY or day.year > 9000:
-        raise DomainError(f"The {name} date is out of range; check the year.", field=name)
+        raise DomainError(_("The from date is out of range; check the year.") if name == "from"
+                          else _("The to date is out of range; check the year."), field=name)
     return day
 
 
@@ -104,15 +109,16 @@ def parse_filters(args: Any) -> DonationFilters:
     """Read the donation list's query string; DomainError (with the field) when malformed."""
     start, end = _day(args.get("from", ""), "from"), _day(args.get("to", ""), "to")
     if start and end and start > end:
-        raise DomainError("The 'from' date is after the 'to' date; swap them.", field="from")
+        raise DomainError(_("The 'from' date is after the 'to' date; swap them."), field="from")
     case = args.get("case", "").strip() or None
     if case and case != "general" and (
             len(case) > 80 or not SLUG_RE.fullmatch(case)
             or db.session.scalar(select(RescueCase.id).where(RescueCase.slug == case)) is None):
-        raise DomainError("There is no case with that address.", field="case")
+        raise DomainError(_("There is no case with that address."), field="case")
     channel = args.get("channel", "").strip() or None
     if channel and channel not in CHANNELS:
-        raise DomainError(f"Channel is one of {', '.join(CHANNELS)}.", field="channel")
+        raise DomainError(_("Channel is one of %(choices)s.", choices=", ".join(CHANNELS)),
+                          field="channel")
     currency = args.get("currency", "").strip() or None
     if currency:
         try:
@@ -121,7 +127,8 @@ def parse_filters(args: Any) -> DonationFilters:
             raise DomainError(exc.reason, field="currency") from None
     status = args.get("status", "").strip() or None
     if status and status not in DONATION_STATUSES:
-        raise DomainError(f"Status is one of {', '.join(DONATION_STATUSES)}.", field="status")
+        raise DomainError(_("Status is one of %(choices)s.", choices=", ".join(DONATION_STATUSES)),
+                          field="status")
     return DonationFilters(start, end, case, channel, currency, status)
 
 
@@ -150,11 +157,20 @@ def donations_query(filters: DonationFilters) -> Select:
     return query.order_by(Donation.id.desc())
 
 
+#: the donation list's columns (the CSV's header row), named in the requesting user's language
 DONATION_HEADER = [
-    "donation", "created (local)", "settled (local)", "case", "channel", "gateway", "status",
-    "amount", "currency", "gross", "fee", "net", "base currency", "rate", "donor name",
-    "donor email",
+    _l("donation"), _l("created (local)"), _l("settled (local)"), _l("case"), _l("channel"),
+    _l("gateway"), _l("status"), _l("amount"), _l("currency"), _l("gross"), _l("fee"), _l("net"),
+    _l("base currency"), _l("rate"), _l("donor name"), _l("donor email"),
 ]
+#: where donation_row puts the case (its slug, or "general fund")
+DONATION_CASE_COLUMN = 3
+
+
+def donation_header() -> list[str]:
+    """DONATION_HEADER in the request's language, as plain text: a CSV is written after the
+    request has ended, when a lazy string would fall back to English."""
+    return [str(h) for h in DONATION_HEADER]
 
 
 def donation_row(d: Donation) -> list[Any]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func
 
 from tracker.budgets import services as budget_services
@@ -116,7 +117,7 @@ class Transparency:
     @property
     def money_out(self) -> Money:
         total = Money.zero(self.gifts.currency)
-        for _, amount in self.out_by_category:
+        for _label, amount in self.out_by_category:
             total = total + amount
         return total
 
@@ -142,7 +143,7 @@ def transparency_years() -> list[int]:
 def transparency(fiscal_year: int) -> Transparency:
     """The transparency figures of ``fiscal_year``; NotFound outside transparency_years()."""
     if fiscal_year not in transparency_years():
-        raise NotFound(f"There are no figures for the fiscal year {fiscal_year}.")
+        raise NotFound(_("There are no figures for the fiscal year %(year)s.", year=fiscal_year))
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     start_month = current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"]
     zone = local_zone()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from babel.dates import format_date, format_skeleton
 from flask import (
     Blueprint,
     abort,
@@ -11,11 +14,14 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from tracker.cases.models import RescueCase
 from tracker.core import audit, pagecache
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
+from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
 from tracker.core.time import current_fiscal_year
 from tracker.donations.models import CHANNELS, DONATION_STATUSES
@@ -27,12 +33,40 @@ from tracker.reports.exports import csv_response, major
 bp = Blueprint("reports", __name__)
 
 
+# --- months and days in the page's language ---------------------------------------------------
+
+
+def short_month(month: date) -> str:
+    """A month's short name: "Nov" in English (as strftime's %b), "11月" in Japanese."""
+    return format_date(month, "MMM", locale=current_locale())
+
+
+def month_year(month: date) -> str:
+    """A month of a year: "Nov 2025" in English (as strftime's %b %Y), "2025年11月" in Japanese."""
+    return format_skeleton("yMMM", month, locale=current_locale())
+
+
+def report_day(day: date) -> str:
+    """A day written out: "1 September 2025" in English (as the reports always wrote it),
+    "2025年9月1日" in Japanese."""
+    locale = current_locale()
+    if locale == "en":
+        return format_date(day, "d MMMM y", locale=locale)
+    return format_date(day, "long", locale=locale)
+
+
+@bp.context_processor
+def _date_helpers() -> dict[str, object]:
+    return {"short_month": short_month, "month_year": month_year, "report_day": report_day}
+
+
 def _known_year(fiscal_year: int) -> list[int]:
     """The fiscal years on record (newest first); 404 unless ``fiscal_year`` is one."""
     years = services.transparency_years()
     if fiscal_year not in years:
-        abort(404, description=f"There are no figures for the fiscal year {fiscal_year}. "
-                               f"Years on record: {years[-1]} to {years[0]}.")
+        abort(404, description=_(
+            "There are no figures for the fiscal year %(year)s. Years on record: %(first)s to %(last)s.",
+            year=fiscal_year, first=years[-1], last=years[0]))
     return years
 
 
@@ -72,7 +106,8 @@ def reports_index():
     if not raw:
         return redirect(url_for("reports.funding", fiscal_year=current_fiscal_year()))
     if not raw.isascii() or not raw.isdigit() or len(raw) > 4:
-        abort(400, description=f"“{raw[:20]}” is not a fiscal year; pick one like 2025.")
+        abort(400, description=_("“%(value)s” is not a fiscal year; pick one like 2025.",
+                                 value=raw[:20]))
     return redirect(url_for("reports.funding", fiscal_year=int(raw)))
 
 
@@ -88,39 +123,44 @@ def funding(fiscal_year: int):
 
 
 def reports_charts(report):  # noqa: ANN001, ANN201
-    """The report's charts as inline SVG."""
-    money = lambda minor: format_money(Money(minor, report.currency))  # noqa: E731
+    """The report's charts as inline SVG, in the page's language (titles, month names,
+    descriptions and amounts)."""
+    locale = current_locale()
+    money = lambda minor: format_money(Money(minor, report.currency), locale)  # noqa: E731
     return {
         "months": charts.bar_chart(
-            f"Net gifts per month, fiscal year {report.fiscal_year}",
-            [(m.strftime("%b"), f.net) for m, f in report.by_month], format_value=money,
-            description="Gifts less refunds and disputes, month by month."),
+            _("Net gifts per month, fiscal year %(year)s", year=report.fiscal_year),
+            [(short_month(m), f.net) for m, f in report.by_month], format_value=money,
+            description=_("Gifts less refunds and disputes, month by month.")),
         "channels": charts.hbar_chart(
-            "Gifts by channel", [(label, f.gifts) for _, label, f in report.by_channel],
-            format_value=money, description="Gross gifts received through each channel."),
+            _("Gifts by channel"), [(str(label), f.gifts) for _key, label, f in report.by_channel],
+            format_value=money, description=_("Gross gifts received through each channel.")),
         "cases": charts.hbar_chart(
-            "Raised per case in the year",
+            _("Raised per case in the year"),
             [(c.title, c.raised_in_year) for c in sorted(
                 report.cases, key=lambda c: -c.raised_in_year)[:15] if c.raised_in_year],
-            format_value=money, description="The fifteen cases that raised most this year."),
+            format_value=money, description=_("The fifteen cases that raised most this year.")),
     }
 
 
-#: table name -> (title, header, rows of a report)
+#: table name -> (title, header, rows of a report). Headers and the summary's figure names are
+#: in the requesting user's language (built at request time, as plain str for the CSV writer,
+#: which runs after the request); data cells (numbers, ISO months, codes) are the same in any.
 def _summary_rows(r):  # noqa: ANN001, ANN202
     t = r.totals
-    return [["Gifts (gross)", major(t.gifts, r.currency)], ["Refunds", major(t.refunds, r.currency)],
-            ["Disputes", major(t.disputes, r.currency)],
-            ["Corrections", major(t.adjustments, r.currency)], ["Net", major(t.net, r.currency)],
-            ["Card fees", major(t.fees, r.currency)],
-            ["Net after fees", major(t.net_after_fees, r.currency)], ["Gifts (count)", t.gift_count],
-            ["Average gift", major(r.average_gift, r.currency)],
-            ["Median gift", major(r.median_gift, r.currency)],
-            ["People rescued", r.people_rescued], ["Paid out", major(r.spent, r.currency)],
-            ["Paid out per person rescued", major(r.spent_per_person, r.currency)],
-            ["Donors", r.donors.active], ["New donors", r.donors.new],
-            ["Returning donors", r.donors.returning], ["LYBUNT donors", r.donors.lybunt],
-            ["SYBUNT donors", r.donors.sybunt]]
+    return [[_("Gifts (gross)"), major(t.gifts, r.currency)], [_("Refunds"), major(t.refunds, r.currency)],
+            [_("Disputes"), major(t.disputes, r.currency)],
+            [_("Corrections"), major(t.adjustments, r.currency)], [_("Net"), major(t.net, r.currency)],
+            [_("Card fees"), major(t.fees, r.currency)],
+            [_("Net after fees"), major(t.net_after_fees, r.currency)],
+            [_("Gifts (count)"), t.gift_count],
+            [_("Average gift"), major(r.average_gift, r.currency)],
+            [_("Median gift"), major(r.median_gift, r.currency)],
+            [_("People rescued"), r.people_rescued], [_("Paid out"), major(r.spent, r.currency)],
+            [_("Paid out per person rescued"), major(r.spent_per_person, r.currency)],
+            [_("Donors"), r.donors.active], [_("New donors"), r.donors.new],
+            [_("Returning donors"), r.donors.returning], [_("LYBUNT donors"), r.donors.lybunt],
+            [_("SYBUNT donors"), r.donors.sybunt]]
 
 
 def _flow_cells(f, currency):  # noqa: ANN001, ANN202
@@ -129,25 +169,37 @@ def _flow_cells(f, currency):  # noqa: ANN001, ANN202
             major(f.fees, currency), major(f.net_after_fees, currency)]
 
 
-FLOW_HEADER = ["gifts (count)", "gifts", "refunds", "disputes", "corrections", "net", "fees",
-               "net after fees"]
+FLOW_HEADER = [_l("gifts (count)"), _l("gifts"), _l("refunds"), _l("disputes"), _l("corrections"),
+               _l("net"), _l("fees"), _l("net after fees")]
+
+
+def _flow_header() -> list[str]:
+    return [str(h) for h in FLOW_HEADER]
+
+
+def _in_currency(column: str, currency: str) -> str:
+    """A column's name with the currency it is in: "net (JPY)"."""
+    return _("%(column)s (%(currency)s)", column=column, currency=currency)
+
 
 TABLES = {
-    "summary": ("Summary", lambda r: ["figure", f"amount ({r.currency})"], _summary_rows),
-    "months": ("By month", lambda r: ["month", *FLOW_HEADER],
+    "summary": (_l("Summary"), lambda r: [_("figure"), _("amount (%(currency)s)", currency=r.currency)],
+                _summary_rows),
+    "months": (_l("By month"), lambda r: [_("month"), *_flow_header()],
                lambda r: [[m.strftime("%Y-%m"), *_flow_cells(f, r.currency)] for m, f in r.by_month]),
-    "channels": ("By channel", lambda r: ["channel", *FLOW_HEADER],
-                 lambda r: [[label, *_flow_cells(f, r.currency)] for _, label, f in r.by_channel]),
-    "currencies": ("By currency", lambda r: [
-        "currency", "gifts (original)", "refunds (original)", "disputes (original)",
-        "net (original)", *[f"{h} ({r.currency})" for h in FLOW_HEADER]],
+    "channels": (_l("By channel"), lambda r: [_("channel"), *_flow_header()],
+                 lambda r: [[str(label), *_flow_cells(f, r.currency)]
+                            for _key, label, f in r.by_channel]),
+    "currencies": (_l("By currency"), lambda r: [
+        _("currency"), _("gifts (original)"), _("refunds (original)"), _("disputes (original)"),
+        _("net (original)"), *[_in_currency(h, r.currency) for h in _flow_header()]],
         lambda r: [[c.currency, major(c.original_gifts, c.currency),
                     major(c.original_refunds, c.currency), major(c.original_disputes, c.currency),
                     major(c.original_net, c.currency), *_flow_cells(c.base, r.currency)]
                    for c in r.by_currency]),
-    "cases": ("Cases", lambda r: [
-        "case", "title", "status", "goal", "raised in year", "raised to year end", "paid out in year",
-        "people", "rescued in year", "rescued to date"],
+    "cases": (_l("Cases"), lambda r: [
+        _("case"), _("title"), _("status"), _("goal"), _("raised in year"), _("raised to year end"),
+        _("paid out in year"), _("people"), _("rescued in year"), _("rescued to date")],
         lambda r: [[c.slug, c.title, c.status, major(c.goal, r.currency),
                     major(c.raised_in_year, r.currency), major(c.raised_to_date, r.currency),
                     major(c.spent_in_year, r.currency), c.people, c.rescued_in_year,
@@ -162,13 +214,14 @@ def funding_csv(fiscal_year: int, table: str):
     """Any table of the report as CSV; lybunt/sybunt give the full lists of lapsed donors."""
     _known_year(fiscal_year)
     if table not in TABLES and table not in LAPSED:
-        abort(404, description=f"There is no table “{table[:40]}”; pick one of "
-                               f"{', '.join([*TABLES, *LAPSED])}.")
+        abort(404, description=_("There is no table “%(table)s”; pick one of %(tables)s.",
+                                 table=table[:40], tables=", ".join([*TABLES, *LAPSED])))
     audit.record("report.exported", "reports", after={"fiscal_year": fiscal_year, "table": table})
     db.session.commit()
     if table in LAPSED:
         donors = funding_module.lapsed_donors(table, fiscal_year)
-        return csv_response(f"{table}-fy{fiscal_year}.csv", ["donor", "name", "email", "last gift month"],
+        return csv_response(f"{table}-fy{fiscal_year}.csv",
+                            [_("donor"), _("name"), _("email"), _("last gift month")],
                             [[d.donor_id, d.name, d.email or "",
                               d.last_gift_month.strftime("%Y-%m") if d.last_gift_month else ""]
                              for d in donors])
@@ -191,17 +244,26 @@ def donations():
     if request.args.get("format") == "csv":
         audit.record("report.exported", "donations", after={"filters": filters.as_args()})
         db.session.commit()
-        return csv_response("donations.csv", exports.DONATION_HEADER,
+        return csv_response("donations.csv", exports.donation_header(),
                             exports.stream_donations(current_app._get_current_object(), filters))
-    rows = [exports.donation_row(d) for d in db.session.scalars(
+    rows = [_shown_row(d) for d in db.session.scalars(
         exports.donations_query(filters).limit(100)).unique()]
     return render_template(
         "reports/donations.html", rows=rows, filters=filters, args=request.args, error=None,
-        header=exports.DONATION_HEADER, case_choices=_case_choices(), options=_filter_options())
+        header=exports.donation_header(), case_choices=_case_choices(), options=_filter_options())
+
+
+def _shown_row(donation) -> list:  # noqa: ANN001
+    """A donation's row as the page shows it: the CSV's row, with the general fund named in
+    the page's language (the CSV keeps "general fund", a value like a case's slug)."""
+    row = exports.donation_row(donation)
+    if donation.case is None:
+        row[exports.DONATION_CASE_COLUMN] = _("general fund")
+    return row
 
 
 def _case_choices() -> list[tuple[str, str]]:
-    return [("general", "General fund"), *db.session.execute(
+    return [("general", _("General fund")), *db.session.execute(
         db.select(RescueCase.slug, RescueCase.public_title).order_by(RescueCase.public_title)).all()]
 
 
