@@ -25,6 +25,7 @@ from tracker.core.time import (
 )
 from tracker.donations import services as donations
 from tracker.extensions import db
+from tracker.posts import services as posts
 from tracker.posts.models import PUBLISHED, SCHEDULED, Post, post_cases
 
 DEMO_ACCOUNTS = (
@@ -137,6 +138,41 @@ POSTS = [
      "Held back until everyone is safe.", ["six-flood-survivors"], SCHEDULED),
 ]
 
+#: each demo post's Japanese version (title, Markdown body): the posts above are written in
+#: English, and Japanese readers see these instead
+POSTS_JA = {
+    "christmas-campaign-six-survivors": (
+        "6人の洪水被災者を安全な場所へ",
+        "洪水ですべてを失った6人が身を隠しながら、私たちに助けを求めています。"
+        "そのうちの一人は4歳の女の子です。この季節、できる範囲でのご支援をお願いいたします。",
+    ),
+    "one-of-six-rescued": (
+        "6人のうち1人が無事に",
+        "皆さまのご寄付により、6人のうち最初の1人が安全な場所にたどり着きました。"
+        "残る5人は今も待っています。",
+    ),
+    "hearing-postponed": (
+        "強制送還はひとまず見送られました",
+        "裁判所は彼の強制送還を命じませんでした。難民認定の申請は引き続き審査中です。",
+    ),
+    "mother-and-son-safe": (
+        "母と息子が無事に",
+        "二度の冬を越えて待ち続けた二人は、ともに安全な場所にいます。ありがとうございました。",
+    ),
+    "annual-meeting": (
+        "年次総会のご報告",
+        "会員が東京に集まり、今年度（9月〜翌年8月）を振り返って、来年度の計画を話し合いました。",
+    ),
+    "next-steps-draft": (
+        "下書き：6人の今後について",
+        "まだ公開できる段階ではありません。",
+    ),
+    "embargoed-crossing-news": (
+        "公開待ち：国境越えの知らせ",
+        "全員の安全が確認できるまで公開を控えています。",
+    ),
+}
+
 
 def _seed_fixed(rng: random.Random) -> int:
     base = current_app.config["TRACKER_BASE_CURRENCY"]
@@ -197,12 +233,13 @@ def _seed_fixed(rng: random.Random) -> int:
                    post_cases.c.case_id.in_([c.id for c in cases]))
         ) if kind == "rescue_report" and cases else None
         post = prepared or Post(cases=cases)
-        post.slug, post.kind, post.title, post.body_markdown, post.status = (
-            slug, kind, title, body, status)
+        post.slug, post.kind, post.title, post.body_markdown, post.status, post.language = (
+            slug, kind, title, body, status, "en")
         if status == PUBLISHED:
             post.published_at = now - timedelta(days=rng.randint(1, 30))
         elif status == SCHEDULED:
             post.publish_at = now + timedelta(days=30)
+        posts.set_version(post, POSTS_JA.get(slug), now)
         db.session.add(post)
     db.session.flush()
     return len(CASES)

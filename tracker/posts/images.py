@@ -6,6 +6,8 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
+from flask_babel import gettext as _
+
 from tracker.core import audit
 from tracker.core.errors import DomainError
 from tracker.core.images import EXTENSIONS, MAX_UPLOAD_BYTES, read_upload, reencode
@@ -27,12 +29,13 @@ def clean_alt_text(alt_text: str) -> str:
     alt = " ".join((alt_text or "").split())
     if not alt:
         raise DomainError(
-            "Describe the photo for people who cannot see it (for example “Volunteers at the "
-            "border crossing”). Never write names or places that identify someone.",
+            _("Describe the photo for people who cannot see it (for example “Volunteers at the "
+              "border crossing”). Never write names or places that identify someone."),
             field="alt_text",
         )
     if len(alt) > ALT_MAX:
-        raise DomainError(f"Keep the description to {ALT_MAX} characters.", field="alt_text")
+        raise DomainError(_("Keep the description to %(max)d characters.", max=ALT_MAX),
+                          field="alt_text")
     return alt
 
 
@@ -70,7 +73,7 @@ def remove_image(image: PostImage, post: Post) -> None:
     404 from then on; copies already in browsers' or proxies' caches are out of our reach.
     Flushes; the caller commits."""
     if image.post_id != post.id:
-        raise DomainError("This photo belongs to another post.", field="photo")
+        raise DomainError(_("This photo belongs to another post."), field="photo")
     audit.record("post.image_removed", post, case_id=audit_case_id(post),
                  before={"image_id": image.id, "token": image.token})
     db.session.delete(image)

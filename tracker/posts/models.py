@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -23,16 +24,22 @@ from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
 
 KINDS: tuple[str, ...] = ("appeal", "update", "rescue_report", "news")
+#: what each kind is called on pages (lazy: shown in the reader's language)
 KIND_LABELS = {
-    "appeal": "Appeal",
-    "update": "Update",
-    "rescue_report": "Rescue report",
-    "news": "News",
+    "appeal": _l("Appeal"),
+    "update": _l("Update"),
+    "rescue_report": _l("Rescue report"),
+    "news": _l("News"),
 }
 DRAFT, SCHEDULED, PUBLISHED = "draft", "scheduled", "published"
 POST_STATUSES: tuple[str, ...] = (DRAFT, SCHEDULED, PUBLISHED)
 #: the languages a post (or its second version) can be written in: tracker.core.i18n.LANGUAGES
 POST_LANGUAGES: tuple[str, ...] = ("en", "ja")
+
+
+def other_language(language: str) -> str:
+    """The language a post's second version is written in: the one it is not written in."""
+    return next(code for code in POST_LANGUAGES if code != language)
 
 post_cases = Table(
     "post_cases",
@@ -81,7 +88,19 @@ class Post(db.Model):
 
     @property
     def kind_label(self) -> str:
+        """The kind as the page's language names it (a lazy string: ``str()`` it for a str)."""
         return KIND_LABELS[self.kind]
+
+    def version(self, language: str) -> Post | PostTranslation | None:
+        """The version written in ``language``, or None when there is none."""
+        if language == self.language:
+            return self
+        return next((t for t in self.translations if t.language == language), None)
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages the post can be read in: its own first, then its versions'."""
+        return [self.language, *(t.language for t in self.translations if t.language != self.language)]
 
     def in_language(self, language: str) -> Post | PostTranslation:
         """The version to show a reader of ``language``: its translation when there is one,

@@ -3,6 +3,12 @@
 Services take plain values (never a request or a form), raise DomainError naming the field at
 fault, ``flush()`` and write audit entries; the caller commits once. Every change bumps
 ``Post.updated_at``: the public case page's cache is keyed on it.
+
+A post is written in one language (``Post.language``) and may have a version in the other
+(a PostTranslation: its own title and Markdown body, nothing else). Staff write both on the
+same form: a version is both a title and a text, or nothing; saving the form with both empty
+removes it. Error messages are written in the language of the request (gettext); rescue-report
+emails in each donor's language (``tracker.core.i18n.language``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from flask import url_for
+from flask_babel import format_number
+from flask_babel import gettext as _
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import selectinload
 
@@ -21,10 +29,22 @@ from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.core import audit, outbox
 from tracker.core.errors import Conflict, DomainError
+from tracker.core.i18n import default_locale, known, language
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Donor
 from tracker.extensions import db
-from tracker.posts.models import DRAFT, KIND_LABELS, KINDS, PUBLISHED, SCHEDULED, Post, post_cases
+from tracker.posts.models import (
+    DRAFT,
+    KIND_LABELS,
+    KINDS,
+    POST_LANGUAGES,
+    PUBLISHED,
+    SCHEDULED,
+    Post,
+    PostTranslation,
+    other_language,
+    post_cases,
+)
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SLUG_MIN, SLUG_MAX = 3, 120
@@ -34,6 +54,8 @@ BODY_MAX = 100_000
 SAVE_DRAFT, SCHEDULE, PUBLISH_NOW = "draft", "schedule", "publish"
 PUBLISH_CHOICES: tuple[str, ...] = (SAVE_DRAFT, SCHEDULE, PUBLISH_NOW)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: control characters a Markdown text may not hold (tab and line breaks are text)
+_BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 RESCUE_REPORT = "rescue_report"
 
@@ -50,10 +72,12 @@ def _visible_now():
 
 
 def visible_posts_for_case(case: RescueCase, limit: int = 20) -> list[Post]:
-    """Posts linked to a case that the public may read now, newest first."""
+    """Posts linked to a case that the public may read now, newest first (with their versions
+    in other languages: show ``post.in_language(current_locale())``)."""
     return list(
         db.session.scalars(
             db.select(Post)
+            .options(selectinload(Post.translations))  # pages show each in the reader's language
             .join(post_cases, post_cases.c.post_id == Post.id)
             .where(post_cases.c.case_id == case.id, _visible_now())
             .order_by(db.func.coalesce(Post.published_at, Post.publish_at).desc())
@@ -67,6 +91,7 @@ def recent_visible_posts(limit: int = 5) -> list[Post]:
     return list(
         db.session.scalars(
             db.select(Post)
+            .options(selectinload(Post.translations))
             .where(_visible_now())
             .order_by(db.func.coalesce(Post.published_at, Post.publish_at).desc())
             .limit(limit)
@@ -83,9 +108,9 @@ def get_visible_post(slug: str) -> Post | None:
 
 
 def staff_posts() -> list[Post]:
-    """Every post, whatever its status, newest first, with its cases loaded."""
+    """Every post, whatever its status, newest first, with its cases and versions loaded."""
     return list(db.session.scalars(
-        db.select(Post).options(selectinload(Post.cases))
+        db.select(Post).options(selectinload(Post.cases), selectinload(Post.translations))
         .order_by(Post.created_at.desc(), Post.id.desc())
     ))
 
@@ -121,49 +146,91 @@ class PostInput:
     publish: str = SAVE_DRAFT
     #: the end of the embargo (timezone-aware); required to schedule, in the future
     publish_at: datetime | None = None
+    #: the language title and body are written in ("en" or "ja")
+    language: str = "en"
+    #: the version in the other language: both or neither (both empty: no version, and
+    #: saving removes the one the post had)
+    other_title: str = ""
+    other_body: str = ""
 
 
-def _check_input(data: PostInput, post: Post | None, now: datetime) -> list[RescueCase]:
-    """Check everything before changing anything; return the cases to link."""
+def _check_title(title: str, field: str) -> None:
+    if len(title) > TITLE_MAX:
+        raise DomainError(_("Keep the title to %(max)d characters.", max=TITLE_MAX), field=field)
+    if _CONTROL.search(title):
+        raise DomainError(_("Write the title on one line."), field=field)
+
+
+def _check_body(body: str, field: str) -> None:
+    if len(body) > BODY_MAX:
+        raise DomainError(_("Keep the text to %(max)s characters.", max=format_number(BODY_MAX)),
+                          field=field)
+
+
+def _check_version(data: PostInput) -> tuple[str, str] | None:
+    """The version in the other language as (title, body), None for no version; refuses a
+    half-written one (a title without a text, or a text without a title)."""
+    title = data.other_title.strip()
+    has_body = bool(data.other_body.strip())
+    if not title and not has_body:
+        return None
+    if not title:
+        raise DomainError(_("Give this version a title too, or leave both its title and text "
+                            "empty."), field="other_title")
+    if not has_body:
+        raise DomainError(_("Write this version's text too, or leave both its title and text "
+                            "empty."), field="other_body")
+    _check_title(title, "other_title")
+    _check_body(data.other_body, "other_body")
+    if _BODY_CONTROL.search(data.other_body):
+        raise DomainError(_("Remove the control characters from the text."), field="other_body")
+    return title, data.other_body
+
+
+def _check_input(data: PostInput, post: Post | None,
+                 now: datetime) -> tuple[list[RescueCase], tuple[str, str] | None]:
+    """Check everything before changing anything; return the cases to link and the version
+    in the other language (title, body) or None."""
     title = data.title.strip()
     if not title:
-        raise DomainError("Give the post a title.", field="title")
-    if len(title) > TITLE_MAX:
-        raise DomainError(f"Keep the title to {TITLE_MAX} characters.", field="title")
-    if _CONTROL.search(title):
-        raise DomainError("Write the title on one line.", field="title")
+        raise DomainError(_("Give the post a title."), field="title")
+    _check_title(title, "title")
     if not SLUG_MIN <= len(data.slug) <= SLUG_MAX or not SLUG_RE.match(data.slug):
         raise DomainError(
-            f"Use {SLUG_MIN} to {SLUG_MAX} lower-case letters, digits and single hyphens, "
-            "like 'six-survivors-appeal'.",
+            _("Use %(min)d to %(max)d lower-case letters, digits and single hyphens, "
+              "like 'six-survivors-appeal'.", min=SLUG_MIN, max=SLUG_MAX),
             field="slug",
         )
     if data.kind not in KINDS:
         raise DomainError(
-            f"Choose what the post is: {', '.join(KIND_LABELS[k].lower() for k in KINDS)}.",
+            _("Choose what the post is: %(kinds)s.",
+              kinds=_list([str(KIND_LABELS[k]).lower() for k in KINDS])),
             field="kind",
         )
-    if len(data.body_markdown) > BODY_MAX:
-        raise DomainError(f"Keep the text to {BODY_MAX:,} characters.", field="body_markdown")
+    _check_body(data.body_markdown, "body_markdown")
+    if data.language not in POST_LANGUAGES:
+        raise DomainError(_("Choose the language the post is written in."), field="language")
+    version = _check_version(data)
     if data.publish not in PUBLISH_CHOICES:
-        raise DomainError("Choose to save a draft, schedule the post or publish it now.",
+        raise DomainError(_("Choose to save a draft, schedule the post or publish it now."),
                           field="publish")
     if data.publish == SCHEDULE:
         if data.publish_at is None:
-            raise DomainError("Enter the date and time the embargo ends.", field="publish_at")
+            raise DomainError(_("Enter the date and time the embargo ends."), field="publish_at")
         if data.publish_at.tzinfo is None:
             raise ValueError("publish_at must be timezone-aware")
         if data.publish_at <= now:
             raise DomainError(
-                "The embargo must end in the future. To make the post public now, choose "
-                "“Publish now”.",
+                _("The embargo must end in the future. To make the post public now, choose "
+                  "“Publish now”."),
                 field="publish_at",
             )
     taken = db.session.scalar(
         db.select(Post.id).where(Post.slug == data.slug, Post.id != (post.id if post else -1))
     )
     if taken is not None:
-        raise Conflict(f"The address '{data.slug}' is already used by another post.", field="slug")
+        raise Conflict(_("The address '%(slug)s' is already used by another post.", slug=data.slug),
+                       field="slug")
     ids = list(dict.fromkeys(data.case_ids))
     cases = list(db.session.scalars(
         db.select(RescueCase).where(RescueCase.id.in_(ids)).order_by(RescueCase.id)
@@ -171,14 +238,51 @@ def _check_input(data: PostInput, post: Post | None, now: datetime) -> list[Resc
     missing = sorted(set(ids) - {c.id for c in cases})
     if missing:
         raise DomainError(
-            f"There is no case number {', '.join(map(str, missing))}; choose cases from the list.",
+            _("There is no case number %(numbers)s; choose cases from the list.",
+              numbers=", ".join(map(str, missing))),
             field="cases",
         )
-    return cases
+    return cases, version
+
+
+def set_version(post: Post, version: tuple[str, str] | None, now: datetime | None = None) -> bool:
+    """Make ``version`` (title, body) the post's version in its other language, or remove
+    that version (None). A version in the post's own language (left over when staff switched
+    the post's language) goes. Checks nothing: the services and the demo data call it with
+    checked values. Returns whether anything changed; the caller bumps ``updated_at`` and
+    audits."""
+    now = now or utcnow()
+    target = other_language(post.language)
+    existing = None
+    changed = False
+    for found in list(post.translations):
+        if found.language == target and version is not None and existing is None:
+            existing = found
+        else:
+            post.translations.remove(found)
+            changed = True
+    if version is None:
+        return changed
+    title, body = version
+    if existing is None:
+        post.translations.append(PostTranslation(language=target, title=title, body_markdown=body,
+                                                 updated_at=now))
+        return True
+    if (existing.title, existing.body_markdown) != (title, body):
+        existing.title, existing.body_markdown, existing.updated_at = title, body, now
+        return True
+    return changed
+
+
+def _digest(body: str | None) -> str:
+    body = body or ""
+    return f"{len(body)} chars, sha256 {hashlib.sha256(body.encode()).hexdigest()[:16]}"
 
 
 def _snapshot(post: Post) -> dict[str, Any]:
-    """The audited state of a post (the body as a length and digest: it may be long)."""
+    """The audited state of a post (bodies as a length and digest: they may be long), its
+    version in the other language included (None when it has none)."""
+    versions = [t for t in post.translations if t.language != post.language]
     return {
         "title": post.title,
         "slug": post.slug,
@@ -187,8 +291,10 @@ def _snapshot(post: Post) -> dict[str, Any]:
         "case_ids": [c.id for c in post.cases],
         "publish_at": as_utc(post.publish_at).isoformat() if post.publish_at else None,
         "published_at": as_utc(post.published_at).isoformat() if post.published_at else None,
-        "body": f"{len(post.body_markdown or '')} chars, sha256 "
-                f"{hashlib.sha256((post.body_markdown or '').encode()).hexdigest()[:16]}",
+        "body": _digest(post.body_markdown),
+        "language": post.language or "en",
+        "version": {"language": versions[0].language, "title": versions[0].title,
+                    "body": _digest(versions[0].body_markdown)} if versions else None,
     }
 
 
@@ -240,11 +346,12 @@ def create_post(data: PostInput, *, author_id: int | None, now: datetime | None 
     Publishing a rescue report queues the news for the linked cases' donors who asked for it.
     """
     now = now or utcnow()
-    cases = _check_input(data, None, now)
+    cases, version = _check_input(data, None, now)
     post = Post(
         title=data.title.strip(),
         slug=data.slug,
         kind=data.kind,
+        language=data.language,
         body_markdown=data.body_markdown,
         cases=cases,
         author_id=author_id,
@@ -252,6 +359,7 @@ def create_post(data: PostInput, *, author_id: int | None, now: datetime | None 
         created_at=now,
         updated_at=now,
     )
+    set_version(post, version, now)
     happened = _set_publication(post, data.publish, data.publish_at, now)
     db.session.add(post)
     db.session.flush()
@@ -264,18 +372,21 @@ def update_post(post: Post, data: PostInput, *, now: datetime | None = None) -> 
     """Edit a post, and publish, schedule or take it back to draft as staff chose.
 
     Writes "post.updated" with the fields that changed (nothing changed: nothing written),
-    then "post.published" or "post.scheduled" when that happened.
+    then "post.published" or "post.scheduled" when that happened. The version in the other
+    language is set from ``other_title`` and ``other_body``: both empty removes it.
     """
     now = now or utcnow()
     # Lock the row (PostgreSQL) so that two staff saving at once apply one after the other.
     db.session.refresh(post, with_for_update=True)
-    cases = _check_input(data, post, now)
+    cases, version = _check_input(data, post, now)
     before = _snapshot(post)
     post.title = data.title.strip()
     post.slug = data.slug
     post.kind = data.kind
+    post.language = data.language
     post.body_markdown = data.body_markdown
     post.cases = cases
+    set_version(post, version, now)
     happened = _set_publication(post, data.publish, data.publish_at, now)
     after = _snapshot(post)
     changed = [key for key in after if after[key] != before[key]]
@@ -296,10 +407,23 @@ def _escape_markdown(text: str) -> str:
     return re.sub(r"([\\`*_\[\]<>#])", r"\\\1", text)
 
 
+def _list(words: list[str]) -> str:
+    """Words as a list in the current language: "a, b, c" (「a、b、c」)."""
+    joined = words[0] if words else ""
+    for word in words[1:]:
+        joined = _("%(list)s, %(item)s", list=joined, item=word)
+    return joined
+
+
 def _join(words: list[str]) -> str:
-    if len(words) <= 2:
-        return " and ".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
+    """Words joined in the current language: "a and b", "a, b and c" (「aとb」)."""
+    if len(words) <= 1:
+        return "".join(words)
+    return _("%(list)s and %(last)s", list=_list(words[:-1]), last=words[-1])
+
+
+def _quoted(text: str) -> str:
+    return _("“%(text)s”", text=text)
 
 
 def _free_slug(base: str) -> str:
@@ -315,7 +439,9 @@ def prepare_rescue_report(case: RescueCase) -> Post | None:
 
     Once per case: returns None, creating nothing, when a rescue report linked to the case
     already exists. The draft holds public facts only (how many people, their public aliases)
-    and waits for staff to edit and publish it. Flushes; the caller commits.
+    and waits for staff to edit and publish it. It is written in the default language, with a
+    version in the other one (whatever language the staff member who completed the case
+    reads). Flushes; the caller commits.
     """
     exists = db.session.scalar(
         db.select(Post.id)
@@ -326,32 +452,52 @@ def prepare_rescue_report(case: RescueCase) -> Post | None:
     if exists is not None:
         return None
     aliases = [p.public_alias for p in case.beneficiaries]
-    people = "the one person" if len(aliases) == 1 else f"all {len(aliases)} people"
-    frame = "Everyone in “{}” is safe"
-    room = TITLE_MAX - len(frame.format(""))
-    public_title = case.public_title if len(case.public_title) <= room \
-        else case.public_title[: room - 1].rstrip() + "…"
-    body = (
-        f"We are glad to tell you that {people} in this case "
-        f"{'has' if len(aliases) == 1 else 'have'} reached safety"
-        + (f": {_escape_markdown(_join(aliases))}." if aliases else ".")
-        + "\n\nThank you to everyone who gave and shared this appeal. You made this rescue possible.\n"
-    )
+    main = default_locale() if default_locale() in POST_LANGUAGES else POST_LANGUAGES[0]
+    with language(main):
+        title, body = _rescue_report_text(case, aliases)
+    with language(other_language(main)):
+        version = _rescue_report_text(case, aliases)
     now = utcnow()
     post = Post(
-        title=frame.format(public_title),
+        title=title,
         slug=_free_slug(f"{case.slug}-safe"),
         kind=RESCUE_REPORT,
+        language=main,
         body_markdown=body,
         status=DRAFT,
         cases=[case],
         created_at=now,
         updated_at=now,
     )
+    set_version(post, version, now)
     db.session.add(post)
     db.session.flush()
     audit.record("post.created", post, case_id=case.id, after={**_snapshot(post), "automatic": True})
     return post
+
+
+def _rescue_report_text(case: RescueCase, aliases: list[str]) -> tuple[str, str]:
+    """The draft report's title and body in the current language (public facts only)."""
+    frame = _("Everyone in “%(title)s” is safe", title="")
+    room = TITLE_MAX - len(frame)
+    public_title = case.public_title if len(case.public_title) <= room \
+        else case.public_title[: room - 1].rstrip() + "…"
+    title = _("Everyone in “%(title)s” is safe", title=public_title)
+    # Two sentences rather than ngettext: "the one person" is not "%(num)d people" in English,
+    # and Japanese counts people the same way whatever their number.
+    if len(aliases) == 1:
+        safe = _("We are glad to tell you that the one person in this case has reached safety: "
+                 "%(names)s.", names=_escape_markdown(aliases[0]))
+    elif aliases:
+        safe = _("We are glad to tell you that all %(num)d people in this case have reached "
+                 "safety: %(names)s.", num=len(aliases), names=_escape_markdown(_join(aliases)))
+    else:
+        safe = _("We are glad to tell you that all %(num)d people in this case have reached "
+                 "safety.", num=0)
+    body = (safe + "\n\n"
+            + _("Thank you to everyone who gave and shared this appeal. You made this rescue "
+                "possible.") + "\n")
+    return title, body
 
 
 def queue_rescue_report_emails(post: Post) -> int:
@@ -359,6 +505,8 @@ def queue_rescue_report_emails(post: Post) -> int:
     recorded gift to one of its (public) cases, asked for updates and left an email address.
 
     Public facts only: the post's title and link, the case's public title, a thank-you.
+    Each message is written in the donor's language (``Donor.locale``; the default language
+    when unknown), with the post's version in that language when it has one.
     Idempotent (the outbox refuses a second message with the same key); returns how many
     messages were queued now. Needs a request context or SERVER_NAME for the link.
     """
@@ -366,7 +514,7 @@ def queue_rescue_report_emails(post: Post) -> int:
     if not cases:
         return 0
     rows = db.session.execute(
-        db.select(Donor.id, Donor.email, Donation.case_id)
+        db.select(Donor.id, Donor.email, Donor.locale, Donation.case_id)
         .join(Donation, Donation.donor_id == Donor.id)
         .where(
             Donation.case_id.in_(list(cases)),
@@ -378,22 +526,28 @@ def queue_rescue_report_emails(post: Post) -> int:
         .distinct()
         .order_by(Donor.id, Donation.case_id)
     )
-    donors: dict[int, tuple[str, list[str]]] = {}
-    for donor_id, email, case_id in rows:
-        donors.setdefault(donor_id, (email, []))[1].append(cases[case_id].public_title)
+    donors: dict[int, tuple[str, str | None, list[str]]] = {}
+    for donor_id, email, locale, case_id in rows:
+        donors.setdefault(donor_id, (email, known(locale), []))[2].append(cases[case_id].public_title)
     if not donors:
         return 0
-    link = url_for("posts.show", slug=post.slug, _external=True)
-    subject = f"Rescue report: {post.title}"[:200]
     queued = 0
-    for donor_id, (email, titles) in donors.items():
-        body = (
-            f"Thank you for your gift to {_join([f'“{t}”' for t in titles])}.\n\n"
-            f"We have just published a rescue report: {post.title}\n"
-            f"Read it here: {link}\n\n"
-            "You asked us to tell you when the people in this case are safe. Your gift helped "
-            "make this possible. Thank you.\n"
-        )
+    for donor_id, (email, locale, titles) in donors.items():
+        with language(locale) as code:
+            version = post.in_language(code)
+            # A donor who gave in a known language gets the page in it (and keeps it).
+            link = url_for("posts.show", slug=post.slug, _external=True,
+                           **({"lang": code} if locale else {}))
+            subject = _("Rescue report: %(title)s", title=version.title)[:200]
+            body = (
+                _("Thank you for your gift to %(cases)s.",
+                  cases=_join([_quoted(t) for t in titles])) + "\n\n"
+                + _("We have just published a rescue report: %(title)s", title=version.title)
+                + "\n"
+                + _("Read it here: %(link)s", link=link) + "\n\n"
+                + _("You asked us to tell you when the people in this case are safe. Your gift "
+                    "helped make this possible. Thank you.") + "\n"
+            )
         message = outbox.queue("rescue-report", f"rescue-report:{post.id}:{donor_id}", email,
                                subject, body)
         queued += message is not None

@@ -13,12 +13,14 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from tracker.cases.workflow import PUBLIC_STATUSES
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
+from tracker.core.i18n import current_locale, language_url
 from tracker.core.templating import local_datetime
 from tracker.core.time import utcnow
 from tracker.extensions import db
@@ -36,15 +38,31 @@ PUBLIC_IMAGE_CACHE = "public, max-age=31536000, immutable"
 @bp.route("/posts/<slug>")
 @public
 def show(slug: str):
-    """A published post (or one whose embargo has passed), with its public cases."""
+    """A published post (or one whose embargo has passed), with its public cases.
+
+    Shown in the reader's language when the post has a version in it, else as written (with a
+    note saying so); a link leads to the version in the other language when there is one.
+    """
     post = services.get_visible_post(slug)
     if post is None:
         abort(404)
+    page_language = current_locale()
+    version = post.in_language(page_language)
     cases = [c for c in post.cases if c.status in PUBLIC_STATUSES]
     photos = images.images_of(post)
     og_image = (url_for("posts.image", filename=images.filename(photos[0]), _external=True)
                 if photos else None)
-    return render_template("posts/show.html", post=post, cases=cases, og_image=og_image)
+    languages = post.languages
+    # A post in two languages has an address per version, so that a shared link (and its
+    # preview) shows the version the person sharing it read.
+    page_url = url_for("posts.show", slug=post.slug, _external=True,
+                       **({"lang": version.language} if len(languages) > 1 else {}))
+    alternates = [(code, url_for("posts.show", slug=post.slug, lang=code, _external=True))
+                  for code in languages] if len(languages) > 1 else []
+    other_versions = [(code, language_url(code)) for code in languages if code != version.language]
+    return render_template("posts/show.html", post=post, version=version, cases=cases,
+                           og_image=og_image, page_url=page_url, page_language=page_language,
+                           alternates=alternates, other_versions=other_versions)
 
 
 @bp.route("/images/<filename>")
@@ -95,11 +113,11 @@ def _wants_preview() -> bool:
 
 def _saved_message(post: Post) -> str:
     if post.status == PUBLISHED:
-        return f"“{post.title}” is published."
+        return _("“%(title)s” is published.", title=post.title)
     if post.status == SCHEDULED:
-        return (f"“{post.title}” is scheduled: public from "
-                f"{local_datetime(post.publish_at)} ({current_app.config['TRACKER_TIMEZONE']}).")
-    return f"“{post.title}” is saved as a draft (not public)."
+        return _("“%(title)s” is scheduled: public from %(when)s (%(zone)s).", title=post.title,
+                 when=local_datetime(post.publish_at), zone=current_app.config["TRACKER_TIMEZONE"])
+    return _("“%(title)s” is saved as a draft (not public).", title=post.title)
 
 
 def _photos(post: Post) -> list[tuple]:
@@ -192,8 +210,8 @@ def staff_photo(slug: str):
             apply_error(photo_form, exc)
         else:
             db.session.commit()
-            flash(f"Photo added as {images.filename(stored)}: paste its Markdown into the text.",
-                  "success")
+            flash(_("Photo added as %(name)s: paste its Markdown into the text.",
+                    name=images.filename(stored)), "success")
             return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
     post = _staff_post(slug)
     return _render_form(_post_form(post), post, photo_form=photo_form, code=422)
@@ -209,5 +227,5 @@ def staff_remove_photo(slug: str, image_id: int):
         abort(404)
     images.remove_image(found, post)
     db.session.commit()
-    flash("Photo removed. Also take its Markdown out of the text.", "success")
+    flash(_("Photo removed. Also take its Markdown out of the text."), "success")
     return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
