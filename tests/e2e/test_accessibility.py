@@ -116,6 +116,34 @@ def test_public_pages_and_the_donation_flow_have_no_serious_axe_violations(
     axe.assert_clean()
 
 
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_the_japanese_home_and_case_pages_have_no_serious_axe_violations(
+    app: Flask, new_context, width: str,  # noqa: ANN001
+) -> None:
+    """The same checks on the pages in Japanese (the browser asks for Japanese first): other
+    words, other line breaks, other lengths; and the page says it is Japanese."""
+    slug = "e2e-a11y-ja"
+    post_slug = case_with_progress(slug)
+    page = new_context(viewport=WIDTHS[width], locale="ja-JP").new_page()
+    axe = Checker(page, width)
+
+    axe.visit("/", "home (ja)")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    expect(page.get_by_role("heading", level=2, name="支援受付中のケース")).to_be_visible()
+    axe.visit(f"/cases/{slug}", "case page (ja)")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    expect(page.get_by_role("link", name="この救出活動に寄付する")).to_be_visible()
+    # A post written in English, listed on a Japanese page, says so (lang="en").
+    expect(page.locator(f'.post-list a[href="/posts/{post_slug}"]')).to_have_attribute("lang", "en")
+    # The language picker: a link to English, the current language marked.
+    languages = page.get_by_role("navigation", name="言語")
+    expect(languages.get_by_role("link", name="English")).to_have_attribute("hreflang", "en")
+    expect(languages.locator('[aria-current="true"]')).to_have_text("日本語")
+    axe.visit(f"/cases/{slug}?lang=en", "case page (picked English)")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    axe.assert_clean()
+
+
 def test_a_gift_from_the_case_page_to_the_thanks_by_keyboard_alone(app: Flask, new_context) -> None:  # noqa: ANN001
     """Tab, Shift+Tab, Space, Enter and typing only: no clicks, no page.goto after the case page."""
     slug = "e2e-a11y-keys"
@@ -160,15 +188,19 @@ def test_a_gift_from_the_case_page_to_the_thanks_by_keyboard_alone(app: Flask, n
 def test_screenshots_of_the_main_pages_and_the_directors_report(
     app: Flask, make_user, new_context, snap,  # noqa: ANN001
 ) -> None:
-    """Home, case, donation and report pages at phone and desktop widths, for review
-    (test-results/screenshots/); the report page is also checked with axe."""
+    """Home, case, donation and report pages at phone and desktop widths, and the home and
+    case pages in Japanese, for review (test-results/screenshots/); the report page is also
+    checked with axe. (The last visit picks English again for the rest of the test.)"""
     slug = "e2e-a11y-shots"
     case_with_progress(slug)
     director, password = make_user("director")
     page = new_context().new_page()
-    for url, label in (("/", "home"), (f"/cases/{slug}", "case"), (f"/cases/{slug}/donate", "donation")):
+    for url, label in (("/", "home"), (f"/cases/{slug}", "case"), (f"/cases/{slug}/donate", "donation"),
+                       (f"/cases/{slug}?lang=ja", "case-ja"), ("/?lang=ja", "home-ja"),
+                       (f"/cases/{slug}?lang=en", None)):
         page.goto(url)
-        snap(page, label)
+        if label:
+            snap(page, label)
 
     sign_in(page, director.email, password)
     response = page.goto("/reports")

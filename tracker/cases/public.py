@@ -15,13 +15,13 @@ from sqlalchemy import func
 
 from tracker.cases import workflow
 from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
-from tracker.core.money import Money
+from tracker.core.money import Money, exponent
 from tracker.core.time import as_utc, utcnow
 from tracker.core.types import UTCDateTime
 from tracker.donations import ledger
 from tracker.donations.models import LedgerEntry
 from tracker.extensions import db
-from tracker.posts.models import SCHEDULED, Post, post_cases
+from tracker.posts.models import SCHEDULED, Post, PostTranslation, post_cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,18 @@ class CaseProgress:
     @property
     def completed(self) -> bool:
         return self.status == workflow.RESCUED
+
+    @property
+    def money_sample(self) -> Money:
+        """1,234,567 (with every decimal of the currency: 1,234,567.89) in the case's currency.
+
+        The page renders it with ``|money`` for static/live.js, which reads the symbol, the
+        marks and their places off it, so the figures it writes match the server's exactly
+        ("¥5,000", "5,000円", "$50.50") whatever the language and the currency.
+        """
+        places = exponent(self.goal.currency)
+        fraction = int("987654321"[:places] or 0)
+        return Money(1_234_567 * 10**places + fraction, self.goal.currency)
 
 
 def progress_for(cases: Sequence[RescueCase]) -> dict[int, CaseProgress]:
@@ -155,6 +167,10 @@ def _fingerprint_statement():
         db.select(func.min(Post.publish_at)).where(
             Post.id.in_(linked), Post.status == SCHEDULED, Post.publish_at > now
         ).scalar_subquery(),
+        # the other-language versions of the linked posts: the list shows their titles
+        db.select(func.count()).where(PostTranslation.post_id.in_(linked)).scalar_subquery(),
+        db.select(func.max(PostTranslation.updated_at)).where(PostTranslation.post_id.in_(linked))
+        .scalar_subquery(),
     ).where(RescueCase.slug == db.bindparam("slug"),
             RescueCase.status.in_(workflow.PUBLIC_STATUSES))
 
@@ -167,8 +183,9 @@ def case_fingerprint(slug: str) -> tuple | None:
 
     Status and ``updated_at`` (bumped by every change to the case or its people), the last
     ledger entry (gifts, refunds, transfers, the donor wall), the linked posts (count and last
-    edit) and the next embargo to lift: when any of these moves, the page must be rendered
-    again.
+    edit), their versions in the other language (count and last edit) and the next embargo to
+    lift: when any of these moves, the page must be rendered again. (The language the page is
+    shown in is part of the cache key, not of the fingerprint.)
     """
     # Core execution on the session's connection: no ORM work for a row of plain values.
     row = db.session.connection().execute(_FINGERPRINT, {"slug": slug, "now": utcnow()}).first()
