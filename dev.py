@@ -72,6 +72,7 @@ def serve() -> None:
     # plain HTTP on 127.0.0.1: a Secure cookie would not come back from every browser
     env.setdefault("SESSION_COOKIE_SECURE", "false")
     port = env.get("PORT", "5000")
+    env.setdefault("TRACKER_PUBLIC_URL", f"http://127.0.0.1:{port}")
     flask("db", "upgrade", env=env)
     print("\nDemo data and fresh sign-ins (passwords are new on every start):", flush=True)
     flask("seed-demo", "--accounts", env=env)
@@ -105,7 +106,9 @@ def i18n() -> int:
     translations = ROOT / "tracker" / "translations"
     template = ROOT / "instance" / "messages.pot"
     template.parent.mkdir(exist_ok=True)
-    subprocess.run([*babel, "extract", "-F", "babel.cfg", *I18N_KEYWORDS, "--no-location",
+    subprocess.run([*babel, "extract", "-F", "babel.cfg", *I18N_KEYWORDS,
+                    # (the default also skips folders starting with "_", such as templates/_macros)
+                    "--ignore-dirs", ".* node_modules", "--no-location",
                     "--sort-output", "-o", str(template), "."], check=True, cwd=ROOT)
     for language in ("ja",):
         po = translations / language / "LC_MESSAGES" / "messages.po"

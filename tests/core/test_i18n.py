@@ -3,6 +3,7 @@ codes fall back to the default, and money and dates follow the language."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -29,11 +30,16 @@ def _extracted() -> dict[str, str]:
     method_map = [("tracker/**.py", "python"), ("templates/**.html", "jinja2"),
                   ("templates/**.txt", "jinja2")]
     found: dict[str, str] = {}
+    def wanted(path: str) -> bool:  # every folder but hidden ones (templates/_macros too)
+        name = os.path.basename(path)
+        return not name.startswith(".") and name != "node_modules"
+
     for filename, _lineno, message, _comments, _context in extract_from_dir(
-            str(ROOT), method_map, keywords=KEYWORDS):
-        for text in (message if isinstance(message, tuple) else (message,)):
-            if text:
-                found.setdefault(text, filename)
+            str(ROOT), method_map, keywords=KEYWORDS, directory_filter=wanted):
+        # a plural is one catalog entry, keyed by its singular
+        text = message[0] if isinstance(message, tuple) else message
+        if text:
+            found.setdefault(text, filename)
     return found
 
 
@@ -64,11 +70,14 @@ def test_translations_keep_their_placeholders() -> None:
 
 
 def test_the_compiled_catalog_is_the_po_file() -> None:
+    def plain(string: object) -> object:
+        return string if isinstance(string, str) else tuple(string)
+
     with (CATALOG / "messages.mo").open("rb") as f:
-        compiled = {m.id: m.string for m in read_mo(f) if m.id}
-    written = {text: m.string for text, m in _po().items()
+        compiled = {(m.id if isinstance(m.id, str) else m.id[0]): plain(m.string)
+                    for m in read_mo(f) if m.id}
+    written = {text: plain(m.string) for text, m in _po().items()
                if not m.fuzzy and (m.string if isinstance(m.string, str) else all(m.string))}
-    compiled = {(k if isinstance(k, str) else k[0]): v for k, v in compiled.items()}
     assert compiled == written, "messages.mo is stale: run `python3 dev.py i18n`"
 
 
