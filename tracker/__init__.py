@@ -107,12 +107,13 @@ def register_blueprints(app: Flask) -> None:
     from tracker.donations.donor_views import staff_donors_bp
     from tracker.donations.staff_views import staff_gifts_bp
     from tracker.donations.views import bp as donations_bp
+    from tracker.donors.views import bp as donors_bp
     from tracker.payments.views import bp as payments_bp
     from tracker.posts.views import bp as posts_bp
     from tracker.reports.views import bp as reports_bp
 
     for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp,
-               audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp):
+               audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp, donors_bp):
         app.register_blueprint(bp)
 
 

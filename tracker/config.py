@@ -147,6 +147,10 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # The language shown when neither the visitor's choice nor their browser's
         # Accept-Language names one of TRACKER_LANGUAGES (en, ja).
         "TRACKER_DEFAULT_LOCALE": env.get("TRACKER_DEFAULT_LOCALE", "en"),
+        # The site's address as donors reach it (https://give.example.org): links in mail are
+        # built from it, never from a request's Host header, which a stranger asking for a
+        # donor's sign-in link could forge. Unset: the request's host (development).
+        "TRACKER_PUBLIC_URL": (env.get("TRACKER_PUBLIC_URL") or "").rstrip("/") or None,
     }
 
 
@@ -184,6 +188,9 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
                 "variable to a long random string (for example the output of "
                 "`python3 -c 'import secrets; print(secrets.token_hex(32))'`)."
             )
+    public_url = config.get("TRACKER_PUBLIC_URL")
+    if public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", public_url):
+        raise ConfigError("TRACKER_PUBLIC_URL must be an http(s) address such as https://give.example.org.")
     if config["TRACKER_DEFAULT_LOCALE"] not in ("en", "ja"):
         raise ConfigError("TRACKER_DEFAULT_LOCALE must be en or ja.")
     try:

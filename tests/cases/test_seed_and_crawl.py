@@ -70,6 +70,8 @@ def _urls_for(app) -> list[str]:
         "donor_id": [d.id for d in db.session.scalars(db.select(Donor).limit(3))] + [999999],
         "fiscal_year": [current_fiscal_year(), current_fiscal_year() - 1, 1990, 9999],
         "table": ["summary", "cases", "lybunt", "no-such-table"],
+        "token": ["not-a-real-sign-in-link"],
+        "number": ["R-0000001", "no-such-receipt"],
     }
     urls = []
     for rule in app.url_map.iter_rules():

@@ -1,8 +1,9 @@
 """Hypothesis fuzzing of every public endpoint that accepts writes.
 
 The public POST routes are the donation forms (general fund and per case), the sign-in form,
-the sandbox checkout page and the Stripe webhook; ``test_every_public_write_route_is_fuzzed``
-fails when a new one appears without being added here.
+the sandbox checkout page, the Stripe webhook, and a donor's sign-in link (asking for one,
+using one) and sign-out; ``test_every_public_write_route_is_fuzzed`` fails when a new one
+appears without being added here.
 
 What is thrown at them: random and odd Unicode (NUL, lone surrogates escaped in the form
 encoding, RTL marks, combining characters, emoji, full-width digits), very long fields,
@@ -40,7 +41,7 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import event as label  # counts outcomes for --hypothesis-show-statistics
@@ -54,6 +55,7 @@ from tracker.cases import workflow
 from tracker.core.access import PUBLIC, policy_for
 from tracker.core.errors import DomainError
 from tracker.core.money import parse_amount
+from tracker.core.time import local_today
 from tracker.core.validation import normalize_email
 from tracker.donations import services as donation_services
 from tracker.donations.models import Donation
@@ -79,6 +81,9 @@ FUZZED_PUBLIC_WRITES = {
     ("/login/code", "POST"),
     ("/sandbox/checkout/<session_id>", "POST"),
     ("/webhooks/stripe", "POST"),
+    ("/my/sign-in", "POST"),
+    ("/my/sign-in/<token>", "POST"),
+    ("/my/sign-out", "POST"),
 }
 
 
@@ -131,6 +136,17 @@ def form_body(pairs: Iterable[tuple[str, str]]) -> bytes:
 
 def post_form(client: FlaskClient, path: str, pairs: Iterable[tuple[str, str]], **kwargs: Any):
     return client.post(path, data=form_body(pairs), content_type=FORM, **kwargs)
+
+
+def post_fields(client: FlaskClient, path: str, pairs: list[tuple[str, str]], token: str | None,
+                as_form: bool):
+    """POST ``pairs`` (and the CSRF token, unless None) as a form, or the same bytes under
+    another content type, which the form sees as no fields at all (the token then goes in
+    the X-CSRFToken header)."""
+    if as_form:
+        return post_form(client, path, [*pairs, *([("csrf_token", token)] if token else [])])
+    return client.post(path, data=form_body(pairs), content_type="text/plain",
+                       headers={"X-CSRFToken": token} if token else {})
 
 
 def token_for(client: FlaskClient, path: str) -> str:
@@ -277,7 +293,7 @@ def test_wrong_methods_are_refused_without_a_trace(app: Flask, client: FlaskClie
             continue
         path = rule.rule.replace("<slug>", SLUG).replace("<int:fiscal_year>", "2025")
         path = path.replace("<session_id>", "cs_test_x").replace("<public_id>", "x")
-        path = path.replace("<filename>", "x.png")
+        path = path.replace("<filename>", "x.png").replace("<token>", "x").replace("<number>", "x")
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             if method in rule.methods:
                 continue
@@ -551,15 +567,8 @@ def test_login_form_fuzzed(app: Flask, client: FlaskClient, make_user) -> None: 
     def attempt(email: list[str], secret: list[str], with_token: bool, as_form: bool) -> None:
         assume(password not in secret)
         pairs = [*(("email", e) for e in email), *(("password", s) for s in secret)]
-        if with_token:
-            pairs.append(("csrf_token", token))
         before = counts()
-        if as_form:
-            response = post_form(client, "/login", pairs)
-        else:
-            # the same bytes under another content type: the form sees no fields
-            response = client.post("/login", data=form_body(pairs), content_type="text/plain",
-                                   headers={"X-CSRFToken": token} if with_token else {})
+        response = post_fields(client, "/login", pairs, token if with_token else None, as_form)
         assert response.status_code < 500, response.status_code
         if not with_token:
             assert response.status_code == 400
@@ -618,6 +627,130 @@ def test_sign_in_code_form_fuzzed(app: Flask, client: FlaskClient, make_user) ->
             assert change == {}, change
         with who.session_transaction() as sess:
             assert "_user_id" not in sess
+
+    run()
+
+
+# --- a donor's sign-in link ---------------------------------------------------------------------
+
+DONOR_EMAIL = "donor@example.org"
+
+
+def _donor_with_gift(monkeypatch: pytest.MonkeyPatch, mail_dir: Any) -> None:
+    """A donor with a gift and its receipt; their mail goes to ``mail_dir``."""
+    from tracker.donations import receipts
+
+    monkeypatch.setitem(current_app.config, "MAIL_FILE_DIR", str(mail_dir))
+    monkeypatch.setitem(current_app.config, "MAIL_SERVER", None)
+    donation = donation_services.record_offline_gift(None, donation_services.OfflineGift(
+        amount=parse_amount("5000", "JPY"), channel="bank_transfer",
+        received_on=local_today(), donor_name="Aiko", donor_email=DONOR_EMAIL))
+    receipts.issue_receipt(donation)
+    db.session.commit()
+
+
+def _donor_signed_in(who: FlaskClient) -> bool:
+    with who.session_transaction() as sess:
+        return "donor_id" in sess
+
+
+def test_donor_link_request_fuzzed(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch,
+                                   tmp_path: Any) -> None:
+    """Random addresses, the known donor's written oddly among them: never a 5xx; the same
+    "check your email" page for any well-formed address (200) or a form error (422); without
+    a token 400. Nothing is stored but, for the known donor's address alone, one link and its
+    email (at most three waiting at once)."""
+    _donor_with_gift(monkeypatch, tmp_path)
+    token = token_for(client, "/my/sign-in")
+
+    @fuzz(40)
+    @given(email=occurrences(st.one_of(email_value, st.sampled_from([
+               DONOR_EMAIL, "DONOR@Example.org", " donor@example.org ", "donor@example.org\x00",
+               "donor\u200b@example.org", "donor@example.org\n"]))),
+           with_token=st.sampled_from([True, True, False]),
+           as_form=mostly(st.just(True), st.just(False)))
+    def attempt(email: list[str], with_token: bool, as_form: bool) -> None:
+        before = counts()
+        response = post_fields(client, "/my/sign-in", [("email", e) for e in email],
+                               token if with_token else None, as_form)
+        assert response.status_code < 500, response.status_code
+        expected = (200, 422) if with_token else (400,)
+        assert response.status_code in expected, (with_token, response.status_code)
+        change = delta(before, counts())
+        if change:
+            assert change == {"donor_sign_ins": 1, "outbox_messages": 1}, change
+            assert as_form and response.status_code == 200
+            assert normalize_email(email[0]) == DONOR_EMAIL
+        assert not _donor_signed_in(client)
+
+    attempt()
+
+
+def test_donor_link_use_fuzzed(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch,
+                               tmp_path: Any) -> None:
+    """Random tokens in the link, random fields, with and without a CSRF token: never a 5xx,
+    never signed in, nothing stored (a link that does not exist answers 410, a URL part no
+    link can have 404), and the real link still works afterwards."""
+    from tests.donors.helpers import link_path, sign_in_mails
+
+    _donor_with_gift(monkeypatch, tmp_path)
+    page = client.get("/my/sign-in")
+    post_form(client, "/my/sign-in", [("email", DONOR_EMAIL), ("csrf_token", csrf_from(page.text))])
+    [mail] = sign_in_mails()
+    real = link_path(mail)
+    token = token_for(client, real)
+
+    @fuzz(50)
+    @given(link=st.one_of(field_text, st.sampled_from([
+               real.rsplit("/", 1)[1][:-1], real.rsplit("/", 1)[1] + "x", real.rsplit("/", 1)[1].upper(),
+               "..", ".", "%2F", "a/b", "\x00", "\ud800"])),
+           extra=st.lists(st.tuples(odd_text, odd_text), max_size=3),
+           mode=st.sampled_from(["token", "token", "no token"]))
+    def run(link: str, extra: list[tuple[str, str]], mode: str) -> None:
+        assume(link != real.rsplit("/", 1)[1])
+        pairs = list(extra)
+        if mode == "token":
+            pairs.append(("csrf_token", token))
+        target = "/my/sign-in/" + _quote(link)
+        before = counts()
+        response = post_form(client, target, pairs)
+        assert response.status_code < 500, (target, response.status_code)
+        expected = {"token": (410, 404, 400, 405, 308), "no token": (400, 404, 405, 308)}[mode]
+        assert response.status_code in expected, (mode, target, response.status_code)
+        assert counts() == before
+        assert not _donor_signed_in(client)
+
+    run()
+    # the real link, never touched by the fuzzing, still signs in once
+    response = post_form(client, real, [("csrf_token", token)])
+    assert response.status_code == 303
+    assert _donor_signed_in(client)
+    assert post_form(client, real, [("csrf_token", token)]).status_code == 410
+
+
+def test_donor_sign_out_fuzzed(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch,
+                               tmp_path: Any) -> None:
+    """Sign-out with random fields and bodies, signed in or not: never a 5xx, no token 400,
+    and nothing stored (ending a session changes its row, adds none)."""
+    _donor_with_gift(monkeypatch, tmp_path)
+    token = token_for(client, "/my/sign-in")
+
+    @fuzz(30)
+    @given(extra=st.lists(st.tuples(odd_text, odd_text), max_size=4),
+           body=st.one_of(st.none(), raw_bodies),
+           with_token=st.sampled_from([True, True, False]))
+    def run(extra: list[tuple[str, str]], body: bytes | None, with_token: bool) -> None:
+        before = counts()
+        if body is None:
+            pairs = [*extra, *([("csrf_token", token)] if with_token else [])]
+            response = post_form(client, "/my/sign-out", pairs)
+        else:
+            response = client.post("/my/sign-out", data=body, content_type="application/octet-stream",
+                                   headers={"X-CSRFToken": token} if with_token else {})
+        assert response.status_code < 500, response.status_code
+        assert response.status_code in ((303, 400) if with_token else (400,)), response.status_code
+        assert counts() == before
+        assert not _donor_signed_in(client)
 
     run()
 

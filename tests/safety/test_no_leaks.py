@@ -79,7 +79,7 @@ from tracker.core.access import PUBLIC, policy_for
 from tracker.core.money import Money, format_money
 from tracker.core.outbox import OutboxMessage
 from tracker.core.time import current_fiscal_year, local_today, utcnow
-from tracker.donations.models import FLAGGED, Donation
+from tracker.donations.models import FLAGGED, Donation, Receipt
 from tracker.extensions import db
 from tracker.payments.models import SandboxSession
 from tracker.posts.images import store_image
@@ -339,6 +339,9 @@ def public_urls(app: Flask) -> list[str]:
                               in db.session.execute(db.select(PostImage.token, PostImage.content_type))],
         # the year under way, the one before, and one long before anything was recorded (404)
         "fiscal_year": [current_fiscal_year(), current_fiscal_year() - 1, 1990],
+        # a donor's sign-in link and receipts (an anonymous visitor is sent to sign in)
+        "token": ["no-such-link"],
+        "number": list(db.session.scalars(db.select(Receipt.number))) + ["RT-999999"],
     }
     urls: set[str] = set()
     for rule in app.url_map.iter_rules():
@@ -354,6 +357,37 @@ def public_urls(app: Flask) -> list[str]:
 
 def crawl(client: FlaskClient, urls: list[str], who: str) -> list[Output]:
     return [_page_output(url, client.get(url), who) for url in urls]
+
+
+def donor_crawl(app: Flask, address: str) -> list[Output]:
+    """Sign in as the donor with ``address`` through the emailed link and fetch their page
+    and every receipt and annual receipt it links to (PDFs scanned as their text). Each is
+    addressed to that donor: their own data may be in it."""
+    from tests.donors.helpers import pdf_text
+
+    browser = app.test_client()
+    form = browser.get("/my/sign-in")
+    browser.post("/my/sign-in", data={"email": address, "csrf_token": csrf_from(form.text)}).close()
+    _fresh()
+    body = db.session.scalar(db.select(OutboxMessage.body_text).where(
+        OutboxMessage.kind == "donor-sign-in", OutboxMessage.to_address == address))
+    _fresh()
+    path = re.search(r"/my/sign-in/[A-Za-z0-9_-]+", body).group(0)
+    button = browser.get(path)
+    assert browser.post(path, data={"csrf_token": csrf_from(button.text)}).status_code == 303
+    page = browser.get("/my/")
+    files = re.findall(r'href="(/my/(?:receipts|annual)/[^"]+\.pdf)"', page.text)
+    assert any("/receipts/" in f for f in files) and any("/annual/" in f for f in files), files
+    outputs = [_page_output("/my/", page, f"donor {address}")]
+    for url in files:
+        response = browser.get(url)
+        assert response.status_code == 200, url
+        output = _page_output(url, response, f"donor {address}")
+        output.text = pdf_text(output.raw)
+        outputs.append(output)
+    for output in outputs:
+        output.recipient = address
+    return outputs
 
 
 def outbox_outputs() -> list[Output]:
@@ -669,6 +703,9 @@ def test_no_private_field_leaves_the_app(
         with sapp.app_context():
             db.session.remove()
             db.engine.dispose()
+    # -- a donor signed in to their own page: their gifts and receipts, nothing else ------------
+    donor_pages = donor_crawl(app, hidden)
+    outputs += donor_pages
     outbox.deliver_pending()
     _fresh()
 
@@ -742,6 +779,12 @@ def test_no_private_field_leaves_the_app(
     year = current_fiscal_year()
     assert {f"sandbox GET /transparency/{year} -> 200", f"sandbox GET /transparency/{year - 1} -> 200",
             "sandbox GET /transparency/1990 -> 404"} <= crawled
+    # a donor's own page and PDFs were scanned: their own name is on their receipt (so the
+    # PDFs' text is searched), and is allowed there only because it is addressed to them
+    [own_name] = [m for m in secret.planted if m.owner == hidden and m.label.startswith("name given")]
+    on_receipts = [o for o in donor_pages if o.where.startswith("donor") and "/receipts/" in o.where]
+    assert on_receipts and all(own_name.value.lower() in o.text.lower() for o in on_receipts)
+    assert found_in([own_name], Output("page", "x", on_receipts[0].text)) == [own_name]
     # a donor's own email reaches their own receipt and nothing else
     own = [m for m in secret.planted if m.owner == named and m.value == named]
     assert own and [o.where for o in emls if own[0].value in o.text.lower()]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 
 from tracker.accounts.models import User
@@ -20,7 +22,7 @@ def load_user(session_id: str) -> User | None:
     A session made before the user's version was bumped (disabled, role changed, password
     reset) no longer matches and is treated as signed out.
     """
-    user_id, _, version = session_id.partition(":")
+    user_id, _sep, version = session_id.partition(":")
     if not user_id.isdigit() or not version.isdigit():
         return None
     user = db.session.get(User, int(user_id))
@@ -33,12 +35,32 @@ def _epoch() -> int:
     return int(time.time())
 
 
-def start_session() -> None:
-    """Mark a fresh sign-in: the session's clock starts now."""
+def start_session(started_key: str = "signed_in_at", seen_key: str = "seen_at") -> None:
+    """Mark a fresh sign-in: the session's clock (kept under these keys) starts now."""
     now = _epoch()
     session.permanent = True
-    session["signed_in_at"] = now
-    session["seen_at"] = now
+    session[started_key] = now
+    session[seen_key] = now
+
+
+def session_ended(started_key: str = "signed_in_at", seen_key: str = "seen_at") -> str | None:
+    """Why the session clock kept under ``started_key`` and ``seen_key`` has run out: "idle"
+    (no request for TRACKER_SESSION_IDLE_MINUTES) or "maximum length" (older than
+    TRACKER_SESSION_MAX_HOURS); None while it runs, and then this request counts as activity.
+
+    Staff sessions use the default keys; a donor's session (``tracker.donors``) its own.
+    """
+    now = _epoch()
+    config = current_app.config
+    signed_in_at = session.get(started_key, 0)
+    seen_at = session.get(seen_key, 0)
+    if now - seen_at > config["TRACKER_SESSION_IDLE_MINUTES"] * 60:
+        return "idle"
+    if now - signed_in_at > config["TRACKER_SESSION_MAX_HOURS"] * 3600:
+        return "maximum length"
+    if now - seen_at >= 60:  # rewrite the cookie at most once a minute
+        session[seen_key] = now
+    return None
 
 
 def expire_idle_sessions():  # noqa: ANN201
@@ -46,25 +68,17 @@ def expire_idle_sessions():  # noqa: ANN201
     TRACKER_SESSION_MAX_HOURS, and send the person to sign in again (audited)."""
     if not current_user.is_authenticated:
         return None
-    now = _epoch()
-    config = current_app.config
-    signed_in_at = session.get("signed_in_at", 0)
-    seen_at = session.get("seen_at", 0)
-    idle = now - seen_at > config["TRACKER_SESSION_IDLE_MINUTES"] * 60
-    too_old = now - signed_in_at > config["TRACKER_SESSION_MAX_HOURS"] * 3600
-    if idle or too_old:
+    reason = session_ended()
+    if reason is not None:
         user = current_user._get_current_object()
-        audit.record("user.session_expired", user, actor=user,
-                     after={"reason": "idle" if idle else "maximum length"})
+        audit.record("user.session_expired", user, actor=user, after={"reason": reason})
         db.session.commit()
         logout_user()
         session.clear()
-        flash("Your session ended; please sign in again.", "info")
+        flash(_("Your session ended; please sign in again."), "info")
         if request.endpoint and policy_for(current_app, request.endpoint) == PUBLIC:
             return None
         return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
-    if now - seen_at >= 60:  # rewrite the cookie at most once a minute
-        session["seen_at"] = now
     return None
 
 
@@ -122,7 +136,7 @@ def require_admin_second_factor():  # noqa: ANN201
     if current_user.totp_enabled_at is not None or request.endpoint in ENROLMENT_ENDPOINTS:
         return None
     if request.method in ("GET", "HEAD"):
-        flash("Admins must turn on the second factor before anything else.", "info")
+        flash(_("Admins must turn on the second factor before anything else."), "info")
         return redirect(url_for("accounts.security"))
     abort(403)
 
@@ -130,7 +144,8 @@ def require_admin_second_factor():  # noqa: ANN201
 def init_app(app: Flask) -> None:
     """Configure the login manager."""
     login_manager.login_view = "accounts.login"
-    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message = _l("Please sign in to see that page.")
+    login_manager.localize_callback = str  # flashed in the visitor's language, as a str
     # "strong" would drop the session when a phone changes networks; the session version
     # and rotation at sign-in protect us instead.
     login_manager.session_protection = "basic"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, request
+from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from limits.storage import Storage
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -27,11 +28,31 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 LIMITED_ENDPOINTS: dict[str, tuple[str, str]] = {
     "accounts.login": ("sign-in", "TRACKER_RATELIMIT_LOGIN"),
     "accounts.login_code": ("sign-in", "TRACKER_RATELIMIT_LOGIN"),
+    "donors.sign_in": ("sign-in", "TRACKER_RATELIMIT_LOGIN"),
     "donations.give": ("checkout", "TRACKER_RATELIMIT_CHECKOUT"),
     "donations.give_to_case": ("checkout", "TRACKER_RATELIMIT_CHECKOUT"),
 }
 
 EXTENSION = "tracker.limiter"
+
+#: a limit ("3 per 1 minute") in words, by the unit the limits library names
+LIMIT_TEXTS = {
+    "second": _l("%(amount)d per %(multiples)d second"),
+    "minute": _l("%(amount)d per %(multiples)d minute"),
+    "hour": _l("%(amount)d per %(multiples)d hour"),
+    "day": _l("%(amount)d per %(multiples)d day"),
+    "month": _l("%(amount)d per %(multiples)d month"),
+    "year": _l("%(amount)d per %(multiples)d year"),
+}
+
+
+def describe(item: Any) -> str:
+    """The text of a 429 page: the limit that was reached, in the page's language
+    ("3 per 1 minute", as the limits library writes it, in English)."""
+    unit = getattr(getattr(item, "GRANULARITY", None), "name", None)
+    if unit not in LIMIT_TEXTS:
+        return str(item)
+    return str(LIMIT_TEXTS[unit]) % {"amount": item.amount, "multiples": item.multiples}
 
 
 def client_address() -> str:

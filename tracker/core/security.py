@@ -6,7 +6,8 @@
   Stripe's hosted Checkout, which a donation form redirects to).
 * nosniff, a strict Referrer-Policy (a case's address never leaves with a click elsewhere),
   HSTS when the request came over HTTPS.
-* Staff and report pages are never stored by a browser or a proxy (they carry private data).
+* Staff and report pages, and a donor's own pages and receipts (/my), are never stored by a
+  browser or a proxy (they carry private data).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from flask import Flask, Response, g, request
 
 #: where forms may post (a donation form answers with a redirect to Stripe Checkout)
 FORM_TARGETS = "'self' https://checkout.stripe.com"
-PRIVATE_PREFIXES = ("/staff", "/reports", "/account", "/login/code")
+PRIVATE_PREFIXES = ("/staff", "/reports", "/account", "/login/code", "/my")
 
 
 def csp_nonce() -> str:

@@ -1,0 +1,1 @@
+"""A donor's own page: sign in by an emailed link, see every gift, download the receipts."""

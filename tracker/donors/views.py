@@ -1,0 +1,206 @@
+"""A donor's own page under /my: sign in with an emailed link, see every gift, download the
+receipts (one per gift, and one per fiscal year).
+
+Every route is public to the access check (``tracker.core.access``): donors have no staff
+account. The donor's pages check the donor's own session instead (``session["donor_id"]``,
+apart from Flask-Login's staff session) and send anyone without one to /my/sign-in. The
+session ends after TRACKER_SESSION_IDLE_MINUTES without a request or TRACKER_SESSION_MAX_HOURS
+in all, like a staff session (``tracker.accounts.auth.session_ended``), and when the donor
+signs out or is anonymized. Nothing under /my is stored by a browser or proxy
+(``tracker.core.security``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from tracker.accounts import auth
+from tracker.core.access import public
+from tracker.core.errors import DomainError, form_status
+from tracker.core.forms import apply_error
+from tracker.core.i18n import current_locale, language
+from tracker.donations.models import Donor
+from tracker.donors import pdf, services
+from tracker.donors.forms import ButtonForm, LinkRequestForm
+from tracker.extensions import db
+
+bp = Blueprint("donors", __name__, url_prefix="/my")
+
+#: the donor's session, kept apart from the staff session's keys
+DONOR_ID, SIGN_IN_ID, STARTED, SEEN = "donor_id", "donor_sign_in", "donor_signed_in_at", "donor_seen_at"
+DONOR_KEYS = (DONOR_ID, SIGN_IN_ID, STARTED, SEEN)
+
+
+def _forget_donor() -> None:
+    for key in DONOR_KEYS:
+        session.pop(key, None)
+
+
+def signed_in_donor() -> Donor | None:
+    """The donor signed in in this browser, or None. A session that ran out (idle, too old,
+    signed out elsewhere, donor anonymized) is forgotten here, with a word to the donor."""
+    if DONOR_ID not in session:
+        return None
+    donor = None
+    if auth.session_ended(STARTED, SEEN) is None:
+        donor = services.session_donor(session.get(DONOR_ID), session.get(SIGN_IN_ID))
+    if donor is None:
+        _forget_donor()
+        flash(_("Your session ended; please sign in again."), "info")
+    return donor
+
+
+def donor_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The view gets the signed-in donor as its first argument; without one, the visitor is
+    sent to ask for a sign-in link."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        donor = signed_in_donor()
+        if donor is None:
+            return redirect(url_for("donors.sign_in"))
+        return view(donor, *args, **kwargs)
+
+    return wrapper
+
+
+def link_url(token: str) -> str:
+    """The absolute URL of a sign-in link, for the email.
+
+    On TRACKER_PUBLIC_URL when that is set: anyone may ask for a link for anyone's address,
+    and a link built on the request's Host header would let them send a donor a link to a
+    host of their choosing, which would then receive the donor's token when it is opened.
+    """
+    base = current_app.config.get("TRACKER_PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for("donors.link", token=token)
+    return url_for("donors.link", token=token, _external=True)
+
+
+def _pdf(donor: Donor, document: Any, make: Callable[[Any], bytes], filename: str) -> Response:
+    """``make(document)`` as a PDF download in the donor's language (the page's when the
+    donor's is not known); 404 when there is no such document for this donor."""
+    if document is None:
+        abort(404)
+    with language(donor.locale or current_locale()):
+        body = make(document)
+    response = Response(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- signing in ------------------------------------------------------------------------------
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@public
+def sign_in():
+    """Ask for a sign-in link. The answer is the same page whether or not the address is a
+    donor's; a link is emailed only to a known donor."""
+    if DONOR_ID in session and signed_in_donor() is not None:
+        return redirect(url_for("donors.page"))
+    form = LinkRequestForm()
+    if form.validate_on_submit():
+        try:
+            services.request_link(form.email.data, link_url)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+            return render_template("donors/sign_in.html", form=form), form_status(exc)
+        db.session.commit()
+        return render_template("donors/link_sent.html")
+    status = 422 if form.is_submitted() and form.errors else 200
+    return render_template("donors/sign_in.html", form=form), status
+
+
+def _link_gone() -> tuple[str, int]:
+    return render_template("donors/link_gone.html"), 410
+
+
+@bp.route("/sign-in/<token>", methods=["GET", "POST"])
+@public
+def link(token: str):
+    """The page a sign-in link opens: a button that signs in (GET), and the button (POST).
+
+    Opening the link uses nothing (mail scanners open links to look at them), so it still
+    works when the donor presses the button. Pressing it signs in once and starts the
+    donor's session; a used, expired or unknown link answers 410 and changes nothing.
+    """
+    form = ButtonForm()
+    if request.method == "GET":
+        if not services.link_is_open(token):
+            return _link_gone()
+        return render_template("donors/use_link.html", form=form, token=token)
+    if not form.validate_on_submit():
+        return render_template("donors/use_link.html", form=form, token=token), 422
+    try:
+        sign_in = services.consume_link(token)
+    except services.LinkNotValid:
+        db.session.rollback()
+        return _link_gone()
+    db.session.commit()
+    _forget_donor()
+    session[DONOR_ID] = sign_in.donor_id
+    session[SIGN_IN_ID] = sign_in.id
+    auth.start_session(STARTED, SEEN)
+    return redirect(url_for("donors.page"), 303)
+
+
+@bp.post("/sign-out")
+@public
+def sign_out():
+    """End the donor's session, here and in any copy of its cookie."""
+    form = ButtonForm()
+    if form.validate_on_submit() and SIGN_IN_ID in session:
+        services.end_session(session.get(SIGN_IN_ID))
+        db.session.commit()
+    _forget_donor()
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("donors.sign_in"), 303)
+
+
+# --- the donor's page ------------------------------------------------------------------------
+
+
+@bp.get("/")
+@public
+@donor_required
+def page(donor: Donor):
+    """Every gift of the signed-in donor, with receipts and annual receipts to download."""
+    return render_template("donors/page.html", donor=donor, page=services.donor_page(donor),
+                           sign_out_form=ButtonForm())
+
+
+@bp.get("/receipts/<number>.pdf")
+@public
+@donor_required
+def receipt(donor: Donor, number: str):
+    """One of the donor's receipts as a PDF, in their language. Another donor's receipt is
+    a 404, exactly like a receipt that does not exist."""
+    return _pdf(donor, services.receipt_of(donor, number), pdf.receipt_pdf, f"receipt-{number}.pdf")
+
+
+@bp.get("/annual/<int:fiscal_year>.pdf")
+@public
+@donor_required
+def annual(donor: Donor, fiscal_year: int):
+    """The donor's annual receipt for a fiscal year (named by the year it starts in) as a
+    PDF, in their language; 404 for a year without their gifts."""
+    return _pdf(donor, services.annual_receipt(donor, fiscal_year), pdf.annual_pdf,
+                f"annual-receipt-FY{fiscal_year}.pdf")
