@@ -7,8 +7,9 @@ from tracker.core.audit import AuditEntry
 from tracker.core.counters import Counter
 from tracker.core.outbox import OutboxMessage
 from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
+from tracker.donations.recurring import RecurringGift
 from tracker.donors.models import DonorSignIn
-from tracker.payments.models import PaymentEvent, SandboxSession
+from tracker.payments.models import PaymentEvent, SandboxClock, SandboxSession, SandboxSubscription
 from tracker.posts.models import Post, PostImage, post_cases
 from tracker.reports.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 
@@ -16,5 +17,6 @@ __all__ = [
     "AuditEntry", "Beneficiary", "BudgetLine", "Counter", "Disbursement", "DisbursementReceipt",
     "Donation", "Donor", "DonorMonth", "DonorSignIn", "DonorYear", "GiftAmountMonth", "LedgerEntry",
     "LedgerMonthTotal", "OutboxMessage",
-    "PaymentEvent", "Post", "PostImage", "Receipt", "RescueCase", "SandboxSession", "User", "post_cases",
+    "PaymentEvent", "Post", "PostImage", "Receipt", "RecurringGift", "RescueCase", "SandboxClock",
+    "SandboxSession", "SandboxSubscription", "User", "post_cases",
 ]

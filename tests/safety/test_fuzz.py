@@ -84,6 +84,8 @@ FUZZED_PUBLIC_WRITES = {
     ("/my/sign-in", "POST"),
     ("/my/sign-in/<token>", "POST"),
     ("/my/sign-out", "POST"),
+    ("/my/monthly/<public_id>/cancel", "POST"),
+    ("/my/monthly/<public_id>/amount", "POST"),
 }
 
 
@@ -753,6 +755,101 @@ def test_donor_sign_out_fuzzed(app: Flask, client: FlaskClient, monkeypatch: pyt
         assert not _donor_signed_in(client)
 
     run()
+
+
+# --- a donor's monthly gifts ---------------------------------------------------------------------
+
+
+def _donor_with_monthly_gift(client: FlaskClient, monkeypatch: pytest.MonkeyPatch,
+                             mail_dir: Any) -> tuple[str, str]:
+    """The signed-in donor's active monthly gift, and another donor's: their public ids."""
+    from tests.donors.helpers import sign_in
+    from tracker.donations.models import Donor
+    from tracker.donations.recurring import RecurringGift
+
+    _donor_with_gift(monkeypatch, mail_dir)
+    own_donor = db.session.scalars(db.select(Donor).where(Donor.email == DONOR_EMAIL)).one()
+    other_donor = Donor(email="other@example.org")
+    own = RecurringGift(donor=own_donor, amount_minor=5000, currency="JPY", gateway="sandbox",
+                        status="active")
+    other = RecurringGift(donor=other_donor, amount_minor=3000, currency="JPY",
+                          gateway="sandbox", status="active")
+    db.session.add_all([other_donor, own, other])
+    db.session.commit()
+    ids = own.public_id, other.public_id
+    sign_in(client, DONOR_EMAIL)
+    return ids
+
+
+def _monthly(public_id: str) -> tuple[str, int]:
+    from tracker.donations.recurring import RecurringGift
+
+    db.session.rollback()
+    gift = db.session.scalars(db.select(RecurringGift).where(RecurringGift.public_id == public_id)).one()
+    found = gift.status, gift.amount_minor
+    db.session.rollback()
+    return found
+
+
+def test_donor_monthly_amount_fuzzed(app: Flask, client: FlaskClient,
+                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Random amounts and gift ids, with and without a token: never a 5xx; another donor's
+    gift or one that does not exist is 404 and unchanged; no token 400; a bad amount 422;
+    no money row is ever written."""
+    own, other = _donor_with_monthly_gift(client, monkeypatch, tmp_path)
+    token = token_for(client, "/my/")
+
+    @fuzz(50)
+    @given(amount=occurrences(st.one_of(field_text, st.sampled_from([
+               "7000", "7,000", "49", "0", "-5000", "1e9", "７０００", "5000.5", "¥8,000"]))),
+           target=st.sampled_from(["own", "own", "other", "random"]),
+           random_id=field_text, with_token=st.sampled_from([True, True, False]))
+    def run(amount: list[str], target: str, random_id: str, with_token: bool) -> None:
+        public_id = {"own": own, "other": other, "random": _quote(random_id) or "x"}[target]
+        pairs = [("amount", a) for a in amount]
+        if with_token:
+            pairs.append(("csrf_token", token))
+        before = counts()
+        response = post_form(client, f"/my/monthly/{public_id}/amount", pairs)
+        assert response.status_code < 500, response.status_code
+        if target == "own":
+            assert response.status_code in ((303, 422) if with_token else (400,)), response.status_code
+        else:
+            assert response.status_code in (404, 308, 405, 400), response.status_code
+        change = delta(before, counts())
+        # a new amount is audited; nothing else is ever written
+        assert change == ({"audit_entries": 1} if response.status_code == 303 and change else {}), change
+        assert _monthly(other) == ("active", 3000)
+        assert _monthly(own)[0] == "active"
+
+    run()
+
+
+def test_donor_monthly_cancel_fuzzed(app: Flask, client: FlaskClient,
+                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Cancel with random fields and ids: never a 5xx; without a token 400 and nothing
+    changes; another donor's gift stays active (404); the donor's own cancels once."""
+    own, other = _donor_with_monthly_gift(client, monkeypatch, tmp_path)
+    token = token_for(client, "/my/")
+
+    @fuzz(30)
+    @given(extra=st.lists(st.tuples(odd_text, odd_text), max_size=3),
+           target=st.sampled_from(["own", "other", "random"]), random_id=field_text)
+    def run(extra: list[tuple[str, str]], target: str, random_id: str) -> None:
+        public_id = {"own": own, "other": other, "random": _quote(random_id) or "x"}[target]
+        before = counts()
+        # without a token (a fuzzed extra named csrf_token is still not the session's)
+        response = post_form(client, f"/my/monthly/{public_id}/cancel", extra)
+        assert response.status_code in ((400,) if target == "own" else (404, 308, 405, 400)), \
+            response.status_code
+        assert counts() == before
+        assert _monthly(own)[0] == "active" and _monthly(other)[0] == "active"
+
+    run()
+    response = post_form(client, f"/my/monthly/{other}/cancel", [("csrf_token", token)])
+    assert response.status_code == 404 and _monthly(other)[0] == "active"
+    response = post_form(client, f"/my/monthly/{own}/cancel", [("csrf_token", token)])
+    assert response.status_code == 303 and _monthly(own)[0] == "canceled"
 
 
 # --- the sandbox checkout page ------------------------------------------------------------------

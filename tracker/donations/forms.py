@@ -15,6 +15,12 @@ WALL_LABELS = {
     "hidden": _l("Don't list my gift"),
 }
 
+#: once, or every month (a monthly gift: JPY or USD)
+FREQUENCY_LABELS = {"once": _l("Give once"), "monthly": _l("Give monthly")}
+
+
+def _frequency_choices() -> dict[str, str]:
+    return {value: str(label) for value, label in FREQUENCY_LABELS.items()}
 
 
 def _wall_choices() -> dict[str, str]:
@@ -28,6 +34,7 @@ class DonationForm(Form):
     Choices depend on settings, so the view fills them in (``configure``).
     """
 
+    frequency = RadioField(_l("How often"), choices=_frequency_choices, default="once")
     currency = SelectField(_l("Currency of the other amount"), choices=[])
     preset = RadioField(_l("Amount"), choices=[], validate_choice=True)
     amount = StringField(_l("Other amount"),

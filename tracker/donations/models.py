@@ -135,6 +135,11 @@ class Donation(db.Model):
     gateway_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     gateway_charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     livemode: Mapped[bool] = mapped_column(default=False)
+    #: the monthly gift this is one month's payment of (see ``tracker.donations.recurring``)
+    recurring_gift_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recurring_gifts.id", ondelete="RESTRICT"), index=True)
+    #: the paid invoice this gift is, UNIQUE: each invoice becomes exactly one gift
+    gateway_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     #: offline gifts: the day the money arrived and the bank or cash reference
     received_on: Mapped[date | None]
     reference: Mapped[str | None] = mapped_column(String(120))

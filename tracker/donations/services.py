@@ -175,12 +175,9 @@ def accepts_gifts(case: RescueCase | None) -> bool:
     return case is None or case.status in workflow.OPEN_STATUSES
 
 
-def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) -> Donation:
-    """Create a pending card donation after checking the amount against the gateway's limits.
-
-    Nothing is sent anywhere here; the caller asks the gateway for a checkout afterwards.
-    """
-
+def prepare_donor(case: RescueCase | None, gift: GiftInput) -> Donor:
+    """Check a gift from the form (currency, the gateway's limits, the case taking gifts, the
+    lengths and the wall choice) and return its donor, found by email or new."""
     config = current_app.config
     if gift.amount.currency not in config["TRACKER_CURRENCIES"]:
         raise DomainError(_("We take gifts in %(currencies)s.",
@@ -199,13 +196,22 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
     donor = find_or_create_donor(email, gift.name.strip())
     if gift.locale:
         donor.locale = gift.locale  # the language of the donor's latest gift
+    return donor
+
+
+def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) -> Donation:
+    """Create a pending card donation after checking the amount against the gateway's limits.
+
+    Nothing is sent anywhere here; the caller asks the gateway for a checkout afterwards.
+    """
+    donor = prepare_donor(case, gift)
     donation = Donation(
         case_id=case.id if case else None, donor=donor,
         amount_minor=gift.amount.amount_minor, currency=gift.amount.currency,
         channel="card", gateway=gateway_name, status="pending",
         display_name=gift.name.strip() if gift.wall == "name" else "",
         show_on_wall=gift.wall != "hidden",
-        message=gift.message.strip(), wants_updates=gift.wants_updates and email is not None,
+        message=gift.message.strip(), wants_updates=gift.wants_updates and donor.email is not None,
         locale=gift.locale,
     )
     db.session.add(donation)

@@ -23,9 +23,16 @@ from tracker.core.money import Money, format_money, parse_amount
 from tracker.donations import services
 from tracker.donations.forms import DonationForm
 from tracker.donations.models import PENDING, SUCCEEDED, Donation
+from tracker.donations.recurring import RecurringGift
 from tracker.extensions import db
+from tracker.payments import recurring
 from tracker.payments import services as payments
-from tracker.payments.gateway import CheckoutRequest, GatewayError, get_gateway
+from tracker.payments.gateway import (
+    CheckoutRequest,
+    GatewayError,
+    SubscriptionCheckoutRequest,
+    get_gateway,
+)
 
 bp = Blueprint("donations", __name__)
 
@@ -59,51 +66,107 @@ def _gift_amount(form: DonationForm) -> Money:
     return parse_amount(form.amount.data, form.currency.data, locale=current_locale())
 
 
+def _description(case: RescueCase | None) -> str:
+    """What the gateway's page calls the gift: the case's public title, nothing else."""
+    return (_("Gift: %(title)s", title=case.public_title) if case
+            else _("Gift: general fund"))[:200]
+
+
+def _cancel_url(case: RescueCase | None) -> str:
+    return (url_for("donations.give_to_case", slug=case.slug, _external=True)
+            if case else url_for("donations.give", _external=True))
+
+
+def _give_once(case: RescueCase | None, form: DonationForm):
+    """Start a one-off gift and send the donor to the gateway's checkout; None (with the
+    form's errors set) when that cannot be done."""
+    try:
+        gift = services.GiftInput(
+            amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
+            message=form.message.data or "", wall=form.wall.data,
+            wants_updates=bool(form.wants_updates.data) and case is not None,
+            locale=current_locale(),
+        )
+        gateway = get_gateway()
+        donation = services.start_donation(case, gift, gateway.name)
+    except DomainError as exc:
+        db.session.rollback()
+        apply_error(form, exc)
+        return None
+    # The pending donation is committed first: the gateway's idempotency key and the
+    # session's metadata point at it, whatever happens next.
+    db.session.commit()
+    try:
+        start = gateway.create_checkout(CheckoutRequest(
+            donation_id=donation.public_id,
+            amount=Money(donation.amount_minor, donation.currency),
+            description=_description(case),
+            success_url=url_for("donations.thanks", public_id=donation.public_id,
+                                _external=True),
+            cancel_url=_cancel_url(case),
+            customer_email=donation.donor.email if donation.donor else None,
+            locale=donation.locale,
+        ))
+    except GatewayError:
+        db.session.rollback()
+        donation = db.session.get(Donation, donation.id)
+        donation.status = "failed"
+        db.session.commit()
+        form.form_errors.append(str(GATEWAY_DOWN))
+        return None
+    donation.gateway_session_id = start.session_id
+    db.session.commit()
+    return redirect(start.url, code=303)
+
+
+def _give_monthly(case: RescueCase | None, form: DonationForm):
+    """Start a monthly gift and send the donor to the gateway's subscription checkout; None
+    (with the form's errors set) when that cannot be done."""
+    gateway = get_gateway()
+    try:
+        gift = services.GiftInput(
+            amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
+            wall=form.wall.data, locale=current_locale(),
+        )
+        monthly = recurring.start_recurring(case, gift, gateway.name)
+    except DomainError as exc:
+        db.session.rollback()
+        apply_error(form, exc)
+        return None
+    # Committed first: the subscription's metadata and the idempotency key point at it.
+    db.session.commit()
+    try:
+        start = gateway.create_subscription_checkout(SubscriptionCheckoutRequest(
+            recurring_gift_id=monthly.public_id,
+            amount=Money(monthly.amount_minor, monthly.currency),
+            description=_description(case),
+            success_url=url_for("donations.monthly_thanks", public_id=monthly.public_id,
+                                _external=True),
+            cancel_url=_cancel_url(case), customer_email=monthly.donor.email,
+            locale=monthly.locale,
+        ))
+    except GatewayError:
+        db.session.rollback()
+        monthly = db.session.get(RecurringGift, monthly.id)
+        monthly.move_to("canceled")
+        db.session.commit()
+        form.form_errors.append(str(GATEWAY_DOWN))
+        return None
+    monthly.gateway_checkout_id = start.session_id
+    db.session.commit()
+    return redirect(start.url, code=303)
+
+
 def _give(case: RescueCase | None):
     form = _form()
     if case is not None and not services.accepts_gifts(case):
         form.form_errors.append(
             _("This case is not taking gifts now; please give to the general fund."))
     elif form.validate_on_submit():
-        try:
-            gift = services.GiftInput(
-                amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
-                message=form.message.data or "", wall=form.wall.data,
-                wants_updates=bool(form.wants_updates.data) and case is not None,
-                locale=current_locale(),
-            )
-            gateway = get_gateway()
-            donation = services.start_donation(case, gift, gateway.name)
-        except DomainError as exc:
-            db.session.rollback()
-            apply_error(form, exc)
-        else:
-            # The pending donation is committed first: the gateway's idempotency key and the
-            # session's metadata point at it, whatever happens next.
-            db.session.commit()
-            try:
-                start = gateway.create_checkout(CheckoutRequest(
-                    donation_id=donation.public_id,
-                    amount=Money(donation.amount_minor, donation.currency),
-                    description=(_("Gift: %(title)s", title=case.public_title) if case
-                                 else _("Gift: general fund"))[:200],
-                    success_url=url_for("donations.thanks", public_id=donation.public_id,
-                                        _external=True),
-                    cancel_url=(url_for("donations.give_to_case", slug=case.slug, _external=True)
-                                if case else url_for("donations.give", _external=True)),
-                    customer_email=donation.donor.email if donation.donor else None,
-                    locale=donation.locale,
-                ))
-            except GatewayError:
-                db.session.rollback()
-                donation = db.session.get(Donation, donation.id)
-                donation.status = "failed"
-                db.session.commit()
-                form.form_errors.append(str(GATEWAY_DOWN))
-            else:
-                donation.gateway_session_id = start.session_id
-                db.session.commit()
-                return redirect(start.url, code=303)
+        response = (_give_monthly(case, form) if form.frequency.data == "monthly"
+                    else _give_once(case, form))
+        if response is not None:
+            return response
     status = 422 if form.is_submitted() and (form.errors or form.form_errors) else 200
     progress = public_view.progress_for([case])[case.id] if case else None
     return render_template("donations/give.html", form=form, case=case, progress=progress,
@@ -125,6 +188,20 @@ def give_to_case(slug: str):
     if case is None:
         abort(404)
     return _give(case)
+
+
+@bp.route("/donations/monthly/<public_id>/thanks")
+@public
+def monthly_thanks(public_id: str):
+    """Thank-you page of a monthly gift: active once its first payment is recorded."""
+    monthly = db.session.scalar(db.select(RecurringGift).where(RecurringGift.public_id == public_id))
+    if monthly is None:
+        abort(404)
+    return render_template(
+        "donations/monthly_thanks.html", monthly=monthly,
+        amount=Money(monthly.amount_minor, monthly.currency),
+        case=db.session.get(RescueCase, monthly.case_id) if monthly.case_id else None,
+    )
 
 
 @bp.route("/donations/<public_id>/thanks")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField
+from wtforms import EmailField, StringField
 from wtforms.validators import DataRequired, Length
 
 from tracker.core.forms import Form, NoControlCharacters
@@ -23,3 +23,14 @@ class LinkRequestForm(Form):
 
 class ButtonForm(Form):
     """Only the CSRF token: the "Sign in" button under a link, and "Sign out"."""
+
+
+class MonthlyAmountForm(Form):
+    """A new amount for a monthly gift, in the gift's own currency."""
+
+    amount = StringField(
+        _l("New monthly amount"),
+        validators=[DataRequired(_l("Type the new monthly amount.")), Length(max=30),
+                    NoControlCharacters()],
+        render_kw={"inputmode": "decimal"},
+    )

@@ -35,10 +35,13 @@ from tracker.core.access import public
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale, language
+from tracker.core.money import Money, format_money, parse_amount
 from tracker.donations.models import Donor
 from tracker.donors import pdf, services
-from tracker.donors.forms import ButtonForm, LinkRequestForm
+from tracker.donors.forms import ButtonForm, LinkRequestForm, MonthlyAmountForm
 from tracker.extensions import db
+from tracker.payments import recurring
+from tracker.payments.gateway import GatewayError
 
 bp = Blueprint("donors", __name__, url_prefix="/my")
 
@@ -183,8 +186,85 @@ def sign_out():
 @donor_required
 def page(donor: Donor):
     """Every gift of the signed-in donor, with receipts and annual receipts to download."""
+    return _page(donor)
+
+
+def _page(donor: Donor, amount_form: MonthlyAmountForm | None = None,
+          amount_for: str | None = None, status: int = 200):
+    monthly = recurring.gifts_of(donor)
     return render_template("donors/page.html", donor=donor, page=services.donor_page(donor),
-                           sign_out_form=ButtonForm())
+                           sign_out_form=ButtonForm(), monthly=monthly,
+                           monthly_amounts={g.public_id: Money(g.amount_minor, g.currency)
+                                            for g in monthly},
+                           cancel_form=ButtonForm(), amount_form=amount_form or MonthlyAmountForm(),
+                           amount_for=amount_for), status
+
+
+def _own_monthly(donor: Donor, public_id: str):
+    gift = recurring.gift_of(donor, public_id)
+    if gift is None:
+        abort(404)  # another donor's gift answers exactly like one that does not exist
+    return gift
+
+
+def _donor_label(donor: Donor) -> str:
+    return f"donor:{donor.id}"
+
+
+@bp.post("/monthly/<public_id>/cancel")
+@public
+@donor_required
+def cancel_monthly(donor: Donor, public_id: str):
+    """Cancel one of the signed-in donor's monthly gifts: nothing more is taken."""
+    gift = _own_monthly(donor, public_id)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    try:
+        events = recurring.cancel_recurring(gift, by=_donor_label(donor))
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.reason, "error")
+        return redirect(url_for("donors.page"), 303)
+    except GatewayError:
+        db.session.rollback()
+        flash(_("The payment service did not answer; your monthly gift is unchanged. Please try again."),
+              "error")
+        return redirect(url_for("donors.page"), 303)
+    db.session.commit()
+    recurring.deliver(events)
+    flash(_("Your monthly gift is cancelled. Nothing more will be taken."), "info")
+    return redirect(url_for("donors.page"), 303)
+
+
+@bp.post("/monthly/<public_id>/amount")
+@public
+@donor_required
+def change_monthly(donor: Donor, public_id: str):
+    """Change the amount of one of the signed-in donor's monthly gifts (same currency), from
+    the next payment on."""
+    gift = _own_monthly(donor, public_id)
+    form = MonthlyAmountForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return _page(donor, form, public_id, 422)
+    try:
+        amount = parse_amount(form.amount.data, gift.currency, locale=current_locale())
+        events = recurring.change_recurring_amount(gift, amount, by=_donor_label(donor))
+    except DomainError as exc:  # MoneyError is one too
+        db.session.rollback()
+        form.amount.errors = [exc.reason]
+        return _page(donor, form, public_id, form_status(exc))
+    except GatewayError:
+        db.session.rollback()
+        form.amount.errors = [_("The payment service did not answer; your monthly gift is "
+                                "unchanged. Please try again.")]
+        return _page(donor, form, public_id, 503)
+    db.session.commit()
+    recurring.deliver(events)
+    flash(_("From the next payment on, your monthly gift is %(amount)s.",
+            amount=format_money(amount, current_locale())), "info")
+    return redirect(url_for("donors.page"), 303)
 
 
 @bp.get("/receipts/<number>.pdf")

@@ -122,6 +122,19 @@ def _settle(donation: Donation, got: GatewaySettlement, *, session_id: str | Non
                  actor_label="payments")
 
 
+def flag_payment(donation: Donation, reason: str) -> Outcome:
+    """Keep a payment the gateway reported out of every total, with the reason for staff."""
+    return _flag(donation, reason)
+
+
+def settle_payment(donation: Donation, got: GatewaySettlement, *, intent_id: str | None,
+                   livemode: bool) -> Outcome:
+    """Record a pending donation the gateway reports paid (a monthly gift's invoice): the
+    same settlement, ledger booking, receipt and audit as a paid checkout."""
+    _settle(donation, got, session_id=None, intent_id=intent_id, livemode=livemode)
+    return Outcome.RECORDED if donation.status == SUCCEEDED else Outcome.FLAGGED
+
+
 def mark_failed(facts: SessionFacts, status: str) -> None:
     """An asynchronous payment failed or a session expired: the donation will not be paid."""
     if not facts.donation_id:

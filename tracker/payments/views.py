@@ -8,9 +8,15 @@ from flask_babel import gettext as _
 from tracker.core.access import public
 from tracker.core.money import Money
 from tracker.extensions import csrf, db
-from tracker.payments import webhooks
+from tracker.payments import recurring, webhooks
 from tracker.payments.gateway import SandboxGateway, get_gateway
-from tracker.payments.models import SESSION_COMPLETE, SESSION_OPEN, SandboxSession
+from tracker.payments.models import (
+    SESSION_COMPLETE,
+    SESSION_OPEN,
+    SUB_INCOMPLETE,
+    SandboxSession,
+    SandboxSubscription,
+)
 
 bp = Blueprint("payments", __name__)
 
@@ -24,27 +30,27 @@ def stripe_webhook():
     return jsonify(body), status
 
 
-def _sandbox_session(session_id: str) -> SandboxSession:
-    if not isinstance(get_gateway(), SandboxGateway):
-        abort(404)
-    session = db.session.get(SandboxSession, session_id)
-    if session is None:
-        abort(404)
-    return session
-
-
 @bp.route("/sandbox/checkout/<session_id>", methods=["GET", "POST"])
 @public
 def sandbox_checkout(session_id: str):
-    """TEST MODE checkout: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined."""
-    session = _sandbox_session(session_id)
+    """TEST MODE checkout: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined. The
+    same page starts a monthly gift's sandbox subscription (its first payment is taken here)."""
+    gateway = get_gateway()
+    if not isinstance(gateway, SandboxGateway):
+        abort(404)
+    session = db.session.get(SandboxSession, session_id)
+    if session is None:
+        subscription = gateway.subscription_for_checkout(session_id)
+        if subscription is None:
+            abort(404)
+        return _subscription_checkout(gateway, subscription)
     amount = Money(session.amount_minor, session.currency)
     error = None
     if session.status == SESSION_COMPLETE:
         return redirect(session.success_url, code=303)
     if request.method == "POST" and session.status == SESSION_OPEN:
         card = request.form.get("card_number", "")[:40]
-        event = get_gateway().pay(session_id, card)
+        event = gateway.pay(session_id, card)
         if event is None:
             error = _("Your card was declined (test card). Nothing was charged.")
         else:
@@ -52,4 +58,22 @@ def sandbox_checkout(session_id: str):
             webhooks.deliver_sandbox_event(event)
             return redirect(session.success_url, code=303)
     return render_template("payments/sandbox_checkout.html", session=session, amount=amount,
-                           error=error), (402 if error else 200)
+                           error=error, monthly=False), (402 if error else 200)
+
+
+def _subscription_checkout(gateway: SandboxGateway, subscription: SandboxSubscription):
+    amount = Money(subscription.amount_minor, subscription.currency)
+    error = None
+    if subscription.status != SUB_INCOMPLETE:
+        return redirect(subscription.success_url, code=303)
+    if request.method == "POST":
+        events = gateway.pay_subscription(subscription.checkout_session_id,
+                                          request.form.get("card_number", "")[:40])
+        if events is None:
+            error = _("Your card was declined (test card). Nothing was charged.")
+        else:
+            db.session.commit()
+            recurring.deliver(events)
+            return redirect(subscription.success_url, code=303)
+    return render_template("payments/sandbox_checkout.html", session=subscription, amount=amount,
+                           error=error, monthly=True), (402 if error else 200)

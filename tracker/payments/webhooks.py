@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from tracker.core.time import utcnow
 from tracker.donations.models import EXPIRED, FAILED
 from tracker.extensions import db
-from tracker.payments import services
+from tracker.payments import recurring, services
 from tracker.payments.gateway import (
     Gateway,
     GatewayError,
@@ -38,6 +38,10 @@ HANDLED_TYPES = (
     "charge.refunded",
     "charge.dispute.created",
     "charge.dispute.closed",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
 )
 
 
@@ -88,7 +92,28 @@ def _reference(value: Any) -> bool:
 
 
 def _metadata(value: Any) -> bool:
-    return isinstance(value, dict) and _reference(value.get("donation_id"))
+    return (isinstance(value, dict) and _reference(value.get("donation_id"))
+            and _reference(value.get("recurring_gift_id")))
+
+
+def _object_ref(value: Any) -> bool:
+    """An id, or an expanded object with one."""
+    return _reference(value) or (isinstance(value, dict) and _reference(value.get("id")))
+
+
+def _list_of(check):  # noqa: ANN001, ANN202
+    """A Stripe list object whose ``data`` items each pass ``check``."""
+    def valid(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return False
+        data = value.get("data")
+        return data is None or (isinstance(data, list) and all(check(v) for v in data))
+    return valid
+
+
+def _fields(shape: dict[str, Any]):  # noqa: ANN202
+    """A nested object whose fields each pass their check."""
+    return lambda value: isinstance(value, dict) and all(c(value.get(k)) for k, c in shape.items())
 
 
 def _refund(value: Any) -> bool:
@@ -119,6 +144,27 @@ _DISPUTE = {
     "id": _id, "charge": _reference, "payment_intent": _reference,
     "metadata": _optional(_metadata), "amount": _optional(_integer), "status": _optional(_text),
 }
+_SESSION = {**_SESSION, "mode": _optional(_text), "subscription": _object_ref,
+            "customer": _object_ref}
+_INVOICE = {
+    "id": _id, "subscription": _object_ref, "customer": _object_ref,
+    "amount_paid": _optional(_integer), "currency": _optional(_text),
+    "payment_intent": _object_ref, "charge": _object_ref,
+    "parent": _optional(_fields({"subscription_details": _optional(_fields({
+        "subscription": _object_ref, "metadata": _optional(_metadata)}))})),
+    "subscription_details": _optional(_fields({"metadata": _optional(_metadata)})),
+    "lines": _optional(_list_of(_fields({"period": _optional(_fields({
+        "start": _optional(_timestamp), "end": _optional(_timestamp)}))}))),
+}
+_SUBSCRIPTION = {
+    "id": _id, "status": _optional(_text), "customer": _object_ref,
+    "metadata": _optional(_metadata), "currency": _optional(_text),
+    "current_period_end": _optional(_timestamp),
+    "items": _optional(_list_of(_fields({
+        "current_period_end": _optional(_timestamp),
+        "price": _optional(_fields({"unit_amount": _optional(_integer),
+                                    "currency": _optional(_text)}))}))),
+}
 _SHAPES = {
     "checkout.session.completed": _SESSION,
     "checkout.session.async_payment_succeeded": _SESSION,
@@ -127,6 +173,10 @@ _SHAPES = {
     "charge.refunded": _CHARGE,
     "charge.dispute.created": _DISPUTE,
     "charge.dispute.closed": _DISPUTE,
+    "invoice.paid": _INVOICE,
+    "invoice.payment_failed": _INVOICE,
+    "customer.subscription.updated": _SUBSCRIPTION,
+    "customer.subscription.deleted": _SUBSCRIPTION,
 }
 
 
@@ -150,6 +200,17 @@ def _apply(event: dict[str, Any], gateway: Gateway) -> str:
     livemode = bool(event.get("livemode"))
     if livemode != gateway.livemode:
         return f"ignored: livemode {livemode} event on a livemode {gateway.livemode} gateway"
+    if kind.startswith("checkout.session.") and obj.get("mode") == "subscription":
+        if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+            return recurring.checkout_completed(obj, gateway)
+        return recurring.checkout_ended(obj, gateway)
+    if kind == "invoice.paid":
+        return recurring.invoice_paid(obj, gateway, livemode)
+    if kind == "invoice.payment_failed":
+        return recurring.invoice_failed(obj, gateway)
+    if kind in ("customer.subscription.updated", "customer.subscription.deleted"):
+        return recurring.subscription_changed(obj, gateway,
+                                              deleted=kind == "customer.subscription.deleted")
     if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         return str(services.record_payment(session_facts_from_event(event), gateway))
     if kind == "checkout.session.async_payment_failed":
