@@ -105,6 +105,7 @@ def register_blueprints(app: Flask) -> None:
     from tracker.core.audit_views import bp as audit_bp
     from tracker.core.views import bp as core_bp
     from tracker.donations.donor_views import staff_donors_bp
+    from tracker.donations.recurring_views import staff_recurring_bp
     from tracker.donations.staff_views import staff_gifts_bp
     from tracker.donations.views import bp as donations_bp
     from tracker.donors.views import bp as donors_bp
@@ -113,7 +114,8 @@ def register_blueprints(app: Flask) -> None:
     from tracker.reports.views import bp as reports_bp
 
     for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp,
-               audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp, donors_bp):
+               audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp, donors_bp,
+               staff_recurring_bp):
         app.register_blueprint(bp)
 
 
@@ -130,10 +132,11 @@ def register_commands(app: Flask) -> None:
     from tracker.cases.cli import seed_demo
     from tracker.core.backup import backup_cli
     from tracker.core.outbox_cli import outbox_cli
-    from tracker.payments.cli import stripe_cli
+    from tracker.payments.cli import sandbox_cli, stripe_cli
     from tracker.reports.cli import reports_cli
 
-    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli, backup_cli):
+    for command in (users_cli, seed_demo, stripe_cli, sandbox_cli, outbox_cli, reports_cli,
+                    backup_cli):
         app.cli.add_command(command)
 
 

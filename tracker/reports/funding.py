@@ -39,6 +39,7 @@ from tracker.donations.models import (
     Donor,
 )
 from tracker.extensions import db
+from tracker.reports.monthly import MonthlyGiving, monthly_giving
 from tracker.reports.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 from tracker.reports.services import lives_saved
 
@@ -152,6 +153,8 @@ class FundingReport:
     median_gift: int | None
     people_rescued: int
     spent: int
+    #: monthly giving apart (active monthly donors, monthly amount, recurring revenue, churn)
+    monthly: MonthlyGiving | None = None
 
     def money(self, minor: int | None) -> Money | None:
         return None if minor is None else Money(minor, self.currency)
@@ -303,7 +306,8 @@ def _cases(start: date, end: date, year_rows: list, base: str) -> tuple[list[Cas
 
 
 def funding_report(fiscal_year: int) -> FundingReport:
-    """Everything the directors' page shows for one fiscal year."""
+    """Everything the directors' page shows for one fiscal year, monthly giving included
+    (``tracker.reports.monthly``: its definitions, churn among them)."""
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     start, end = _months(fiscal_year)
     year_rows = [tuple(r) for r in db.session.execute(
@@ -356,4 +360,5 @@ def funding_report(fiscal_year: int) -> FundingReport:
         cases=cases, general_fund_raised=general, donors=_donor_figures(fiscal_year),
         average_gift=average, median_gift=median, people_rescued=lives_saved(fiscal_year),
         spent=spent,
+        monthly=monthly_giving(fiscal_year, start, end, totals.gifts, totals.gift_count),
     )

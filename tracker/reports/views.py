@@ -182,6 +182,26 @@ def _in_currency(column: str, currency: str) -> str:
     return _("%(column)s (%(currency)s)", column=column, currency=currency)
 
 
+def _monthly_rows(r):  # noqa: ANN001, ANN202
+    """The monthly-giving figures: (figure, currency, value); counts have no currency."""
+    g = r.monthly
+    rows = [[_("Active monthly donors now"), "", g.active_donors],
+            [_("Active monthly gifts now"), "", g.active_gifts],
+            [_("Monthly gifts with a failed payment now"), "", g.past_due_gifts],
+            [_("Monthly donors at the year's end"), "",
+             g.donors_at_year_end if g.donors_at_year_end is not None else ""]]
+    rows += [[_("Monthly recurring amount"), m.currency, major(m.amount_minor, m.currency)]
+             for m in g.monthly_money]
+    rows += [[_("Recurring gifts in the year (count)"), "", g.recurring_count],
+             [_("Recurring revenue in the year"), r.currency, major(g.recurring_gifts, r.currency)],
+             [_("One-off gifts in the year (count)"), "", g.one_off_count],
+             [_("One-off revenue in the year"), r.currency, major(g.one_off_gifts, r.currency)],
+             [_("Monthly gifts cancelled in the year"), "", g.canceled_in_year],
+             [_("Monthly gifts running in the year"), "", g.running_in_year],
+             [_("Churn rate (percent)"), "", g.churn_percent if g.churn_percent is not None else ""]]
+    return rows
+
+
 TABLES = {
     "summary": (_l("Summary"), lambda r: [_("figure"), _("amount (%(currency)s)", currency=r.currency)],
                 _summary_rows),
@@ -204,6 +224,8 @@ TABLES = {
                     major(c.raised_in_year, r.currency), major(c.raised_to_date, r.currency),
                     major(c.spent_in_year, r.currency), c.people, c.rescued_in_year,
                     c.rescued_to_date] for c in r.cases]),
+    "monthly": (_l("Monthly giving"), lambda r: [_("figure"), _("currency"), _("value")],
+                _monthly_rows),
 }
 LAPSED = ("lybunt", "sybunt")
 
