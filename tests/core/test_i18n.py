@@ -143,6 +143,22 @@ def test_language_links_keep_the_page_and_its_query(client: FlaskClient) -> None
     assert 'href="/?lang=ja"' in html
 
 
+@pytest.mark.parametrize("query", ["slug=other", "_scheme=https", "_external=1", "_anchor=x",
+                                   "_method=POST", "lang=ja&lang=en"])
+def test_language_links_survive_any_query(client: FlaskClient, query: str) -> None:
+    from tests.factories import make_case
+    from tracker.cases import workflow
+
+    make_case("query-case", status=workflow.FUNDRAISING)
+    for path in ("/", "/cases/query-case", "/cases/no-such-case", "/donate"):
+        response = client.get(f"{path}?{query}")
+        assert response.status_code in (200, 404), (path, query)
+        links = re.findall(r'href="([^"]+)"[^>]*hreflang="', response.get_data(as_text=True))
+        assert links and all(link.startswith("/") for link in links), (path, query, links)
+        if path == "/cases/query-case":
+            assert all(link.startswith("/cases/query-case?") for link in links), links
+
+
 def test_a_translation_missing_from_the_catalog_shows_the_english(app: Flask) -> None:
     from flask_babel import gettext, refresh
     with app.test_request_context("/?lang=ja"):

@@ -27,6 +27,7 @@ from tracker.cases.models import (
 )
 from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError, NotFound
+from tracker.core.locks import lock_row
 from tracker.core.money import Money
 from tracker.core.time import as_utc, utcnow
 from tracker.donations import ledger
@@ -103,19 +104,9 @@ def create_case(data: CaseInput, base_currency: str) -> RescueCase:
 
 
 def get_case_for_update(case_id: int) -> RescueCase:
-    """Load a case and hold its row until commit, so concurrent changes to it serialize.
-
-    PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks; a no-op UPDATE takes the
-    database write lock first, so the read that follows sees the latest committed state.
-    """
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(
-            db.update(RescueCase).where(RescueCase.id == case_id).values(status=RescueCase.status)
-        )
-    case = db.session.scalar(
-        db.select(RescueCase).where(RescueCase.id == case_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    """Load a case and hold its row until commit, so concurrent changes to it serialize
+    (``tracker.core.locks.lock_row``)."""
+    case = lock_row(RescueCase, RescueCase.id == case_id, touch=RescueCase.status)
     if case is None:
         raise NotFound(_("No such case."))
     return case

@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, g, has_request_context, request, url_for
 from flask_babel import Babel, force_locale, get_locale
+from werkzeug.routing import BuildError
 
 #: The languages the app speaks, with each one's name written in that language.
 LANGUAGES: Final[dict[str, str]] = {"en": "English", "ja": "日本語"}
@@ -91,12 +92,14 @@ def language_url(code: str) -> str:
     form; a page with no endpoint (a 404) links to the home page."""
     endpoint = request.endpoint if request.url_rule is not None else None
     if endpoint and "GET" in (request.url_rule.methods or ()):
-        args = {k: v for k, v in request.args.items(multi=False) if k != PARAM}
-        if request.method != "GET":
-            args = {}
+        # The query, but never a key that is a URL part of this page or one of url_for's own
+        # (_external, _scheme, _anchor...): a query can name anything.
+        query = {k: v for k, v in request.args.items(multi=False)
+                 if request.method == "GET" and not k.startswith("_")}
+        values = {**query, **(request.view_args or {}), PARAM: code}
         try:
-            return url_for(endpoint, **(request.view_args or {}), **{**args, PARAM: code})
-        except Exception:  # noqa: BLE001, S110  (an endpoint that can't be rebuilt: go home)
+            return url_for(endpoint, **values)
+        except BuildError:  # an endpoint that can't be rebuilt from this request: go home
             pass
     return url_for("cases.home") + "?" + urlencode({PARAM: code})
 

@@ -305,7 +305,7 @@ def format_money(money: Money, locale: str = "en") -> str:
     which would hide part of the amount.
     """
     places = _EXPONENTS[money.currency]
-    unit = _SUFFIX_UNITS.get((re.split(r"[-_]", str(locale), maxsplit=1)[0].lower(), money.currency))
+    unit = _SUFFIX_UNITS.get((_base_language(locale), money.currency))
     if unit:
         return _plain_digits(money, group=True) + unit
     pattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
@@ -386,9 +386,14 @@ def _example(code: str) -> str:
     return _("Enter an amount like %(example)s.", example=format_plain(sample))
 
 
+def _base_language(locale: str) -> str:
+    # "en", "en_US", "ja-JP" -> "en" / "ja"
+    return re.split(r"[-_]", str(locale), maxsplit=1)[0].lower()
+
+
 def _language(locale: str) -> str:
-    # "en", "en_US", "ja-JP" -> "en" / "ja": number marks depend on the language only.
-    language = re.split(r"[-_]", str(locale), maxsplit=1)[0].lower()
+    # number marks depend on the language only
+    language = _base_language(locale)
     if language not in _NUMBER_MARKS:
         # A programming error (the view passed a locale we don't support), not bad input.
         raise ValueError(f"parse_amount does not support locale {locale!r}.")

@@ -53,6 +53,7 @@ from tracker.cases.models import RescueCase
 from tracker.core import audit
 from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, NotFound
+from tracker.core.locks import lock_row
 from tracker.core.outbox import OutboxMessage
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
@@ -381,15 +382,7 @@ def check_reason(reason: str | None) -> str:
 def _lock_donor(donor_id: int) -> Donor | None:
     """The donor row, held until commit so two anonymizations serialize (SQLite: a no-op
     UPDATE takes the database's write lock and opens the transaction)."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(
-            sa.update(Donor).where(Donor.id == donor_id).values(name=Donor.name)
-            .execution_options(synchronize_session=False)
-        )
-    return db.session.scalar(
-        sa.select(Donor).where(Donor.id == donor_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    return lock_row(Donor, Donor.id == donor_id, touch=Donor.name)
 
 
 def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:

@@ -16,6 +16,7 @@ from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError
+from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, check_gateway_limits, convert
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, normalize_email
@@ -220,19 +221,8 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
 
 
 def lock_donation(public_id: str) -> Donation | None:
-    """Load a donation and hold its row until commit, so concurrent recorders serialize.
-
-    PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks; a no-op UPDATE takes the
-    database write lock first, so the read that follows sees the latest committed state.
-    """
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(
-            db.update(Donation).where(Donation.public_id == public_id).values(status=Donation.status)
-        )
-    return db.session.scalar(
-        db.select(Donation).where(Donation.public_id == public_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    """Load a donation and hold its row until commit, so concurrent recorders serialize."""
+    return lock_row(Donation, Donation.public_id == public_id, touch=Donation.status)
 
 
 def wall(case: RescueCase, limit: int = 20) -> list[tuple[str, str, datetime]]:

@@ -23,6 +23,7 @@ from sqlalchemy import func
 from tracker.cases.models import RescueCase
 from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError
+from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, check_gateway_limits
 from tracker.core.time import utcnow
 from tracker.donations.models import PENDING, Donation, Donor
@@ -73,12 +74,7 @@ def start_recurring(case: RescueCase | None, gift: GiftInput, gateway_name: str)
 def lock_gift(gift_id: int) -> RecurringGift | None:
     """Load a monthly gift and hold its row until commit, so that two reports of one invoice
     serialize (PostgreSQL: FOR UPDATE; SQLite: a no-op UPDATE takes the write lock first)."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(db.update(RecurringGift).where(RecurringGift.id == gift_id)
-                           .values(status=RecurringGift.status))
-    return db.session.scalar(
-        db.select(RecurringGift).where(RecurringGift.id == gift_id).with_for_update()
-        .execution_options(populate_existing=True))
+    return lock_row(RecurringGift, RecurringGift.id == gift_id, touch=RecurringGift.status)
 
 
 def _ref(value: Any) -> str | None:
