@@ -7,6 +7,7 @@ import pytest
 
 from tests.factories import give, make_case
 from tests.posts.helpers import audit_actions, count, edit_url, fresh, post_form
+from tracker.cases import services as case_services
 from tracker.core.outbox import OutboxMessage
 from tracker.donations.models import Donation
 from tracker.extensions import db
@@ -78,6 +79,26 @@ def test_prepare_rescue_report_finds_a_free_slug_and_fits_a_long_title(app):
     assert post.slug == "long-title-safe-2"
     assert len(post.title) <= 200 and post.title.endswith("…” is safe")
     assert "the one person" in post.body_markdown
+
+
+@pytest.mark.parametrize(("aliases", "sentence_end"), [
+    (["Mr. Y.Y."], "has reached safety: Mr. Y.Y.\n"),
+    (["Ms. K.", "Mr. S."], "have reached safety: Ms. K. and Mr. S.\n"),
+    (["Ms. K", "Mr. S"], "have reached safety: Ms. K and Mr. S.\n"),
+])
+def test_rescue_report_ends_its_sentence_with_one_full_stop(app, aliases, sentence_end):
+    """Walk 7: an alias ending in a full stop gave "…safety: Mr. S.." (two stops)."""
+    case = make_case("stops", people=0, status="fundraising")
+    for alias in aliases:
+        case_services.add_beneficiary(case, public_alias=alias, age_band="18-29")
+    db.session.commit()
+
+    post = services.prepare_rescue_report(case)
+    db.session.commit()
+
+    first = post.body_markdown.split("\n")[0] + "\n"
+    assert first.endswith(sentence_end)
+    assert ".." not in post.body_markdown
 
 
 def test_publishing_a_rescue_report_emails_each_opted_in_donor_once(client, staff, case, app):

@@ -476,6 +476,14 @@ def prepare_rescue_report(case: RescueCase) -> Post | None:
     return post
 
 
+def _one_stop(sentence: str, names: str) -> str:
+    """The sentence with one full stop when the names it ends with already end with one
+    ("Mr. Y.Y." ends "…safety: Mr. Y.Y.", not "Mr. Y.Y.."). Other endings stay as they are."""
+    if names.endswith(".") and sentence.endswith(names + "."):
+        return sentence[:-1]
+    return sentence
+
+
 def _rescue_report_text(case: RescueCase, aliases: list[str]) -> tuple[str, str]:
     """The draft report's title and body in the current language (public facts only)."""
     frame = _("Everyone in “%(title)s” is safe", title="")
@@ -486,11 +494,13 @@ def _rescue_report_text(case: RescueCase, aliases: list[str]) -> tuple[str, str]
     # Two sentences rather than ngettext: "the one person" is not "%(num)d people" in English,
     # and Japanese counts people the same way whatever their number.
     if len(aliases) == 1:
-        safe = _("We are glad to tell you that the one person in this case has reached safety: "
-                 "%(names)s.", names=_escape_markdown(aliases[0]))
+        names = _escape_markdown(aliases[0])
+        safe = _one_stop(_("We are glad to tell you that the one person in this case has reached "
+                           "safety: %(names)s.", names=names), names)
     elif aliases:
-        safe = _("We are glad to tell you that all %(num)d people in this case have reached "
-                 "safety: %(names)s.", num=len(aliases), names=_escape_markdown(_join(aliases)))
+        names = _escape_markdown(_join(aliases))
+        safe = _one_stop(_("We are glad to tell you that all %(num)d people in this case have "
+                           "reached safety: %(names)s.", num=len(aliases), names=names), names)
     else:
         safe = _("We are glad to tell you that all %(num)d people in this case have reached "
                  "safety.", num=0)
