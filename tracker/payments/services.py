@@ -26,6 +26,7 @@ from tracker.donations.adjustments import check_reason
 from tracker.donations.models import (
     DISPUTE,
     DISPUTE_REVERSAL,
+    FEE,
     FLAGGED,
     PENDING,
     REFUND,
@@ -178,14 +179,36 @@ def _base_share(donation: Donation, part_minor: int, already_base: int, already_
     return int(share)
 
 
-def _booked(donation: Donation, kind: str) -> tuple[int, int]:
-    """Base and original amounts already booked of ``kind`` for a donation (as positives)."""
+def _booked(donation: Donation, *kinds: str) -> tuple[int, int]:
+    """Base and original amounts already booked of ``kinds`` for a donation (as positives)."""
     base, original = db.session.execute(
         db.select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
                   func.coalesce(func.sum(LedgerEntry.original_amount_minor), 0))
-        .where(LedgerEntry.donation_id == donation.id, LedgerEntry.kind == kind)
+        .where(LedgerEntry.donation_id == donation.id, LedgerEntry.kind.in_(kinds))
     ).one()
     return -int(base), -int(original)
+
+
+#: what takes money back from a gift: refunds and disputes, less disputes won back
+TAKEN_BACK_KINDS = (REFUND, DISPUTE, DISPUTE_REVERSAL)
+
+
+def _taken_back(donation: Donation) -> tuple[int, int]:
+    """What refunds and standing disputes have taken back from a gift so far (base and the
+    donor's currency, as positives). Together they never exceed the gift itself."""
+    return _booked(donation, *TAKEN_BACK_KINDS)
+
+
+def _capped(donation: Donation, ref: str, kind: str, asked: int, taken_minor: int) -> int:
+    """``asked`` (donor's currency) cut to what is left of the gift after everything already
+    taken back; a cut is audited so staff see why the books differ from the gateway's."""
+    part = min(asked, donation.amount_minor - taken_minor)
+    if part < asked:
+        audit.record("donation.take_back_capped", donation, case_id=donation.case_id,
+                     after={"kind": kind, "ref": ref, "asked_minor": asked,
+                            "booked_minor": max(part, 0), "taken_back_minor": taken_minor},
+                     actor_label="payments")
+    return part
 
 
 def _ensure_recorded(donation: Donation, charge: dict[str, Any], gateway: Gateway,
@@ -245,16 +268,21 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
         )
         if exists:
             continue
-        already_base, already_minor = _booked(donation, REFUND)
+        _refunded_base, refunded_minor = _booked(donation, REFUND)
         part = int(refund["amount"])
-        if part <= 0 or already_minor + part > donation.amount_minor:
+        if part <= 0 or refunded_minor + part > donation.amount_minor:
             # Never book more than was given; the gift itself stays as it is. Staff see why.
             audit.record("donation.refund_refused", donation, case_id=donation.case_id,
                          after={"refund": ref, "amount_minor": part,
-                                "already_refunded_minor": already_minor},
+                                "already_refunded_minor": refunded_minor},
                          actor_label="payments")
             continue
-        base = _base_share(donation, part, already_base, already_minor)
+        # Refunds and disputes together never take back more than the gift brought in.
+        taken_base, taken_minor = _taken_back(donation)
+        part = _capped(donation, ref, REFUND, part, taken_minor)
+        if part <= 0:
+            continue
+        base = _base_share(donation, part, taken_base, taken_minor)
         db.session.add(LedgerEntry(
             kind=REFUND, case_id=donation.case_id, donation_id=donation.id,
             amount_minor=-base, currency=donation.settled_currency,
@@ -268,21 +296,57 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
     return new
 
 
+def _book_dispute_fees(donation: Donation, dispute: dict[str, Any]) -> None:
+    """The gateway's fee for handling a dispute is a cost like a card fee: a ``fee`` entry
+    (reported, never counted as money taken back from the gift), once per balance
+    transaction. A fee in another currency than the gift's settlement is left to staff."""
+    for txn in dispute.get("balance_transactions") or []:
+        fee = int(txn.get("fee") or 0)
+        if fee <= 0 or str(txn.get("currency") or "").upper() != donation.settled_currency:
+            continue
+        ref = f"dispute-fee:{txn['id']}"
+        if db.session.scalar(db.select(LedgerEntry.id).where(LedgerEntry.kind == FEE,
+                                                             LedgerEntry.gateway_ref == ref)):
+            continue
+        db.session.add(LedgerEntry(
+            kind=FEE, case_id=donation.case_id, donation_id=donation.id, amount_minor=-fee,
+            currency=donation.settled_currency, gateway_ref=ref, memo="dispute fee",
+        ))
+        db.session.flush()
+
+
 def book_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> bool:
-    """charge.dispute.created: the disputed amount leaves the totals (once per dispute id)."""
+    """charge.dispute.created: the disputed amount leaves the totals (once per dispute id).
+
+    A charge has one dispute at a time: a second dispute id on the same gift while another
+    stands takes back only what it asks beyond the standing one, and refunds and disputes
+    together never take back more than the gift brought in (the rest is audited, not booked).
+    The dispute's fee is booked as a fee entry.
+    """
     charge = {"id": dispute.get("charge"), "payment_intent": dispute.get("payment_intent"),
               "metadata": dispute.get("metadata") or {}, "amount": None, "currency": None}
     donation = _donation_for_charge(charge)
     if donation is None or donation.status != SUCCEEDED:
         return False
+    _book_dispute_fees(donation, dispute)
     ref = dispute["id"]
     if db.session.scalar(db.select(LedgerEntry.id).where(LedgerEntry.kind == DISPUTE,
                                                          LedgerEntry.gateway_ref == ref)):
         return False
-    part = min(int(dispute.get("amount") or 0), donation.amount_minor)
+    _open_base, standing = _booked(donation, DISPUTE, DISPUTE_REVERSAL)
+    asked = min(int(dispute.get("amount") or 0), donation.amount_minor) - standing
+    if asked <= 0:
+        if standing:
+            audit.record("donation.take_back_capped", donation, case_id=donation.case_id,
+                         after={"kind": DISPUTE, "ref": ref, "asked_minor": asked + standing,
+                                "booked_minor": 0, "standing_dispute_minor": standing},
+                         actor_label="payments")
+        return False
+    taken_base, taken_minor = _taken_back(donation)
+    part = _capped(donation, ref, DISPUTE, asked, taken_minor)
     if part <= 0:
         return False
-    base = _base_share(donation, part, 0, 0)
+    base = _base_share(donation, part, taken_base, taken_minor)
     db.session.add(LedgerEntry(
         kind=DISPUTE, case_id=donation.case_id, donation_id=donation.id, amount_minor=-base,
         currency=donation.settled_currency, original_amount_minor=-part,

@@ -143,6 +143,10 @@ _CHARGE = {
 _DISPUTE = {
     "id": _id, "charge": _reference, "payment_intent": _reference,
     "metadata": _optional(_metadata), "amount": _optional(_integer), "status": _optional(_text),
+    # Stripe sends a dispute's balance transactions expanded, as a plain array
+    "balance_transactions": _optional(lambda v: isinstance(v, list) and all(
+        isinstance(t, dict) and _id(t.get("id")) and _optional(_integer)(t.get("fee"))
+        and _optional(_text)(t.get("currency")) for t in v)),
 }
 _SESSION = {**_SESSION, "mode": _optional(_text), "subscription": _object_ref,
             "customer": _object_ref}
