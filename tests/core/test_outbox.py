@@ -6,9 +6,11 @@ that is down is a port with nothing listening. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import contextvars
 import email
 import socket
 import threading
+import time
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
@@ -374,3 +376,103 @@ def test_cli_help_comes_from_the_docstring(app, runner):
     assert result.exit_code == 0
     assert "Send the email that is due now" in result.output
     assert "--limit" in result.output
+
+
+# --- mail goes out by itself (issue 15, walk 3) -----------------------------------------------
+#
+# A receipt for an offline gift waited 2 min 22 s for some unrelated request to flush the
+# outbox. Now the commit that queued mail wakes this process's courier thread, which sends it
+# within seconds with no other traffic; a CLI command waits for its mail before it exits.
+
+
+def _arrives(smtp_server: SMTPServer, count: int = 1, seconds: float = 10.0) -> list[EmailMessage]:
+    """The messages the SMTP server holds once ``count`` have arrived (or the time is up)."""
+    deadline = time.monotonic() + seconds
+    while len(smtp_server.handler.envelopes) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return smtp_server.messages
+
+
+@pytest.fixture
+def background_app(app, database_url):
+    """A fresh app (same database) delivering in the background, as in production."""
+    created: list[Flask] = []
+
+    def make(port: int) -> Flask:
+        web = make_app(database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_FROM=SENDER,
+                       TRACKER_OUTBOX_DELIVERY=outbox.BACKGROUND)
+        created.append(web)
+        return web
+
+    yield make
+    for web in created:  # nothing may still be sending when the tables are emptied
+        assert outbox.wait_for_delivery(web, 30)
+        with web.app_context():
+            db.engine.dispose()
+
+
+def test_an_offline_gift_receipt_arrives_with_no_other_request(app, background_app, smtp_server,
+                                                               make_user):
+    from tests.conftest import Auth, csrf_from
+    from tests.factories import make_case
+    from tracker.core.time import local_today
+
+    make_case("six-survivors", status="fundraising")
+    user, password = make_user("staff")
+    web = background_app(smtp_server.port)
+    client = web.test_client()
+    assert Auth(client).login(user.email, password).status_code == 302
+    page = client.get("/staff/gifts/new")
+    response = client.post("/staff/gifts/new", data={
+        "csrf_token": csrf_from(page.text), "case": "six-survivors", "amount": "50,000",
+        "currency": "JPY", "channel": "bank_transfer", "received_on": local_today().isoformat(),
+        "donor_name": "Aiko Tanaka", "donor_email": "aiko@example.org", "reference": "MUFG 0042",
+    })
+    assert response.status_code == 302, response.text
+    # No other request, and this response is never even closed: the mail goes anyway.
+    messages = _arrives(smtp_server)
+    assert [m["To"] for m in messages] == ["aiko@example.org"]
+    assert "RT-" in messages[0]["Subject"]
+    db.session.expire_all()
+    assert db.session.scalars(db.select(OutboxMessage.sent_at)).one() is not None
+
+
+def test_wake_sends_what_is_due_and_returns_at_once(app, background_app, smtp_server):
+    web = background_app(smtp_server.port)
+    queued("test:woken")
+    with web.app_context():
+        outbox.wake()
+        outbox.wake()  # as often as anyone likes: still sent once
+    assert [m["Subject"] for m in _arrives(smtp_server)] == ["Your receipt RT-000001"]
+    assert outbox.wait_for_delivery(web, 10)
+    time.sleep(0.2)
+    assert len(smtp_server.handler.envelopes) == 1
+    assert row("test:woken").sent_at is not None
+
+
+def test_a_rolled_back_message_wakes_nothing_and_sends_nothing(app, background_app, smtp_server):
+    web = background_app(smtp_server.port)
+    with web.app_context():
+        outbox.queue("test", "test:gone", "gone@example.org", "Never", "body\n")
+        db.session.rollback()
+        db.session.commit()
+        assert "tracker_outbox_courier" not in web.extensions  # never woken
+    assert smtp_server.handler.envelopes == []
+
+
+def test_a_cli_command_that_queues_mail_sends_it_before_exiting(app, background_app, smtp_server):
+    web = background_app(smtp_server.port)
+
+    @web.cli.command("queue-test-mail")
+    def queue_test_mail() -> None:
+        """Queue one message and commit, as a real command would."""
+        outbox.queue("test", "test:cli", "cli@example.org", "From the command line", "cli\n")
+        db.session.commit()
+
+    # a fresh context, as `flask queue-test-mail` has: the command pushes its own app context
+    result = contextvars.Context().run(web.test_cli_runner().invoke, args=["queue-test-mail"])
+
+    assert result.exit_code == 0, result.output
+    # delivered by the time the command returned: no waiting here
+    assert [m["Subject"] for m in smtp_server.messages] == ["From the command line"]
+    assert row("test:cli").sent_at is not None

@@ -1,16 +1,27 @@
 """Outgoing email, written to an outbox table in the same transaction as the change that
-causes it and delivered after the commit, with retries while the mail server is down."""
+causes it and delivered after the commit, with retries while the mail server is down.
+
+Queued mail goes out by itself within seconds: the commit of a transaction that queued a
+message wakes this process's courier, a background thread that delivers what is due (see
+``wake``). A CLI command that queued mail waits for it before it exits. ``flask outbox
+deliver`` (cron, a timer) is the backstop for retries and for a process that died before
+sending. ``TRACKER_OUTBOX_DELIVERY`` chooses how: ``"background"`` (the default) or
+``"after-response"`` (tests: a request delivers its own mail once its response is closed, a CLI
+command before it exits, and nothing runs behind the test's back).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
-from flask import Flask, Response, g, has_app_context
-from sqlalchemy import CheckConstraint, Index, String, Text, func, select, update
+from flask import Flask, Response, current_app, g, has_app_context, has_request_context
+from sqlalchemy import CheckConstraint, Index, String, Text, event, func, select, update
 from sqlalchemy.exc import StatementError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime
@@ -46,6 +57,15 @@ class OutboxMessage(db.Model):
 
 #: flag in ``flask.g``: this request queued mail, deliver it once the response has gone out
 _G_FLAG = "tracker_outbox_pending"
+#: flag in ``flask.g``: this app context (a CLI command, a script) committed mail to send
+_G_COMMITTED = "tracker_outbox_committed"
+#: ``Session.info`` key: the app whose mail this transaction queued (wake it on commit)
+_INFO_APP = "tracker_outbox_app"
+
+#: the two ways of delivering (``TRACKER_OUTBOX_DELIVERY``)
+BACKGROUND, AFTER_RESPONSE = "background", "after-response"
+#: how long a CLI command waits, on its way out, for the mail it queued
+EXIT_WAIT_SECONDS = 60
 
 #: on SQLite a claimed message is left alone this long by other workers (longer than any
 #: SMTP conversation; a worker that dies mid-send is retried after it)
@@ -91,6 +111,8 @@ def queue(kind: str, dedupe_key: str, to: str, subject: str, body: str) -> Outbo
         return None
     if has_app_context():
         setattr(g, _G_FLAG, True)
+        # Deliver once this transaction commits (a rollback takes the message away again).
+        db.session().info[_INFO_APP] = current_app._get_current_object()
     return db.session.get(OutboxMessage, new_id)
 
 
@@ -189,6 +211,137 @@ def count_waiting() -> int:
     ) or 0)
 
 
+# --------------------------------------------------------------------------- the courier
+
+
+class _Courier:
+    """This process's delivery thread for one app: sleeps until woken, then sends what is due.
+
+    Started on first use (so after a server forks its workers). Deliveries of several
+    processes or threads never send a message twice: each claims its message first.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._cond = threading.Condition()
+        self._wanted = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        with self._cond:
+            self._wanted = True
+            self._cond.notify_all()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="outbox-courier",
+                                                daemon=True)
+                self._thread.start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is asked and nothing is being sent; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._wanted and not self._busy, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._wanted)
+                self._wanted, self._busy = False, True
+            try:
+                _deliver_all(self.app)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
+def _deliver_all(app: Flask) -> None:
+    """Send everything due, in an app context of its own; never raises."""
+    batch = 50
+    try:
+        with app.app_context():
+            while sum(deliver_pending(batch)) == batch:
+                pass
+    except Exception as exc:  # noqa: BLE001 - never let mail break the caller
+        app.logger.error("outbox: delivery failed: %s", describe_error(exc))
+
+
+_couriers_lock = threading.Lock()
+
+
+def _courier(app: Flask) -> _Courier:
+    with _couriers_lock:
+        courier = app.extensions.get("tracker_outbox_courier")
+        if courier is None:
+            courier = app.extensions["tracker_outbox_courier"] = _Courier(app)
+        return courier
+
+
+def _mode(app: Flask) -> str:
+    return app.config.get("TRACKER_OUTBOX_DELIVERY") or (AFTER_RESPONSE if app.testing else BACKGROUND)
+
+
+def wake(app: Flask | None = None) -> None:
+    """Ask for the mail that is due to be sent now, without waiting for it.
+
+    Returns at once; the courier thread of ``app`` (default: the current app) delivers in the
+    background. Safe to call often, from any thread. Call it after committing: mail that is
+    not committed yet is not due. With ``TRACKER_OUTBOX_DELIVERY = "after-response"`` it does
+    nothing (requests and commands then deliver their own mail).
+    """
+    app = app or current_app._get_current_object()
+    if _mode(app) == BACKGROUND:
+        _courier(app).wake()
+
+
+def wait_for_delivery(app: Flask | None = None, timeout: float = EXIT_WAIT_SECONDS) -> bool:
+    """Wait until the courier has nothing left to do (True), or ``timeout`` seconds (False)."""
+    app = app or current_app._get_current_object()
+    if _mode(app) != BACKGROUND:
+        return True
+    return _courier(app).wait_idle(timeout)
+
+
+def _after_commit(session: Session) -> None:
+    app = session.info.pop(_INFO_APP, None)
+    if app is None:
+        return
+    wake(app)
+    if has_app_context() and not has_request_context():
+        setattr(g, _G_COMMITTED, True)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_INFO_APP, None)
+
+
+def _deliver_before_exit(_exc: BaseException | None) -> None:
+    """A CLI command (or a script's app context) that committed mail sends it before the
+    context ends: in the background mode by waiting for the courier, otherwise here."""
+    if has_request_context() or not g.pop(_G_COMMITTED, False):
+        return
+    app = current_app._get_current_object()
+    if _mode(app) == BACKGROUND:
+        if not wait_for_delivery(app, EXIT_WAIT_SECONDS):
+            app.logger.warning("outbox: mail still being sent on exit; `flask outbox deliver` "
+                               "or the next delivery will send it")
+        return
+    _deliver_all(app)
+
+
+_session_events: dict[str, Any] = {}
+
+
+def _listen_to_sessions() -> None:
+    """Once per process: every session's commit and rollback (cheap when nothing was queued)."""
+    if _session_events:
+        return
+    _session_events["after_commit"] = _after_commit
+    _session_events["after_rollback"] = _after_rollback
+    for name, fn in _session_events.items():
+        event.listen(Session, name, fn)
+
+
 # --------------------------------------------------------------------------- after the response
 
 
@@ -202,17 +355,21 @@ def _deliver_after_response(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Deliver mail queued by a request once its response has been sent (idempotent).
+    """Deliver queued mail by itself (idempotent): a commit that queued mail wakes the
+    courier; a CLI command waits for its mail on the way out. In the after-response mode a
+    request delivers its own mail once its response has been sent instead.
 
-    The view commits before returning, so the messages are in the database by then, and the
-    client (a donor's browser, Stripe's webhook) never waits for the mail server.
+    Either way the client (a donor's browser, Stripe's webhook) never waits for the mail server.
     """
     if app.extensions.get("tracker_outbox"):
         return
     app.extensions["tracker_outbox"] = True
+    _listen_to_sessions()
+    app.teardown_appcontext(_deliver_before_exit)
 
     @app.after_request
     def _schedule_delivery(response: Response) -> Response:
-        if g.pop(_G_FLAG, False):
+        # In the background mode the commit has already woken the courier.
+        if g.pop(_G_FLAG, False) and _mode(app) == AFTER_RESPONSE:
             response.call_on_close(partial(_deliver_after_response, app))
         return response
