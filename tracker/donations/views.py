@@ -57,13 +57,32 @@ def _form() -> DonationForm:
 
 
 def _gift_amount(form: DonationForm) -> Money:
-    """A preset carries its own currency; the currency box applies to "Other amount"."""
+    """A preset carries its own currency; the currency box applies to "Other amount".
+
+    A preset together with a different typed amount is refused (DomainError at "amount"):
+    which of the two the donor meant is never guessed.
+    """
+    typed = (form.amount.data or "").strip()
     if form.preset.data and form.preset.data != "other":
         preset_currency, _sep, minor = form.preset.data.partition(":")
-        return Money(int(minor), preset_currency)
-    if not (form.amount.data or "").strip():
+        preset = Money(int(minor), preset_currency)
+        if typed and _typed_amount(typed, form.currency.data) != preset:
+            chosen = format_money(preset, current_locale())
+            raise DomainError(_("You chose %(amount)s and also typed an amount. To give the "
+                                "amount you typed, choose “Other amount”; to give %(amount)s, "
+                                "clear the “Other amount” box.", amount=chosen), field="amount")
+        return preset
+    if not typed:
         raise DomainError(_("Type the amount you want to give."), field="amount")
     return parse_amount(form.amount.data, form.currency.data, locale=current_locale())
+
+
+def _typed_amount(typed: str, currency: str | None) -> Money | None:
+    """The typed "Other amount", or None when it is not an amount at all."""
+    try:
+        return parse_amount(typed, currency or "", locale=current_locale())
+    except DomainError:
+        return None
 
 
 def _description(case: RescueCase | None) -> str:
