@@ -105,10 +105,54 @@
     }
   }
 
+  // The people table and the people count and bar, all from one people.json answer, so they
+  // never disagree (a person marked rescued changes the row, the count and the bar at once).
+  // Rows are rebuilt with textContent only: no markup from the server reaches the page.
+  function applyPeople(block, data) {
+    var waiting = data.group_size - data.rescued;
+    var peoplePercent = data.group_size ? Math.floor(data.rescued * 100 / data.group_size) : 0;
+    set(block, "rescued", String(data.rescued));
+    set(block, "group_size", String(data.group_size));
+    set(block, "waiting-text", waiting > 0 && block.getAttribute("data-status") !== "rescued"
+      ? fill(TEXT.waiting, { n: waiting }) : "");
+    bar(block, "people-bar", peoplePercent, fill(TEXT.people_label, { rescued: data.rescued, total: data.group_size }));
+    block.querySelectorAll('[data-live="people"]').forEach(function (body) {
+      var rows = body.querySelectorAll("tr");
+      var same = rows.length === data.people.length;
+      data.people.forEach(function (person, i) {
+        var row = same ? rows[i] : document.createElement("tr");
+        if (!same) {
+          for (var c = 0; c < 3; c++) { row.appendChild(document.createElement("td")); }
+          row.cells[2].setAttribute("data-live", "person-status");
+        }
+        var texts = [person.alias, person.age_band, person.status_text];
+        for (var k = 0; k < 3; k++) {
+          if (row.cells[k].textContent !== texts[k]) { row.cells[k].textContent = texts[k]; }
+        }
+        if (!same) { body.appendChild(row); }
+      });
+      if (!same) {
+        // A person added or removed: the rows built above follow the old ones, which go.
+        Array.prototype.slice.call(body.querySelectorAll("tr"), 0,
+          body.querySelectorAll("tr").length - data.people.length).forEach(function (old) { old.remove(); });
+      }
+    });
+  }
+
+  function getJSON(url) {
+    if (!url) { return Promise.resolve(null); }
+    return fetch(url, { cache: "no-cache", credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; });
+  }
+
   function poll(block) {
-    fetch(block.getAttribute("data-progress-url"), { cache: "no-cache", credentials: "same-origin" })
-      .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (data) { if (data) { apply(block, data); } })
+    // Both answers are awaited, then applied in the same task: the page changes at once.
+    Promise.all([getJSON(block.getAttribute("data-progress-url")),
+                 getJSON(block.getAttribute("data-people-url"))])
+      .then(function (answers) {
+        if (answers[0]) { apply(block, answers[0]); }
+        if (answers[1]) { applyPeople(block, answers[1]); }
+      })
       .catch(function () { /* offline for a moment: try again next round */ })
       .then(function () { setTimeout(function () { poll(block); }, INTERVAL_MS); });
   }

@@ -123,6 +123,25 @@ def progress_json(progress: CaseProgress) -> dict[str, Any]:
     }
 
 
+def people_json(case: RescueCase, progress: CaseProgress) -> dict[str, Any]:
+    """``people.json``: the people table and its counts, read together so they agree.
+
+    Public fields only (alias, age band, status and its words in the request's language),
+    beside the counts the page's people bar shows; ``progress.json`` keeps its own contract.
+    """
+    return {
+        "case": progress.slug,
+        "group_size": progress.group_size,
+        "rescued": progress.rescued,
+        "waiting": progress.waiting,
+        "people": [
+            {"alias": p.alias, "age_band": p.age_band, "status": p.status,
+             "status_text": str(p.status_label)}
+            for p in public_people(case)
+        ],
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class PublicPerson:
     """A person as the public sees them."""

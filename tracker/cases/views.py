@@ -103,6 +103,22 @@ def progress(slug: str):
                            "application/json")
 
 
+@bp.route("/cases/<slug>/people.json")
+@public
+def people(slug: str):
+    """The people of a public case by alias with their status words, and the people counts,
+    so an open page updates its table, count and bar together. Same visibility and caching as
+    progress.json."""
+
+    def render() -> str:
+        case = public_view.get_public_case(slug)
+        data = public_view.people_json(case, public_view.progress_for([case])[case.id])
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    return pagecache.serve(("people", slug), lambda: public_view.case_fingerprint(slug), render,
+                           "application/json")
+
+
 # --- staff -----------------------------------------------------------------------------------
 
 
