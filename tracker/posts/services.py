@@ -426,6 +426,14 @@ def _quoted(text: str) -> str:
     return _("“%(text)s”", text=text)
 
 
+def _one_stop(sentence: str, names: str) -> str:
+    """The sentence with one full stop when the names it ends with already end with one
+    ("Mr. Y.Y." ends "…safety: Mr. Y.Y.", not "Mr. Y.Y.."). Other endings stay as they are."""
+    if names.endswith(".") and sentence.endswith(names + "."):
+        return sentence[:-1]
+    return sentence
+
+
 def _free_slug(base: str) -> str:
     slug, n = base, 1
     while db.session.scalar(db.select(Post.id).where(Post.slug == slug)) is not None:
@@ -474,14 +482,6 @@ def prepare_rescue_report(case: RescueCase) -> Post | None:
     db.session.flush()
     audit.record("post.created", post, case_id=case.id, after={**_snapshot(post), "automatic": True})
     return post
-
-
-def _one_stop(sentence: str, names: str) -> str:
-    """The sentence with one full stop when the names it ends with already end with one
-    ("Mr. Y.Y." ends "…safety: Mr. Y.Y.", not "Mr. Y.Y.."). Other endings stay as they are."""
-    if names.endswith(".") and sentence.endswith(names + "."):
-        return sentence[:-1]
-    return sentence
 
 
 def _rescue_report_text(case: RescueCase, aliases: list[str]) -> tuple[str, str]:
