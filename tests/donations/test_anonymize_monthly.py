@@ -21,11 +21,12 @@ from tests.donations.test_privacy import found_in_database, staff_client
 from tests.factories import make_case
 from tests.payments.conftest import mail_dir  # noqa: F401  (autouse fixture, shared)
 from tests.payments.helpers import pay_on_page, receipt_messages, start_gift
-from tests.payments.stripe_fakes import RecordingHTTPClient
+from tests.payments.stripe_fakes import RecordingHTTPClient, event
 from tests.payments.test_recurring import advance, gifts_of, reload, subscribe
 from tests.payments.test_stripe_gateway import (  # noqa: F401  (fixtures)
     case,
     fake,
+    post_event,
     sapp,
 )
 from tracker.accounts import services
@@ -173,3 +174,35 @@ def test_gateway_refusal_erases_nothing(sapp: Flask, case, fake: RecordingHTTPCl
     db.session.rollback()
     assert db.session.get(RecurringGift, gift_id).status == "canceled"
     assert db.session.get(Donor, donor_id).email is None
+
+
+def test_a_checkout_completed_after_anonymizing_is_cancelled_at_stripe(  # noqa: ANN001
+        sapp: Flask, case, fake: RecordingHTTPClient) -> None:  # noqa: F811
+    # The donor opened Stripe's checkout for a monthly gift but had not paid when staff
+    # anonymized them; then the checkout completes and Stripe starts the subscription.
+    donor = Donor(email=EMAIL, name=NAME, locale="en")
+    db.session.add(donor)
+    db.session.flush()
+    gift = RecurringGift(donor_id=donor.id, case_id=case.id, amount_minor=5000, currency="JPY",
+                         gateway="stripe", status="incomplete", display_name=NAME, show_on_wall=True)
+    db.session.add(gift)
+    db.session.commit()
+    gift_id, public_id = gift.id, gift.public_id
+    user = services.create_user("staff-anon@example.org", "correct horse battery", "staff")
+    db.session.commit()
+    staff = sapp.test_client()
+    assert Auth(staff).login(user.email, "correct horse battery").status_code == 302
+    assert anonymize(staff, donor.id).status_code == 302
+    assert fake.calls("DELETE") == []  # no subscription existed yet
+
+    fake.on("DELETE", "/v1/subscriptions/sub_late", {"id": "sub_late", "object": "subscription",
+                                                     "status": "canceled"})
+    completed = {"id": "cs_test_late", "object": "checkout.session", "mode": "subscription",
+                 "status": "complete", "payment_status": "paid", "subscription": "sub_late",
+                 "customer": "cus_late", "client_reference_id": public_id,
+                 "metadata": {"recurring_gift_id": public_id}}
+    response = post_event(sapp.test_client(), event("checkout.session.completed", completed))
+    assert response.status_code == 200, response.text[:500]
+    assert len(fake.calls("DELETE", "/v1/subscriptions/sub_late")) == 1
+    db.session.rollback()
+    assert db.session.get(RecurringGift, gift_id).status == "canceled"

@@ -49,7 +49,8 @@ NOT_PERSONAL = "not personal"
 COLUMNS: dict[tuple[str, str], str] = {
     **{("donors", c): ERASED for c in ("email", "name", "locale")},
     **{("donors", c): NOT_PERSONAL for c in ("id", "created_at", "first_gift_month", "anonymized_at")},
-    **{("donations", c): ERASED for c in ("display_name", "message", "locale", "wants_updates")},
+    **{("donations", c): ERASED for c in (
+        "display_name", "receipt_name", "message", "locale", "wants_updates")},
     **{("donations", c): SCRUBBED for c in ("reference", "flag_reason")},
     **{("donations", c): NOT_PERSONAL for c in (
         "id", "public_id", "case_id", "donor_id", "amount_minor", "currency", "channel", "gateway",
@@ -57,7 +58,7 @@ COLUMNS: dict[tuple[str, str], str] = {
         "gateway_session_id", "gateway_payment_intent_id", "gateway_charge_id", "livemode",
         "recurring_gift_id", "gateway_invoice_id", "received_on", "show_on_wall", "created_at",
         "settled_at")},
-    **{("recurring_gifts", c): ERASED for c in ("display_name", "locale")},
+    **{("recurring_gifts", c): ERASED for c in ("display_name", "receipt_name", "locale")},
     **{("recurring_gifts", c): NOT_PERSONAL for c in (
         "id", "public_id", "donor_id", "case_id", "amount_minor", "currency", "gateway", "status",
         "gateway_checkout_id", "gateway_subscription_id", "gateway_customer_id", "show_on_wall",

@@ -11,10 +11,10 @@ the donor row (with ``anonymized_at`` set), so totals, reports and rollups do no
 What is redacted, table by table:
 
 * ``donors``: email (NULL, so the address is free for a new donor row), name, locale;
-* ``donations``: display_name, message, locale and wants_updates of every gift; the donor's
-  name or email where staff typed it into a bank reference or a flag reason;
-* ``recurring_gifts``: display_name and locale of every monthly gift (each month's gift is
-  copied from them). A monthly gift that is not cancelled refuses the whole anonymization
+* ``donations``: display_name, receipt_name, message, locale and wants_updates of every gift;
+  the donor's name or email where staff typed it into a bank reference or a flag reason;
+* ``recurring_gifts``: display_name, receipt_name and locale of every monthly gift (each
+  month's gift is copied from them). A monthly gift that is not cancelled refuses the whole anonymization
   (``MonthlyGiftsLive``): the gateway must stop taking money first, see
   ``tracker.payments.anonymize``, which cancels them and then calls ``anonymize_donor``;
 * ``donor_sign_ins``: every sign-in link and session of the donor is deleted (by
@@ -84,8 +84,9 @@ ANONYMIZED_BODY = "[Removed when the recipient was anonymized.]"
 #: what each erased column of a donor's rows holds once they are anonymized
 ERASED: dict[str, dict[str, Any]] = {
     "donors": {"email": None, "name": "", "locale": None},
-    "donations": {"display_name": "", "message": "", "locale": None, "wants_updates": False},
-    "recurring_gifts": {"display_name": "", "locale": None},
+    "donations": {"display_name": "", "receipt_name": None, "message": "", "locale": None,
+                  "wants_updates": False},
+    "recurring_gifts": {"display_name": "", "receipt_name": None, "locale": None},
 }
 REASON_MIN, REASON_MAX = 10, 500
 #: a name shorter than this is not searched for inside free text; nor is a word of a name
@@ -176,7 +177,8 @@ def _donation(donation: Donation, receipt: Receipt | None) -> dict[str, Any]:
             "charge": donation.gateway_charge_id,
         },
         "donor_entered": {
-            "display_name": donation.display_name, "message": donation.message,
+            "display_name": donation.display_name, "receipt_name": donation.receipt_name,
+            "message": donation.message,
             "show_on_wall": donation.show_on_wall, "wants_updates": donation.wants_updates,
         },
         "ledger": _ledger(donation),
@@ -456,7 +458,8 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
     events = _events(donations, monthly)
     email = (locked.email or "").lower() or None
     scrub = _Scrubber([locked.name, *(d.display_name for d in donations),
-                       *(g.display_name for g in monthly),
+                       *(d.receipt_name for d in donations),
+                       *(g.display_name for g in monthly), *(g.receipt_name for g in monthly),
                        *(r.donor_name for r in receipts.values() if r.donor_name != ANONYMIZED_NAME)],
                       email)
     done = Redactions()
