@@ -14,8 +14,8 @@ What is redacted, table by table:
 * ``donations``: display_name, receipt_name, message, locale and wants_updates of every gift;
   the donor's name or email where staff typed it into a bank reference or a flag reason;
 * ``recurring_gifts``: display_name, receipt_name and locale of every monthly gift (each
-  month's gift is copied from them). A monthly gift that is not cancelled refuses the whole anonymization
-  (``MonthlyGiftsLive``): the gateway must stop taking money first, see
+  month's gift is copied from them). A monthly gift that is not cancelled refuses the whole
+  anonymization (``MonthlyGiftsLive``): the gateway must stop taking money first, see
   ``tracker.payments.anonymize``, which cancels them and then calls ``anonymize_donor``;
 * ``donor_sign_ins``: every sign-in link and session of the donor is deleted (by
   ``tracker.payments.anonymize``, through ``tracker.donors.services.forget_sign_ins``);
