@@ -254,7 +254,7 @@ def test_export_has_the_donors_gifts_receipts_and_emails_and_nothing_of_others(a
     assert card["gateway_ids"] == {"checkout_session": planted.card.gateway_session_id,
                                    "payment_intent": planted.card.gateway_payment_intent_id,
                                    "charge": planted.card.gateway_charge_id}
-    assert card["donor_entered"] == {"display_name": planted.name,
+    assert card["donor_entered"] == {"display_name": planted.name, "receipt_name": planted.name,
                                      "message": f"Stay safe, from {planted.name}",
                                      "show_on_wall": True, "wants_updates": True}
     assert card["receipt"]["number"].startswith("RT-")
@@ -371,7 +371,9 @@ def test_anonymize_removes_every_personal_field_and_keeps_the_accounts(app, clie
     assert (entry.object_type, entry.object_id) == ("donors", planted.donor_id)
     assert entry.after["reason"] == REASON
     assert entry.after["redacted"] == {
-        "donor_fields": 2, "donations": 2, "donation_fields": 5, "receipts": 2,
+        # the donor's email, name and language; the gifts' receipt names and the card gift's
+        # language too (issue 15)
+        "donor_fields": 3, "donations": 2, "donation_fields": 8, "monthly_gifts": 0, "receipts": 2,
         "emails_deleted": 2, "emails_redacted": 1, "payment_events": 1, "audit_entries": 3,
         "case_pages_refreshed": 1, "ledger_memos_left": 0}
     assert entry.actor_label.startswith("staff")
@@ -445,7 +447,8 @@ def test_a_donor_without_email_or_name_is_anonymized_too(app):
     db.session.rollback()
     done = privacy.anonymize_donor(db.session.get(Donor, gift.donor_id), None, REASON)
     db.session.commit()
-    assert (done.donor_fields, done.donation_fields) == (0, 1)
+    # no email or name: only the language the donor gave in (on the donor and the gift)
+    assert (done.donor_fields, done.donation_fields) == (1, 2)
     assert db.session.get(Donation, gift.id).message == ""
 
 

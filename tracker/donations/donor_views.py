@@ -26,6 +26,9 @@ from tracker.donations import privacy
 from tracker.donations.adjustments import status_name
 from tracker.donations.models import Donation, Donor, Receipt
 from tracker.extensions import db
+from tracker.payments import anonymize as anonymizing
+from tracker.payments import recurring
+from tracker.payments.gateway import GatewayError
 
 staff_donors_bp = Blueprint("staff_donors", __name__, url_prefix="/staff/donors")
 
@@ -135,14 +138,22 @@ def anonymize(donor_id: int):
         status = 409
     elif form.validate_on_submit():
         try:
-            done = privacy.anonymize_donor(donor, current_user._get_current_object(),
-                                           form.reason.data)
+            done, events = anonymizing.anonymize_donor(donor, current_user._get_current_object(),
+                                                       form.reason.data)
         except DomainError as exc:
             db.session.rollback()
             apply_error(form, exc)
             status = form_status(exc)
+        except GatewayError:
+            # The gateway refused to stop a monthly gift: erasing now would leave it charging
+            # a donor who can no longer sign in to stop it. Nothing is erased.
+            db.session.rollback()
+            form.form_errors.append(_("The payment service did not cancel the donor's monthly "
+                                      "gift, so nothing was erased. Please try again later."))
+            status = 503
         else:
             db.session.commit()
+            recurring.deliver(events)
             flash(_("Donor #%(id)d anonymized: %(gifts)d gifts, %(receipts)d receipts, "
                     "%(emails)d emails and %(events)d payment records redacted.",
                     id=donor_id, gifts=done.donations, receipts=done.receipts,

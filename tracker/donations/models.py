@@ -143,6 +143,9 @@ class Donation(db.Model):
     #: offline gifts: the day the money arrived and the bank or cash reference
     received_on: Mapped[date | None]
     reference: Mapped[str | None] = mapped_column(String(120))
+    #: the name typed on this gift for its receipt (never the stored donor's: anyone may type
+    #: anyone's email); personal, erased when the donor is anonymized
+    receipt_name: Mapped[str | None] = mapped_column(String(200))
     #: donor's choices for the public wall and for news of the case
     display_name: Mapped[str] = mapped_column(String(80), default="")
     show_on_wall: Mapped[bool] = mapped_column(default=False)

@@ -10,9 +10,15 @@ dates, statuses, gateway ids and every ledger entry stay exactly as they were, a
 the donor row (with ``anonymized_at`` set), so totals, reports and rollups do not move.
 What is redacted, table by table:
 
-* ``donors``: email (NULL, so the address is free for a new donor row), name;
-* ``donations``: display_name, message and wants_updates of every gift; the donor's name or
-  email where staff typed it into a bank reference or a flag reason;
+* ``donors``: email (NULL, so the address is free for a new donor row), name, locale;
+* ``donations``: display_name, receipt_name, message, locale and wants_updates of every gift;
+  the donor's name or email where staff typed it into a bank reference or a flag reason;
+* ``recurring_gifts``: display_name, receipt_name and locale of every monthly gift (each
+  month's gift is copied from them). A monthly gift that is not cancelled refuses the whole
+  anonymization (``MonthlyGiftsLive``): the gateway must stop taking money first, see
+  ``tracker.payments.anonymize``, which cancels them and then calls ``anonymize_donor``;
+* ``donor_sign_ins``: every sign-in link and session of the donor is deleted (by
+  ``tracker.payments.anonymize``, through ``tracker.donors.services.forget_sign_ins``);
 * ``receipts``: a donor_name becomes "Anonymized donor" (number, amount, purpose and date stay);
 * ``rescue_cases``: updated_at of a case whose public donor wall showed the donor's name or
   message is bumped, so cached public pages are rendered again (nothing is removed);
@@ -21,8 +27,13 @@ What is redacted, table by table:
 * ``payment_events``: the gateway's personal fields (customer and billing details, emails,
   phone, address, card details, receipt URL) in the stored payloads of the donor's payments;
 * ``audit_entries``: the donor's name and email in the before/after data of entries about the
-  donor or their gifts (and the email in any other entry but a staff user's own), and the
-  client address of entries about their gifts that no staff member made (a donor's browser).
+  donor, their gifts or their monthly gifts (and the email in any other entry but a staff
+  user's own), and the client address of such entries that no staff member made (the
+  donor's own browser).
+
+What each erased column holds afterwards is ``ERASED`` (table -> column -> value);
+``tests/donations/test_personal_columns.py`` classifies every column of the donor's tables
+and fails when a new one is neither erased here nor declared not personal.
 
 Receipts are immutable by database triggers; since migration 0007 the UPDATE trigger lets
 exactly one change through: ``donor_name`` becoming ANONYMIZED_NAME with every other column
@@ -58,6 +69,7 @@ from tracker.core.outbox import OutboxMessage
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
 from tracker.donations.receipts import receipt_text
+from tracker.donations.recurring import CANCELED, RecurringGift
 from tracker.extensions import db
 from tracker.payments.models import PaymentEvent
 
@@ -69,6 +81,13 @@ REDACTED = "[redacted]"
 #: the address of a sent email once its recipient is anonymized (RFC 2606: never delivered)
 ANONYMIZED_ADDRESS = "anonymized@invalid"
 ANONYMIZED_BODY = "[Removed when the recipient was anonymized.]"
+#: what each erased column of a donor's rows holds once they are anonymized
+ERASED: dict[str, dict[str, Any]] = {
+    "donors": {"email": None, "name": "", "locale": None},
+    "donations": {"display_name": "", "receipt_name": None, "message": "", "locale": None,
+                  "wants_updates": False},
+    "recurring_gifts": {"display_name": "", "receipt_name": None, "locale": None},
+}
 REASON_MIN, REASON_MAX = 10, 500
 #: a name shorter than this is not searched for inside free text; nor is a word of a name
 #: shorter than MIN_WORD
@@ -80,6 +99,9 @@ PERSONAL_KEYS = frozenset({
     "customer_details", "customer_email", "billing_details", "receipt_email", "shipping",
     "shipping_details", "collected_information", "custom_fields", "payment_method_details",
     "receipt_url", "email", "name", "phone", "address",
+    # an Invoice's copy of its customer
+    "customer_name", "customer_address", "customer_phone", "customer_shipping",
+    "customer_tax_ids",
 })
 
 # --- export ----------------------------------------------------------------------------------
@@ -155,7 +177,8 @@ def _donation(donation: Donation, receipt: Receipt | None) -> dict[str, Any]:
             "charge": donation.gateway_charge_id,
         },
         "donor_entered": {
-            "display_name": donation.display_name, "message": donation.message,
+            "display_name": donation.display_name, "receipt_name": donation.receipt_name,
+            "message": donation.message,
             "show_on_wall": donation.show_on_wall, "wants_updates": donation.wants_updates,
         },
         "ledger": _ledger(donation),
@@ -169,7 +192,7 @@ def export_donor(donor: Donor, *, actor: Any = None) -> dict[str, Any]:
     donations = _donations(donor)
     receipts = _receipts(donations)
     messages = _messages(donor, receipts.values())
-    events = _events(donations)
+    events = _events(donations, _monthly(donor))
     data = {
         "format": EXPORT_FORMAT,
         "exported_at": _when(utcnow()),
@@ -230,22 +253,30 @@ def _messages(donor: Donor, receipts: Iterable[Receipt]) -> list[OutboxMessage]:
     ))
 
 
-def _gateway_ids(donations: list[Donation]) -> set[str]:
+def _monthly(donor: Donor) -> list[RecurringGift]:
+    return list(db.session.scalars(
+        sa.select(RecurringGift).where(RecurringGift.donor_id == donor.id).order_by(RecurringGift.id)
+    ))
+
+
+def _gateway_ids(donations: list[Donation], monthly: Iterable[RecurringGift] = ()) -> set[str]:
     ids: set[str] = set()
     for d in donations:
         ids.update(v for v in (d.public_id, d.gateway_session_id, d.gateway_payment_intent_id,
-                               d.gateway_charge_id) if v)
+                               d.gateway_charge_id, d.gateway_invoice_id) if v)
+    for g in monthly:
+        ids.update(v for v in (g.public_id, g.gateway_checkout_id, g.gateway_subscription_id) if v)
     return ids
 
 
-def _events(donations: list[Donation]) -> list[PaymentEvent]:
+def _events(donations: list[Donation], monthly: Iterable[RecurringGift] = ()) -> list[PaymentEvent]:
     """Stored gateway events about the donor's payments.
 
     Found by the donation ids and the gateway's ids of the payments (a text match narrows
     the rows, then the parsed payload must carry one of the ids as a whole value), so an
     event about another donor is never taken.
     """
-    ids = _gateway_ids(donations)
+    ids = _gateway_ids(donations, monthly)
     if not ids:
         return []
     donation_ids = {d.id for d in donations}
@@ -304,6 +335,8 @@ class Redactions:
     donor_fields: int = 0
     donations: int = 0
     donation_fields: int = 0
+    #: monthly gifts whose name or language was erased
+    monthly_gifts: int = 0
     receipts: int = 0
     emails_deleted: int = 0
     emails_redacted: int = 0
@@ -379,35 +412,54 @@ def check_reason(reason: str | None) -> str:
     return text
 
 
-def _lock_donor(donor_id: int) -> Donor | None:
+class MonthlyGiftsLive(Conflict):
+    """The donor still has a monthly gift that is not cancelled: the gateway would go on
+    taking money (and copying the donor's choices onto each month's gift), so nothing is
+    erased until every one of them is cancelled at the gateway."""
+
+
+def lock_donor(donor_id: int) -> Donor | None:
     """The donor row, held until commit so two anonymizations serialize (SQLite: a no-op
     UPDATE takes the database's write lock and opens the transaction)."""
     return lock_row(Donor, Donor.id == donor_id, touch=Donor.name)
+
+
+def live_monthly_gifts(donor: Donor) -> list[RecurringGift]:
+    """The donor's monthly gifts that are not cancelled (incomplete, active, past due)."""
+    return [g for g in _monthly(donor) if g.status != CANCELED]
 
 
 def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
     """Remove ``donor``'s personal data and keep their money as it is (see the module).
 
     Raises DomainError (field "reason") for a missing reason, NotFound for a donor that is
-    gone and Conflict for one already anonymized, with nothing changed. Adds the audit entry
-    ``donor.anonymized`` (donor id, the reason with the donor's name and email taken out,
-    and the counts of what was redacted). Flushes; the caller commits or rolls back.
+    gone, Conflict for one already anonymized and MonthlyGiftsLive while a monthly gift of
+    theirs is not cancelled, with nothing changed. Adds the audit entry ``donor.anonymized``
+    (donor id, the reason with the donor's name and email taken out, and the counts of what
+    was redacted). Flushes; the caller commits or rolls back.
     """
     reason = check_reason(reason)
     donor_id = donor.id
-    locked = _lock_donor(donor_id)
+    locked = lock_donor(donor_id)
     if locked is None:
         raise NotFound(_("There is no such donor."))
     if locked.anonymized_at is not None:
         raise Conflict(_("This donor was already anonymized on %(date)s; nothing was changed.",
                          date=locked.anonymized_at.strftime("%Y-%m-%d")))
+    if live_monthly_gifts(locked):
+        raise MonthlyGiftsLive(_("This donor has a monthly gift that is not cancelled; it must "
+                                 "be cancelled with the payment service first. Nothing was "
+                                 "erased."))
 
     donations = _donations(locked)
+    monthly = _monthly(locked)
     receipts = _receipts(donations)
     messages = _messages(locked, receipts.values())
-    events = _events(donations)
+    events = _events(donations, monthly)
     email = (locked.email or "").lower() or None
     scrub = _Scrubber([locked.name, *(d.display_name for d in donations),
+                       *(d.receipt_name for d in donations),
+                       *(g.display_name for g in monthly), *(g.receipt_name for g in monthly),
                        *(r.donor_name for r in receipts.values() if r.donor_name != ANONYMIZED_NAME)],
                       email)
     done = Redactions()
@@ -418,15 +470,13 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
              if d.case_id is not None and d.show_on_wall and (d.display_name or d.message)}
     # The donations: what the donor typed, and their name wherever staff copied it.
     for donation in donations:
-        changed = 0
-        for attribute, value in (("display_name", ""), ("message", ""), ("wants_updates", False),
-                                 ("reference", scrub.text(donation.reference)),
-                                 ("flag_reason", scrub.text(donation.flag_reason))):
-            if getattr(donation, attribute) != value:
-                setattr(donation, attribute, value)
-                changed += 1
+        changed = _erase(donation, reference=scrub.text(donation.reference),
+                         flag_reason=scrub.text(donation.flag_reason))
         done.donation_fields += changed
         done.donations += bool(changed)
+    # The monthly gifts: each month's gift copies its name and language from here.
+    for gift in monthly:
+        done.monthly_gifts += bool(_erase(gift))
     for case in db.session.scalars(sa.select(RescueCase).where(RescueCase.id.in_(sorted(walls) or [-1]))):
         case.updated_at = utcnow()
         done.case_pages_refreshed += 1
@@ -435,22 +485,30 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
     done.receipts = _redact_receipts(list(receipts.values()))
     done.emails_deleted, done.emails_redacted = _redact_messages(messages, scrub)
     done.payment_events = _redact_events(events, scrub)
-    done.audit_entries = _redact_audit(locked, donations, email, scrub)
+    done.audit_entries = _redact_audit(locked, donations, monthly, email, scrub)
     done.ledger_memos_left = sum(
         scrub.mentions(memo) for memo in db.session.scalars(
             sa.select(LedgerEntry.memo).where(LedgerEntry.donation_id.in_([d.id for d in donations]))
         )
     ) if donations else 0
 
-    done.donor_fields = (locked.email is not None) + (locked.name != "")
-    locked.email = None
-    locked.name = ""
+    done.donor_fields = _erase(locked)
     locked.anonymized_at = utcnow()
     db.session.flush()
     audit.record("donor.anonymized", locked, actor=actor,
                  after={"reason": scrub.text(reason), "redacted": done.as_dict()})
     db.session.flush()
     return done
+
+
+def _erase(row: Any, **more: Any) -> int:
+    """Set the row's ERASED columns (and ``more``); how many changed."""
+    changed = 0
+    for attribute, value in (ERASED[row.__tablename__] | more).items():
+        if getattr(row, attribute) != value:
+            setattr(row, attribute, value)
+            changed += 1
+    return changed
 
 
 def _redact_receipts(receipts: list[Receipt]) -> int:
@@ -516,19 +574,25 @@ def _redact_events(events: list[PaymentEvent], scrub: _Scrubber) -> int:
     return changed
 
 
-def _redact_audit(donor: Donor, donations: list[Donation], email: str | None,
-                  scrub: _Scrubber) -> int:
+def _redact_audit(donor: Donor, donations: list[Donation], monthly: list[RecurringGift],
+                  email: str | None, scrub: _Scrubber) -> int:
     """Take the donor's name and email out of earlier audit entries.
 
-    Entries about the donor or their gifts lose every mention of the name and email, and
-    the client address when no staff member made them (the donor's own browser on the
-    thank-you page). Any other entry that carries the email loses it, except entries about a
-    staff account (``users``), whose email is the account's own.
+    Entries about the donor, their gifts or their monthly gifts lose every mention of the
+    name and email, and the client address when no staff member made them (the donor's own
+    browser: the thank-you page, their own page). Any other entry that carries the email
+    loses it, except entries about a staff account (``users``), whose email is the account's
+    own.
     """
+    owned = {(Donor.__tablename__, donor.id)}
+    owned.update((Donation.__tablename__, d.id) for d in donations)
+    owned.update((RecurringGift.__tablename__, g.id) for g in monthly)
     own = sa.or_(
         sa.and_(AuditEntry.object_type == Donor.__tablename__, AuditEntry.object_id == donor.id),
         sa.and_(AuditEntry.object_type == Donation.__tablename__,
                 AuditEntry.object_id.in_([d.id for d in donations] or [-1])),
+        sa.and_(AuditEntry.object_type == RecurringGift.__tablename__,
+                AuditEntry.object_id.in_([g.id for g in monthly] or [-1])),
     )
     conditions = [own]
     if email:
@@ -538,8 +602,7 @@ def _redact_audit(donor: Donor, donations: list[Donation], email: str | None,
     email_only = _Scrubber([], email)
     changed = 0
     for entry in db.session.scalars(sa.select(AuditEntry).where(sa.or_(*conditions))):
-        is_own = (entry.object_type == Donor.__tablename__ and entry.object_id == donor.id) or (
-            entry.object_type == Donation.__tablename__ and entry.object_id in {d.id for d in donations})
+        is_own = (entry.object_type, entry.object_id) in owned
         scrubber = scrub if is_own else email_only
         before, after = scrubber.data(entry.before), scrubber.data(entry.after)
         ip = None if is_own and entry.actor_id is None else entry.ip

@@ -64,7 +64,9 @@ def issue_receipt(donation: Donation) -> Receipt:
         amount_minor=donation.amount_minor,
         currency=donation.currency,
         purpose=(case.public_title if case is not None else "") or GENERAL_FUND,
-        donor_name=donation.display_name or (donor.name if donor is not None else "") or "",
+        # The name given on this gift (or none): never the stored donor's, which someone
+        # else's gift with the same email would otherwise put on this receipt.
+        donor_name=donation.receipt_name or donation.display_name or "",
         issued_at=utcnow(),
     )
     db.session.add(receipt)

@@ -90,6 +90,8 @@ class RecurringGift(db.Model):
     gateway_customer_id: Mapped[str | None] = mapped_column(String(255))
     #: the language the donor gave in (en or ja): each month's receipt is written in it
     locale: Mapped[str | None] = mapped_column(String(2))
+    #: the name typed for the receipts, copied onto every month's gift (personal)
+    receipt_name: Mapped[str | None] = mapped_column(String(200))
     #: the donor's choices for the public wall, applied to every month's gift
     display_name: Mapped[str] = mapped_column(String(80), default="")
     show_on_wall: Mapped[bool] = mapped_column(default=False)

@@ -55,28 +55,36 @@ def configured_settlement(amount: Money, fee_minor: int = 0) -> Settlement:
 def find_or_create_donor(email: str | None, name: str = "") -> Donor:
     """One donor per email address; a gift without an email gets a donor of its own.
 
+    A new donor row gets ``name``; an existing donor's stored data is never changed here
+    (whoever types an address is not necessarily its owner, see ``prepare_donor``).
+
     Two first gifts from one new address can arrive at the same moment: the row is inserted
     with ON CONFLICT DO NOTHING (on both engines), so the second waits for the first and then
     finds its row, where a plain INSERT would fail on the UNIQUE email (a 500 to a donor).
     """
+    return _find_or_create_donor(email, name)[0]
+
+
+def _find_or_create_donor(email: str | None, name: str = "") -> tuple[Donor, bool]:
+    """(the donor, whether this call created the row)."""
     email = email.strip().lower() if email else None
     if not email:
         donor = Donor(email=None, name=name)
         db.session.add(donor)
         db.session.flush()
-        return donor
+        return donor, True
     donor = db.session.scalar(db.select(Donor).where(Donor.email == email))
-    if donor is None:
-        dialect = db.session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        db.session.execute(insert(Donor).values(email=email, name=name)
-                           .on_conflict_do_nothing(index_elements=[Donor.email]))
-        donor = db.session.scalars(
-            db.select(Donor).where(Donor.email == email).execution_options(populate_existing=True)
-        ).one()
-    if name and not donor.name:
-        donor.name = name
-    return donor
+    if donor is not None:
+        return donor, False
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    created = db.session.execute(insert(Donor).values(email=email, name=name)
+                                 .on_conflict_do_nothing(index_elements=[Donor.email])
+                                 .returning(Donor.id)).scalar() is not None
+    donor = db.session.scalars(
+        db.select(Donor).where(Donor.email == email).execution_options(populate_existing=True)
+    ).one()
+    return donor, created
 
 
 def settle(donation: Donation, settlement: Settlement, *, settled_at: datetime | None = None) -> None:
@@ -131,6 +139,7 @@ def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
         amount_minor=gift.amount.amount_minor, currency=gift.amount.currency,
         channel=gift.channel, gateway="offline", received_on=gift.received_on,
         reference=gift.reference or None, display_name=gift.donor_name[:80],
+        receipt_name=gift.donor_name.strip() or None,
     )
     db.session.add(donation)
     db.session.flush()
@@ -166,6 +175,9 @@ class GiftInput:
     wants_updates: bool = False
     #: the language the donor gave in ("en"/"ja"; their receipt is written in it), or None
     locale: str | None = None
+    #: the donor signed in on this browser (their own page), if any: only they may change
+    #: what is stored about themselves by giving
+    signed_in_donor_id: int | None = None
 
 
 WALL_CHOICES = ("name", "anonymous", "hidden")
@@ -178,7 +190,13 @@ def accepts_gifts(case: RescueCase | None) -> bool:
 
 def prepare_donor(case: RescueCase | None, gift: GiftInput) -> Donor:
     """Check a gift from the form (currency, the gateway's limits, the case taking gifts, the
-    lengths and the wall choice) and return its donor, found by email or new."""
+    lengths and the wall choice) and return its donor, found by email or new.
+
+    Anyone may type any address, so a gift links to the donor with that address but changes
+    nothing stored about them (name, language) unless that donor is the one signed in; a new
+    donor starts with what this gift says. What the gift itself says (its wall name, message,
+    language) stays on the gift, and its receipt uses that, never the stored donor's name.
+    """
     config = current_app.config
     if gift.amount.currency not in config["TRACKER_CURRENCIES"]:
         raise DomainError(_("We take gifts in %(currencies)s.",
@@ -194,9 +212,12 @@ def prepare_donor(case: RescueCase | None, gift: GiftInput) -> Donor:
     if gift.wall == "name" and not gift.name.strip():
         raise DomainError(_("Give the name to show on the wall, or choose Anonymous."), field="name")
     email = normalize_email(gift.email, field="email") if gift.email else None
-    donor = find_or_create_donor(email, gift.name.strip())
-    if gift.locale:
+    donor, created = _find_or_create_donor(email, gift.name.strip())
+    own = created or (gift.signed_in_donor_id is not None and gift.signed_in_donor_id == donor.id)
+    if own and gift.locale:
         donor.locale = gift.locale  # the language of the donor's latest gift
+    if own and not created and gift.name.strip():
+        donor.name = gift.name.strip()
     return donor
 
 
@@ -211,7 +232,7 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
         amount_minor=gift.amount.amount_minor, currency=gift.amount.currency,
         channel="card", gateway=gateway_name, status="pending",
         display_name=gift.name.strip() if gift.wall == "name" else "",
-        show_on_wall=gift.wall != "hidden",
+        receipt_name=gift.name.strip() or None, show_on_wall=gift.wall != "hidden",
         message=gift.message.strip(), wants_updates=gift.wants_updates and donor.email is not None,
         locale=gift.locale,
     )

@@ -24,6 +24,7 @@ from tracker.donations import services
 from tracker.donations.forms import DonationForm
 from tracker.donations.models import PENDING, SUCCEEDED, Donation
 from tracker.donations.recurring import RecurringGift
+from tracker.donors.views import signed_in_donor
 from tracker.extensions import db
 from tracker.payments import recurring
 from tracker.payments import services as payments
@@ -91,6 +92,13 @@ def _description(case: RescueCase | None) -> str:
             else _("Gift: general fund"))[:200]
 
 
+def _signed_in_donor_id() -> int | None:
+    """The donor signed in on this browser, who alone may change their stored details by
+    giving (see ``services.prepare_donor``)."""
+    donor = signed_in_donor()
+    return donor.id if donor is not None else None
+
+
 def _cancel_url(case: RescueCase | None) -> str:
     return (url_for("donations.give_to_case", slug=case.slug, _external=True)
             if case else url_for("donations.give", _external=True))
@@ -104,7 +112,7 @@ def _give_once(case: RescueCase | None, form: DonationForm):
             amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
             message=form.message.data or "", wall=form.wall.data,
             wants_updates=bool(form.wants_updates.data) and case is not None,
-            locale=current_locale(),
+            locale=current_locale(), signed_in_donor_id=_signed_in_donor_id(),
         )
         gateway = get_gateway()
         donation = services.start_donation(case, gift, gateway.name)
@@ -145,7 +153,7 @@ def _give_monthly(case: RescueCase | None, form: DonationForm):
     try:
         gift = services.GiftInput(
             amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
-            wall=form.wall.data, locale=current_locale(),
+            wall=form.wall.data, locale=current_locale(), signed_in_donor_id=_signed_in_donor_id(),
         )
         monthly = recurring.start_recurring(case, gift, gateway.name)
     except DomainError as exc:

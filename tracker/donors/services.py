@@ -37,13 +37,14 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, update
 
 from tracker.cases.models import RescueCase
 from tracker.core import outbox
 from tracker.core.errors import DomainError
 from tracker.core.i18n import language
 from tracker.core.money import Money
+from tracker.core.outbox import OutboxMessage
 from tracker.core.time import (
     as_utc,
     fiscal_year_bounds_utc,
@@ -52,6 +53,7 @@ from tracker.core.time import (
     local_zone,
     utcnow,
 )
+from tracker.core.types import UTCDateTime
 from tracker.core.validation import normalize_email
 from tracker.donations.models import (
     ADJUSTMENT,
@@ -131,18 +133,50 @@ def _donor_by_email(email: str) -> Donor | None:
     return db.session.scalar(select(Donor).where(Donor.email == email))
 
 
-def _forget_old_links(donor: Donor, now: datetime) -> None:
+def _forget_old_links(donor_id: int, now: datetime) -> None:
     """Delete the donor's links that can no longer open anything: expired unused ones, and
     sessions that were ended or are past TRACKER_SESSION_MAX_HOURS."""
     oldest_session = now - timedelta(hours=current_app.config["TRACKER_SESSION_MAX_HOURS"])
     db.session.execute(
         delete(DonorSignIn)
-        .where(DonorSignIn.donor_id == donor.id,
+        .where(DonorSignIn.donor_id == donor_id,
                or_((DonorSignIn.used_at.is_(None)) & (DonorSignIn.expires_at <= now),
                    DonorSignIn.ended_at.is_not(None),
                    DonorSignIn.used_at < oldest_session))
         .execution_options(synchronize_session=False)
     )
+
+
+def forget_sign_ins(donor: Donor) -> int:
+    """Delete every sign-in link and session of ``donor`` (when they are anonymized): any
+    session they had ends, and no trace of when they signed in is kept. How many rows went."""
+    return db.session.execute(
+        delete(DonorSignIn).where(DonorSignIn.donor_id == donor.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+#: where the stand-in email of an unknown address is addressed (RFC 2606: never delivered);
+#: it is deleted again in the same transaction, so it is never committed
+NOBODY = "nobody@invalid"
+
+
+def _add_link(donor_id: int, token_hash: str, now: datetime) -> int | None:
+    """Store a sign-in link for the live donor ``donor_id`` unless they have MAX_OPEN_LINKS
+    waiting: one INSERT ... SELECT, which adds nothing (and returns None) for an unknown or
+    anonymized donor, or one with too many links waiting."""
+    waiting = (select(func.count()).select_from(DonorSignIn)
+               .where(DonorSignIn.donor_id == donor_id, DonorSignIn.used_at.is_(None),
+                      DonorSignIn.expires_at > now).scalar_subquery())
+    source = (select(Donor.id, literal(token_hash), literal(now, UTCDateTime()),
+                     literal(now + LINK_LIFETIME, UTCDateTime()))
+              .where(Donor.id == donor_id, Donor.anonymized_at.is_(None), Donor.email.is_not(None),
+                     waiting < MAX_OPEN_LINKS))
+    return db.session.execute(
+        insert(DonorSignIn)
+        .from_select(["donor_id", "token_hash", "created_at", "expires_at"], source)
+        .returning(DonorSignIn.id)
+    ).scalar()
 
 
 def request_link(email: str, link_for: Callable[[str], str]) -> bool:
@@ -153,34 +187,39 @@ def request_link(email: str, link_for: Callable[[str], str]) -> bool:
     caller must not reveal: a link goes only to a known donor who was not anonymized and has
     fewer than MAX_OPEN_LINKS links waiting. The email is written in the donor's language and
     holds the link and plain text only, nothing about their gifts.
+
+    The work is the same whether or not a link goes out, so that the time of the answer does
+    not tell whether an address is a donor's: the same statements run (the link's INSERT
+    adds no row for an unknown address), an email is written and queued either way, and the
+    one for nobody is deleted again before the commit. The mail itself is sent by the outbox,
+    never in the request.
     """
     address = normalize_email(email, field="email")
-    # Made whether or not it is sent, so both answers take about the same work.
     token = secrets.token_urlsafe(32)
     token_hash = hash_token(token)
-    donor = _donor_by_email(address)
-    if donor is None or donor.anonymized_at is not None or not donor.email:
-        return False
     now = utcnow()
-    _forget_old_links(donor, now)
-    waiting = db.session.scalar(
-        select(func.count()).select_from(DonorSignIn)
-        .where(DonorSignIn.donor_id == donor.id, DonorSignIn.used_at.is_(None),
-               DonorSignIn.expires_at > now)
-    )
-    if waiting >= MAX_OPEN_LINKS:
-        return False
-    link = DonorSignIn(donor_id=donor.id, token_hash=token_hash, created_at=now,
-                       expires_at=now + LINK_LIFETIME)
-    db.session.add(link)
-    db.session.flush()
+    donor = _donor_by_email(address)
+    donor_id = donor.id if donor is not None else 0
+    _forget_old_links(donor_id, now)
+    link_id = _add_link(donor_id, token_hash, now)
+    sending = link_id is not None and donor is not None and donor.email is not None
     url = link_for(token)
-    with language(donor.locale):
+    with language(donor.locale if sending else None):
         subject = _("Your sign-in link")
         body = sign_in_email(url)
     # Keyed by the hash, not the row id: a deleted row's id may be handed out again (SQLite).
-    outbox.queue(MAIL_KIND, f"{MAIL_KIND}:{token_hash}", donor.email, subject, body)
-    return True
+    message = outbox.queue(MAIL_KIND, f"{MAIL_KIND}:{token_hash}",
+                           donor.email if sending else NOBODY, subject, body)
+    # The stand-in goes again (for a real link this deletes nothing).
+    db.session.execute(
+        delete(OutboxMessage)
+        .where(OutboxMessage.id == (message.id if message is not None else 0),
+               OutboxMessage.to_address == NOBODY)
+        .execution_options(synchronize_session=False)
+    )
+    if not sending and message is not None:
+        db.session.expunge(message)
+    return sending
 
 
 def sign_in_email(url: str) -> str:

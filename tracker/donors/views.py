@@ -20,7 +20,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -35,6 +34,7 @@ from tracker.core.access import public
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale, language
+from tracker.core.links import public_url
 from tracker.core.money import Money, format_money, parse_amount
 from tracker.donations.models import Donor
 from tracker.donors import pdf, services
@@ -90,10 +90,7 @@ def link_url(token: str) -> str:
     and a link built on the request's Host header would let them send a donor a link to a
     host of their choosing, which would then receive the donor's token when it is opened.
     """
-    base = current_app.config.get("TRACKER_PUBLIC_URL")
-    if base:
-        return base.rstrip("/") + url_for("donors.link", token=token)
-    return url_for("donors.link", token=token, _external=True)
+    return public_url("donors.link", token=token)
 
 
 def _pdf(donor: Donor, document: Any, make: Callable[[Any], bytes], filename: str) -> Response:

@@ -64,6 +64,7 @@ def start_recurring(case: RescueCase | None, gift: GiftInput, gateway_name: str)
         donor=donor, case_id=case.id if case else None, amount_minor=gift.amount.amount_minor,
         currency=gift.amount.currency, gateway=gateway_name, status=INCOMPLETE,
         locale=gift.locale, display_name=gift.name.strip() if gift.wall == "name" else "",
+        receipt_name=gift.name.strip() or None,
         show_on_wall=gift.wall != "hidden",
     )
     db.session.add(recurring)
@@ -115,9 +116,16 @@ def checkout_completed(session: dict[str, Any], gateway: Gateway) -> str:
     customer. The money comes with the invoice's own event."""
     metadata = session.get("metadata") or {}
     public_id = metadata.get("recurring_gift_id") or session.get("client_reference_id")
-    gift = _find(_ref(session.get("subscription")), public_id, gateway)
+    subscription_id = _ref(session.get("subscription"))
+    gift = _find(subscription_id, public_id, gateway)
     if gift is None:
         return "ignored: unknown monthly gift"
+    if gift.status == CANCELED and subscription_id:
+        # Cancelled while its checkout page was still open (by the donor, or by staff
+        # anonymizing them): the subscription the checkout just made must not charge on.
+        gateway.cancel_subscription(subscription_id)
+        db.session.flush()
+        return "monthly gift was cancelled: subscription cancelled"
     gift.gateway_checkout_id = gift.gateway_checkout_id or session["id"]
     gift.gateway_customer_id = _ref(session.get("customer")) or gift.gateway_customer_id
     db.session.flush()
@@ -168,7 +176,8 @@ def invoice_paid(invoice: dict[str, Any], gateway: Gateway, livemode: bool) -> s
         gateway_invoice_id=invoice["id"], amount_minor=amount,
         currency=currency if currency in RECURRING_CURRENCIES else gift.currency,
         channel="card", gateway=gift.gateway, status=PENDING, locale=gift.locale,
-        display_name=gift.display_name, show_on_wall=gift.show_on_wall, livemode=livemode,
+        display_name=gift.display_name, receipt_name=gift.receipt_name,
+        show_on_wall=gift.show_on_wall, livemode=livemode,
     )
     db.session.add(donation)
     db.session.flush()

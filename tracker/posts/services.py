@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import url_for
 from flask_babel import format_number
 from flask_babel import gettext as _
 from sqlalchemy import and_, or_
@@ -30,6 +29,7 @@ from tracker.cases.models import RescueCase
 from tracker.core import audit, outbox
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.i18n import default_locale, known, language
+from tracker.core.links import public_url
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Donor
 from tracker.extensions import db
@@ -518,7 +518,7 @@ def queue_rescue_report_emails(post: Post) -> int:
     Each message is written in the donor's language (``Donor.locale``; the default language
     when unknown), with the post's version in that language when it has one.
     Idempotent (the outbox refuses a second message with the same key); returns how many
-    messages were queued now. Needs a request context or SERVER_NAME for the link.
+    messages were queued now. The link is on TRACKER_PUBLIC_URL (``tracker.core.links``).
     """
     cases = {c.id: c for c in post.cases if c.status in workflow.PUBLIC_STATUSES}
     if not cases:
@@ -546,8 +546,7 @@ def queue_rescue_report_emails(post: Post) -> int:
         with language(locale) as code:
             version = post.in_language(code)
             # A donor who gave in a known language gets the page in it (and keeps it).
-            link = url_for("posts.show", slug=post.slug, _external=True,
-                           **({"lang": code} if locale else {}))
+            link = public_url("posts.show", slug=post.slug, **({"lang": code} if locale else {}))
             subject = _("Rescue report: %(title)s", title=version.title)[:200]
             body = (
                 _("Thank you for your gift to %(cases)s.",
