@@ -30,7 +30,7 @@ from tracker.cases.forms import (
     StatusForm,
 )
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core import audit, pagecache
+from tracker.core import audit, confirm, pagecache
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
@@ -209,6 +209,10 @@ def change_status(case_id: int):
     case = _staff_case(case_id)
     if form.validate_on_submit():
         try:
+            if form.target.data == workflow.CLOSED:
+                # Closing cannot be undone: only the close panel does it, after a confirmation.
+                raise DomainError(_("Close a case with “Close the case” below: it shows what "
+                                    "closing will do and asks you to confirm."), field="target")
             services.change_status(
                 services.get_case_for_update(case.id), form.target.data,
                 outcome=form.outcome.data or None,
@@ -305,17 +309,33 @@ def edit_case(case_id: int):
     return render_template("staff/case_edit.html", form=form, case=case, base_currency=base), code
 
 
+#: the confirmation token's name for closing a case (tracker.core.confirm)
+CLOSE_ACTION = "case.close"
+
+
 @staff_bp.route("/cases/<int:case_id>/close", methods=["POST"])
 @roles(*STAFF)
 def close_case(case_id: int):
-    """Close a case with an outcome, moving what it holds where staff chose."""
+    """Close a case with an outcome, moving what it holds where staff chose. The first POST
+    shows what closing will do; only the confirmed POST closes (tracker.core.confirm)."""
     case = _staff_case(case_id)
     form = _close_form(case)
     if form.validate_on_submit():
         target = None
         if form.move_funds_to.data == "case" and (form.target.data or "").isdigit():
             target = db.session.get(RescueCase, int(form.target.data))
+        actor = f"user:{current_user.id}"
         try:
+            if not confirm.confirmed(CLOSE_ACTION, case.id, actor):
+                plan = services.plan_close(case, form.outcome.data,
+                                           move_funds_to=form.move_funds_to.data, target=target)
+                return confirm.ask(
+                    CLOSE_ACTION, case.id, actor,
+                    title=_("Close the case “%(title)s”?", title=case.public_title),
+                    consequences=_close_consequences(case, plan),
+                    button=_("Close the case"),
+                    back_url=url_for("staff.case_detail", case_id=case.id),
+                )
             moved = services.close_case(case, form.outcome.data, move_funds_to=form.move_funds_to.data,
                                         target=target, actor_id=current_user.id)
         except DomainError as exc:
@@ -328,3 +348,22 @@ def close_case(case_id: int):
                   "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
     return _render_detail(_staff_case(case_id), close_form=form, code=409)
+
+
+def _close_consequences(case: RescueCase, plan: services.ClosePlan) -> list[str]:
+    """What closing will do, in words and amounts."""
+    outcome = workflow.OUTCOME_LABELS[plan.outcome]
+    lines = [_("The case “%(title)s” closes as “%(outcome)s”; its status no longer changes.",
+               title=case.public_title, outcome=outcome)]
+    money = format_money(Money(plan.moves_minor, plan.currency), current_locale())
+    if plan.moves_minor and plan.destination is not None:
+        lines.append(_("%(money)s moves to the case “%(target)s”.", money=money,
+                       target=plan.destination.public_title))
+    elif plan.moves_minor:
+        lines.append(_("%(money)s moves to the general fund.", money=money))
+    elif plan.held_minor > 0:
+        held = format_money(Money(plan.held_minor, plan.currency), current_locale())
+        lines.append(_("%(money)s stays on this case.", money=held))
+    else:
+        lines.append(_("The case holds no money, so none moves."))
+    return lines
