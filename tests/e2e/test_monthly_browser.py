@@ -300,6 +300,9 @@ def test_the_donor_signs_in_by_link_downloads_a_receipt_changes_and_cancels(
 
     # Cancel: nothing more is taken, even a month later.
     item.get_by_role("button", name="Cancel this monthly gift").click()
+    # first what it will do, then the server-checked confirmation
+    expect(page.get_by_text(f"Your monthly gift of {yen(8_000)}")).to_be_visible()
+    page.get_by_role("button", name="Cancel this monthly gift").click()
     expect(page.get_by_text("Your monthly gift is cancelled. Nothing more will be taken.")).to_be_visible()
     expect(item.locator(".status")).to_have_text("Cancelled")
     expect(item.get_by_role("button", name="Cancel this monthly gift")).to_have_count(0)
