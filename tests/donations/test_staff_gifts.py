@@ -602,7 +602,7 @@ def test_refund_of_a_pending_gift_says_why(client, staff, case) -> None:  # noqa
                            data={"csrf_token": csrf_from(page.text), "amount": "1,000",
                                  "reason": "Donor asked for it back", "seen_refunded": "0"})
     assert response.status_code == 409
-    assert "Only a recorded card payment can be refunded; this gift is pending" in alerts(response)
+    assert "Only a recorded card payment can be refunded; this gift is awaiting payment" in alerts(response)
     assert snapshot() == before
 
 

@@ -25,7 +25,7 @@ from tracker.cases.models import (
     Beneficiary,
     RescueCase,
 )
-from tracker.core import audit
+from tracker.core import audit, labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
 from tracker.core.money import Money
@@ -139,7 +139,7 @@ def change_status(case: RescueCase, target: str, *, outcome: str | None = None) 
         if outcome not in workflow.OUTCOMES:
             raise DomainError(
                 _("Choose why the case closes: %(outcomes)s.",
-                  outcomes=", ".join(workflow.OUTCOMES)),
+                  outcomes=", ".join(labels.label("outcome", o) for o in workflow.OUTCOMES)),
                 field="outcome",
             )
     elif outcome is not None:

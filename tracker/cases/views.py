@@ -120,7 +120,7 @@ def dashboard():
     cases = list(db.session.scalars(db.select(RescueCase).order_by(RescueCase.id.desc())))
     progress = public_view.progress_for(cases)
     return render_template(
-        "staff/dashboard.html", cases=cases, progress=progress, outcomes=workflow.OUTCOME_NAMES,
+        "staff/dashboard.html", cases=cases, progress=progress,
         attention=services.needs_attention(cases, progress),
         pending_approvals=budget_services.pending_count(),
     )
@@ -178,7 +178,6 @@ def _render_detail(case: RescueCase, *, status_form=None, person_form=None, resc
         progress=public_view.progress_for([case])[case.id],
         targets=sorted(workflow.allowed_targets(case.status)),
         labels=workflow.LABELS,
-        outcomes=workflow.OUTCOME_NAMES,
         tracks=TRACK_NAMES,
         status_form=status_form or StatusForm(),
         person_form=person_form or PersonForm(),

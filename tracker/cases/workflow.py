@@ -55,11 +55,6 @@ OUTCOME_LABELS: dict[str, str] = {
     "cancelled": _l("Cancelled"), "failed": _l("Failed"), "deported": _l("Deported"),
     "lost_contact": _l("Lost contact"), "merged": _l("Merged"), "other": _l("Other"),
 }
-#: outcome -> how a staff page names it next to the status (the code, in English)
-OUTCOME_NAMES: dict[str, str] = {
-    "cancelled": _l("cancelled"), "failed": _l("failed"), "deported": _l("deported"),
-    "lost_contact": _l("lost_contact"), "merged": _l("merged"), "other": _l("other"),
-}
 
 #: statuses shown to the public (a request stays private until staff publish it)
 PUBLIC_STATUSES = frozenset(STATUSES) - {REQUESTED}

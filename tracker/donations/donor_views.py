@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from tracker.core import confirm
+from tracker.core import confirm, labels
 from tracker.core.access import roles
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import Form, apply_error
@@ -38,12 +38,8 @@ PAGE_SIZE = 100
 CONFIRM_WORD = "ANONYMIZE"
 #: the confirmation token's name for anonymizing a donor (tracker.core.confirm)
 ANONYMIZE_ACTION = "donor.anonymize"
-#: a gift's channel as the donor page names it (the stored code, in English)
-CHANNEL_CODES = {"card": _l("card"), "bank_transfer": _l("bank_transfer"), "cash": _l("cash")}
-
-
 def _channel(channel: str) -> str:
-    return CHANNEL_CODES.get(channel, channel)
+    return labels.label("channel", channel)
 
 
 class AnonymizeForm(Form):

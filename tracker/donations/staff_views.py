@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
-from tracker.core import audit, confirm
+from tracker.core import audit, confirm, labels
 from tracker.core.access import roles
 from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, form_status
@@ -28,7 +28,7 @@ from tracker.core.time import local_today
 from tracker.donations import adjustments, receipts
 from tracker.donations import services as donation_services
 from tracker.donations.adjustments import GiftMoney, status_name
-from tracker.donations.models import CHANNEL_LABELS, DONATION_STATUSES, SUCCEEDED, Donation, LedgerEntry
+from tracker.donations.models import DONATION_STATUSES, SUCCEEDED, Donation, LedgerEntry
 from tracker.donations.staff_forms import (
     GENERAL_FUND,
     AdjustForm,
@@ -47,11 +47,6 @@ PAGE_SIZE = 100
 #: the confirmation token's name for a refund (tracker.core.confirm)
 REFUND_ACTION = "gift.refund"
 GATEWAY_DOWN = _l("The payment service did not answer; nothing was refunded.")
-#: a ledger entry's kind as the desk names it (the stored code, in English)
-KIND_NAMES = {"gift": _l("gift"), "refund": _l("refund"), "dispute": _l("dispute"),
-              "dispute_reversal": _l("dispute_reversal"), "fee": _l("fee"),
-              "transfer": _l("transfer"), "adjustment": _l("adjustment"),
-              "disbursement": _l("disbursement")}
 #: cases that may take an offline gift (record_offline_gift refuses the others)
 _CLOSED_TO_GIFTS = (workflow.CLOSED, workflow.REQUESTED)
 
@@ -93,7 +88,7 @@ class GiftRow:
     @property
     def channel_label(self) -> str:
         """"Card", "Bank transfer" or "Cash"."""
-        return CHANNEL_LABELS.get(self.donation.channel, self.donation.channel)
+        return labels.label("channel", self.donation.channel)
 
     @property
     def donor_name(self) -> str:
@@ -243,7 +238,7 @@ def _render_gift(donation: Donation, *, adjust_form: AdjustForm | None = None,
         "staff/gifts_detail.html", row=row, donation=donation, entries=entries, trail=trail,
         receipt=receipts.receipt_for(donation), remaining=remaining,
         adjust_form=adjust_form, refund_form=refund_form, money_of=_money,
-        status_name=status_name, kind_names=KIND_NAMES,
+        status_name=status_name,
     ), status
 
 

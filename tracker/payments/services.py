@@ -16,7 +16,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func
 
-from tracker.core import audit
+from tracker.core import audit, labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
@@ -336,7 +336,7 @@ def check_refund(donation: Donation, amount_minor: int, reason: str, gateway: Ga
                          "pay the donor back yourself and record it as an adjustment of the gift."))
     if locked.status != SUCCEEDED or not locked.gateway_payment_intent_id:
         raise Conflict(_("Only a recorded card payment can be refunded; this gift is %(status)s.",
-                         status=locked.status))
+                         status=labels.label("gift_status", locked.status).lower()))
     if locked.gateway != gateway.name:
         raise Conflict(_("This gift was paid through the %(paid_with)s gateway, but the app now "
                          "uses %(current)s; refund it there.",
