@@ -399,7 +399,7 @@ def test_monthly_gift_and_donor_page_in_japanese_on_a_phone(
     expect(page.get_by_text("次回以降、カードへのご請求はありません。")).to_be_visible()
     page.get_by_role("button", name="この毎月のご寄付を解約する").click()
     expect(page.get_by_text("毎月のご寄付を解約しました。今後お支払いが発生することはありません。")).to_be_visible()
-    expect(item.locator(".status")).to_have_text("中止")
+    expect(item.locator(".status")).to_have_text("解約済み")
     axe.check("/my/ with a cancelled monthly gift (ja)")
     pass_a_month(runner, paid=0)
     assert [d.amount_minor for d in gifts_of(public_id)] == [5_000, 3_000]

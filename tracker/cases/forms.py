@@ -8,10 +8,11 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from tracker.cases import workflow
 from tracker.cases.models import AGE_BANDS, TRACKS
+from tracker.core import labels
 from tracker.core.forms import Form
 
 #: track -> its label in the case form
-TRACK_LABELS = {"journey": _l("Journey"), "legal": _l("Legal")}
+TRACK_LABELS = labels.table("track")
 #: track -> how the staff case page names it ("journey track")
 TRACK_NAMES = {"journey": _l("journey track"), "legal": _l("legal track")}
 
