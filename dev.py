@@ -91,7 +91,7 @@ def test(extra_args: list[str]) -> int:
 
 
 #: the keywords that mark translatable text, in Python and in templates
-I18N_KEYWORDS = ["-k", "lazy_gettext", "-k", "_l"]
+I18N_KEYWORDS = ["-k", "lazy_gettext", "-k", "_l", "-k", "lazy_pgettext:1c,2"]
 
 
 def i18n() -> int:

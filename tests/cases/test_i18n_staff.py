@@ -116,9 +116,9 @@ PAGES = {
     ),
     "/staff/gifts/": (
         ["オフラインの寄付を記録する", "すべての寄付", "すべての状態", "手数料",
-         "銀行振込", "完了", yen_ja(50_000)],
+         "銀行振込", "入金済み", yen_ja(50_000)],
         ["Record an offline gift", "All gifts", "Any status", "Adjustments", "Bank transfer",
-         ">succeeded<", yen_en(50_000)],
+         ">Paid<", yen_en(50_000)],
     ),
     "/staff/gifts/{gift}": (
         ["支援者の支払額", "ケースへの計上額", "台帳", "この寄付を訂正する", "調整を記帳",
@@ -154,9 +154,9 @@ PAGES = {
     ),
     "/staff/donors/{donor}": (
         ["支援者 #", "登録日時", "プライバシー", "データをダウンロード（JSON）",
-         "この支援者を匿名化する", "支援者一覧に戻る", "銀行振込", "完了", yen_ja(50_000)],
+         "この支援者を匿名化する", "支援者一覧に戻る", "銀行振込", "入金済み", yen_ja(50_000)],
         ["Donor since", "Privacy", "Download data (JSON)", "Anonymize this donor",
-         "Back to donors", ">bank_transfer<", ">succeeded<", yen_en(50_000)],
+         "Back to donors", ">Bank transfer<", ">Paid<", yen_en(50_000)],
     ),
     "/staff/audit/": (
         ["監査ログ", "すべてのケース", "全員", "すべての操作", "絞り込む", "日時", "実行者",

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.confirming import post_confirmed
 from tests.conftest import csrf_from
 from tests.factories import make_case
 from tracker.cases import services
@@ -177,7 +178,7 @@ def _close(client, case, **fields):
     data = {"outcome": "failed", "move_funds_to": "general", "target": "",
             "csrf_token": csrf_from(page.text)}
     data.update(fields)
-    return client.post(f"/staff/cases/{case.id}/close", data=data)
+    return post_confirmed(client, f"/staff/cases/{case.id}/close", data)
 
 
 def _raised(case_id):

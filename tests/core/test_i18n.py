@@ -21,7 +21,7 @@ from tracker.core.money import Money
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "tracker" / "translations" / "ja" / "LC_MESSAGES"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
-            "lazy_ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
+            "lazy_ngettext": (1, 2), "pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.confirming import post_confirmed
 from tests.conftest import Auth, csrf_from
 from tests.dbcheck import rollup_snapshot
 from tests.factories import RECEIVED_ON, give, make_case
@@ -222,7 +223,7 @@ def anonymize_page(client: FlaskClient, donor_id: int, **fields: str):
     assert page.status_code == 200
     data = {"csrf_token": csrf_from(page.text), "reason": REASON, "confirm": "ANONYMIZE"}
     data.update(fields)
-    return client.post(f"/staff/donors/{donor_id}/anonymize", data=data)
+    return post_confirmed(client, f"/staff/donors/{donor_id}/anonymize", data)
 
 
 # --- export ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func
 
+from tests.confirming import confirming_data, post_confirmed
 from tests.conftest import csrf_from, empty_all_tables, make_app
 from tests.factories import give, make_case
 from tests.live import all_at_once as _all_at_once
@@ -168,7 +169,8 @@ def refund_form(client, donation: Donation, amount: str = "", reason: str = "Don
 
 
 def post_refund(client, donation: Donation, amount: str = "", **fields: str):  # noqa: ANN001, ANN201
-    return client.post(gift_path(donation, "refund"), data=refund_form(client, donation, amount, **fields))
+    return post_confirmed(client, gift_path(donation, "refund"),
+                          refund_form(client, donation, amount, **fields))
 
 
 def card_gift(client, slug: str | None = SLUG) -> Donation:  # noqa: ANN001
@@ -512,8 +514,8 @@ def test_refund_partly_then_the_rest_and_a_replayed_webhook_books_nothing(app, c
 def test_double_submitting_the_same_refund_form_refunds_once(client, staff, case) -> None:  # noqa: ANN001
     donation = card_gift(client)
     data = refund_form(client, donation, "2,000")
-    first = client.post(gift_path(donation, "refund"), data=data)
-    second = client.post(gift_path(donation, "refund"), data=data)
+    first = post_confirmed(client, gift_path(donation, "refund"), data)
+    second = post_confirmed(client, gift_path(donation, "refund"), data)
     assert first.status_code == 302
     assert second.status_code == 409 and "changed since the form was opened" in alerts(second)
     assert [e.amount_minor for e in entries(donation, "refund")] == [-2_000]
@@ -524,7 +526,8 @@ def test_a_double_click_racing_itself_refunds_once(app, client, staff, case) -> 
     """Ten copies of one refund form sent at the same moment to a live threaded server: the
     donation's row lock lets one through; the others find the refunds changed."""
     donation = card_gift(client)
-    body = urlencode(refund_form(client, donation, "2,000")).encode()
+    asked = client.post(gift_path(donation, "refund"), data=refund_form(client, donation, "2,000"))
+    body = urlencode(confirming_data(asked.text), doseq=True).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded",
                "Cookie": f"session={client.get_cookie('session').value}"}
     with live_server(app) as base:
@@ -599,7 +602,7 @@ def test_refund_of_a_pending_gift_says_why(client, staff, case) -> None:  # noqa
                            data={"csrf_token": csrf_from(page.text), "amount": "1,000",
                                  "reason": "Donor asked for it back", "seen_refunded": "0"})
     assert response.status_code == 409
-    assert "Only a recorded card payment can be refunded; this gift is pending" in alerts(response)
+    assert "Only a recorded card payment can be refunded; this gift is awaiting payment" in alerts(response)
     assert snapshot() == before
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
+from tests.confirming import post_confirmed
 from tests.conftest import csrf_from
 from tests.donors.helpers import sign_in
 from tests.factories import make_case
@@ -34,8 +35,8 @@ def test_page_lists_monthly_gifts_and_cancels(app: Flask, client, runner, case) 
     html = _page(client)
     assert "Monthly gifts" in html and f'data-monthly="{gift.public_id}"' in html
     assert "¥5,000" in html and "Active" in html and "Next payment:" in html
-    response = client.post(f"/my/monthly/{gift.public_id}/cancel",
-                           data={"csrf_token": csrf_from(html)})
+    response = post_confirmed(client, f"/my/monthly/{gift.public_id}/cancel",
+                              {"csrf_token": csrf_from(html)})
     assert response.status_code == 303
     assert reload(gift).status == "canceled"
     html = _page(client)

@@ -54,7 +54,7 @@ def sign_in(page: Page, email: str, password: str) -> None:
     page.get_by_label("Email", exact=True).fill(email)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/staff/$"))
+    expect(page).to_have_url(re.compile(r"/staff/(\?lang=\w+)?$"))
 
 
 def sign_out(page: Page, email: str) -> None:
@@ -68,7 +68,7 @@ def open_budget(page: Page, case_id: int, title: str) -> None:
     page.goto(f"/staff/cases/{case_id}")
     expect(page.get_by_role("heading", level=1)).to_have_text(title)
     page.get_by_role("link", name="Budget and spending").click()
-    expect(page).to_have_url(re.compile(rf"/staff/cases/{case_id}/budget$"))
+    expect(page).to_have_url(re.compile(rf"/staff/cases/{case_id}/budget(\?lang=\w+)?$"))
     expect(page.get_by_role("heading", name="Budget and spending", level=1)).to_be_visible()
 
 

@@ -47,6 +47,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import event as label  # counts outcomes for --hypothesis-show-statistics
 from hypothesis import strategies as st
 
+from tests.confirming import confirming_data
 from tests.conftest import csrf_from
 from tests.dbcheck import table_counts
 from tests.factories import make_case
@@ -848,7 +849,10 @@ def test_donor_monthly_cancel_fuzzed(app: Flask, client: FlaskClient,
     run()
     response = post_form(client, f"/my/monthly/{other}/cancel", [("csrf_token", token)])
     assert response.status_code == 404 and _monthly(other)[0] == "active"
-    response = post_form(client, f"/my/monthly/{own}/cancel", [("csrf_token", token)])
+    asked = post_form(client, f"/my/monthly/{own}/cancel", [("csrf_token", token)])
+    assert asked.status_code == 200 and _monthly(own)[0] == "active"  # the confirmation page
+    confirmed = [(k, v) for k, values in confirming_data(asked.text).items() for v in values]
+    response = post_form(client, f"/my/monthly/{own}/cancel", confirmed)
     assert response.status_code == 303 and _monthly(own)[0] == "canceled"
 
 

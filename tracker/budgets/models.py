@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.accounts.models import User
 from tracker.cases.models import RescueCase
+from tracker.core import labels
 from tracker.core.money import Money
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime, sql_in
@@ -40,8 +40,7 @@ from tracker.extensions import db
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 DISBURSEMENT_STATUSES: tuple[str, ...] = (PENDING, APPROVED, REJECTED)
 #: status -> its label in the page's language (lazy: looked up when shown)
-STATUS_LABELS = {PENDING: _l("Awaiting approval"), APPROVED: _l("Counted"),
-                 REJECTED: _l("Rejected")}
+STATUS_LABELS = labels.table("disbursement_status")
 
 
 class BudgetLine(db.Model):

@@ -8,10 +8,11 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from tracker.cases import workflow
 from tracker.cases.models import AGE_BANDS, TRACKS
+from tracker.core import labels
 from tracker.core.forms import Form
 
 #: track -> its label in the case form
-TRACK_LABELS = {"journey": _l("Journey"), "legal": _l("Legal")}
+TRACK_LABELS = labels.table("track")
 #: track -> how the staff case page names it ("journey track")
 TRACK_NAMES = {"journey": _l("journey track"), "legal": _l("legal track")}
 
@@ -79,15 +80,20 @@ class EditCaseForm(CaseForm):
 class CloseForm(Form):
     """Close a case: why, and where the money it holds goes."""
 
+    # No choice is made for staff: closing cannot be undone, so both are picked on purpose.
     outcome = SelectField(
         _l("Why the case closes"),
-        choices=_choices({o: _outcome_label(o) for o in workflow.OUTCOMES}),
+        choices=_choices({"": _l("— Choose —"),
+                          **{o: _outcome_label(o) for o in workflow.OUTCOMES}}),
+        validators=[DataRequired(_l("Choose why the case closes."))],
     )
     move_funds_to = SelectField(
         _l("Money the case holds"),
-        choices=_choices({"general": _l("Move it to the general fund"),
+        choices=_choices({"": _l("— Choose —"),
+                          "general": _l("Move it to the general fund"),
                           "case": _l("Move it to another case"),
                           "keep": _l("Leave it on this case")}),
+        validators=[DataRequired(_l("Choose where the case's money goes."))],
     )
     target = SelectField(_l("Case that receives it"), choices={}, validate_choice=False,
                          validators=[Optional()])

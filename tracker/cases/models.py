@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases import workflow
+from tracker.core import labels
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
@@ -26,13 +26,7 @@ PERSON_RESCUED = "rescued"
 LOST_CONTACT = "lost_contact"
 DETAINED = "detained"
 PERSON_STATUSES: tuple[str, ...] = (WAITING, IN_TRANSIT, PERSON_RESCUED, LOST_CONTACT, DETAINED)
-PERSON_LABELS = {
-    WAITING: _l("Waiting"),
-    IN_TRANSIT: _l("In transit"),
-    PERSON_RESCUED: _l("Rescued"),
-    LOST_CONTACT: _l("Lost contact"),
-    DETAINED: _l("Detained"),
-}
+PERSON_LABELS = labels.table("person_status")
 TRACKS = ("journey", "legal")
 
 

@@ -25,7 +25,7 @@ from tracker.cases.models import (
     Beneficiary,
     RescueCase,
 )
-from tracker.core import audit
+from tracker.core import audit, labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
 from tracker.core.money import Money
@@ -139,7 +139,7 @@ def change_status(case: RescueCase, target: str, *, outcome: str | None = None) 
         if outcome not in workflow.OUTCOMES:
             raise DomainError(
                 _("Choose why the case closes: %(outcomes)s.",
-                  outcomes=", ".join(workflow.OUTCOMES)),
+                  outcomes=", ".join(labels.label("outcome", o) for o in workflow.OUTCOMES)),
                 field="outcome",
             )
     elif outcome is not None:
@@ -312,13 +312,33 @@ def pending_disbursements(case_id: int) -> int:
     ) or 0)
 
 
-def close_case(case: RescueCase, outcome: str, *, move_funds_to: str,
-               target: RescueCase | None = None, actor_id: int | None = None) -> int:
-    """Close a case with an outcome and, if asked, move what it holds as ledger transfers.
+@dataclass(frozen=True, slots=True)
+class ClosePlan:
+    """What closing a case will do, for staff to confirm before it happens."""
 
-    ``move_funds_to`` is "general" (the general fund), "case" (``target``, an open case) or
-    "keep". Returns the amount moved in base-currency minor units.
+    outcome: str
+    #: what the case holds now (raised less paid out), in ``currency`` minor units
+    held_minor: int
+    currency: str
+    #: "general", "case" or "keep", as chosen
+    move_funds_to: str
+    destination: RescueCase | None
+
+    @property
+    def moves_minor(self) -> int:
+        """The amount that will move (nothing when kept, or when the case holds nothing)."""
+        return 0 if self.move_funds_to == "keep" or self.held_minor <= 0 else self.held_minor
+
+
+def plan_close(case: RescueCase, outcome: str | None, *, move_funds_to: str | None,
+               target: RescueCase | None = None) -> ClosePlan:
+    """Check closing ``case`` as ``close_case`` would and say what it would do; changes nothing.
+
+    Raises the same DomainErrors as ``close_case``, so a refusal shows on the form before any
+    confirmation is asked for.
     """
+    if outcome not in workflow.OUTCOMES:
+        raise DomainError(_("Choose why the case closes."), field="outcome")
     if move_funds_to not in ("general", "case", "keep"):
         raise DomainError(_("Choose where the case's money goes."), field="move_funds_to")
     if move_funds_to == "case":
@@ -329,7 +349,7 @@ def close_case(case: RescueCase, outcome: str, *, move_funds_to: str,
         if target.status not in workflow.OPEN_STATUSES:
             raise Conflict(_("The case “%(title)s” is not open; choose an open case.",
                              title=target.public_title), field="target")
-    case = get_case_for_update(case.id)
+    workflow.check_transition(case.status, workflow.CLOSED)
     waiting = pending_disbursements(case.id)
     if waiting:
         raise Conflict(ngettext(
@@ -339,6 +359,22 @@ def close_case(case: RescueCase, outcome: str, *, move_funds_to: str,
             "before closing the case.",
             waiting,
         ))
+    held = ledger.money_by_case([case.id])[case.id].held_minor
+    return ClosePlan(outcome=outcome, held_minor=held, currency=case.goal_currency,
+                     move_funds_to=move_funds_to,
+                     destination=target if move_funds_to == "case" else None)
+
+
+def close_case(case: RescueCase, outcome: str, *, move_funds_to: str,
+               target: RescueCase | None = None, actor_id: int | None = None) -> int:
+    """Close a case with an outcome and, if asked, move what it holds as ledger transfers.
+
+    ``move_funds_to`` is "general" (the general fund), "case" (``target``, an open case) or
+    "keep". Returns the amount moved in base-currency minor units. The checks are
+    ``plan_close``'s, made again with the case's row locked.
+    """
+    case = get_case_for_update(case.id)
+    plan_close(case, outcome, move_funds_to=move_funds_to, target=target)
     change_status(case, workflow.CLOSED, outcome=outcome)
     # What the case holds: raised less paid out (fees are the organization's, not the case's).
     held = ledger.money_by_case([case.id])[case.id].held_minor

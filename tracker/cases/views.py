@@ -30,7 +30,7 @@ from tracker.cases.forms import (
     StatusForm,
 )
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core import audit, pagecache
+from tracker.core import audit, confirm, pagecache
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
@@ -136,7 +136,7 @@ def dashboard():
     cases = list(db.session.scalars(db.select(RescueCase).order_by(RescueCase.id.desc())))
     progress = public_view.progress_for(cases)
     return render_template(
-        "staff/dashboard.html", cases=cases, progress=progress, outcomes=workflow.OUTCOME_NAMES,
+        "staff/dashboard.html", cases=cases, progress=progress,
         attention=services.needs_attention(cases, progress),
         pending_approvals=budget_services.pending_count(),
     )
@@ -194,7 +194,6 @@ def _render_detail(case: RescueCase, *, status_form=None, person_form=None, resc
         progress=public_view.progress_for([case])[case.id],
         targets=sorted(workflow.allowed_targets(case.status)),
         labels=workflow.LABELS,
-        outcomes=workflow.OUTCOME_NAMES,
         tracks=TRACK_NAMES,
         status_form=status_form or StatusForm(),
         person_form=person_form or PersonForm(),
@@ -225,6 +224,10 @@ def change_status(case_id: int):
     case = _staff_case(case_id)
     if form.validate_on_submit():
         try:
+            if form.target.data == workflow.CLOSED:
+                # Closing cannot be undone: only the close panel does it, after a confirmation.
+                raise DomainError(_("Close a case with “Close the case” below: it shows what "
+                                    "closing will do and asks you to confirm."), field="target")
             services.change_status(
                 services.get_case_for_update(case.id), form.target.data,
                 outcome=form.outcome.data or None,
@@ -321,17 +324,33 @@ def edit_case(case_id: int):
     return render_template("staff/case_edit.html", form=form, case=case, base_currency=base), code
 
 
+#: the confirmation token's name for closing a case (tracker.core.confirm)
+CLOSE_ACTION = "case.close"
+
+
 @staff_bp.route("/cases/<int:case_id>/close", methods=["POST"])
 @roles(*STAFF)
 def close_case(case_id: int):
-    """Close a case with an outcome, moving what it holds where staff chose."""
+    """Close a case with an outcome, moving what it holds where staff chose. The first POST
+    shows what closing will do; only the confirmed POST closes (tracker.core.confirm)."""
     case = _staff_case(case_id)
     form = _close_form(case)
     if form.validate_on_submit():
         target = None
         if form.move_funds_to.data == "case" and (form.target.data or "").isdigit():
             target = db.session.get(RescueCase, int(form.target.data))
+        actor = f"user:{current_user.id}"
         try:
+            if not confirm.confirmed(CLOSE_ACTION, case.id, actor):
+                plan = services.plan_close(case, form.outcome.data,
+                                           move_funds_to=form.move_funds_to.data, target=target)
+                return confirm.ask(
+                    CLOSE_ACTION, case.id, actor,
+                    title=_("Close the case “%(title)s”?", title=case.public_title),
+                    consequences=_close_consequences(case, plan),
+                    button=_("Close the case"),
+                    back_url=url_for("staff.case_detail", case_id=case.id),
+                )
             moved = services.close_case(case, form.outcome.data, move_funds_to=form.move_funds_to.data,
                                         target=target, actor_id=current_user.id)
         except DomainError as exc:
@@ -344,3 +363,22 @@ def close_case(case_id: int):
                   "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
     return _render_detail(_staff_case(case_id), close_form=form, code=409)
+
+
+def _close_consequences(case: RescueCase, plan: services.ClosePlan) -> list[str]:
+    """What closing will do, in words and amounts."""
+    outcome = workflow.OUTCOME_LABELS[plan.outcome]
+    lines = [_("The case “%(title)s” closes as “%(outcome)s”; its status no longer changes.",
+               title=case.public_title, outcome=outcome)]
+    money = format_money(Money(plan.moves_minor, plan.currency), current_locale())
+    if plan.moves_minor and plan.destination is not None:
+        lines.append(_("%(money)s moves to the case “%(target)s”.", money=money,
+                       target=plan.destination.public_title))
+    elif plan.moves_minor:
+        lines.append(_("%(money)s moves to the general fund.", money=money))
+    elif plan.held_minor > 0:
+        held = format_money(Money(plan.held_minor, plan.currency), current_locale())
+        lines.append(_("%(money)s stays on this case.", money=held))
+    else:
+        lines.append(_("The case holds no money, so none moves."))
+    return lines

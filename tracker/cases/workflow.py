@@ -10,8 +10,8 @@ is rescued; that rule is checked by the service, not here.
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
+from tracker.core import labels
 from tracker.core.errors import IllegalTransition
 
 REQUESTED = "requested"
@@ -27,15 +27,7 @@ STATUSES: tuple[str, ...] = (
 )
 
 #: status -> its label in the page's language (lazy: looked up when shown)
-LABELS: dict[str, str] = {
-    REQUESTED: _l("Request received"),
-    FUNDRAISING: _l("Fundraising"),
-    IN_PROGRESS: _l("Rescue under way"),
-    LEGAL_ACTION: _l("Legal action"),
-    ON_HOLD: _l("On hold"),
-    RESCUED: _l("Rescued"),
-    CLOSED: _l("Closed"),
-}
+LABELS: dict[str, str] = labels.table("case_status")  # type: ignore[assignment]
 
 #: status -> statuses it may move to
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -51,15 +43,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 #: why a case may close
 OUTCOMES: tuple[str, ...] = ("cancelled", "failed", "deported", "lost_contact", "merged", "other")
 #: outcome -> its label in a form's choices ("Lost contact")
-OUTCOME_LABELS: dict[str, str] = {
-    "cancelled": _l("Cancelled"), "failed": _l("Failed"), "deported": _l("Deported"),
-    "lost_contact": _l("Lost contact"), "merged": _l("Merged"), "other": _l("Other"),
-}
-#: outcome -> how a staff page names it next to the status (the code, in English)
-OUTCOME_NAMES: dict[str, str] = {
-    "cancelled": _l("cancelled"), "failed": _l("failed"), "deported": _l("deported"),
-    "lost_contact": _l("lost_contact"), "merged": _l("merged"), "other": _l("other"),
-}
+OUTCOME_LABELS: dict[str, str] = labels.table("outcome")  # type: ignore[assignment]
 
 #: statuses shown to the public (a request stays private until staff publish it)
 PUBLIC_STATUSES = frozenset(STATUSES) - {REQUESTED}

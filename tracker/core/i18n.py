@@ -3,7 +3,9 @@
 The app speaks English and Japanese. A request's language is, in order:
 
 1. ``?lang=xx`` in the URL, when ``xx`` is one we speak: the visitor picked it from the
-   language links, and it is remembered in the ``tracker_lang`` cookie for a year;
+   language links, and it is remembered in the ``tracker_lang`` cookie for a year and kept
+   on every redirect within the site (``?lang=`` added to its ``Location``), so no redirect
+   loses it, whether or not the cookie comes back;
 2. that cookie;
 3. the best match of the browser's ``Accept-Language``;
 4. ``TRACKER_DEFAULT_LOCALE`` (English unless set).
@@ -24,9 +26,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Flask, Response, current_app, g, has_request_context, request, url_for
+from flask import Flask, Response, current_app, has_request_context, request, url_for
 from flask_babel import Babel, force_locale, get_locale
 from werkzeug.routing import BuildError
 
@@ -63,7 +65,6 @@ def select_locale() -> str:
         return default_locale()
     picked = known(request.args.get(PARAM))
     if picked:
-        g.tracker_lang_picked = picked
         return picked
     remembered = known(request.cookies.get(COOKIE))
     if remembered:
@@ -104,8 +105,33 @@ def language_url(code: str) -> str:
     return url_for("cases.home") + "?" + urlencode({PARAM: code})
 
 
+def _keep_on_redirect(response: Response, picked: str) -> None:
+    """Add ``?lang=picked`` to a redirect within this site that does not name a language, so
+    the next page is shown in the language the visitor picked even where the cookie does not
+    come back (a ``Secure`` cookie over plain HTTP, cookies blocked). Redirects to other sites
+    (Stripe's checkout) are left alone: they are not ours to change."""
+    location = response.headers.get("Location")
+    if not location or not 300 <= response.status_code < 400:
+        return
+    parts = urlsplit(location)
+    if parts.scheme or parts.netloc:
+        if parts.scheme not in ("http", "https") or parts.netloc != request.host:
+            return
+    elif not parts.path.startswith("/") or parts.path.startswith("//"):
+        return
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == PARAM for key, _value in query):
+        return
+    query.append((PARAM, picked))
+    response.headers["Location"] = urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def _remember_choice(response: Response) -> Response:
-    picked = g.pop("tracker_lang_picked", None)
+    # Read the pick from the URL itself, not from the selector: a view that only redirects
+    # never asks for the locale, so the selector may not have run in this request.
+    picked = known(request.args.get(PARAM))
+    if picked:
+        _keep_on_redirect(response, picked)
     if picked and request.cookies.get(COOKIE) != picked:
         response.set_cookie(
             COOKIE, picked, max_age=365 * 24 * 3600, httponly=True, samesite="Lax",

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 
 from tracker.cases import workflow
-from tracker.core import audit
+from tracker.core import audit, labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
@@ -47,14 +46,9 @@ REASON_MIN, REASON_MAX = 10, 500
 #: even after conversion at any configured rate.
 MAX_DESK_AMOUNT_MINOR = 10**12
 
-#: a gift's status as the staff pages name it (the stored code, in English)
-STATUS_NAMES = {"pending": _l("pending"), "succeeded": _l("succeeded"), "failed": _l("failed"),
-                "expired": _l("expired"), "flagged": _l("flagged")}
-
-
 def status_name(status: str) -> str:
-    """A gift status for a staff page or message, in its language ("succeeded" in English)."""
-    return str(STATUS_NAMES.get(status, status))
+    """A gift status for a staff page or message, in words and in its language ("Paid")."""
+    return labels.label("gift_status", status)
 
 
 @dataclass(frozen=True, slots=True)

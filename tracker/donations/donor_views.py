@@ -12,19 +12,23 @@ import json
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from tracker.core import confirm, labels
 from tracker.core.access import roles
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import Form, apply_error
-from tracker.core.money import Money
+from tracker.core.i18n import current_locale
+from tracker.core.money import Money, format_money
 from tracker.donations import privacy
 from tracker.donations.adjustments import status_name
 from tracker.donations.models import Donation, Donor, Receipt
+from tracker.donations.recurring import ACTIVE, PAST_DUE, RecurringGift
 from tracker.extensions import db
 from tracker.payments import anonymize as anonymizing
 from tracker.payments import recurring
@@ -35,12 +39,10 @@ staff_donors_bp = Blueprint("staff_donors", __name__, url_prefix="/staff/donors"
 STAFF = ("staff", "admin")
 PAGE_SIZE = 100
 CONFIRM_WORD = "ANONYMIZE"
-#: a gift's channel as the donor page names it (the stored code, in English)
-CHANNEL_CODES = {"card": _l("card"), "bank_transfer": _l("bank_transfer"), "cash": _l("cash")}
-
-
+#: the confirmation token's name for anonymizing a donor (tracker.core.confirm)
+ANONYMIZE_ACTION = "donor.anonymize"
 def _channel(channel: str) -> str:
-    return CHANNEL_CODES.get(channel, channel)
+    return labels.label("channel", channel)
 
 
 class AnonymizeForm(Form):
@@ -137,6 +139,15 @@ def anonymize(donor_id: int):
                                   "changed.", date=donor.anonymized_at.strftime("%Y-%m-%d")))
         status = 409
     elif form.validate_on_submit():
+        actor = f"user:{current_user.id}"
+        if not confirm.confirmed(ANONYMIZE_ACTION, donor.id, actor):
+            return confirm.ask(
+                ANONYMIZE_ACTION, donor.id, actor,
+                title=_("Anonymize donor #%(id)d?", id=donor.id),
+                consequences=_anonymize_consequences(donor),
+                button=_("Anonymize this donor"),
+                back_url=url_for("staff_donors.show", donor_id=donor.id),
+            )
         try:
             done, events = anonymizing.anonymize_donor(donor, current_user._get_current_object(),
                                                        form.reason.data)
@@ -164,3 +175,38 @@ def anonymize(donor_id: int):
                         "they were left as they are.", count=done.ledger_memos_left), "warning")
             return redirect(url_for("staff_donors.show", donor_id=donor_id))
     return _render_donor(_donor(donor_id), form=form, status=status)
+
+
+def _anonymize_consequences(donor: Donor) -> list[str]:
+    """What anonymizing ``donor`` will do, in words and amounts."""
+    totals = db.session.execute(
+        select(Donation.currency, func.count(), func.sum(Donation.amount_minor))
+        .where(Donation.donor_id == donor.id).group_by(Donation.currency)
+        .order_by(Donation.currency)
+    ).all()
+    gifts = sum(n for _currency, n, _total in totals)
+    amounts = ", ".join(format_money(Money(int(total or 0), currency), current_locale())
+                        for currency, _n, total in totals)
+    receipts = db.session.scalar(
+        select(func.count()).select_from(Receipt).join(Donation, Receipt.donation_id == Donation.id)
+        .where(Donation.donor_id == donor.id)) or 0
+    running = db.session.scalar(
+        select(func.count()).select_from(RecurringGift)
+        .where(RecurringGift.donor_id == donor.id, RecurringGift.status.in_((ACTIVE, PAST_DUE)))
+    ) or 0
+    lines = [_("The name and email of donor #%(id)d are erased, with the names and messages on "
+               "their gifts and what the payment service told us about them.", id=donor.id)]
+    if gifts:
+        lines.append(ngettext(
+            "Their %(num)d gift (%(amounts)s) keeps its amount, date and status; every total "
+            "stays the same.",
+            "Their %(num)d gifts (%(amounts)s in all) keep their amounts, dates and statuses; "
+            "every total stays the same.", gifts, amounts=amounts))
+    if receipts:
+        lines.append(ngettext("%(num)d receipt then reads “Anonymized donor”.",
+                              "%(num)d receipts then read “Anonymized donor”.", receipts))
+    if running:
+        lines.append(ngettext("They have %(num)d monthly gift still running.",
+                              "They have %(num)d monthly gifts still running.", running))
+    lines.append(_("Nobody can find out afterwards who they were."))
+    return lines

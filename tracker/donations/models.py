@@ -11,7 +11,6 @@ import secrets
 from datetime import date, datetime
 from decimal import Decimal
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -26,13 +25,14 @@ from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases.models import RescueCase
+from tracker.core import labels
 from tracker.core.time import local_month, utcnow
 from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
 
 CHANNELS: tuple[str, ...] = ("card", "bank_transfer", "cash")
 #: how each channel is named on pages (lazy: in the reader's language)
-CHANNEL_LABELS = {"card": _l("Card"), "bank_transfer": _l("Bank transfer"), "cash": _l("Cash")}
+CHANNEL_LABELS = labels.table("channel")
 GATEWAYS: tuple[str, ...] = ("stripe", "sandbox", "offline")
 
 PENDING, SUCCEEDED, FAILED, EXPIRED, FLAGGED = "pending", "succeeded", "failed", "expired", "flagged"

@@ -12,11 +12,11 @@ import calendar
 import secrets
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases.models import RescueCase
+from tracker.core import labels
 from tracker.core.errors import IllegalTransition
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime, sql_in
@@ -39,12 +39,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 #: how each status is named on pages (lazy: in the reader's language)
-STATUS_LABELS = {
-    INCOMPLETE: _l("Waiting for the first payment"),
-    ACTIVE: _l("Active"),
-    PAST_DUE: _l("Payment failed; retrying"),
-    CANCELED: _l("Cancelled"),
-}
+STATUS_LABELS = labels.table("monthly_status")
 
 
 def new_recurring_id() -> str:

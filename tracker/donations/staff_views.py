@@ -17,17 +17,18 @@ from sqlalchemy.orm import joinedload
 
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
-from tracker.core import audit
+from tracker.core import audit, confirm, labels
 from tracker.core.access import roles
 from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, form_status
 from tracker.core.forms import apply_error
-from tracker.core.money import Money, MoneyError, parse_amount
+from tracker.core.i18n import current_locale
+from tracker.core.money import Money, MoneyError, format_money, parse_amount
 from tracker.core.time import local_today
 from tracker.donations import adjustments, receipts
 from tracker.donations import services as donation_services
 from tracker.donations.adjustments import GiftMoney, status_name
-from tracker.donations.models import CHANNEL_LABELS, DONATION_STATUSES, SUCCEEDED, Donation, LedgerEntry
+from tracker.donations.models import DONATION_STATUSES, SUCCEEDED, Donation, LedgerEntry
 from tracker.donations.staff_forms import (
     GENERAL_FUND,
     AdjustForm,
@@ -43,12 +44,9 @@ staff_gifts_bp = Blueprint("staff_gifts", __name__, url_prefix="/staff/gifts")
 
 STAFF = ("staff", "admin")
 PAGE_SIZE = 100
+#: the confirmation token's name for a refund (tracker.core.confirm)
+REFUND_ACTION = "gift.refund"
 GATEWAY_DOWN = _l("The payment service did not answer; nothing was refunded.")
-#: a ledger entry's kind as the desk names it (the stored code, in English)
-KIND_NAMES = {"gift": _l("gift"), "refund": _l("refund"), "dispute": _l("dispute"),
-              "dispute_reversal": _l("dispute_reversal"), "fee": _l("fee"),
-              "transfer": _l("transfer"), "adjustment": _l("adjustment"),
-              "disbursement": _l("disbursement")}
 #: cases that may take an offline gift (record_offline_gift refuses the others)
 _CLOSED_TO_GIFTS = (workflow.CLOSED, workflow.REQUESTED)
 
@@ -90,7 +88,7 @@ class GiftRow:
     @property
     def channel_label(self) -> str:
         """"Card", "Bank transfer" or "Cash"."""
-        return CHANNEL_LABELS.get(self.donation.channel, self.donation.channel)
+        return labels.label("channel", self.donation.channel)
 
     @property
     def donor_name(self) -> str:
@@ -240,7 +238,7 @@ def _render_gift(donation: Donation, *, adjust_form: AdjustForm | None = None,
         "staff/gifts_detail.html", row=row, donation=donation, entries=entries, trail=trail,
         receipt=receipts.receipt_for(donation), remaining=remaining,
         adjust_form=adjust_form, refund_form=refund_form, money_of=_money,
-        status_name=status_name, kind_names=KIND_NAMES,
+        status_name=status_name,
     ), status
 
 
@@ -291,6 +289,19 @@ def refund(public_id: str):
             else:
                 # Blank means everything that was left when the form was shown.
                 amount_minor = donation.amount_minor - seen
+            actor = f"user:{current_user.id}"
+            if not confirm.confirmed(REFUND_ACTION, donation.public_id, actor):
+                locked, _reason, refunded = payments.check_refund(
+                    donation, amount_minor, form.reason.data, get_gateway(),
+                    expected_refunded_minor=seen)
+                return confirm.ask(
+                    REFUND_ACTION, donation.public_id, actor,
+                    title=_("Refund gift %(id)s?", id=donation.public_id),
+                    consequences=_refund_consequences(locked, amount_minor, refunded),
+                    button=_("Refund %(amount)s", amount=format_money(
+                        Money(amount_minor, donation.currency), current_locale())),
+                    back_url=url_for("staff_gifts.show", public_id=public_id),
+                )
             refund_id = payments.refund_donation(
                 donation, amount_minor, form.reason.data, current_user._get_current_object(),
                 get_gateway(), expected_refunded_minor=seen,
@@ -315,3 +326,22 @@ def refund(public_id: str):
             flash(_("Refund %(id)s booked.", id=refund_id), "success")
             return redirect(url_for("staff_gifts.show", public_id=public_id))
     return _render_gift(_gift(public_id), refund_form=form, status=status)
+
+
+def _refund_consequences(donation: Donation, amount_minor: int, refunded_minor: int) -> list[str]:
+    """What a refund will do, in words and amounts."""
+    locale = current_locale()
+    amount = format_money(Money(amount_minor, donation.currency), locale)
+    left = donation.amount_minor - refunded_minor - amount_minor
+    lines = [_("%(amount)s of gift %(id)s (%(total)s in all) goes back to the card the donor "
+               "paid with, through the payment service.", amount=amount, id=donation.public_id,
+               total=format_money(Money(donation.amount_minor, donation.currency), locale))]
+    if donation.case is not None:
+        lines.append(_("The refund is taken from what the case “%(title)s” has raised.",
+                       title=donation.case.public_title))
+    else:
+        lines.append(_("The refund is taken from the general fund."))
+    lines.append(_("%(left)s of the gift is left to refund after this.",
+                   left=format_money(Money(left, donation.currency), locale)) if left
+                 else _("The gift is then refunded in full."))
+    return lines

@@ -30,6 +30,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from tracker.accounts import auth
+from tracker.core import confirm
 from tracker.core.access import public
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import apply_error
@@ -37,6 +38,7 @@ from tracker.core.i18n import current_locale, language
 from tracker.core.links import public_url
 from tracker.core.money import Money, format_money, parse_amount
 from tracker.donations.models import Donor
+from tracker.donations.recurring import CANCELED
 from tracker.donors import pdf, services
 from tracker.donors.forms import ButtonForm, LinkRequestForm, MonthlyAmountForm
 from tracker.extensions import db
@@ -44,6 +46,9 @@ from tracker.payments import recurring
 from tracker.payments.gateway import GatewayError
 
 bp = Blueprint("donors", __name__, url_prefix="/my")
+
+#: the confirmation token's name for cancelling a monthly gift (tracker.core.confirm)
+CANCEL_ACTION = "monthly.cancel"
 
 #: the donor's session, kept apart from the staff session's keys
 DONOR_ID, SIGN_IN_ID, STARTED, SEEN = "donor_id", "donor_sign_in", "donor_signed_in_at", "donor_seen_at"
@@ -216,8 +221,17 @@ def cancel_monthly(donor: Donor, public_id: str):
     gift = _own_monthly(donor, public_id)
     if not ButtonForm().validate_on_submit():
         abort(400)
+    actor = _donor_label(donor)
+    if gift.status != CANCELED and not confirm.confirmed(CANCEL_ACTION, gift.public_id, actor):
+        return confirm.ask(
+            CANCEL_ACTION, gift.public_id, actor, staff=False,
+            title=_("Cancel your monthly gift?"),
+            consequences=_cancel_consequences(gift),
+            button=_("Cancel this monthly gift"),
+            back_url=url_for("donors.page"), back_label=_("Keep my monthly gift"),
+        )
     try:
-        events = recurring.cancel_recurring(gift, by=_donor_label(donor))
+        events = recurring.cancel_recurring(gift, by=actor)
     except DomainError as exc:
         db.session.rollback()
         flash(exc.reason, "error")
@@ -231,6 +245,19 @@ def cancel_monthly(donor: Donor, public_id: str):
     recurring.deliver(events)
     flash(_("Your monthly gift is cancelled. Nothing more will be taken."), "info")
     return redirect(url_for("donors.page"), 303)
+
+
+def _cancel_consequences(gift) -> list[str]:  # noqa: ANN001  (a RecurringGift)
+    """What cancelling a monthly gift will do, in words and amounts, for the donor."""
+    amount = format_money(Money(gift.amount_minor, gift.currency), current_locale())
+    if gift.case is not None:
+        first = _("Your monthly gift of %(amount)s to “%(title)s” stops now.", amount=amount,
+                  title=gift.case.public_title)
+    else:
+        first = _("Your monthly gift of %(amount)s to the general fund stops now.", amount=amount)
+    return [first,
+            _("Nothing more will be taken from your card, from the next payment on."),
+            _("The gifts you have already made stay as they are, with their receipts.")]
 
 
 @bp.post("/monthly/<public_id>/amount")

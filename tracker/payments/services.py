@@ -16,7 +16,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func
 
-from tracker.core import audit
+from tracker.core import audit, labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
@@ -387,24 +387,11 @@ def close_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> 
 # --- staff refunds ---------------------------------------------------------------------------
 
 
-def refund_donation(donation: Donation, amount_minor: int, reason: str, actor: Any,
-                    gateway: Gateway, *, expected_refunded_minor: int | None = None) -> str:
-    """Refund part or all of a recorded card gift through the gateway and book it at once.
-
-    ``amount_minor`` is in the donor's currency; ``actor`` is the staff user (audited). The
-    donation is locked, then refused (Conflict) unless it is a succeeded card payment of this
-    gateway with a payment intent and no open dispute; the amount must be positive and at most
-    what is left unrefunded (DomainError, field "amount"). ``expected_refunded_minor`` is how
-    much had been refunded when the staff member's form was shown: if refunds changed since
-    (the same form sent twice, or a webhook in between) nothing is refunded (Conflict).
-
-    The gateway call carries a key made of the donation, the amount refunded before and this
-    amount, so a retry of the same request returns the same refund instead of a second one.
-    The refund is then booked through ``book_refunds`` under the gateway's refund id, exactly
-    as the later ``charge.refunded`` webhook would, which therefore finds it already booked.
-    Returns the refund id. GatewayError propagates with nothing booked; the caller rolls back.
-    """
-
+def check_refund(donation: Donation, amount_minor: int, reason: str, gateway: Gateway, *,
+                 expected_refunded_minor: int | None = None) -> tuple[Donation, str, int]:
+    """Lock the gift and make every check ``refund_donation`` makes before calling the
+    gateway (see there); returns the locked gift, the cleaned reason and how much of it had
+    been refunded. Used alone, it tells staff what a refund will do before they confirm it."""
     locked = lock_donation(donation.public_id)
     if locked is None:
         raise NotFound(_("There is no such gift."))
@@ -413,7 +400,7 @@ def refund_donation(donation: Donation, amount_minor: int, reason: str, actor: A
                          "pay the donor back yourself and record it as an adjustment of the gift."))
     if locked.status != SUCCEEDED or not locked.gateway_payment_intent_id:
         raise Conflict(_("Only a recorded card payment can be refunded; this gift is %(status)s.",
-                         status=locked.status))
+                         status=labels.label("gift_status", locked.status).lower()))
     if locked.gateway != gateway.name:
         raise Conflict(_("This gift was paid through the %(paid_with)s gateway, but the app now "
                          "uses %(current)s; refund it there.",
@@ -441,6 +428,29 @@ def refund_donation(donation: Donation, amount_minor: int, reason: str, actor: A
         raise DomainError(_("Only %(amount)s of this gift is left to refund.", amount=left),
                           field="amount")
 
+    return locked, reason, refunded
+
+
+def refund_donation(donation: Donation, amount_minor: int, reason: str, actor: Any,
+                    gateway: Gateway, *, expected_refunded_minor: int | None = None) -> str:
+    """Refund part or all of a recorded card gift through the gateway and book it at once.
+
+    ``amount_minor`` is in the donor's currency; ``actor`` is the staff user (audited). The
+    donation is locked, then refused (Conflict) unless it is a succeeded card payment of this
+    gateway with a payment intent and no open dispute; the amount must be positive and at most
+    what is left unrefunded (DomainError, field "amount"). ``expected_refunded_minor`` is how
+    much had been refunded when the staff member's form was shown: if refunds changed since
+    (the same form sent twice, or a webhook in between) nothing is refunded (Conflict).
+
+    The gateway call carries a key made of the donation, the amount refunded before and this
+    amount, so a retry of the same request returns the same refund instead of a second one.
+    The refund is then booked through ``book_refunds`` under the gateway's refund id, exactly
+    as the later ``charge.refunded`` webhook would, which therefore finds it already booked.
+    Returns the refund id. GatewayError propagates with nothing booked; the caller rolls back.
+    """
+
+    locked, reason, refunded = check_refund(donation, amount_minor, reason, gateway,
+                                            expected_refunded_minor=expected_refunded_minor)
     refund_id = gateway.refund(locked.gateway_payment_intent_id, amount_minor,
                                key=f"{locked.public_id}:{refunded}:{amount_minor}")
     charge = {

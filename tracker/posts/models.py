@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -19,18 +18,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases.models import RescueCase
+from tracker.core import labels
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
 
 KINDS: tuple[str, ...] = ("appeal", "update", "rescue_report", "news")
 #: what each kind is called on pages (lazy: shown in the reader's language)
-KIND_LABELS = {
-    "appeal": _l("Appeal"),
-    "update": _l("Update"),
-    "rescue_report": _l("Rescue report"),
-    "news": _l("News"),
-}
+KIND_LABELS = labels.table("post_kind")
 DRAFT, SCHEDULED, PUBLISHED = "draft", "scheduled", "published"
 POST_STATUSES: tuple[str, ...] = (DRAFT, SCHEDULED, PUBLISHED)
 #: the languages a post (or its second version) can be written in: tracker.core.i18n.LANGUAGES

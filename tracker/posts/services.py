@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload
 
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
-from tracker.core import audit, outbox
+from tracker.core import audit, labels, outbox
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.i18n import default_locale, known, language
 from tracker.core.links import public_url
@@ -127,7 +127,7 @@ def case_choices() -> dict[int, str]:
         db.select(RescueCase.id, RescueCase.public_title, RescueCase.status)
         .order_by(RescueCase.id.desc())
     )
-    return {case_id: f"{title} ({workflow.LABELS[status].lower()})" for case_id, title, status in rows}
+    return {case_id: f"{title} ({labels.label('case_status', status)})" for case_id, title, status in rows}
 
 
 # --------------------------------------------------------------------------- writing

@@ -163,8 +163,8 @@ DONATION_HEADER = [
     _l("gateway"), _l("status"), _l("amount"), _l("currency"), _l("gross"), _l("fee"), _l("net"),
     _l("base currency"), _l("rate"), _l("donor name"), _l("donor email"),
 ]
-#: where donation_row puts the case (its slug, or "general fund")
-DONATION_CASE_COLUMN = 3
+#: where donation_row puts the case (its slug, or "general fund"), the channel and the status
+DONATION_CASE_COLUMN, DONATION_CHANNEL_COLUMN, DONATION_STATUS_COLUMN = 3, 4, 6
 
 
 def donation_header() -> list[str]:

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from tracker.cases.models import RescueCase
-from tracker.core import audit, pagecache
+from tracker.core import audit, labels, pagecache
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.i18n import current_locale
@@ -277,8 +277,11 @@ def donations():
 
 def _shown_row(donation) -> list:  # noqa: ANN001
     """A donation's row as the page shows it: the CSV's row, with the general fund named in
-    the page's language (the CSV keeps "general fund", a value like a case's slug)."""
+    the page's language (the CSV keeps "general fund", a value like a case's slug) and its
+    channel and status in words (the CSV keeps their codes, which its filters use)."""
     row = exports.donation_row(donation)
+    row[exports.DONATION_CHANNEL_COLUMN] = labels.label("channel", donation.channel)
+    row[exports.DONATION_STATUS_COLUMN] = labels.label("gift_status", donation.status)
     if donation.case is None:
         row[exports.DONATION_CASE_COLUMN] = _("general fund")
     return row
