@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
 from tracker.core.errors import DomainError
 
 
-def normalize_email(raw: str, field: str = "email") -> str:
-    """Validate an email address and return it lower-cased; DomainError(field) if malformed."""
+def _fold(raw: str | None) -> str:
+    """NFKC, trimmed, case-folded: look-alikes typed differently become the same text."""
+    return unicodedata.normalize("NFKC", raw or "").strip().casefold()
+
+
+def _canonical(raw: str | None) -> str:
+    """The canonical address; raises EmailNotValidError when it is not an address."""
+    return validate_email(_fold(raw), check_deliverability=False).normalized.casefold()
+
+
+def email_key(raw: str | None) -> str:
+    """The one form of an email address that every lookup and every count uses.
+
+    Sign-in lockouts, the account lookup and donor lookups all go through here, so an
+    address that differs only by width (``staff@ｅxample.org``), case or surrounding spaces
+    is the same key everywhere: a lockout cannot be stepped around with a look-alike. Text
+    that is not an address still gets a stable key (the lockout counts unknown input too).
+    """
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+        return _canonical(raw)
+    except EmailNotValidError:
+        return _fold(raw)
+
+
+def normalize_email(raw: str, field: str = "email") -> str:
+    """Validate an email address and return its email_key form; DomainError(field) if malformed."""
+    try:
+        return _canonical(raw)
     except EmailNotValidError as exc:
         raise DomainError(_("That email address is not valid: %(problem)s", problem=str(exc)),
                           field=field) from None

@@ -19,7 +19,7 @@ from tracker.core.errors import Conflict, DomainError
 from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, check_gateway_limits, convert
 from tracker.core.time import local_zone, utcnow
-from tracker.core.validation import check_length, normalize_email
+from tracker.core.validation import check_length, email_key, normalize_email
 from tracker.donations import ledger
 from tracker.donations.models import CHANNELS, SUCCEEDED, Donation, Donor
 from tracker.extensions import db
@@ -59,7 +59,7 @@ def find_or_create_donor(email: str | None, name: str = "") -> Donor:
     with ON CONFLICT DO NOTHING (on both engines), so the second waits for the first and then
     finds its row, where a plain INSERT would fail on the UNIQUE email (a 500 to a donor).
     """
-    email = email.strip().lower() if email else None
+    email = email_key(email) if email else None
     if not email:
         donor = Donor(email=None, name=name)
         db.session.add(donor)
