@@ -5,9 +5,12 @@ from __future__ import annotations
 import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from flask_babel import gettext as _
 
 from tracker.core.errors import DomainError
+from tracker.core.i18n import current_locale
+from tracker.core.money import Money, format_money
 
 
 def _fold(raw: str | None) -> str:
@@ -50,3 +53,18 @@ def check_length(value: str, maximum: int, field: str, label: str) -> None:
     if len(value) > maximum:
         raise DomainError(_("Keep the %(label)s to %(maximum)d characters.",
                             label=str(label), maximum=maximum), field=field)
+
+
+def check_staff_amount(money: Money, field: str = "amount", *, maximum: int | None = None) -> None:
+    """Refuse an amount typed at a staff desk above ``maximum`` minor units (either sign).
+
+    ``maximum`` defaults to TRACKER_MAX_STAFF_AMOUNT_MINOR (corrections, budget lines, payments
+    out); offline gifts pass TRACKER_MAX_GIFT_MINOR, the cap of every gift. The message names
+    the largest amount accepted, in the page's language, so a slip of the finger is clear.
+    """
+    if maximum is None:
+        maximum = current_app.config["TRACKER_MAX_STAFF_AMOUNT_MINOR"]
+    if abs(money.amount_minor) > maximum:
+        largest = format_money(Money(maximum, money.currency), current_locale())
+        raise DomainError(_("The largest amount accepted here is %(amount)s. Check the number "
+                            "of digits.", amount=largest), field=field)

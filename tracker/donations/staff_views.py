@@ -186,7 +186,6 @@ def new():
     if form.validate_on_submit():
         try:
             amount = parse_amount(form.amount.data, form.currency.data)
-            adjustments.check_desk_amount(amount)
             case = None
             if form.case.data != GENERAL_FUND:
                 case = db.session.scalar(db.select(RescueCase).where(RescueCase.slug == form.case.data))
