@@ -50,13 +50,14 @@ def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions and the access rules to ``app``."""
     from tracker import models  # noqa: F401  (every model registered before migrations look)
     from tracker.accounts import auth
-    from tracker.core import access, db_setup, i18n, labels, outbox, pagecache, security
+    from tracker.core import access, db_setup, i18n, labels, outbox, pagecache, query, security
     from tracker.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
     db_setup.init_app(app)
     i18n.init_app(app)
     labels.init_app(app)
+    query.init_app(app)  # before the access rules: a bad link is a 400 for everybody
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

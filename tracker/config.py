@@ -103,6 +103,10 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "TRACKER_SANDBOX_FEE_PERCENT": env.get("TRACKER_SANDBOX_FEE_PERCENT", "3.6"),
         # The largest single gift accepted, in minor units of the gift's currency.
         "TRACKER_MAX_GIFT_MINOR": _env_int(env, "TRACKER_MAX_GIFT_MINOR", 10_000_000),
+        # The largest amount staff may type for a correction, a budget line or a payment out,
+        # in minor units of its currency (offline gifts are gifts: TRACKER_MAX_GIFT_MINOR).
+        "TRACKER_MAX_STAFF_AMOUNT_MINOR": _env_int(env, "TRACKER_MAX_STAFF_AMOUNT_MINOR",
+                                                   100_000_000),
         "MAIL_SERVER": env.get("MAIL_SERVER") or None,
         "MAIL_PORT": _env_int(env, "MAIL_PORT", 25),
         "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
@@ -220,8 +224,9 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
         raise ConfigError("TRACKER_PAGE_CACHE_SECONDS must be a number of seconds.") from None
     if not 0 <= config["TRACKER_PAGE_CACHE_SECONDS"] <= 60:
         raise ConfigError("TRACKER_PAGE_CACHE_SECONDS must be from 0 to 60.")
-    if not isinstance(config["TRACKER_MAX_GIFT_MINOR"], int) or config["TRACKER_MAX_GIFT_MINOR"] <= 0:
-        raise ConfigError("TRACKER_MAX_GIFT_MINOR must be a positive whole number.")
+    for name in ("TRACKER_MAX_GIFT_MINOR", "TRACKER_MAX_STAFF_AMOUNT_MINOR"):
+        if not isinstance(config[name], int) or isinstance(config[name], bool) or config[name] <= 0:
+            raise ConfigError(f"{name} must be a positive whole number.")
     try:
         ZoneInfo(config["TRACKER_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):

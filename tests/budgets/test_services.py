@@ -158,6 +158,8 @@ def test_set_line_adds_a_line_then_changes_it_with_audit_entries(app):
         pytest.param("guides", Money(-5_000, "JPY"), "", "planned", id="negative"),
         pytest.param("guides", Money(10_000, "USD"), "", "planned", id="not-base-currency"),
         pytest.param("guides", Money(10**12 + 1, "JPY"), "", "planned", id="absurdly-large"),
+        pytest.param("guides", Money(99_999_999_999, "JPY"), "", "planned", id="issue-15-repro"),
+        pytest.param("guides", Money(100_000_001, "JPY"), "", "planned", id="above-staff-maximum"),
         pytest.param("guides", Money(10_000, "JPY"), "x" * 501, "private_note", id="note-too-long"),
     ],
 )
@@ -165,6 +167,23 @@ def test_set_line_refuses_bad_input(app, category, planned, note, field):
     case, _ = budgeted_case(lines={"transport": 50_000})
     refused(DomainError, field, lambda: services.set_line(case, category, planned, note))
     assert [line.planned_minor for line in services.lines_for(case.id)] == [50_000]
+
+
+def test_staff_amounts_are_capped_by_their_setting(app, staff, monkeypatch):
+    """Issue 15, item 11: budget lines and payments out stop at TRACKER_MAX_STAFF_AMOUNT_MINOR,
+    with a message naming the largest amount; the cap itself is accepted."""
+    a, _ = staff
+    case, lines = budgeted_case(lines={"guides": 50_000})
+    exc = refused(DomainError, "planned",
+                  lambda: services.set_line(case, "transport", Money(100_000_001, "JPY")))
+    assert exc.reason == "The largest amount accepted here is ¥100,000,000. Check the number of digits."
+    assert services.set_line(case, "transport", Money(100_000_000, "JPY")).planned_minor == 100_000_000
+    db.session.commit()
+    monkeypatch.setitem(app.config, "TRACKER_MAX_STAFF_AMOUNT_MINOR", 2_000)
+    exc = refused(DomainError, "amount", lambda: services.record_disbursement(
+        case, entry(lines["guides"], 2_001), actor=a, today=today()))
+    assert "¥2,000" in exc.reason
+    assert pay(case, lines["guides"], 2_000, actor=a).amount_minor == 2_000
 
 
 def test_a_changed_line_is_checked_like_a_new_one(app):
@@ -442,6 +461,9 @@ BAD_PAYMENTS = [
     ("negative", {"amount": Money(-5_000, "JPY")}, "amount"),
     ("negative-usd", {"amount": Money(-100, "USD")}, "amount"),
     ("absurdly-large", {"amount": Money(10**12 + 1, "JPY")}, "amount"),
+    ("issue-15-repro", {"amount": Money(99_999_999_999, "JPY")}, "amount"),
+    ("above-staff-maximum", {"amount": Money(100_000_001, "JPY")}, "amount"),
+    ("above-staff-maximum-usd", {"amount": Money(100_000_001, "USD")}, "amount"),
     ("tomorrow", {"spent_on": "tomorrow"}, "spent_on"),
     ("no-payee", {"payee": ""}, "payee"),
     ("blank-payee", {"payee": "   "}, "payee"),

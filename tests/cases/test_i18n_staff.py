@@ -261,7 +261,7 @@ def test_budget_form_errors_are_japanese(client, desk):
                                     "planned": "5,000,000,000,000"})
     assert huge.status_code == 422
     assert 'id="planned-error"' in huge.text
-    assert "寄付としてはあり得ない大きな金額です。数字を確認してください。" in huge.text
+    assert "ここで入力できる金額は100,000,000円までです。桁数を確認してください。" in huge.text
 
     empty = client.post(lines, data={"csrf_token": csrf, "category": "transport", "planned": ""})
     assert empty.status_code == 422

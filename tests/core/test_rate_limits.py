@@ -214,6 +214,39 @@ def test_unknown_emails_lock_the_same_way(limited, app: Flask) -> None:
     assert "Too many failed sign-ins for this account" in refused.text
 
 
+@pytest.mark.parametrize("look_alike", [
+    "staff@\uff45xample.org",  # a full-width e
+    "STAFF@Example.ORG",
+    "  staff@example.org ",
+    "\uff53\uff54\uff41\uff46\uff46@example.org",  # a full-width local part
+])
+def test_a_look_alike_email_is_held_by_the_same_lockout(limited, make_user, app: Flask,
+                                                         look_alike: str) -> None:
+    """Issue 15, item 1: the lockout and the account lookup use one normalization (email_key),
+    so an address typed in full width, another case or with spaces meets the same lock."""
+    user, password = make_user("staff", email="staff@example.org")
+    web = limited(TRACKER_RATELIMIT_LOGIN="1000 per minute", TRACKER_LOGIN_LOCKOUT_AFTER=5)
+    attacker = Auth(web.test_client())
+    for _ in range(5):
+        assert attacker.login("staff@example.org", "wrong").status_code == 200
+    refused = Auth(web.test_client()).login(look_alike, password)
+    assert refused.status_code == 429, "the look-alike signed in around the lockout"
+    assert "Too many failed sign-ins for this account" in refused.text
+    with web.test_request_context():  # and the look-alike's failures count for the account
+        assert lockout.unlock(look_alike)
+
+
+def test_look_alike_failures_add_up_to_one_lockout(limited, make_user, app: Flask) -> None:
+    """Failures typed five different ways are five failures of one account."""
+    user, password = make_user("staff", email="staff@example.org")
+    web = limited(TRACKER_RATELIMIT_LOGIN="1000 per minute", TRACKER_LOGIN_LOCKOUT_AFTER=5)
+    attacker = Auth(web.test_client())
+    for typed in ("staff@example.org", "Staff@example.org", "staff@\uff45xample.org",
+                  " staff@EXAMPLE.org", "\uff53taff@example.org"):
+        attacker.login(typed, "wrong")
+    assert Auth(web.test_client()).login("staff@example.org", password).status_code == 429
+
+
 def test_a_known_browser_is_not_held_by_the_lockout(limited, make_user, app: Flask) -> None:
     """Someone guessing cannot keep the real user out: their own browser still signs in."""
     user, password = make_user("staff", email="owner@example.org")

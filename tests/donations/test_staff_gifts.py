@@ -294,7 +294,7 @@ def test_offline_gift_in_dollars_to_the_general_fund_without_email(client, staff
         ({"amount": "0"}, "amount", "greater than zero"),
         ({"amount": ""}, "amount", "Enter an amount"),
         ({"amount": "9" * 31}, "amount", "characters"),
-        ({"amount": "99999999999999999999"}, "amount", "larger than any gift"),
+        ({"amount": "99999999999999999999"}, "amount", "largest amount accepted here"),
         ({"currency": "XXX"}, "currency", "listed currencies"),
         ({"currency": "EUR"}, "currency", "listed currencies"),  # a rate exists, not offered
         ({"case": "no-such-case"}, "case", "Choose a case"),
@@ -319,6 +319,56 @@ def test_offline_gift_bad_input_is_refused_at_the_field(client, staff, case, fie
     assert response.status_code == 422
     assert message.lower() in field_error(response, field).lower()
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(("amount", "currency"), [
+    ("99,999,999,999", "JPY"),  # the issue's repro
+    ("10,000,001", "JPY"), ("100,000.01", "USD"), ("1,000,000", "USD"),
+])
+def test_an_offline_gift_above_the_gift_maximum_is_refused(client, staff, case, amount,
+                                                           currency) -> None:  # noqa: ANN001
+    """Issue 15, item 11: offline gifts have the cap of every gift, TRACKER_MAX_GIFT_MINOR
+    (¥10,000,000 or $100,000 by default), with a message that names it."""
+    before = snapshot()
+    response = post_offline(client, amount=amount, currency=currency)
+    assert response.status_code == 422
+    largest = "¥10,000,000" if currency == "JPY" else "$100,000.00"
+    assert field_error(response, "amount") == (
+        f"The largest amount accepted here is {largest}. Check the number of digits.")
+    assert snapshot() == before
+
+
+def test_an_offline_gift_at_the_gift_maximum_is_recorded(client, staff, case) -> None:  # noqa: ANN001
+    response = post_offline(client, amount="10,000,000")
+    assert response.status_code in (302, 303), field_error(response, "amount")
+
+
+def test_the_gift_maximum_is_a_setting(app, client, staff, case, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setitem(app.config, "TRACKER_MAX_GIFT_MINOR", 50_000)
+    response = post_offline(client, amount="50,001")
+    assert response.status_code == 422
+    assert "¥50,000" in field_error(response, "amount")
+    assert post_offline(client, amount="50,000").status_code in (302, 303)
+
+
+@pytest.mark.parametrize("amount", ["99,999,999,999", "100,000,001", "-100,000,001"])
+def test_a_correction_above_the_staff_maximum_is_refused(client, staff, case, amount) -> None:  # noqa: ANN001
+    """Corrections are capped by TRACKER_MAX_STAFF_AMOUNT_MINOR (¥100,000,000 by default)."""
+    donation = give(case, 10_000)
+    before = snapshot()
+    response = post_adjust(client, donation, amount)
+    assert response.status_code == 422
+    assert field_error(response, "amount") == (
+        "The largest amount accepted here is ¥100,000,000. Check the number of digits.")
+    assert snapshot() == before
+
+
+def test_a_correction_at_the_staff_maximum_is_booked(app, client, staff, case, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setitem(app.config, "TRACKER_MAX_STAFF_AMOUNT_MINOR", 20_000)
+    donation = give(case, 10_000)
+    assert post_adjust(client, donation, "20,001").status_code == 422
+    assert post_adjust(client, donation, "20,000").status_code in (302, 303)
+    assert [e.amount_minor for e in entries(donation, "adjustment")] == [20_000]
 
 
 def test_a_future_date_is_refused(client, staff, case) -> None:  # noqa: ANN001
@@ -397,7 +447,7 @@ def test_adjustment_books_one_entry_and_moves_the_total_by_exactly_that(client, 
         ("-1,000.5", REASON, "amount", "no decimal places"),
         ("--1,000", REASON, "amount", "negative"),
         ("-10,001", REASON, "amount", "below zero"),
-        ("9" * 20, REASON, "amount", "larger than any gift"),
+        ("9" * 20, REASON, "amount", "largest amount accepted here"),
         ("-1,000", "", "reason", "Say why"),
         ("-1,000", "too short", "reason", "10 to 500"),
         ("-1,000", "x" * 501, "reason", "10 to 500"),

@@ -259,6 +259,83 @@ def test_our_own_pixel_limit_applies_whatever_pillow_allows(app, monkeypatch):
             core_images.reencode(png_bytes((1200, 1000)))
 
 
+def _real_png(width: int, height: int) -> bytes:
+    """A real, complete PNG of ``width`` x ``height`` black RGB pixels, built row by row (the
+    test never holds the pixels): 7000 x 7000 compresses to about 150 KB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    packer = zlib.compressobj(9)
+    row = b"\0" * (1 + 3 * width)  # filter byte "none", then the row's pixels
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def png_49_megapixels() -> bytes:
+    data = _real_png(7000, 7000)
+    assert 100_000 < len(data) < 250_000, len(data)
+    return data
+
+
+def _count_decodes(monkeypatch) -> list[tuple[int, int]]:  # noqa: ANN001
+    from PIL import ImageFile
+
+    decoded: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def counting_load(self):  # noqa: ANN001, ANN202
+        decoded.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    return decoded
+
+
+def test_a_49_megapixel_png_is_refused_without_being_decoded(app, monkeypatch, png_49_megapixels):
+    """Issue 15, item 12: a 160 KB PNG that would take ~500 MB to re-encode is refused from its
+    header, with a message saying why, and none of its pixels is ever decoded."""
+    assert Image.open(BytesIO(png_49_megapixels)).size == (7000, 7000)  # really 49 MP, valid
+    decoded = _count_decodes(monkeypatch)
+    with pytest.raises(DomainError) as caught:
+        core_images.reencode(png_49_megapixels)
+    assert caught.value.field == "photo"
+    assert caught.value.reason == ("This image is too large to process (at most 16 megapixels). "
+                                   "Upload a smaller photo.")
+    assert decoded == []
+
+
+def test_a_49_megapixel_png_is_refused_at_the_upload_form(client, draft, monkeypatch,
+                                                          png_49_megapixels):
+    decoded = _count_decodes(monkeypatch)
+    response = upload(client, draft.slug, png_49_megapixels, "huge.png", content_type="image/png")
+    assert response.status_code == 422
+    assert 'id="photo-error"' in response.text
+    assert "too large to process (at most 16 megapixels)" in response.text
+    assert stored_images() == []
+    assert decoded == []
+
+
+def test_a_big_phone_jpeg_is_decoded_at_a_fraction_and_accepted(app, monkeypatch):
+    """A 48-megapixel JPEG (8000 x 6000) decodes at 1/4 scale: under the limit, accepted."""
+    out = BytesIO()
+    Image.new("L", (8000, 6000), 128).save(out, "JPEG", quality=50)
+    decoded = _count_decodes(monkeypatch)
+    data, content_type, width, height = core_images.reencode(out.getvalue())
+    assert (content_type, max(width, height)) == ("image/jpeg", 1600)
+    assert decoded and all(w * h <= core_images.MAX_PIXELS for w, h in decoded), decoded
+
+
+def test_the_pillow_guard_is_set_process_wide():
+    assert Image.MAX_IMAGE_PIXELS == core_images.MAX_HEADER_PIXELS
+    assert core_images.MAX_PIXELS <= 16_000_000
+
+
 def test_store_image_refuses_oversized_bytes_before_decoding(app, monkeypatch):
     def explode(*args, **kwargs):
         raise AssertionError("decoded an oversized upload")

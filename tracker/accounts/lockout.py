@@ -31,6 +31,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from tracker.accounts.models import User
 from tracker.core import audit, ratelimit
 from tracker.core.errors import DomainError
+from tracker.core.validation import email_key
 
 FAILURE_WINDOW_SECONDS = 15 * 60
 STRIKES_MEMORY_SECONDS = 24 * 3600
@@ -56,8 +57,9 @@ class LockedOut(DomainError):
 
 
 def _identity(email: str | None) -> str:
-    """A key part for an email as typed (trimmed, lower-cased), hashed: no address in Redis."""
-    normal = (email or "").strip().lower()
+    """A key part for an email (its email_key, as the account lookup uses), hashed: no address
+    in Redis."""
+    normal = email_key(email)
     return hashlib.sha256(normal.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 

@@ -37,7 +37,7 @@ def create_user(email: str, password: str, role: str) -> User:
 
 
 def find_user(email: str | None) -> User | None:
-    """The user with this email as typed (trimmed, any case), or None."""
+    """The user with this email (compared by its email_key, as the lockout counts it), or None."""
     try:
         email = normalize_email(email or "")
     except DomainError:

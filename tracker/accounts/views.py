@@ -3,8 +3,6 @@ account-security page where the second factor is set up and turned off."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import (
     Blueprint,
     Response,
@@ -25,6 +23,7 @@ from tracker.accounts.models import User
 from tracker.core.access import public, signed_in
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import apply_error
+from tracker.core.redirects import same_site_path
 from tracker.extensions import db
 
 bp = Blueprint("accounts", __name__)
@@ -36,16 +35,8 @@ def landing_page(role: str) -> str:
 
 
 def _safe_next(target: str | None, role: str) -> str:
-    """Only follow same-site relative redirects after sign-in (no open redirect).
-
-    Control characters are refused too: a CR/LF cannot go into the Location header (it would
-    turn a sign-in into a 500), and browsers drop tabs and newlines, so "/\\t/x" means "//x".
-    """
-    if target and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
-            return target
-    return landing_page(role)
+    """Follow ``next`` only to a same-site path (tracker.core.redirects), else the landing page."""
+    return same_site_path(target) or landing_page(role)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -9,6 +9,7 @@ from tracker.accounts.models import User
 from tracker.cases.models import RescueCase
 from tracker.core.access import roles
 from tracker.core.audit import AuditEntry
+from tracker.core.query import BadQuery, int_arg
 from tracker.extensions import db
 
 bp = Blueprint("audit", __name__, url_prefix="/staff/audit")
@@ -25,7 +26,11 @@ def log():
     case_slug = request.args.get("case", "").strip()[:80]
     email = request.args.get("user", "").strip().lower()[:254]
     action = request.args.get("action", "").strip()[:64]
-    before = request.args.get("before", "").strip()
+    try:
+        before = int_arg("before", minimum=1)
+    except BadQuery:
+        before = None
+        problems.append(_("The page marker must be a number."))
     if case_slug:
         case_id = db.session.scalar(db.select(RescueCase.id).where(RescueCase.slug == case_slug))
         if case_id is None:
@@ -35,11 +40,8 @@ def log():
         query = query.where(AuditEntry.actor_label == email)
     if action:
         query = query.where(AuditEntry.action.startswith(action, autoescape=True))
-    if before:
-        if before.isdigit():
-            query = query.where(AuditEntry.id < int(before))
-        else:
-            problems.append(_("The page marker must be a number."))
+    if before is not None:
+        query = query.where(AuditEntry.id < before)
     entries = list(db.session.scalars(query.limit(PAGE_SIZE)))
     cases = dict(db.session.execute(db.select(RescueCase.id, RescueCase.slug)).all())
     actions = list(db.session.scalars(db.select(AuditEntry.action).distinct().order_by(AuditEntry.action)))

@@ -8,9 +8,11 @@ from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import ImmutableMultiDict
+from wtforms import PasswordField, StringField
 from wtforms.validators import ValidationError
 
 from tracker.core.errors import DomainError
+from tracker.core.text import clean_public_text
 
 CONTROL_CHARACTERS_ERROR = _l("Remove the control characters from this field.")
 
@@ -36,9 +38,19 @@ class Form(FlaskForm):
       a form with no fields, so it fails validation like an empty form.
     - No NUL in any text field, whatever the form: PostgreSQL cannot store one, and nothing a
       person types contains it.
+    - No bidirectional control character in any text field (passwords excepted): they are
+      dropped as the field reads its data (tracker.core.text.clean_public_text), so a donor
+      name, a message or a title cannot reorder what the public wall or page shows.
     """
 
     class Meta:
+        def bind_field(self, form: FlaskForm, unbound_field: Any, options: dict[str, Any]) -> Any:
+            field_class = unbound_field.field_class
+            if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
+                options = {**options, "filters": (*unbound_field.kwargs.get("filters", ()),
+                                                  clean_public_text)}
+            return super().bind_field(form, unbound_field, options)
+
         def wrap_formdata(self, form: FlaskForm, formdata: Any) -> Any:
             if has_request_context() and request.is_json and form.is_submitted():
                 return ImmutableMultiDict()

@@ -6,6 +6,12 @@ be fatal, so nothing of the upload is kept but its pixels: the image is decoded,
 shrunk, copied into a brand-new image and encoded again. Uploads Pillow cannot decode as
 JPEG, PNG, WebP or GIF (SVG, text, truncated files, decompression bombs) are refused.
 
+Memory: the size an image would take once decoded is checked from its header before any pixel
+is decoded. A PNG of 7000 x 7000 pixels compresses to some 150 KB yet needs about 200 MB as
+pixels and more to re-encode; anything over MAX_PIXELS as decoded is refused. A JPEG decodes at
+1/2, 1/4 or 1/8 scale when that is enough for MAX_SIDE (``draft``), so a 48-megapixel phone
+photo is decoded as 3 megapixels and accepted; its header may declare up to MAX_HEADER_PIXELS.
+
 Used for post photos and for the receipts of disbursements alike.
 """
 
@@ -15,15 +21,19 @@ import warnings
 from io import BytesIO
 from typing import IO
 
+from flask_babel import gettext as _
 from PIL import Image, ImageOps
 
 from tracker.core.errors import DomainError
 
 #: the largest upload accepted, checked before anything is decoded
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-#: the largest image (width x height) we agree to decode: a 50-megapixel photo decodes to
-#: ~150 MB of pixels; a 20000 x 20000 PNG of a few hundred bytes would take 1.6 GB
-MAX_PIXELS = 50_000_000
+#: the most pixels we agree to decode (width x height as decoded, after a JPEG's draft
+#: scaling): 16 megapixels are 64 MB as RGBA; a 20000 x 20000 PNG of a few hundred bytes would
+#: take 1.6 GB
+MAX_PIXELS = 16_000_000
+#: the most pixels an image's header may declare at all (a JPEG decodes at 1/8 of it)
+MAX_HEADER_PIXELS = 64_000_000
 #: stored images fit within this square
 MAX_SIDE = 1600
 JPEG_QUALITY = 85
@@ -31,11 +41,19 @@ JPEG_QUALITY = 85
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 
-# Pillow's own guard, process-wide: it raises DecompressionBombError above twice this size and
-# warns above it (the warning is turned into a refusal in ``_decode``).
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Pillow's own guard, process-wide, on the size a header declares: it raises
+# DecompressionBombError above twice this size and warns above it (the warning is turned into
+# a refusal in ``_decode``).
+Image.MAX_IMAGE_PIXELS = MAX_HEADER_PIXELS
 
-NOT_AN_IMAGE = "This file is not a photo we can read. Upload a JPEG, PNG, WebP or GIF image."
+
+def _not_an_image() -> str:
+    return _("This file is not a photo we can read. Upload a JPEG, PNG, WebP or GIF image.")
+
+
+def _too_many_pixels() -> str:
+    return _("This image is too large to process (at most %(megapixels)d megapixels). Upload a "
+             "smaller photo.", megapixels=MAX_PIXELS // 1_000_000)
 
 
 def read_upload(stream: IO[bytes]) -> bytes:
@@ -51,20 +69,20 @@ def _decode(data: bytes, field: str) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
+            # open() reads the header only: no pixel is decoded before the checks below
             image = Image.open(BytesIO(data), formats=FORMATS)
-            if image.width * image.height > MAX_PIXELS:
-                raise Image.DecompressionBombError("too many pixels")
+            if image.width * image.height > MAX_HEADER_PIXELS:
+                raise Image.DecompressionBombError("too many pixels declared")
             # JPEG can decode at 1/2, 1/4 or 1/8 scale: far less memory for a huge photo.
+            # draft() only sets the scale (and the size the decoder will produce).
             image.draft(None, (MAX_SIDE, MAX_SIDE))
+            if image.width * image.height > MAX_PIXELS:
+                raise Image.DecompressionBombError("too many pixels to decode")
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise DomainError(
-                f"This image is too large to process (at most {MAX_PIXELS // 1_000_000} "
-                "megapixels). Upload a smaller photo.",
-                field=field,
-            ) from None
+            raise DomainError(_too_many_pixels(), field=field) from None
         except Exception:  # noqa: BLE001 - decoders raise many types on hostile input
-            raise DomainError(NOT_AN_IMAGE, field=field) from None
+            raise DomainError(_not_an_image(), field=field) from None
     return image
 
 
@@ -111,12 +129,10 @@ def reencode(data: bytes, field: str = "photo") -> tuple[bytes, str, int, int]:
     profile, no XMP, no comments): it is encoded from a new image holding only the pixels.
     """
     if len(data) > MAX_UPLOAD_BYTES:
-        raise DomainError(
-            f"This file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB. Upload a smaller photo.",
-            field=field,
-        )
+        raise DomainError(_("This file is larger than %(mb)d MB. Upload a smaller photo.",
+                            mb=MAX_UPLOAD_BYTES // (1024 * 1024)), field=field)
     if not data:
-        raise DomainError("The file is empty. Choose a photo to upload.", field=field)
+        raise DomainError(_("The file is empty. Choose a photo to upload."), field=field)
     decoded = _decode(data, field)
     try:
         image = _to_srgb(_upright(decoded))
@@ -135,5 +151,5 @@ def reencode(data: bytes, field: str = "photo") -> tuple[bytes, str, int, int]:
             pixels.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
             content_type = "image/jpeg"
     except Exception:  # noqa: BLE001 - an unusual pixel format we cannot convert
-        raise DomainError(NOT_AN_IMAGE, field=field) from None
+        raise DomainError(_not_an_image(), field=field) from None
     return out.getvalue(), content_type, pixels.width, pixels.height

@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from flask_babel import gettext as _
 
 from tracker.core.errors import DomainError
+from tracker.core.i18n import current_locale
+from tracker.core.money import Money, format_money
+
+
+def _fold(raw: str | None) -> str:
+    """NFKC, trimmed, case-folded: look-alikes typed differently become the same text."""
+    return unicodedata.normalize("NFKC", raw or "").strip().casefold()
+
+
+def _canonical(raw: str | None) -> str:
+    """The canonical address; raises EmailNotValidError when it is not an address."""
+    return validate_email(_fold(raw), check_deliverability=False).normalized.casefold()
+
+
+def email_key(raw: str | None) -> str:
+    """The one form of an email address that every lookup and every count uses.
+
+    Sign-in lockouts, the account lookup and donor lookups all go through here, so an
+    address that differs only by width (``staff@ｅxample.org``), case or surrounding spaces
+    is the same key everywhere: a lockout cannot be stepped around with a look-alike. Text
+    that is not an address still gets a stable key (the lockout counts unknown input too).
+    """
+    try:
+        return _canonical(raw)
+    except EmailNotValidError:
+        return _fold(raw)
 
 
 def normalize_email(raw: str, field: str = "email") -> str:
-    """Validate an email address and return it lower-cased; DomainError(field) if malformed."""
+    """Validate an email address and return its email_key form; DomainError(field) if malformed."""
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+        return _canonical(raw)
     except EmailNotValidError as exc:
         raise DomainError(_("That email address is not valid: %(problem)s", problem=str(exc)),
                           field=field) from None
@@ -24,3 +53,18 @@ def check_length(value: str, maximum: int, field: str, label: str) -> None:
     if len(value) > maximum:
         raise DomainError(_("Keep the %(label)s to %(maximum)d characters.",
                             label=str(label), maximum=maximum), field=field)
+
+
+def check_staff_amount(money: Money, field: str = "amount", *, maximum: int | None = None) -> None:
+    """Refuse an amount typed at a staff desk above ``maximum`` minor units (either sign).
+
+    ``maximum`` defaults to TRACKER_MAX_STAFF_AMOUNT_MINOR (corrections, budget lines, payments
+    out); offline gifts pass TRACKER_MAX_GIFT_MINOR, the cap of every gift. The message names
+    the largest amount accepted, in the page's language, so a slip of the finger is clear.
+    """
+    if maximum is None:
+        maximum = current_app.config["TRACKER_MAX_STAFF_AMOUNT_MINOR"]
+    if abs(money.amount_minor) > maximum:
+        largest = format_money(Money(maximum, money.currency), current_locale())
+        raise DomainError(_("The largest amount accepted here is %(amount)s. Check the number "
+                            "of digits.", amount=largest), field=field)

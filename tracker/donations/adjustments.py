@@ -23,6 +23,7 @@ from tracker.core import audit, labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
+from tracker.core.validation import check_staff_amount
 from tracker.donations.models import (
     ADJUSTMENT,
     GIFT,
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
 #: a money-desk reason: long enough to mean something to the next reader, short enough for memo
 REASON_MIN, REASON_MAX = 10, 500
 
-#: no gift, refund or correction typed at the desk is this large (10^12 minor units: a trillion
-#: yen). The cap keeps typos and hostile input far away from the BIGINT columns (about 9.2e18),
-#: even after conversion at any configured rate.
-MAX_DESK_AMOUNT_MINOR = 10**12
 
 def status_name(status: str) -> str:
     """A gift status for a staff page or message, in words and in its language ("Paid")."""
@@ -114,10 +111,10 @@ def check_reason(reason: str | None) -> str:
 
 
 def check_desk_amount(money: Money, field: str = "amount") -> None:
-    """Refuse an amount no real gift reaches (see MAX_DESK_AMOUNT_MINOR)."""
-    if abs(money.amount_minor) > MAX_DESK_AMOUNT_MINOR:
-        raise DomainError(_("That amount is far larger than any gift; check the number."),
-                          field=field)
+    """Refuse a correction, budget line or payment out above TRACKER_MAX_STAFF_AMOUNT_MINOR
+    (tracker.core.validation.check_staff_amount). The cap also keeps typos and hostile input
+    far away from the BIGINT columns, even after conversion at any configured rate."""
+    check_staff_amount(money, field)
 
 
 def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User | None) -> LedgerEntry:

@@ -19,7 +19,7 @@ from tracker.core.errors import Conflict, DomainError
 from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, check_gateway_limits, convert
 from tracker.core.time import local_zone, utcnow
-from tracker.core.validation import check_length, normalize_email
+from tracker.core.validation import check_length, check_staff_amount, email_key, normalize_email
 from tracker.donations import ledger
 from tracker.donations.models import CHANNELS, SUCCEEDED, Donation, Donor
 from tracker.extensions import db
@@ -67,7 +67,7 @@ def find_or_create_donor(email: str | None, name: str = "") -> Donor:
 
 def _find_or_create_donor(email: str | None, name: str = "") -> tuple[Donor, bool]:
     """(the donor, whether this call created the row)."""
-    email = email.strip().lower() if email else None
+    email = email_key(email) if email else None
     if not email:
         donor = Donor(email=None, name=name)
         db.session.add(donor)
@@ -123,6 +123,7 @@ def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
         raise DomainError(_("Offline gifts are bank transfers or cash."), field="channel")
     if gift.amount.amount_minor <= 0:
         raise DomainError(_("Enter an amount greater than zero."), field="amount")
+    check_staff_amount(gift.amount, maximum=current_app.config["TRACKER_MAX_GIFT_MINOR"])
     check_length(gift.reference, 120, "reference", _l("reference"))
     check_length(gift.donor_name, 200, "donor_name", _l("donor's name"))
     email = normalize_email(gift.donor_email, field="donor_email") if gift.donor_email else None

