@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Flask
 
+from tests.confirming import post_confirmed
 from tests.conftest import Auth, csrf_from
 from tests.donations.test_privacy import found_in_database, staff_client
 from tests.factories import make_case
@@ -47,7 +48,7 @@ REASON = "Donor asked by email to be forgotten"
 def anonymize(client, donor_id: int):  # noqa: ANN001, ANN201
     page = client.get(f"/staff/donors/{donor_id}")
     assert page.status_code == 200
-    return client.post(f"/staff/donors/{donor_id}/anonymize", data={
+    return post_confirmed(client, f"/staff/donors/{donor_id}/anonymize", {
         "csrf_token": csrf_from(page.text), "reason": REASON, "confirm": "ANONYMIZE"})
 
 

@@ -28,7 +28,7 @@ from tracker.core.money import Money, format_money
 from tracker.donations import privacy
 from tracker.donations.adjustments import status_name
 from tracker.donations.models import Donation, Donor, Receipt
-from tracker.donations.recurring import ACTIVE, PAST_DUE, RecurringGift
+from tracker.donations.recurring import CANCELED, RecurringGift
 from tracker.extensions import db
 from tracker.payments import anonymize as anonymizing
 from tracker.payments import recurring
@@ -192,7 +192,7 @@ def _anonymize_consequences(donor: Donor) -> list[str]:
         .where(Donation.donor_id == donor.id)) or 0
     running = db.session.scalar(
         select(func.count()).select_from(RecurringGift)
-        .where(RecurringGift.donor_id == donor.id, RecurringGift.status.in_((ACTIVE, PAST_DUE)))
+        .where(RecurringGift.donor_id == donor.id, RecurringGift.status != CANCELED)
     ) or 0
     lines = [_("The name and email of donor #%(id)d are erased, with the names and messages on "
                "their gifts and what the payment service told us about them.", id=donor.id)]
@@ -206,7 +206,10 @@ def _anonymize_consequences(donor: Donor) -> list[str]:
         lines.append(ngettext("%(num)d receipt then reads “Anonymized donor”.",
                               "%(num)d receipts then read “Anonymized donor”.", receipts))
     if running:
-        lines.append(ngettext("They have %(num)d monthly gift still running.",
-                              "They have %(num)d monthly gifts still running.", running))
+        lines.append(ngettext(
+            "Their %(num)d monthly gift is cancelled first, at the payment service: nothing more "
+            "is charged. If the payment service refuses, nothing is erased.",
+            "Their %(num)d monthly gifts are cancelled first, at the payment service: nothing "
+            "more is charged. If the payment service refuses, nothing is erased.", running))
     lines.append(_("Nobody can find out afterwards who they were."))
     return lines
