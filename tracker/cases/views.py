@@ -131,7 +131,7 @@ def dashboard():
 @staff_bp.route("/cases/new", methods=["GET", "POST"])
 @roles(*STAFF)
 def new_case():
-    """Open a case (private until it moves out of 'requested')."""
+    """Open a case (private until staff publish it or open its appeal or legal fight)."""
     form = CaseForm()
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     if form.validate_on_submit():
