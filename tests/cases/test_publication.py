@@ -349,3 +349,23 @@ def test_a_receipt_for_a_gift_to_a_private_case_does_not_name_it(app):
     mails = db.session.scalars(db.select(OutboxMessage.body_text)
                                .where(OutboxMessage.to_address == "other@example.org")).all()
     assert any("Shown title" in body for body in mails)
+
+
+# --- the demo ------------------------------------------------------------------------------------
+
+
+def test_the_demo_publishes_its_appeals_and_keeps_the_new_request_private(runner, app):
+    """The demo's "An elderly couple asks for help" is a request nobody published: it stays
+    private, whatever the bulk history adds; the cases that opened an appeal are public."""
+    result = runner.invoke(args=["seed-demo", "--donations", "40"])
+    assert result.exit_code == 0, result.output
+    cases = {c.slug: c for c in db.session.scalars(db.select(RescueCase))}
+    elderly = cases["elderly-couple-request"]
+    assert elderly.public_title == "An elderly couple asks for help" and not elderly.is_public
+    for slug in ("six-flood-survivors", "deportation-hearing-appeal", "mother-and-son",
+                 "lost-contact-group"):
+        assert cases[slug].is_public, slug
+    visitor = _anonymous(app)
+    assert visitor.get("/cases/elderly-couple-request").status_code == 404
+    assert "An elderly couple" not in visitor.get("/").text
+    assert visitor.get("/cases/lost-contact-group").status_code == 200
