@@ -55,7 +55,7 @@ from tracker.reports.services import lives_saved
 
 #: every rule must run at least this often in one run of the test
 MIN_RUNS = 100
-MAX_EXAMPLES = 34
+MAX_EXAMPLES = 30
 STEPS = 60
 PHASES = (Phase.generate,) if os.environ.get("NO_SHRINK") else tuple(Phase)
 CANARY = "zqcanary"
