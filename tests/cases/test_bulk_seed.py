@@ -205,3 +205,14 @@ def test_topping_up_keeps_the_history_and_adds_only_the_gifts(seeded, runner, ap
     rollups.rebuild_in_session()
     assert rollup_snapshot() == kept
     db.session.rollback()
+
+
+def test_history_cases_are_published_unless_still_a_request(seeded, app):
+    """Every past case that opened an appeal is published (when it did); the newest requests,
+    like the fixed demo's elderly couple, stay private."""
+    cases = list(db.session.scalars(sa.select(RescueCase)))
+    assert len(cases) > 100
+    assert all(c.is_public == (c.status != "requested") for c in cases)
+    requests = [c for c in cases if c.status == "requested"]
+    assert len(requests) >= 2 and all(c.published_at is None for c in requests)
+    assert any(c.slug == "elderly-couple-request" for c in requests)

@@ -483,7 +483,7 @@ class _Loader:
         rows = self.conn.execute(
             sa.select(RescueCase.id, RescueCase.created_at, RescueCase.published_at,
                       RescueCase.completed_at, RescueCase.private_notes == HISTORY_NOTE)
-            .where(RescueCase.status.in_(workflow.PUBLIC_STATUSES)).order_by(RescueCase.id)
+            .where(RescueCase.is_public).order_by(RescueCase.id)
         ).all()
         windows = []
         for case_id, created, published, completed, history in rows:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import BooleanField, DateField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from tracker.cases import workflow
 from tracker.cases.models import AGE_BANDS, TRACKS
@@ -97,3 +97,18 @@ class CloseForm(Form):
     )
     target = SelectField(_l("Case that receives it"), choices={}, validate_choice=False,
                          validators=[Optional()])
+
+
+class PublishForm(Form):
+    """Publish a case: its page, progress and donate page become public (no fields)."""
+
+
+class UnpublishForm(Form):
+    """Pull a case back from the public; staff must tick the box to say they mean it."""
+
+    confirm = BooleanField(
+        _l("Yes, take this case off every public page"),
+        validators=[InputRequired(message=_l(
+            "Tick the box to confirm: the case's public page, progress and donate page will "
+            "answer as if the case never existed, and its rescue reports go back to draft."))],
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, false
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases import workflow
@@ -46,6 +47,10 @@ class RescueCase(db.Model):
         CheckConstraint("goal_amount_minor >= 0", name="goal_not_negative"),
         CheckConstraint("length(goal_currency) = 3", name="goal_currency_code"),
         CheckConstraint("length(slug) >= 3", name="slug_length"),
+        # who published is known whenever the case is public (NULL only for a case published
+        # before this was recorded whose actor the audit history does not name)
+        CheckConstraint("published_at IS NOT NULL OR published_by_id IS NULL",
+                        name="published_by_only_when_published"),
         Index("ix_rescue_cases_status", "status"),
     )
 
@@ -74,7 +79,14 @@ class RescueCase(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: bumped on every public-facing change; drives progress.json's updated_at
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: when staff published the case (NULL: private). The one fact every public surface asks
+    #: about, through ``is_public``; no status, transition, hold or closing sets it.
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the staff member who published it
+    published_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    #: when staff last pulled the case back from the public (NULL: never)
+    unpublished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: when the case ended: everyone rescued, or closed
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -83,9 +95,20 @@ class RescueCase(db.Model):
         cascade="all, delete-orphan",
     )
 
-    @property
+    @hybrid_property
     def is_public(self) -> bool:
-        return self.status in workflow.PUBLIC_STATUSES
+        """May the public see this case? Staff published it and have not pulled it back.
+
+        The one question every public surface asks (pages, progress.json, home, feeds, post
+        pages, donate pages, transparency figures, donor mail); in a query,
+        ``.where(RescueCase.is_public)``.
+        """
+        return self.published_at is not None
+
+    @is_public.inplace.expression
+    @classmethod
+    def _is_public_expression(cls):  # noqa: ANN206
+        return cls.published_at.is_not(None)
 
     @property
     def status_label(self) -> str:

@@ -21,7 +21,7 @@ from tracker.core.types import UTCDateTime
 from tracker.donations import ledger
 from tracker.donations.models import LedgerEntry
 from tracker.extensions import db
-from tracker.posts.models import SCHEDULED, Post, PostTranslation, post_cases
+from tracker.posts.models import PUBLISHED, SCHEDULED, Post, PostTranslation, post_cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,11 +161,12 @@ def public_people(case: RescueCase) -> list[PublicPerson]:
 
 
 def public_cases(statuses: frozenset[str] = workflow.OPEN_STATUSES) -> list[RescueCase]:
-    """Public cases in the given statuses, newest first."""
+    """Published cases in the given statuses, newest first (a private case in any status,
+    on hold or closed included, is never listed)."""
     return list(
         db.session.scalars(
             db.select(RescueCase)
-            .where(RescueCase.status.in_(statuses))
+            .where(RescueCase.is_public, RescueCase.status.in_(statuses))
             .order_by(RescueCase.published_at.desc().nulls_last(), RescueCase.id.desc())
         )
     )
@@ -174,24 +175,26 @@ def public_cases(statuses: frozenset[str] = workflow.OPEN_STATUSES) -> list[Resc
 def _fingerprint_statement():
     """Built once: SQLAlchemy then reuses the compiled form on every request."""
     now = db.bindparam("now", type_=UTCDateTime())
-    linked = db.select(post_cases.c.post_id).where(post_cases.c.case_id == RescueCase.id)
+    # Only the linked posts the public can read right now: saving a draft or an embargoed post
+    # must not change a public page's ETag (anyone polling would learn something is being
+    # prepared). An embargo lifting changes this set by itself, at request time.
+    visible = db.select(post_cases.c.post_id).join(Post, Post.id == post_cases.c.post_id).where(
+        post_cases.c.case_id == RescueCase.id,
+        db.or_(Post.status == PUBLISHED, db.and_(Post.status == SCHEDULED, Post.publish_at <= now)),
+    )
     return db.select(
         RescueCase.id,
         RescueCase.status,
         RescueCase.updated_at,
         db.select(func.max(LedgerEntry.id)).where(LedgerEntry.case_id == RescueCase.id)
         .scalar_subquery(),
-        db.select(func.count()).where(Post.id.in_(linked)).scalar_subquery(),
-        db.select(func.max(Post.updated_at)).where(Post.id.in_(linked)).scalar_subquery(),
-        db.select(func.min(Post.publish_at)).where(
-            Post.id.in_(linked), Post.status == SCHEDULED, Post.publish_at > now
-        ).scalar_subquery(),
+        db.select(func.count()).where(Post.id.in_(visible)).scalar_subquery(),
+        db.select(func.max(Post.updated_at)).where(Post.id.in_(visible)).scalar_subquery(),
         # the other-language versions of the linked posts: the list shows their titles
-        db.select(func.count()).where(PostTranslation.post_id.in_(linked)).scalar_subquery(),
-        db.select(func.max(PostTranslation.updated_at)).where(PostTranslation.post_id.in_(linked))
+        db.select(func.count()).where(PostTranslation.post_id.in_(visible)).scalar_subquery(),
+        db.select(func.max(PostTranslation.updated_at)).where(PostTranslation.post_id.in_(visible))
         .scalar_subquery(),
-    ).where(RescueCase.slug == db.bindparam("slug"),
-            RescueCase.status.in_(workflow.PUBLIC_STATUSES))
+    ).where(RescueCase.slug == db.bindparam("slug"), RescueCase.is_public)
 
 
 _FINGERPRINT = _fingerprint_statement()
@@ -200,10 +203,11 @@ _FINGERPRINT = _fingerprint_statement()
 def case_fingerprint(slug: str) -> tuple | None:
     """Everything a public case page depends on, in one indexed query (None: not public).
 
-    Status and ``updated_at`` (bumped by every change to the case or its people), the last
-    ledger entry (gifts, refunds, transfers, the donor wall), the linked posts (count and last
-    edit), their versions in the other language (count and last edit) and the next embargo to
-    lift: when any of these moves, the page must be rendered again. (The language the page is
+    Status and ``updated_at`` (bumped by every public change to the case or its people), the
+    last ledger entry (gifts, refunds, transfers, the donor wall), the linked posts the public
+    can read now (count and last edit) and their versions in the other language (count and
+    last edit): when any of these moves, the page must be rendered again. Nothing the public
+    cannot see (drafts, embargoed posts, private fields) is part of it. (The language the page is
     shown in is part of the cache key, not of the fingerprint.)
     """
     # Core execution on the session's connection: no ORM work for a row of plain values.
@@ -212,9 +216,10 @@ def case_fingerprint(slug: str) -> tuple | None:
 
 
 def get_public_case(slug: str) -> RescueCase | None:
-    """A case by slug if the public may see it; None for unknown or private cases."""
+    """A case by slug if the public may see it (``RescueCase.is_public``); None for unknown,
+    never published or unpublished cases alike."""
     return db.session.scalar(
         db.select(RescueCase).where(
-            RescueCase.slug == slug, RescueCase.status.in_(workflow.PUBLIC_STATUSES)
+            RescueCase.slug == slug, RescueCase.is_public
         )
     )

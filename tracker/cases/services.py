@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -32,7 +32,7 @@ from tracker.core.money import Money
 from tracker.core.time import as_utc, utcnow
 from tracker.donations import ledger
 from tracker.extensions import db
-from tracker.posts.services import prepare_rescue_report
+from tracker.posts.services import prepare_rescue_report, withdraw_rescue_reports
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -149,16 +149,61 @@ def change_status(case: RescueCase, target: str, *, outcome: str | None = None) 
     case.status = target
     case.outcome = outcome
     case.updated_at = now
-    if target in workflow.PUBLIC_STATUSES and case.published_at is None:
-        case.published_at = now
     if target in (workflow.RESCUED, workflow.CLOSED):
         case.completed_at = now  # when the case ended, either way
     db.session.flush()
     audit.record("case.status", case, case_id=case.id, before=before,
                  after={"status": case.status, "outcome": case.outcome})
+    if target in workflow.PUBLISHING_STATUSES and case.published_at is None \
+            and case.unpublished_at is None:
+        # Opening the appeal (or the legal fight) is the staff's decision to go public, the
+        # first time only: a case staff pulled back stays private until they publish it again.
+        publish(case, now=now)
     if target == workflow.RESCUED:
         # A draft rescue report waits for staff to edit and publish (that emails the donors).
         prepare_rescue_report(case)
+
+
+def publish(case: RescueCase, *, now: datetime | None = None) -> bool:
+    """Make a case public on purpose, recording who and when (audited "case.published").
+
+    Idempotent: publishing a public case changes nothing and returns False. Never called by
+    closing or holding a case; only by staff's explicit action and the first move into
+    fundraising or legal action.
+    """
+    if case.published_at is not None:
+        return False
+    now = now or utcnow()
+    case.published_at = now
+    case.updated_at = now
+    entry = audit.record("case.published", case, case_id=case.id,
+                         before={"published_at": None},
+                         after={"published_at": as_utc(now).isoformat()})
+    case.published_by_id = entry.actor_id
+    db.session.flush()
+    return True
+
+
+def unpublish(case: RescueCase, *, now: datetime | None = None) -> bool:
+    """Pull a public case back (someone may be in danger); audited "case.unpublished".
+
+    Every public URL of the case then answers like a slug that never existed, and its rescue
+    reports go back to draft. Idempotent: a private case changes nothing (returns False).
+    """
+    if case.published_at is None:
+        return False
+    now = now or utcnow()
+    before = {"published_at": as_utc(case.published_at).isoformat(),
+              "published_by_id": case.published_by_id}
+    case.published_at = None
+    case.published_by_id = None
+    case.unpublished_at = now
+    case.updated_at = now
+    db.session.flush()
+    audit.record("case.unpublished", case, case_id=case.id, before=before,
+                 after={"published_at": None, "unpublished_at": as_utc(now).isoformat()})
+    withdraw_rescue_reports(case, now=now)
+    return True
 
 
 def add_beneficiary(
@@ -297,7 +342,9 @@ def update_case(case: RescueCase, data: CaseInput, base_currency: str) -> list[s
     before = {n: getattr(case, n) for n in changed if not n.startswith("private_")}
     for name in changed:
         setattr(case, name, new[name])
-    case.updated_at = utcnow()
+    if any(not n.startswith("private_") for n in changed):
+        # updated_at is public (progress.json, the page's ETag): a private edit leaves it.
+        case.updated_at = utcnow()
     db.session.flush()
     audit.record("case.updated", case, case_id=case.id, before=before,
                  after={n: ("changed" if n.startswith("private_") else new[n]) for n in changed})

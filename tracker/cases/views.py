@@ -26,8 +26,10 @@ from tracker.cases.forms import (
     CloseForm,
     EditCaseForm,
     PersonForm,
+    PublishForm,
     RescuedForm,
     StatusForm,
+    UnpublishForm,
 )
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core import audit, confirm, pagecache
@@ -145,7 +147,7 @@ def dashboard():
 @staff_bp.route("/cases/new", methods=["GET", "POST"])
 @roles(*STAFF)
 def new_case():
-    """Open a case (private until it moves out of 'requested')."""
+    """Open a case (private until staff publish it or open its appeal or legal fight)."""
     form = CaseForm()
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     if form.validate_on_submit():
@@ -187,7 +189,7 @@ def _close_form(case: RescueCase, form: CloseForm | None = None) -> CloseForm:
 
 
 def _render_detail(case: RescueCase, *, status_form=None, person_form=None, rescued_form=None,
-                   close_form=None, code: int = 200):
+                   close_form=None, unpublish_form=None, code: int = 200):
     return render_template(
         "staff/case_detail.html",
         case=case,
@@ -199,6 +201,8 @@ def _render_detail(case: RescueCase, *, status_form=None, person_form=None, resc
         person_form=person_form or PersonForm(),
         rescued_form=rescued_form or RescuedForm(),
         close_form=_close_form(case, close_form),
+        publish_form=PublishForm(),
+        unpublish_form=unpublish_form or UnpublishForm(),
         today=local_today(),
     ), code
 
@@ -382,3 +386,32 @@ def _close_consequences(case: RescueCase, plan: services.ClosePlan) -> list[str]
     else:
         lines.append(_("The case holds no money, so none moves."))
     return lines
+
+
+@staff_bp.route("/cases/<int:case_id>/publish", methods=["POST"])
+@roles(*STAFF)
+def publish(case_id: int):
+    """Make the case public on purpose (who and when are recorded and audited)."""
+    form = PublishForm()
+    case = _staff_case(case_id)
+    if not form.validate_on_submit():
+        return _render_detail(case, code=422)
+    done = services.publish(services.get_case_for_update(case.id))
+    db.session.commit()
+    flash(_("The case is public now.") if done else _("The case was already public."), "success")
+    return redirect(url_for("staff.case_detail", case_id=case.id))
+
+
+@staff_bp.route("/cases/<int:case_id>/unpublish", methods=["POST"])
+@roles(*STAFF)
+def unpublish(case_id: int):
+    """Pull the case back from the public (audited); needs the confirmation box ticked."""
+    form = UnpublishForm()
+    case = _staff_case(case_id)
+    if not form.validate_on_submit():
+        return _render_detail(case, unpublish_form=form, code=422)
+    done = services.unpublish(services.get_case_for_update(case.id))
+    db.session.commit()
+    flash(_("The case is private again: its public addresses answer as if it never existed.")
+          if done else _("The case was not public."), "success")
+    return redirect(url_for("staff.case_detail", case_id=case.id))

@@ -45,8 +45,10 @@ OUTCOMES: tuple[str, ...] = ("cancelled", "failed", "deported", "lost_contact", 
 #: outcome -> its label in a form's choices ("Lost contact")
 OUTCOME_LABELS: dict[str, str] = labels.table("outcome")  # type: ignore[assignment]
 
-#: statuses shown to the public (a request stays private until staff publish it)
-PUBLIC_STATUSES = frozenset(STATUSES) - {REQUESTED}
+#: moving into one of these publishes a case the first time (an appeal or a legal fight goes
+#: public on purpose); no other transition ever does. Being public is RescueCase.is_public
+#: (its own recorded fact, published_at), never a status.
+PUBLISHING_STATUSES = frozenset({FUNDRAISING, LEGAL_ACTION})
 #: statuses of a case that is still being worked on
 OPEN_STATUSES = frozenset({FUNDRAISING, IN_PROGRESS, LEGAL_ACTION, ON_HOLD})
 #: statuses in which people may be marked rescued

@@ -59,7 +59,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
-from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.core import audit
 from tracker.core.audit import AuditEntry
@@ -120,7 +119,7 @@ def _case(donation: Donation) -> dict[str, Any] | None:
     case = donation.case
     if case is None:
         return None
-    if case.status not in workflow.PUBLIC_STATUSES:
+    if not case.is_public:
         return {"slug": None, "title": "A rescue case that is not public"}
     return {"slug": case.slug, "title": case.public_title}
 

@@ -29,6 +29,9 @@ from tracker.extensions import db
 #: the purpose stored on a receipt for the general fund (stored in English, shown translated)
 GENERAL_FUND = "General fund"
 GENERAL_FUND_LABEL = _l("General fund")
+#: the purpose of a gift to a case that is not public (never its title: mail is a public surface)
+PRIVATE_CASE = "A rescue case"
+PRIVATE_CASE_LABEL = _l("A rescue case")
 NUMBER_FORMAT = "RT-%06d"
 TEST_MODE_LINE = _l("TEST MODE — no money moved.")
 
@@ -63,7 +66,8 @@ def issue_receipt(donation: Donation) -> Receipt:
         donation=donation,
         amount_minor=donation.amount_minor,
         currency=donation.currency,
-        purpose=(case.public_title if case is not None else "") or GENERAL_FUND,
+        purpose=(GENERAL_FUND if case is None
+                 else case.public_title if case.is_public else PRIVATE_CASE),
         # The name given on this gift (or none): never the stored donor's, which someone
         # else's gift with the same email would otherwise put on this receipt.
         donor_name=donation.receipt_name or donation.display_name or "",
@@ -94,6 +98,8 @@ def receipt_text(receipt: Receipt) -> str:
         purpose = receipt.purpose
         if donation.case_id is None and purpose == GENERAL_FUND:
             purpose = str(GENERAL_FUND_LABEL)
+        elif donation.case_id is not None and purpose == PRIVATE_CASE:
+            purpose = str(PRIVATE_CASE_LABEL)
         lines = [
             _("Thank you for your gift."),
             "",

@@ -37,7 +37,7 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, insert, literal, or_, select, update
+from sqlalchemy import case, delete, func, insert, literal, or_, select, update
 
 from tracker.cases.models import RescueCase
 from tracker.core import outbox
@@ -71,7 +71,7 @@ from tracker.donations.models import (
     LedgerEntry,
     Receipt,
 )
-from tracker.donations.receipts import GENERAL_FUND
+from tracker.donations.receipts import GENERAL_FUND, PRIVATE_CASE
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
 
@@ -123,7 +123,13 @@ def purpose_label(purpose: str | None, general_fund: bool) -> str:
     fund (receipts store its English name, which is translated here)."""
     if general_fund or not purpose or purpose == GENERAL_FUND:
         return _("General fund")
+    if purpose == PRIVATE_CASE:
+        return _("A rescue case")
     return purpose
+
+
+#: a case's title as a donor may read it: only while the case is public (RescueCase.is_public)
+_CASE_TITLE = case((RescueCase.is_public, RescueCase.public_title), else_=PRIVATE_CASE)
 
 
 # --- the sign-in link ------------------------------------------------------------------------
@@ -349,7 +355,7 @@ def donor_page(donor: Donor) -> DonorPage:
     """The donor's gifts (newest first) with their refunds and receipts, and the fiscal years
     their annual receipts cover. Reads this donor's rows only."""
     donations = list(db.session.execute(
-        select(Donation, RescueCase.public_title)
+        select(Donation, _CASE_TITLE)
         .outerjoin(RescueCase, RescueCase.id == Donation.case_id)
         .where(Donation.donor_id == donor.id)
         .order_by(Donation.created_at.desc(), Donation.id.desc())
@@ -467,7 +473,7 @@ def annual_receipt(donor: Donor, fiscal_year: int) -> AnnualReceipt | None:
     start_month = current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"]
     start, end = fiscal_year_bounds_utc(fiscal_year, start_month, local_zone())
     rows = db.session.execute(
-        select(LedgerEntry, Donation.case_id, Donation.gateway, RescueCase.public_title,
+        select(LedgerEntry, Donation.case_id, Donation.gateway, _CASE_TITLE,
                Receipt.number, Receipt.purpose, Receipt.donor_name)
         .join(Donation, Donation.id == LedgerEntry.donation_id)
         .outerjoin(RescueCase, RescueCase.id == Donation.case_id)

@@ -24,7 +24,6 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import selectinload
 
-from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.core import audit, labels, outbox
 from tracker.core.errors import Conflict, DomainError
@@ -241,6 +240,14 @@ def _check_input(data: PostInput, post: Post | None,
             _("There is no case number %(numbers)s; choose cases from the list.",
               numbers=", ".join(map(str, missing))),
             field="cases",
+        )
+    private = [c for c in cases if not c.is_public]
+    if data.kind == RESCUE_REPORT and data.publish != SAVE_DRAFT and private:
+        # A rescue report names the case and its people: it goes out only about a public case.
+        raise Conflict(
+            _("A rescue report about a case that is not public stays a draft; publish the case "
+              "“%(title)s” first.", title=private[0].public_title),
+            field="publish",
         )
     return cases, version
 
@@ -484,6 +491,26 @@ def prepare_rescue_report(case: RescueCase) -> Post | None:
     return post
 
 
+def withdraw_rescue_reports(case: RescueCase, *, now: datetime | None = None) -> list[Post]:
+    """Take every published or scheduled rescue report about ``case`` back to draft (the
+    case was pulled back from the public); audited "post.withdrawn". Flushes; returns them."""
+    now = now or utcnow()
+    posts = list(db.session.scalars(
+        db.select(Post)
+        .join(post_cases, post_cases.c.post_id == Post.id)
+        .where(post_cases.c.case_id == case.id, Post.kind == RESCUE_REPORT, Post.status != DRAFT)
+        .order_by(Post.id)
+    ))
+    for post in posts:
+        before = {"status": post.status}
+        _set_publication(post, SAVE_DRAFT, None, now)
+        post.updated_at = now
+        audit.record("post.withdrawn", post, case_id=case.id, before=before,
+                     after={"status": post.status, "reason": "case.unpublished"})
+    db.session.flush()
+    return posts
+
+
 def _rescue_report_text(case: RescueCase, aliases: list[str]) -> tuple[str, str]:
     """The draft report's title and body in the current language (public facts only)."""
     frame = _("Everyone in “%(title)s” is safe", title="")
@@ -520,7 +547,7 @@ def queue_rescue_report_emails(post: Post) -> int:
     Idempotent (the outbox refuses a second message with the same key); returns how many
     messages were queued now. The link is on TRACKER_PUBLIC_URL (``tracker.core.links``).
     """
-    cases = {c.id: c for c in post.cases if c.status in workflow.PUBLIC_STATUSES}
+    cases = {c.id: c for c in post.cases if c.is_public}
     if not cases:
         return 0
     rows = db.session.execute(

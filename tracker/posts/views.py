@@ -16,7 +16,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from tracker.cases.workflow import PUBLIC_STATUSES
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
@@ -48,7 +47,7 @@ def show(slug: str):
         abort(404)
     page_language = current_locale()
     version = post.in_language(page_language)
-    cases = [c for c in post.cases if c.status in PUBLIC_STATUSES]
+    cases = [c for c in post.cases if c.is_public]
     photos = images.images_of(post)
     og_image = (url_for("posts.image", filename=images.filename(photos[0]), _external=True)
                 if photos else None)

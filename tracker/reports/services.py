@@ -62,7 +62,7 @@ def lives_saved(fiscal_year: int) -> int:
                 Beneficiary.status == PERSON_RESCUED,
                 Beneficiary.rescued_on >= start,
                 Beneficiary.rescued_on < end,
-                RescueCase.status.in_(workflow.PUBLIC_STATUSES),
+                RescueCase.is_public,
             )
         )
         or 0

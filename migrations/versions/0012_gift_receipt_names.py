@@ -5,11 +5,8 @@ gift made with someone else's email used to put that person's name on its receip
 name (``display_name``) is kept only when the donor chose to show it, so the receipt's name
 needs its own column. Existing rows start NULL (their receipts are issued already).
 
-NOTE for merging: another branch of issue 15 also adds a revision after 0010; whichever lands
-second points its ``down_revision`` at the other's.
-
-Revision ID: 0011_receipt_names
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03 08:20:00
 
 """
@@ -18,8 +15,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0011_receipt_names'
-down_revision = '0010'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
