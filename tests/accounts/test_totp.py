@@ -252,7 +252,10 @@ def test_the_right_code_signs_in_and_honours_next(client, staff_with_totp, clock
         assert auth_module.PENDING_KEY not in sess  # the marker is gone with the old session
 
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\t/evil.example"])
+# (a control character in next= is refused whole with a 400 before any form is read: see
+# tests/accounts/test_auth.py::test_a_next_with_control_characters_is_refused_whole)
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\/evil.example",
+                                    "%2F%2Fevil.example/x"])
 def test_the_code_step_does_not_follow_an_offsite_next(client, staff_with_totp, clock, target):
     user, password, secret = staff_with_totp
 

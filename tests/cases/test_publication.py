@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.confirming import post_confirmed
 from tests.conftest import csrf_from
 from tests.factories import give, make_case
 from tracker.cases import services, workflow
@@ -42,8 +43,9 @@ def _private_case(slug: str = "six-survivors", people: int = 2) -> RescueCase:
 
 
 def _post(client, url: str, **data):
+    """POST as staff do, confirming when the action asks for it (closing a case)."""
     page = client.get("/staff/")
-    return client.post(url, data={"csrf_token": csrf_from(page.text), **data})
+    return post_confirmed(client, url, {"csrf_token": csrf_from(page.text), **data})
 
 
 def _public_urls(slug: str) -> list[str]:

@@ -258,10 +258,10 @@ def test_the_automatic_rescue_report_draft_has_a_japanese_version(app, case):
     fresh()
     post = db.session.get(Post, post.id)
     assert (post.language, post.title) == ("en", "Everyone in “Six flood survivors” is safe")
-    # (the English as it always was, the aliases' own full stops included)
+    # (one full stop after an alias that already ends in one, never "C..")
     assert post.body_markdown.startswith(
         "We are glad to tell you that all 3 people in this case have reached safety: "
-        "Person A., Person B. and Person C..\n\n")
+        "Person A., Person B. and Person C.\n\n")
     [version] = post.translations
     assert version.language == "ja"
     assert version.title == "「Six flood survivors」の全員が無事に保護されました"
@@ -278,7 +278,7 @@ def test_the_automatic_draft_for_one_person(app):
     post = services.prepare_rescue_report(single)
     db.session.commit()
     assert post.body_markdown.startswith(
-        "We are glad to tell you that the one person in this case has reached safety: Person A..\n\n")
+        "We are glad to tell you that the one person in this case has reached safety: Person A.\n\n")
     assert post.in_language("ja").body_markdown.startswith(
         "このケースの方が安全な場所にたどり着いたことをお知らせします: Person A.。\n\n")
 

@@ -22,7 +22,7 @@ from tests.factories import make_case
 from tests.payments.helpers import pay_on_page, start_gift
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
-from tracker.core.forms import Form
+from tracker.core.forms import AmountField, Form
 from tracker.core.text import BIDI_CONTROLS, clean_public_text, has_bidi_controls
 from tracker.extensions import db
 
@@ -65,13 +65,29 @@ def test_every_text_field_of_every_form_drops_them(app) -> None:  # noqa: ANN001
         for form_class in forms:
             probe = form_class(formdata=MultiDict(), meta={"csrf": False})
             text_fields = [f.name for f in probe if isinstance(f, StringField)
-                           and not isinstance(f, PasswordField)]
+                           and not isinstance(f, (PasswordField, AmountField))]
             data = MultiDict({name: f"a{BIDI_CONTROLS}b\u202e c" for name in text_fields})
             form = form_class(formdata=data, meta={"csrf": False})
             for name in text_fields:
                 assert form[name].data == "ab c", (form_class.__name__, name, form[name].data)
                 checked += 1
     assert checked >= 40
+
+
+def test_an_amount_with_a_bidi_control_is_refused_not_read_differently(client, app) -> None:  # noqa: ANN001
+    """"\u202e5000" shows as "0005": an amount is never cleaned into another number, it is
+    refused (422) and nothing is stored."""
+
+    make_case("bidi-amount", status=workflow.FUNDRAISING)
+    page = client.get("/cases/bidi-amount/donate")
+    token = csrf_from(page.text)
+    response = client.post("/cases/bidi-amount/donate", data={
+        "csrf_token": token, "currency": "JPY", "preset": "other", "amount": "\u202e5000",
+        "wall": "anonymous"})
+    assert response.status_code == 422
+    assert client.post("/cases/bidi-amount/donate", data={
+        "csrf_token": token, "currency": "JPY", "preset": "other", "amount": "5000",
+        "wall": "anonymous"}).status_code == 303
 
 
 def test_passwords_are_left_as_typed(app) -> None:  # noqa: ANN001

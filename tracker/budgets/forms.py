@@ -8,7 +8,7 @@ from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaF
 from wtforms.validators import DataRequired, Length, Optional
 
 from tracker.budgets.services import LINE_NOTE_MAX, NOTE_MAX, PAYEE_MAX
-from tracker.core.forms import Form
+from tracker.core.forms import AmountField, Form
 from tracker.donations.adjustments import REASON_MAX, REASON_MIN
 
 REASON = [DataRequired(message=_l("Say why: the reason is kept with the decision.")),
@@ -39,7 +39,7 @@ class DisbursementForm(Form):
     spent_on = DateField(_l("Paid on"),
                          validators=[DataRequired(message=_l("Give the date it was paid."))])
     currency = SelectField(_l("Currency"), choices=[], validate_choice=False)
-    amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=30)])
+    amount = AmountField(_l("Amount"), validators=[DataRequired(), Length(max=30)])
     rate = StringField(_l("Exchange rate (base units per unit; empty for the configured rate)"),
                        validators=[Optional(), Length(max=30)])
     payee = StringField(_l("Payee (staff only)"),

@@ -21,6 +21,12 @@ def _has_control_characters(text: str, allowed: str = "\t\n\r") -> bool:
     return any((ord(ch) < 0x20 and ch not in allowed) or ord(ch) == 0x7F for ch in text)
 
 
+class AmountField(StringField):
+    """An amount of money as typed. Unlike other text, a bidirectional control in it is not
+    dropped but left for the amount's parser to refuse: "\u202e5000" shows as "0005", and
+    nobody should be charged an amount other than the one they saw."""
+
+
 class NoControlCharacters:
     """Refuse control characters (tab, newline and carriage return excepted): nobody types
     them, and a NUL cannot even be stored (PostgreSQL refuses it in text)."""
@@ -46,7 +52,8 @@ class Form(FlaskForm):
     class Meta:
         def bind_field(self, form: FlaskForm, unbound_field: Any, options: dict[str, Any]) -> Any:
             field_class = unbound_field.field_class
-            if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
+            if (issubclass(field_class, StringField) and not issubclass(field_class, PasswordField)
+                    and not issubclass(field_class, AmountField)):
                 options = {**options, "filters": (*unbound_field.kwargs.get("filters", ()),
                                                   clean_public_text)}
             return super().bind_field(form, unbound_field, options)

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from tracker.core.forms import Form, NoControlCharacters
+from tracker.core.forms import AmountField, Form, NoControlCharacters
 
 WALL_LABELS = {
     "anonymous": _l("List my gift as “Anonymous”"),
@@ -37,7 +37,7 @@ class DonationForm(Form):
     frequency = RadioField(_l("How often"), choices=_frequency_choices, default="once")
     currency = SelectField(_l("Currency of the other amount"), choices=[])
     preset = RadioField(_l("Amount"), choices=[], validate_choice=True)
-    amount = StringField(_l("Other amount"),
+    amount = AmountField(_l("Other amount"),
                          validators=[Optional(), Length(max=30), NoControlCharacters()])
     name = StringField(_l("Your name (optional)"),
                        validators=[Optional(), Length(max=80), NoControlCharacters()])

@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
-from tracker.core.forms import Form
+from tracker.core.forms import AmountField, Form
 from tracker.core.money import InvalidAmount, Money, parse_amount
 from tracker.core.time import EARLIEST_MONEY_DAY, local_today
 from tracker.donations.adjustments import REASON_MAX, REASON_MIN
@@ -49,7 +49,7 @@ class OfflineGiftForm(Form):
     """A bank transfer or cash gift typed in by staff. The view fills in the choices."""
 
     case = SelectField(_l("Case"), choices=[], validate_choice=False)
-    amount = StringField(_l("Amount"),
+    amount = AmountField(_l("Amount"),
                          validators=[DataRequired(_l("Enter an amount.")), Length(max=30)])
     currency = SelectField(_l("Currency"), choices=[], validate_choice=False)
     channel = SelectField(_l("Channel"), validate_choice=False,
@@ -93,7 +93,7 @@ class OfflineGiftForm(Form):
 class AdjustForm(Form):
     """A signed correction of an offline gift in the base currency, with its reason."""
 
-    amount = StringField(_l("Adjustment"),
+    amount = AmountField(_l("Adjustment"),
                          validators=[DataRequired(_l("Enter an amount, like -1,000 or 500.")),
                                      Length(max=31)])
     reason = TextAreaField(_l("Reason"), validators=_REASON)
@@ -106,7 +106,7 @@ class RefundForm(Form):
     same form twice refunds once.
     """
 
-    amount = StringField(_l("Amount to refund"), validators=[Optional(), Length(max=30)])
+    amount = AmountField(_l("Amount to refund"), validators=[Optional(), Length(max=30)])
     reason = TextAreaField(_l("Reason"), validators=_REASON)
     seen_refunded = IntegerField(
         widget=HiddenInput(),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, StringField
+from wtforms import EmailField
 from wtforms.validators import DataRequired, Length
 
-from tracker.core.forms import Form, NoControlCharacters
+from tracker.core.forms import AmountField, Form, NoControlCharacters
 
 
 class LinkRequestForm(Form):
@@ -28,7 +28,7 @@ class ButtonForm(Form):
 class MonthlyAmountForm(Form):
     """A new amount for a monthly gift, in the gift's own currency."""
 
-    amount = StringField(
+    amount = AmountField(
         _l("New monthly amount"),
         validators=[DataRequired(_l("Type the new monthly amount.")), Length(max=30),
                     NoControlCharacters()],
