@@ -104,3 +104,18 @@ def test_the_signed_in_donor_may_update_their_own_details(app: Flask, case) -> N
     db.session.rollback()
     ben = db.session.scalars(db.select(Donor).where(Donor.email == "ben@example.org")).one()
     assert (ben.name, ben.locale) == ("Ben", "ja")
+
+
+def test_the_yearly_receipt_names_the_donor_not_a_stranger(app: Flask, case) -> None:  # noqa: ANN001
+    """Found by the outside try: the fiscal-year receipt took the name typed on the latest gift,
+    so a stranger's gift with the donor's address put the stranger's name on it."""
+    from tracker.core.time import fiscal_year_of, local_today
+    from tracker.donors.services import annual_receipt
+
+    give(browser(app, "en"), email=EMAIL, name="Alice Real", wall="name")
+    give(browser(app, "ja"), email=EMAIL, name="Eve Fake", wall="name")
+    donor = owner()
+    year = fiscal_year_of(local_today(), app.config["TRACKER_FISCAL_YEAR_START_MONTH"])
+    annual = annual_receipt(donor, year)
+    assert annual is not None and len(annual.lines) == 2
+    assert annual.donor_name == "Alice Real"

@@ -474,7 +474,7 @@ def annual_receipt(donor: Donor, fiscal_year: int) -> AnnualReceipt | None:
     start, end = fiscal_year_bounds_utc(fiscal_year, start_month, local_zone())
     rows = db.session.execute(
         select(LedgerEntry, Donation.case_id, Donation.gateway, _CASE_TITLE,
-               Receipt.number, Receipt.purpose, Receipt.donor_name)
+               Receipt.number, Receipt.purpose)
         .join(Donation, Donation.id == LedgerEntry.donation_id)
         .outerjoin(RescueCase, RescueCase.id == Donation.case_id)
         .outerjoin(Receipt, Receipt.donation_id == Donation.id)
@@ -486,9 +486,8 @@ def annual_receipt(donor: Donor, fiscal_year: int) -> AnnualReceipt | None:
         return None
     lines: list[AnnualLine] = []
     totals: dict[str, int] = {}
-    names: list[str] = []
     test_mode = False
-    for entry, case_id, gateway, title, number, receipt_purpose, receipt_name in rows:
+    for entry, case_id, gateway, title, number, receipt_purpose in rows:
         if entry.original_currency and entry.original_amount_minor is not None:
             amount = Money(entry.original_amount_minor, entry.original_currency)
         else:  # a correction, booked in the base currency only
@@ -498,12 +497,12 @@ def annual_receipt(donor: Donor, fiscal_year: int) -> AnnualReceipt | None:
             day=_local_day(entry.booked_at), kind=entry.kind, receipt_number=number,
             purpose=receipt_purpose or title or "", general_fund=case_id is None, amount=amount,
         ))
-        if receipt_name:
-            names.append(receipt_name)
         test_mode = test_mode or gateway == "sandbox"
     first_day, next_start = fiscal_year_dates(fiscal_year, start_month)
     return AnnualReceipt(
         fiscal_year=fiscal_year, first_day=first_day, last_day=next_start - timedelta(days=1),
-        donor_name=names[-1] if names else donor.name, lines=lines,
+        # The donor's own stored name (which only they, signed in, can change), never a name
+        # typed on one of the gifts: anyone may give with this address and type any name.
+        donor_name=donor.name or "", lines=lines,
         totals=[Money(totals[code], code) for code in sorted(totals)], test_mode=test_mode,
     )
