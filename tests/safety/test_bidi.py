@@ -23,7 +23,7 @@ from tests.payments.helpers import pay_on_page, start_gift
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.core.forms import AmountField, Form
-from tracker.core.text import BIDI_CONTROLS, clean_public_text, has_bidi_controls
+from tracker.core.text import BIDI_CONTROLS, INVISIBLES, clean_public_text, has_bidi_controls
 from tracker.extensions import db
 
 #: every control the issue names, one by one
@@ -40,7 +40,7 @@ def test_clean_public_text_drops_each_control(char: str) -> None:
 
 
 def test_clean_public_text_keeps_letters_of_every_direction() -> None:
-    text = "سلام שלום 山田 Ann (5,000円) e\u0301 \u200b"
+    text = "سلام שלום 山田 Ann (5,000円) e\u0301 \u200d"
     assert clean_public_text(text) == text
     assert clean_public_text(None) is None
 
@@ -88,6 +88,13 @@ def test_an_amount_with_a_bidi_control_is_refused_not_read_differently(client, a
     assert client.post("/cases/bidi-amount/donate", data={
         "csrf_token": token, "currency": "JPY", "preset": "other", "amount": "5000",
         "wall": "anonymous"}).status_code == 303
+
+
+@pytest.mark.parametrize("invisible", list(INVISIBLES))
+def test_invisible_characters_are_dropped_too(invisible: str) -> None:
+    """Found by the outside try: "Car\\u200bol" looked exactly like "Carol" on the wall."""
+    assert clean_public_text(f"Car{invisible}ol") == "Carol"
+    assert clean_public_text("\u200d\u200c") == "\u200d\u200c"  # joiners: emoji, scripts
 
 
 def test_passwords_are_left_as_typed(app) -> None:  # noqa: ANN001
