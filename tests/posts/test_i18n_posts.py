@@ -71,7 +71,7 @@ JAPANESE_ERRORS = [
     ({"title": ""}, "title", "投稿のタイトルを入力してください。"),
     ({"title": "一行目\n二行目"}, "title", "タイトルは1行で書いてください。"),
     ({"slug": "Bad Slug"}, "slug", "半角の英小文字・数字と単独のハイフンを3〜120文字で入力してください"),
-    ({"kind": "gossip"}, "kind", "投稿の種類を選んでください: 支援のお願い、近況報告、救出報告、お知らせ。"),
+    ({"kind": "gossip"}, "kind", "投稿の種類を選んでください：支援のお願い、近況報告、救出報告、お知らせ。"),
     ({"cases": ["999999"]}, "cases", "ケース番号 999999 は存在しません。"),
     ({"publish": "schedule", "publish_at": "next tuesday"}, "publish_at",
      "日時は 2025-10-01 09:00 のように入力してください。"),
@@ -117,9 +117,9 @@ def test_flash_messages_and_the_list_in_japanese(in_japanese):
     response = post_form(in_japanese, edit_url("six-flood-appeal"), language="ja",
                          title="六人への支援のお願い", publish="schedule", publish_at="2099-01-01T09:00")
     page = in_japanese.get(response.headers["Location"]).text
-    assert ("「六人への支援のお願い」の公開を予約しました: 2099-01-01 09:00（Asia/Tokyo）から"
+    assert ("「六人への支援のお願い」の公開を予約しました：2099-01-01 09:00（Asia/Tokyo）から"
             "公開されます。") in page
-    assert "予約: 2099-01-01 09:00（Asia/Tokyo）まで非公開" in page
+    assert "予約：2099-01-01 09:00（Asia/Tokyo）まで非公開" in page
 
     listing = in_japanese.get("/staff/posts/").text
     for text in ("<h1>投稿</h1>", "投稿を書く", "下書きと公開解禁前の投稿はスタッフにのみ表示されます。",
@@ -207,11 +207,11 @@ def test_rescue_report_emails_are_written_in_each_donors_language(in_japanese, c
     assert set(emails) == {"ja@example.org", "none@example.org", "en@example.org"}
 
     japanese = emails["ja@example.org"]
-    assert japanese.subject == f"救出報告: {JA_TITLE}"
+    assert japanese.subject == f"救出報告：{JA_TITLE}"
     assert japanese.body_text == (
         "「Six flood survivors」へのご寄付をありがとうございました。\n\n"
-        f"救出報告を公開しました: {JA_TITLE}\n"
-        "こちらからお読みいただけます: http://localhost/posts/flood-safe?lang=ja\n\n"
+        f"救出報告を公開しました：{JA_TITLE}\n"
+        "こちらからお読みいただけます：http://localhost/posts/flood-safe?lang=ja\n\n"
         "このケースの方々が安全な場所にたどり着いたらお知らせするようご希望いただいていました。"
         "皆さまのご寄付がこの救出を支えました。本当にありがとうございました。\n"
     )
@@ -241,10 +241,10 @@ def test_a_japanese_donor_of_a_post_without_a_japanese_version(client, staff, ca
                          cases=[str(case.id), str(other.id)], publish="publish")
     assert response.status_code == 302
     [message] = _emails().values()
-    assert message.subject == f"救出報告: {EN_TITLE}"
+    assert message.subject == f"救出報告：{EN_TITLE}"
     assert message.body_text.startswith(
         "「Six flood survivors」と「Second group」へのご寄付をありがとうございました。\n\n"
-        f"救出報告を公開しました: {EN_TITLE}\n")
+        f"救出報告を公開しました：{EN_TITLE}\n")
     _secrets_absent(message)
 
 
@@ -266,7 +266,7 @@ def test_the_automatic_rescue_report_draft_has_a_japanese_version(app, case):
     assert version.language == "ja"
     assert version.title == "「Six flood survivors」の全員が無事に保護されました"
     assert version.body_markdown.startswith(
-        "このケースの3人全員が安全な場所にたどり着いたことをお知らせします: "
+        "このケースの3人全員が安全な場所にたどり着いたことをお知らせします："
         "Person A.、Person B.とPerson C.。\n\n")
     for text in (post.title, post.body_markdown, version.title, version.body_markdown):
         for secret in (PRIVATE_NOTE, PRIVATE_NAME, PRIVATE_CONTACT, "Northeast China"):
@@ -280,7 +280,7 @@ def test_the_automatic_draft_for_one_person(app):
     assert post.body_markdown.startswith(
         "We are glad to tell you that the one person in this case has reached safety: Person A.\n\n")
     assert post.in_language("ja").body_markdown.startswith(
-        "このケースの方が安全な場所にたどり着いたことをお知らせします: Person A.。\n\n")
+        "このケースの方が安全な場所にたどり着いたことをお知らせします：Person A.。\n\n")
 
 
 # --- demo data ---------------------------------------------------------------------------------

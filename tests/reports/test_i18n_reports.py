@@ -133,9 +133,9 @@ def test_the_funding_report_in_japanese(director, client: FlaskClient) -> None: 
     ja = get(client, f"/reports/{FY}", "ja").text
     assert '<html lang="ja"' in ja or 'lang="ja"' in ja
     for text in ("資金報告（2025年度）", "会計年度", "概要", "寄付額（総額）", "手数料差引後の純額",
-                 "月別", "支払い方法別", "通貨別", "休眠: 昨年度は寄付があり、今年度はない方（LYBUNT）",
+                 "月別", "支払い方法別", "通貨別", "休眠：昨年度は寄付があり、今年度はない方（LYBUNT）",
                  "ケースの表（横にスクロールできます）", "2025年9月1日から2026年9月1日の前日まで（現地時間）",
-                 "年度末までの一般基金への寄付額: 15,000円。", "最後の寄付: 2024年10月"):
+                 "年度末までの一般基金への寄付額：15,000円。", "最後の寄付：2024年10月"):
         assert text in ja, text
     for english in ("Funding report", "Gifts (gross)", "By channel", "Net after fees",
                     "local time", "last gave", "General fund raised"):
@@ -287,8 +287,8 @@ def test_the_report_csvs_translate_headers_and_keep_the_data(director, client: F
 
 def test_the_transparency_page_in_japanese(books: Books, client: FlaskClient) -> None:
     ja = get(client, f"/transparency/{FY}", "ja").text
-    for text in ("<title>会計報告: 2025年度", "2025年度: 2025年9月1日から2026年8月31日まで。",
-                 "他の年度:", "収入", "受け取った寄付", "支援者への返金", "収入（返金などを差し引いた額）",
+    for text in ("<title>会計報告：2025年度", "2025年度：2025年9月1日から2026年8月31日まで。",
+                 "他の年度：", "収入", "受け取った寄付", "支援者への返金", "収入（返金などを差し引いた額）",
                  "カード決済手数料", "支出（費目別）", "2026年8月31日時点の保有資金",
                  "進行中のケースのための資金",
                  "一般基金（カード手数料差引後）", "保有資金の合計",
@@ -328,7 +328,7 @@ def test_the_year_under_way_says_so_in_japanese(books: Books, client: FlaskClien
     current = get(client, "/transparency", "ja", 302).headers["Location"]
     year = int(current.rsplit("/", 1)[1].split("?")[0])
     ja = get(client, f"/transparency/{year}", "ja").text
-    assert re.search(rf"{year}年度: {year}年9月1日から{year + 1}年8月31日まで（進行中）。", ja)
+    assert re.search(rf"{year}年度：{year}年9月1日から{year + 1}年8月31日まで（進行中）。", ja)
     assert f"Fiscal year {year}: 1 September {year} to 31 August {year + 1} (under way)." in get(
         client, f"/transparency/{year}", "en").text
 
