@@ -96,6 +96,16 @@
       el.className = el.className.replace(/status-\S+/, "status-" + data.status);
     });
     block.setAttribute("data-status", data.status);
+    // The button to give: once the case stops taking gifts, it gives to the general fund.
+    block.querySelectorAll("[data-open-statuses]").forEach(function (cta) {
+      if (cta.getAttribute("data-open-statuses").split(" ").indexOf(data.status) !== -1) return;
+      cta.querySelectorAll("a.button").forEach(function (link) {
+        link.href = cta.getAttribute("data-general-href");
+        link.textContent = cta.getAttribute("data-general-text");
+        link.className = "button big";
+      });
+      cta.removeAttribute("data-open-statuses");
+    });
     block.querySelectorAll('[data-live="completed"]').forEach(function (el) {
       el.hidden = data.status !== "rescued";
     });

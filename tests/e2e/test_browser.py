@@ -159,6 +159,10 @@ def test_last_rescue_turns_an_open_case_page_rescued_without_reload(
     banner = donor.locator(f'{CASE_PAGE} p[data-live="completed"]')
     expect(banner).to_have_count(1)
     expect(banner).to_be_hidden()
+    give_here = donor.get_by_role("link", name="Give to this rescue")
+    give_general = donor.get_by_role("link", name="Give to the general fund")
+    expect(give_here).to_be_visible()
+    expect(give_general).to_be_hidden()
     snap(donor, "case-before")
     marker, navigations = plant_marker(donor)
 
@@ -190,6 +194,9 @@ def test_last_rescue_turns_an_open_case_page_rescued_without_reload(
     expect_live(donor, "rescued", "3", timeout=deadline.ms())
     expect_live(donor, "status", str(workflow.LABELS[workflow.RESCUED]), timeout=deadline.ms())
     expect_live(donor, "person-status", "Rescued", timeout=deadline.ms())  # every row
+    # The button changes with the rest of the section: a completed case takes no more gifts.
+    expect(give_general).to_be_visible(timeout=deadline.ms())
+    expect(give_here).to_be_hidden()
     assert_not_reloaded(donor, marker, navigations)
     snap(donor, "case-after")
 

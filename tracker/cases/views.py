@@ -82,6 +82,7 @@ def show(slug: str):
             posts=visible_posts_for_case(case),
             wall=donation_services.wall(case),
             accepts_gifts=donation_services.accepts_gifts(case),
+            open_statuses=sorted(workflow.OPEN_STATUSES),
             budget=budget_services.public_budget(case),
         )
 
