@@ -51,7 +51,12 @@ def test_staff_open_a_case_and_see_it_on_the_dashboard(client, staff):
 @pytest.mark.parametrize(
     ("goal", "message"),
     [("3,000.5", "JPY amounts have no decimal places"), ("lots", "Enter an amount like"),
-     ("-5", ""), ("50,00", "")],
+     ("-5", ""), ("50,00", ""),
+     # found by the outside try of issue 15: 19 digits overflowed the column (a 500), and the
+     # largest BIGINT was shown on the public page as the goal
+     ("9999999999999999999", "The largest amount accepted here is ¥100,000,000"),
+     ("9223372036854775807", "The largest amount accepted here is ¥100,000,000"),
+     ("100000001", "The largest amount accepted here is ¥100,000,000")],
 )
 def test_malformed_goal_is_a_field_error_and_nothing_is_written(client, staff, goal, message):
     response = _new_case(client, goal=goal)
@@ -59,6 +64,19 @@ def test_malformed_goal_is_a_field_error_and_nothing_is_written(client, staff, g
     assert 'id="goal-error"' in response.text
     assert message in response.text
     assert _count(RescueCase) == 0
+
+
+def test_an_edited_goal_stops_at_the_staff_maximum(client, staff):
+    case = make_case("six-flood")
+    page = client.get(f"/staff/cases/{case.id}/edit")
+    response = client.post(f"/staff/cases/{case.id}/edit", data={
+        "csrf_token": csrf_from(page.text), "public_title": "Six", "public_region": "North",
+        "public_summary": "", "track": case.track, "goal": "9999999999999999999"})
+    assert response.status_code == 422
+    assert 'id="goal-error"' in response.text
+    assert "The largest amount accepted here is ¥100,000,000" in response.text
+    db.session.refresh(case)
+    assert case.goal_amount_minor != 9999999999999999999
 
 
 def test_duplicate_slug_is_a_field_error(client, staff):

@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from tracker.cases import workflow
 from tracker.cases.models import AGE_BANDS, TRACKS
 from tracker.core import labels
-from tracker.core.forms import Form
+from tracker.core.forms import AmountField, Form
 
 #: track -> its label in the case form
 TRACK_LABELS = labels.table("track")
@@ -36,7 +36,7 @@ class CaseForm(Form):
     public_summary = TextAreaField(_l("Public summary (Markdown)"), validators=[Length(max=20000)])
     track = SelectField(_l("Track"),
                         choices=_choices({t: TRACK_LABELS.get(t) or t.capitalize() for t in TRACKS}))
-    goal = StringField(_l("Funding goal"), validators=[DataRequired(), Length(max=30)])
+    goal = AmountField(_l("Funding goal"), validators=[DataRequired(), Length(max=30)])
     private_notes = TextAreaField(_l("Private notes (staff only)"), validators=[Length(max=20000)])
     private_contact = TextAreaField(_l("Private contact (staff only)"),
                                     validators=[Length(max=5000)])

@@ -30,6 +30,7 @@ from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
 from tracker.core.money import Money
 from tracker.core.time import as_utc, utcnow
+from tracker.core.validation import check_staff_amount
 from tracker.donations import ledger
 from tracker.extensions import db
 from tracker.posts.services import prepare_rescue_report, withdraw_rescue_reports
@@ -76,6 +77,7 @@ def _check_case_input(data: CaseInput, base_currency: str) -> None:
         )
     if data.goal.amount_minor < 0:
         raise DomainError(_("The goal cannot be negative."), field="goal")
+    check_staff_amount(data.goal, field="goal")  # (a 19-digit goal overflowed the column: a 500)
 
 
 def create_case(data: CaseInput, base_currency: str) -> RescueCase:
