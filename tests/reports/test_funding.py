@@ -433,8 +433,9 @@ def utc_value(value: datetime | str) -> datetime:
 def sql_people_rescued(fy: int) -> int:
     return int(rows(
         "SELECT COUNT(*) FROM beneficiaries b JOIN rescue_cases c ON c.id = b.case_id "
-        "WHERE b.status = 'rescued' AND b.rescued_on >= :d0 AND b.rescued_on < :d1 "
-        "AND c.status <> 'requested'", d0=date(fy, START_MONTH, 1), d1=date(fy + 1, START_MONTH, 1))[0][0])
+        "WHERE b.status = 'rescued' AND b.rescued_on >= :d0 AND b.rescued_on < :d1",
+        # (every case: the directors' report counts rescues in private cases too)
+        d0=date(fy, START_MONTH, 1), d1=date(fy + 1, START_MONTH, 1))[0][0])
 
 
 def sql_spent(fy: int) -> int:
@@ -811,3 +812,22 @@ def test_the_csvs_carry_the_same_figures(history: History, client, auth, make_us
             listed = read_csv(client, f"/reports/{fy}/{kind}.csv")
             assert listed[0] == ["donor", "name", "email", "last gift month"]
             assert sorted(int(row[0]) for row in listed[1:]) == sorted(getattr(donors, kind)), (fy, kind)
+
+
+def test_the_directors_report_counts_rescues_in_private_cases_too(app) -> None:  # noqa: ANN001
+    """Found by the outside try of issue 15: after a case was taken off the public site, the
+    directors' "People rescued" (and the money paid out per person) dropped it, while their
+    case table still listed its rescue. The public figures leave a private case out."""
+    from tracker.reports.services import lives_saved
+
+    public = make_case("public-one", people=1, status=workflow.IN_PROGRESS)
+    private = make_case("private-one", people=2, status=workflow.IN_PROGRESS)
+    today = local_today()
+    for person in [*public.beneficiaries, *private.beneficiaries]:
+        case_services.mark_rescued(person, today)
+    case_services.unpublish(private)
+    db.session.commit()
+    fy = current_fiscal_year()
+    assert lives_saved(fy) == 1
+    assert lives_saved(fy, public_only=False) == 3
+    assert funding_report(fy).people_rescued == 3

@@ -358,7 +358,7 @@ def funding_report(fiscal_year: int) -> FundingReport:
         by_channel=[(c, CHANNEL_LABELS.get(c, c), f) for c, f in channels.items()],
         by_currency=sorted(currencies.values(), key=lambda c: (c.currency != base, c.currency)),
         cases=cases, general_fund_raised=general, donors=_donor_figures(fiscal_year),
-        average_gift=average, median_gift=median, people_rescued=lives_saved(fiscal_year),
+        average_gift=average, median_gift=median, people_rescued=lives_saved(fiscal_year, public_only=False),
         spent=spent,
         monthly=monthly_giving(fiscal_year, start, end, totals.gifts, totals.gift_count),
     )

@@ -51,22 +51,23 @@ class YearSummary:
     raised: Money
 
 
-def lives_saved(fiscal_year: int) -> int:
-    """People in public cases whose rescue date falls in the fiscal year (local dates)."""
+def lives_saved(fiscal_year: int, *, public_only: bool = True) -> int:
+    """People whose rescue date falls in the fiscal year (local dates): in public cases only
+    for the public pages; in every case for the directors' report (``public_only=False``),
+    whose case table counts every case too."""
     start, end = fiscal_year_dates(fiscal_year, current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"])
-    return int(
-        db.session.scalar(
-            db.select(func.count(Beneficiary.id))
-            .join(RescueCase, RescueCase.id == Beneficiary.case_id)
-            .where(
-                Beneficiary.status == PERSON_RESCUED,
-                Beneficiary.rescued_on >= start,
-                Beneficiary.rescued_on < end,
-                RescueCase.is_public,
-            )
+    query = (
+        db.select(func.count(Beneficiary.id))
+        .join(RescueCase, RescueCase.id == Beneficiary.case_id)
+        .where(
+            Beneficiary.status == PERSON_RESCUED,
+            Beneficiary.rescued_on >= start,
+            Beneficiary.rescued_on < end,
         )
-        or 0
     )
+    if public_only:
+        query = query.where(RescueCase.is_public)
+    return int(db.session.scalar(query) or 0)
 
 
 def year_summary(fiscal_year: int) -> YearSummary:
