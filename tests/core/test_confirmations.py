@@ -16,7 +16,7 @@ from html import unescape
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from tests.confirming import confirmation_token, is_confirmation, post_confirmed
+from tests.confirming import confirmation_token, confirming_data, is_confirmation, post_confirmed
 from tests.conftest import csrf_from
 from tests.dbcheck import table_counts
 from tests.donors.helpers import sign_in
@@ -69,7 +69,9 @@ def _close(app, client, make_user, auth) -> Scenario:  # noqa: ANN001
         client, f"/staff/cases/{case.id}/close",
         {"outcome": "cancelled", "move_funds_to": "general", "target": "",
          "csrf_token": csrf_from(page.text)},
-        "case.close", case.id, spare.id, f"user:{user.id}", f"user:{other.id}",
+        # (the token covers the amount the page showed: case id, amount, currency)
+        "case.close", f"{case.id}:12000:JPY", f"{spare.id}:12000:JPY", f"user:{user.id}",
+        f"user:{other.id}",
         ("move_funds_to", "keep"),
         ["The case “Closing case” closes as “Cancelled”", "¥12,000 moves to the general fund."],
         lambda: db.session.get(RescueCase, case.id).status == "closed",
@@ -278,3 +280,23 @@ def test_a_donation_of_someone_else_cannot_be_confirmed_by_id_swap(app, client, 
     assert db.session.scalar(db.select(db.func.count()).select_from(LedgerEntry).where(
         LedgerEntry.kind == "refund")) == 0
     assert db.session.scalar(db.select(db.func.count()).select_from(Donation)) == 2
+
+
+def test_closing_asks_again_when_the_money_changed_after_the_confirmation(
+        app, client, make_user, auth) -> None:  # noqa: ANN001
+    """Found by the outside try: the confirmation said ¥12,000 would move, a gift of ¥2,000
+    arrived, and the old page's button moved ¥14,000 without asking."""
+    s = _close(app, client, make_user, auth)
+    first = s.client.post(s.url, data=s.data)
+    assert "¥12,000 moves to the general fund." in _visible(first.text)
+    case = db.session.scalars(db.select(RescueCase).where(RescueCase.slug == "closing-case")).one()
+    give(case, 2_000)
+    again = s.client.post(s.url, data=confirming_data(first.text))
+    assert again.status_code == 409
+    assert "¥14,000 moves to the general fund." in _visible(again.text)
+    fresh()
+    assert not s.done()
+    done = s.client.post(s.url, data=confirming_data(again.text))
+    assert done.status_code in (302, 303)
+    fresh()
+    assert s.done()

@@ -34,7 +34,7 @@ from tracker.cases.forms import (
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core import audit, confirm, pagecache
 from tracker.core.access import public, roles
-from tracker.core.errors import DomainError
+from tracker.core.errors import Conflict, DomainError
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, MoneyError, format_money, format_plain, parse_amount
@@ -346,11 +346,14 @@ def close_case(case_id: int):
             target = db.session.get(RescueCase, int(form.target.data))
         actor = f"user:{current_user.id}"
         try:
-            if not confirm.confirmed(CLOSE_ACTION, case.id, actor):
-                plan = services.plan_close(case, form.outcome.data,
-                                           move_funds_to=form.move_funds_to.data, target=target)
+            plan = services.plan_close(case, form.outcome.data,
+                                       move_funds_to=form.move_funds_to.data, target=target)
+            # The confirmation covers the amount it showed: a gift or refund booked since then
+            # makes the page ask again with the new amount instead of moving another.
+            confirming = f"{case.id}:{plan.moves_minor}:{plan.currency}"
+            if not confirm.confirmed(CLOSE_ACTION, confirming, actor):
                 return confirm.ask(
-                    CLOSE_ACTION, case.id, actor,
+                    CLOSE_ACTION, confirming, actor,
                     title=_("Close the case “%(title)s”?", title=case.public_title),
                     consequences=_close_consequences(case, plan),
                     button=_("Close the case"),
@@ -358,6 +361,9 @@ def close_case(case_id: int):
                 )
             moved = services.close_case(case, form.outcome.data, move_funds_to=form.move_funds_to.data,
                                         target=target, actor_id=current_user.id)
+            if moved != plan.moves_minor:  # money booked between the check and the lock
+                raise Conflict(_("The money this case holds changed while you confirmed; nothing "
+                                 "was closed. Check the amount and close it again."))
         except DomainError as exc:
             db.session.rollback()
             apply_error(form, exc)
