@@ -27,7 +27,7 @@ from tracker.cases import workflow
 from tracker.cases.models import PERSON_STATUSES, TRACKS
 from tracker.core import labels
 from tracker.core.time import local_today
-from tracker.donations.models import CHANNEL_LABELS, DONATION_STATUSES, Donation, Donor
+from tracker.donations.models import CHANNEL_LABELS, DONATION_STATUSES, GATEWAYS, Donation, Donor
 from tracker.donations.recurring import RECURRING_STATUSES, RecurringGift
 from tracker.extensions import db
 from tracker.posts.models import KINDS, POST_STATUSES
@@ -37,7 +37,7 @@ CODES = {
     *workflow.STATUSES, *workflow.OUTCOMES, *PERSON_STATUSES, *DONATION_STATUSES,
     *RECURRING_STATUSES, *CHANNEL_LABELS, *KINDS, *POST_STATUSES, *DISBURSEMENT_STATUSES,
     *TRACKS, "gift", "refund", "dispute", "dispute_reversal", "fee", "transfer", "adjustment",
-    "disbursement",
+    "disbursement", "offline", "sandbox",  # gateways (the outside try: "Cash · offline · Paid")
 }
 
 
@@ -162,7 +162,7 @@ DOMAINS = {
     "person_status": PERSON_STATUSES, "gift_status": DONATION_STATUSES,
     "monthly_status": RECURRING_STATUSES, "channel": tuple(CHANNEL_LABELS),
     "post_kind": KINDS, "post_status": POST_STATUSES,
-    "disbursement_status": DISBURSEMENT_STATUSES, "track": TRACKS,
+    "disbursement_status": DISBURSEMENT_STATUSES, "track": TRACKS, "gateway": GATEWAYS,
     "ledger_kind": ("gift", "refund", "dispute", "dispute_reversal", "fee", "transfer",
                     "adjustment", "disbursement"),
 }

@@ -89,6 +89,11 @@ _TABLES: Final[dict[str, dict[str, LazyString]]] = {
         "scheduled": lazy_pgettext("post status", "Scheduled"),
         "published": lazy_pgettext("post status", "Published"),
     },
+    "gateway": {
+        "stripe": lazy_pgettext("payment gateway", "Online payment (Stripe)"),
+        "sandbox": lazy_pgettext("payment gateway", "Test mode"),
+        "offline": lazy_pgettext("payment gateway", "Recorded by staff"),
+    },
     "disbursement_status": {
         "pending": lazy_pgettext("disbursement status", "Awaiting approval"),
         "approved": lazy_pgettext("disbursement status", "Counted"),
@@ -126,7 +131,7 @@ _RECORD_FIELDS: Final[dict[str, dict[str, str]]] = {
     "*": {"outcome": "outcome", "channel": "channel", "track": "track"},
     "rescue_cases": {"status": "case_status"},
     "beneficiaries": {"status": "person_status"},
-    "donations": {"status": "gift_status", "kind": "ledger_kind"},
+    "donations": {"status": "gift_status", "kind": "ledger_kind", "gateway": "gateway"},
     "recurring_gifts": {"status": "monthly_status"},
     "posts": {"status": "post_status", "kind": "post_kind"},
     "disbursements": {"status": "disbursement_status"},

@@ -186,7 +186,8 @@ DONATION_HEADER = [
     _l("base currency"), _l("rate"), _l("donor name"), _l("donor email"),
 ]
 #: where donation_row puts the case (its slug, or "general fund"), the channel and the status
-DONATION_CASE_COLUMN, DONATION_CHANNEL_COLUMN, DONATION_STATUS_COLUMN = 3, 4, 6
+DONATION_CASE_COLUMN, DONATION_CHANNEL_COLUMN, DONATION_GATEWAY_COLUMN, DONATION_STATUS_COLUMN = \
+    3, 4, 5, 6
 
 
 def donation_header() -> list[str]:

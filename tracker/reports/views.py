@@ -278,10 +278,11 @@ def donations():
 def _shown_row(donation) -> list:  # noqa: ANN001
     """A donation's row as the page shows it: the CSV's row, with the general fund named in
     the page's language (the CSV keeps "general fund", a value like a case's slug) and its
-    channel and status in words (the CSV keeps their codes, which its filters use)."""
+    channel, gateway and status in words (the CSV keeps their codes, which its filters use)."""
     row = exports.donation_row(donation)
     row[exports.DONATION_CHANNEL_COLUMN] = labels.label("channel", donation.channel)
     row[exports.DONATION_STATUS_COLUMN] = labels.label("gift_status", donation.status)
+    row[exports.DONATION_GATEWAY_COLUMN] = labels.label("gateway", donation.gateway)
     if donation.case is None:
         row[exports.DONATION_CASE_COLUMN] = _("general fund")
     return row
