@@ -207,3 +207,20 @@ def test_a_checkout_completed_after_anonymizing_is_cancelled_at_stripe(  # noqa:
     assert len(fake.calls("DELETE", "/v1/subscriptions/sub_late")) == 1
     db.session.rollback()
     assert db.session.get(RecurringGift, gift_id).status == "canceled"
+
+
+def test_the_donors_data_export_holds_their_monthly_gifts(app: Flask, client) -> None:  # noqa: ANN001
+    """Found by the outside try: a donor's export ("everything held about them") left out
+    their monthly gifts, with the name shown on the wall and the gateway's ids."""
+    make_case(SLUG, people=2, status="fundraising")
+    once, monthly = give_once_and_monthly(client)
+    donor = db.session.get(Donor, once.donor_id)
+    data = privacy.export_donor(donor)
+    db.session.commit()
+    [exported] = data["monthly_gifts"]
+    assert exported["public_id"] == monthly.public_id
+    assert (exported["amount_minor"], exported["currency"], exported["status"]) == (
+        monthly.amount_minor, monthly.currency, "active")
+    assert exported["donor_entered"]["display_name"] == NAME
+    assert exported["gateway_ids"]["subscription"] == monthly.gateway_subscription_id
+    assert data["donor"]["locale"] == donor.locale

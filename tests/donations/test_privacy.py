@@ -276,11 +276,13 @@ def test_export_has_the_donors_gifts_receipts_and_emails_and_nothing_of_others(a
     for secret in (planted.other_email, planted.other_name, planted.other.public_id, marker):
         assert secret.lower() not in text.lower(), secret
     assert sorted(data) == ["donations", "donor", "emails", "exported_at", "format",
-                            "payment_events"]
+                            "monthly_gifts", "payment_events"]
+    assert data["monthly_gifts"] == []  # (this donor gives once; see test_anonymize_monthly)
 
     [entry] = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "donor.exported"))
     assert (entry.object_type, entry.object_id) == ("donors", planted.donor_id)
-    assert entry.after == {"donations": 2, "receipts": 2, "emails": 3, "payment_events": 2}
+    assert entry.after == {"donations": 2, "receipts": 2, "emails": 3, "payment_events": 2,
+                           "monthly_gifts": 0}
 
 
 def test_export_download_is_an_audited_attachment_never_cached(app, make_user):

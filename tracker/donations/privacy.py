@@ -114,7 +114,7 @@ def _when(value: datetime | date | None) -> str | None:
     return value.isoformat()
 
 
-def _case(donation: Donation) -> dict[str, Any] | None:
+def _case(donation: Donation | RecurringGift) -> dict[str, Any] | None:
     """The case as its public page shows it; None is the general fund."""
     case = donation.case
     if case is None:
@@ -185,23 +185,47 @@ def _donation(donation: Donation, receipt: Receipt | None) -> dict[str, Any]:
     }
 
 
+def _monthly_gift(gift: RecurringGift) -> dict[str, Any]:
+    """A monthly gift as the donor set it up, with its gateway ids and what they typed."""
+    return {
+        "public_id": gift.public_id,
+        "case": _case(gift),  # (the same shape: a gift's case, or None for the general fund)
+        "general_fund": gift.case_id is None,
+        "amount_minor": gift.amount_minor,
+        "currency": gift.currency,
+        "status": gift.status,
+        "gateway": gift.gateway,
+        "created_at": _when(gift.created_at),
+        "started_at": _when(gift.started_at),
+        "canceled_at": _when(gift.canceled_at),
+        "current_period_end": _when(gift.current_period_end),
+        "gateway_ids": {"checkout_session": gift.gateway_checkout_id,
+                        "subscription": gift.gateway_subscription_id,
+                        "customer": gift.gateway_customer_id},
+        "donor_entered": {"display_name": gift.display_name, "receipt_name": gift.receipt_name,
+                          "show_on_wall": gift.show_on_wall, "locale": gift.locale},
+    }
+
+
 def export_donor(donor: Donor, *, actor: Any = None) -> dict[str, Any]:
     """Everything we hold about ``donor`` as JSON-ready data, and an audit entry
     ``donor.exported`` (counts only) in the session. Keys are stable; lists are in id order."""
     donations = _donations(donor)
     receipts = _receipts(donations)
     messages = _messages(donor, receipts.values())
-    events = _events(donations, _monthly(donor))
+    monthly = _monthly(donor)
+    events = _events(donations, monthly)
     data = {
         "format": EXPORT_FORMAT,
         "exported_at": _when(utcnow()),
         "donor": {
-            "id": donor.id, "email": donor.email, "name": donor.name,
+            "id": donor.id, "email": donor.email, "name": donor.name, "locale": donor.locale,
             "created_at": _when(donor.created_at),
             "first_gift_month": _when(donor.first_gift_month),
             "anonymized_at": _when(donor.anonymized_at),
         },
         "donations": [_donation(d, receipts.get(d.id)) for d in donations],
+        "monthly_gifts": [_monthly_gift(g) for g in monthly],
         "emails": [{
             "kind": m.kind, "to": m.to_address, "subject": m.subject, "body": m.body_text,
             "queued_at": _when(m.created_at), "sent_at": _when(m.sent_at),
@@ -215,7 +239,7 @@ def export_donor(donor: Donor, *, actor: Any = None) -> dict[str, Any]:
     }
     audit.record("donor.exported", donor, actor=actor, after={
         "donations": len(donations), "receipts": len(receipts), "emails": len(messages),
-        "payment_events": len(events),
+        "payment_events": len(events), "monthly_gifts": len(monthly),
     })
     db.session.flush()
     return data
