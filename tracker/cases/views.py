@@ -344,7 +344,7 @@ def close_case(case_id: int):
         target = None
         if form.move_funds_to.data == "case" and (form.target.data or "").isdigit():
             target = db.session.get(RescueCase, int(form.target.data))
-        actor = f"user:{current_user.id}"
+        actor = confirm.staff_actor()
         try:
             plan = services.plan_close(case, form.outcome.data,
                                        move_funds_to=form.move_funds_to.data, target=target)

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 
 from flask import current_app, render_template, request
 from flask_babel import gettext as _
+from flask_login import current_user
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 #: the form field that carries the token
@@ -76,6 +77,11 @@ def is_valid(token: str | None, action: str, object_id: object, actor: str,
     if not isinstance(data, dict) or not isinstance(data.get("d"), str):
         return False
     return hmac.compare_digest(data["d"], _digest(action, object_id, actor, values))
+
+
+def staff_actor() -> str:
+    """Who confirms, for the signed-in staff member ("user:<id>"); a donor is "donor:<id>"."""
+    return f"user:{current_user.id}"
 
 
 def confirmed(action: str, object_id: object, actor: str) -> bool:

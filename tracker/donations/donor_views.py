@@ -139,7 +139,7 @@ def anonymize(donor_id: int):
                                   "changed.", date=donor.anonymized_at.strftime("%Y-%m-%d")))
         status = 409
     elif form.validate_on_submit():
-        actor = f"user:{current_user.id}"
+        actor = confirm.staff_actor()
         if not confirm.confirmed(ANONYMIZE_ACTION, donor.id, actor):
             return confirm.ask(
                 ANONYMIZE_ACTION, donor.id, actor,

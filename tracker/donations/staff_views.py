@@ -290,7 +290,7 @@ def refund(public_id: str):
             else:
                 # Blank means everything that was left when the form was shown.
                 amount_minor = donation.amount_minor - seen
-            actor = f"user:{current_user.id}"
+            actor = confirm.staff_actor()
             if not confirm.confirmed(REFUND_ACTION, donation.public_id, actor):
                 locked, _reason, refunded = payments.check_refund(
                     donation, amount_minor, form.reason.data, get_gateway(),
