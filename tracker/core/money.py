@@ -152,7 +152,8 @@ def _decimal_places_phrase(code: str) -> str:
     places = _EXPONENTS[code]
     if places == 0:
         return _("%(code)s amounts have no decimal places.", code=code)
-    return ngettext("%(code)s amounts have at most %(num)d decimal place.",
+    # The singular is never used (no ISO 4217 currency has exactly one decimal place).
+    return ngettext("%(code)s amounts have at most %(num)d decimal place.",  # pragma: no mutate
                     "%(code)s amounts have at most %(num)d decimal places.", places, code=code)
 
 
