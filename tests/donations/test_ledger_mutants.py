@@ -153,7 +153,7 @@ def test_book_gift_books_at_the_given_time_then_at_settlement_then_now(app):
 def test_book_gift_refuses_a_donation_that_is_not_fully_settled(app, gross, currency):
     donation = pending_donation(None, 1_000)
     donation.gross_minor, donation.settled_currency = gross, currency
-    with pytest.raises(ValueError, match="settled"):
+    with pytest.raises(ValueError, match="^a donation must be settled before it is booked$"):
         ledger.book_gift(donation)
     db.session.rollback()
     assert entry_rows() == []
