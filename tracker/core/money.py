@@ -96,7 +96,7 @@ class CurrencyMismatch(MoneyError):
 # --------------------------------------------------------------------------- currencies
 
 
-def _build_exponents() -> dict[str, int]:
+def _build_exponents() -> dict[str, int]:  # pragma: no mutate block (runs once, at import)
     # raw_table contains one row keyed by None ("No universal currency") and rows whose
     # minor unit is 'N.A.' (gold, SDR, test codes).  Neither can hold an amount of money.
     table: dict[str, int] = {}
@@ -152,7 +152,8 @@ def _decimal_places_phrase(code: str) -> str:
     places = _EXPONENTS[code]
     if places == 0:
         return _("%(code)s amounts have no decimal places.", code=code)
-    return ngettext("%(code)s amounts have at most %(num)d decimal place.",
+    # The singular is never used (no ISO 4217 currency has exactly one decimal place).
+    return ngettext("%(code)s amounts have at most %(num)d decimal place.",  # pragma: no mutate
                     "%(code)s amounts have at most %(num)d decimal places.", places, code=code)
 
 
@@ -345,7 +346,7 @@ _EXTRA_MARKERS: Final[dict[str, tuple[str, ...]]] = {
 _NEGATIVE_SIGNS: Final[frozenset[str]] = frozenset("-−(")
 
 
-def _markers_for(code: str) -> tuple[str, ...]:
+def _markers_for(code: str) -> tuple[str, ...]:  # pragma: no mutate block (runs once, at import)
     """Currency markers accepted around an amount in ``code``, longest first."""
     found = {code, *_EXTRA_MARKERS.get(code, ())}
     for language in _NUMBER_MARKS:
@@ -362,7 +363,7 @@ _MARKERS: Final[dict[str, tuple[str, ...]]] = {code: _markers_for(code) for code
 _ALL_MARKERS: Final[frozenset[str]] = frozenset(m for ms in _MARKERS.values() for m in ms)
 
 
-def _number_regex(decimal_mark: str, group_mark: str) -> re.Pattern[str]:
+def _number_regex(decimal_mark: str, group_mark: str) -> re.Pattern[str]:  # pragma: no mutate block (import)
     # [0-9] rather than \d: \d matches Arabic-Indic and other digits that int() would then
     # happily accept, and we only want to accept what NFKC folds to ASCII.
     d, g = re.escape(decimal_mark), re.escape(group_mark)
