@@ -454,3 +454,30 @@ def test_failed_renewal_invoice_makes_the_gift_past_due(app: Flask, client, case
     gift = reload_gift(gift)
     assert (gift.status, gift.failed_attempts) == ("past_due", 1)
     assert len(gifts_of(gift)) == 1
+
+
+# --- disputes: what each closing did ------------------------------------------------------------
+
+
+def test_dispute_closing_notes_say_whether_money_came_back(app: Flask, client, case) -> None:  # noqa: ANN001
+    """Staff read the stored note to see what an event did: a won dispute is reversed once;
+    its repeat, and a lost dispute, change nothing."""
+    donation, session_id = start_gift(client, SLUG)
+    deliver(client, app, pay_without_delivery(session_id))
+    donation = reload(donation)
+
+    def dispute(kind: str, ref: str, status: str) -> dict[str, Any]:
+        return sandbox_event(f"charge.dispute.{kind}", _dispute(
+            id=ref, charge=donation.gateway_charge_id, payment_intent=donation.gateway_payment_intent_id,
+            amount=2000, status=status))
+
+    notes = [deliver(client, app, event).get_json()["note"] for event in (
+        dispute("created", "dp_won", "needs_response"),
+        dispute("closed", "dp_won", "won"),
+        dispute("closed", "dp_won", "won"),
+        dispute("created", "dp_lost", "needs_response"),
+        dispute("closed", "dp_lost", "lost"),
+    )]
+
+    assert notes == ["dispute booked", "dispute reversed", "no change", "dispute booked", "no change"]
+    assert ledger_kinds(donation) == {"gift": 1, "fee": 1, "dispute": 2, "dispute_reversal": 1}
