@@ -101,7 +101,7 @@ def _object_ref(value: Any) -> bool:
     return _reference(value) or (isinstance(value, dict) and _reference(value.get("id")))
 
 
-def _list_of(check):  # noqa: ANN001, ANN202
+def _list_of(check):  # noqa: ANN001, ANN202  # pragma: no mutate block (runs only at import)
     """A Stripe list object whose ``data`` items each pass ``check``."""
     def valid(value: Any) -> bool:
         if not isinstance(value, dict):
@@ -111,7 +111,7 @@ def _list_of(check):  # noqa: ANN001, ANN202
     return valid
 
 
-def _fields(shape: dict[str, Any]):  # noqa: ANN202
+def _fields(shape: dict[str, Any]):  # noqa: ANN202  # pragma: no mutate block (runs only at import)
     """A nested object whose fields each pass their check."""
     return lambda value: isinstance(value, dict) and all(c(value.get(k)) for k, c in shape.items())
 
