@@ -186,8 +186,9 @@ def pending_sessions(app, count: int) -> list[dict]:  # noqa: ANN001
 
 
 def count_rows(app) -> dict[str, int]:  # noqa: ANN001
-    from tracker.donations.models import Donation, LedgerEntry
+    from tracker.donations.models import Donation
     from tracker.extensions import db
+    from tracker.ledger.models import LedgerEntry
     from tracker.payments.models import PaymentEvent
 
     with app.app_context():

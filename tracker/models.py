@@ -6,12 +6,13 @@ from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.audit import AuditEntry
 from tracker.core.counters import Counter
 from tracker.core.outbox import OutboxMessage
-from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
+from tracker.donations.models import Donation, Donor, Receipt
 from tracker.donations.recurring import RecurringGift
 from tracker.donors.models import DonorSignIn
+from tracker.ledger.models import LedgerEntry
+from tracker.ledger.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 from tracker.payments.models import PaymentEvent, SandboxClock, SandboxSession, SandboxSubscription
 from tracker.posts.models import Post, PostImage, post_cases
-from tracker.reports.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 
 __all__ = [
     "AuditEntry", "Beneficiary", "BudgetLine", "Counter", "Disbursement", "DisbursementReceipt",

@@ -46,9 +46,9 @@ from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.money import Money
 from tracker.core.time import as_utc
-from tracker.donations import ledger
-from tracker.donations.models import LedgerEntry
 from tracker.extensions import db
+from tracker.ledger import reads as ledger
+from tracker.ledger.models import LedgerEntry
 
 DEFAULT_CATEGORIES = ["guides", "transport", "safe_house", "documents_legal", "medical", "food",
                       "other"]

@@ -38,8 +38,9 @@ from tracker.core.outbox import OutboxMessage
 from tracker.core.time import current_fiscal_year, fiscal_year_of
 from tracker.donations import adjustments, privacy, receipts
 from tracker.donations import services as donation_services
-from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
+from tracker.donations.models import Donation, Donor, Receipt
 from tracker.extensions import db
+from tracker.ledger.models import LedgerEntry
 from tracker.payments.models import PaymentEvent
 from tracker.reports.funding import funding_report
 

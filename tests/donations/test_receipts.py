@@ -20,8 +20,9 @@ from tracker.core.outbox import OutboxMessage
 from tracker.core.time import local_today
 from tracker.donations import receipts
 from tracker.donations import services as donation_services
-from tracker.donations.models import Donation, LedgerIsAppendOnly, Receipt
+from tracker.donations.models import Donation, Receipt
 from tracker.extensions import db
+from tracker.ledger.models import LedgerIsAppendOnly
 
 MARKERS = ("PRIVATE-MARKER-1", "PRIVATE-MARKER-2", "PRIVATE-MARKER-3", "PRIVATE-MARKER-4")
 

@@ -19,8 +19,9 @@ from sqlalchemy import func
 
 from tests.conftest import csrf_from
 from tracker.core.outbox import OutboxMessage
-from tracker.donations.models import Donation, LedgerEntry, Receipt
+from tracker.donations.models import Donation, Receipt
 from tracker.extensions import db
+from tracker.ledger.models import LedgerEntry
 from tracker.payments.gateway import SandboxGateway, get_gateway, sandbox_event, sign_payload, webhook_secret
 from tracker.payments.models import PaymentEvent, SandboxSession
 

@@ -32,8 +32,9 @@ from tests.payments.helpers import (
     start_gift,
 )
 from tracker.core.audit import AuditEntry
-from tracker.donations.models import FEE, RAISED_KINDS, Donation, LedgerEntry
+from tracker.donations.models import Donation
 from tracker.extensions import db
+from tracker.ledger.models import FEE, RAISED_KINDS, LedgerEntry
 from tracker.payments.gateway import sandbox_event
 
 SLUG = "six-survivors"

@@ -30,9 +30,10 @@ from tests.payments.helpers import (
     receipt_messages,
     signature,
 )
-from tracker.donations.models import Donation, LedgerEntry
+from tracker.donations.models import Donation
 from tracker.donations.recurring import RecurringGift, add_months
 from tracker.extensions import db
+from tracker.ledger.models import LedgerEntry
 from tracker.payments.gateway import SandboxGateway, sandbox_event
 from tracker.payments.models import PaymentEvent, SandboxSubscription
 

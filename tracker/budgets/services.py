@@ -40,10 +40,10 @@ from tracker.core.images import reencode
 from tracker.core.money import Money, MoneyError, convert, format_money
 from tracker.core.time import EARLIEST_MONEY_DAY, local_zone, utcnow
 from tracker.core.validation import check_length
-from tracker.donations import ledger
 from tracker.donations.adjustments import check_desk_amount, check_reason
-from tracker.donations.models import DISBURSEMENT, LedgerEntry
 from tracker.extensions import db
+from tracker.ledger import book
+from tracker.ledger.models import DISBURSEMENT, LedgerEntry
 
 if TYPE_CHECKING:
     from tracker.accounts.models import User
@@ -288,7 +288,16 @@ def _count(disbursement: Disbursement, actor: User | None) -> None:
     disbursement.decided_by_id = actor_id
     disbursement.decided_at = utcnow()
     db.session.flush()
-    ledger.book_disbursement(disbursement, booked_at=_noon(disbursement.spent_on))
+    book_disbursement(disbursement, booked_at=_noon(disbursement.spent_on))
+
+
+def book_disbursement(disbursement: Disbursement, *, booked_at: datetime) -> None:
+    """Write an approved disbursement (or its reversal) on the ledger."""
+    book.book_disbursement(
+        disbursement_id=disbursement.id, case_id=disbursement.case_id,
+        base=disbursement.base_amount, original=disbursement.amount,
+        booked_at=booked_at, created_by_id=disbursement.decided_by_id,
+    )
 
 
 def record_disbursement(case: RescueCase, data: DisbursementInput, *, actor: User | None,

@@ -28,8 +28,8 @@ from tracker.core.forms import apply_error
 from tracker.core.images import read_upload
 from tracker.core.money import Money, MoneyError, parse_amount
 from tracker.core.time import local_today
-from tracker.donations import ledger
 from tracker.extensions import db
+from tracker.ledger import reads
 
 bp = Blueprint("budgets", __name__, url_prefix="/staff")
 
@@ -75,7 +75,7 @@ def _render(case: RescueCase, *, options_form=None, line_form=None, disbursement
             reason_form=None, code: int = 200):
     options = options_form or BudgetOptionsForm(
         goal_follows_budget=case.goal_follows_budget, show_budget=case.show_budget)
-    money = ledger.money_by_case([case.id])[case.id]
+    money = reads.money_by_case([case.id])[case.id]
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     return render_template(
         "staff/budget.html",

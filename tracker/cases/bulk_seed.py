@@ -32,7 +32,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import chain
 from typing import Any
 
 import click
@@ -51,23 +50,21 @@ from tracker.cases.models import (
     Beneficiary,
     RescueCase,
 )
+from tracker.core import bulk
 from tracker.core.money import Money, convert, exponent
 from tracker.core.time import local_zone, utcnow
-from tracker.donations import ledger
-from tracker.donations.models import (
+from tracker.donations.models import SUCCEEDED, Donation, Donor
+from tracker.extensions import db
+from tracker.ledger import book, rollups
+from tracker.ledger.models import (
     DISBURSEMENT,
     DISPUTE,
     DISPUTE_REVERSAL,
     FEE,
     GIFT,
     REFUND,
-    SUCCEEDED,
-    Donation,
-    Donor,
     LedgerEntry,
 )
-from tracker.extensions import db
-from tracker.reports import rollups
 
 #: from this many demo gifts on, the seed adds the ten-year history of cases
 HISTORY_MIN_GIFTS = 1000
@@ -294,6 +291,7 @@ class _Loader:
                   if c != self.base and c in self.rates]
         self.foreign = wanted[0] if wanted else None
         self.sqlite = conn.dialect.name == "sqlite"
+        self.sqlite_params: int | None = None
         if self.sqlite:
             raw = conn.connection.dbapi_connection
             self.sqlite_params = min(32766, raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
@@ -352,32 +350,8 @@ class _Loader:
         return value.isoformat() if self.sqlite else value
 
     def write(self, model: Any, columns: Sequence[str], rows: list[tuple]) -> None:
-        """Write rows whose values are already in the driver's form (see ``stamp``): COPY on
-        PostgreSQL, multi-row INSERTs on SQLite. The database checks every CHECK and foreign
-        key as usual; only SQLAlchemy's per-value conversion is skipped."""
-        if not rows:
-            return
-        table, names = model.__table__.name, ", ".join(columns)
-        if self.sqlite:
-            # Many rows per statement: SQLite evaluates the CHECKs' IN lists once per statement
-            # run, so one row per run (executemany) would cost twice as much. Statements come
-            # in three sizes only, so the driver's statement cache keeps a few small programs.
-            one = "(" + ", ".join("?" * len(columns)) + ")"
-            start = 0
-            for size in (max(1, self.sqlite_params // len(columns)), 64):
-                sql = f"INSERT INTO {table} ({names}) VALUES " + ", ".join([one] * size)  # noqa: S608
-                while len(rows) - start >= size:
-                    chunk = rows[start:start + size]
-                    self.conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
-                    start += size
-            if start < len(rows):
-                sql = f"INSERT INTO {table} ({names}) VALUES {one}"  # noqa: S608
-                self.conn.exec_driver_sql(sql, rows[start:])
-            return
-        with self.conn.connection.dbapi_connection.cursor() as cursor, \
-                cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        """Write rows whose values are already in the driver's form (see ``stamp``)."""
+        bulk.write_rows(self.conn, model.__table__.name, columns, rows, sqlite_params=self.sqlite_params)
 
     # --- cases ------------------------------------------------------------------------------
 
@@ -605,7 +579,7 @@ class _Loader:
             .values(goal_amount_minor=sa.bindparam("goal")), goals)
         if payments:
             self.conn.execute(Disbursement.__table__.insert(), payments)
-            self.conn.execute(LedgerEntry.__table__.insert(), entries)
+            book.insert_rows(self.conn, entries)
 
     def _payments(self, case: dict, lines: list[tuple[int, int]], monthly: list[int], ratio: float,
                   ids: _Ids, payments: list, entries: list) -> None:
@@ -665,10 +639,6 @@ DONATION_COLUMNS = (
     "status", "settled_currency", "gross_minor", "fee_minor", "net_minor", "exchange_rate",
     "livemode", "received_on", "display_name", "show_on_wall", "message", "wants_updates",
     "created_at", "settled_at",
-)
-LEDGER_COLUMNS = (
-    "id", "kind", "case_id", "donation_id", "amount_minor", "currency", "original_amount_minor",
-    "original_currency", "gateway_ref", "memo", "booked_at", "booked_month", "created_at",
 )
 
 
@@ -810,7 +780,7 @@ class _GiftMaker:
         self.number += 1
         public_id = f"{loader.prefix}{number:08d}"
         donation_id = self.donation_ids.take()
-        ref = ledger.gift_ref(public_id)
+        ref = book.gift_ref(public_id)
         card = channel == "card"
         if card:
             when = loader.stamp(ts)
@@ -904,7 +874,7 @@ class _GiftMaker:
         loader, written = self.loader, len(self.donations)
         loader.write(Donor, DONOR_COLUMNS, self.donors)
         loader.write(Donation, DONATION_COLUMNS, self.donations)
-        loader.write(LedgerEntry, LEDGER_COLUMNS, self.entries)
+        book.write_bulk(loader.conn, self.entries, sqlite_params=loader.sqlite_params)
         self.donors, self.donations, self.entries = [], [], []
         return written
 

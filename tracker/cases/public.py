@@ -18,9 +18,9 @@ from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
 from tracker.core.money import Money, exponent
 from tracker.core.time import as_utc, utcnow
 from tracker.core.types import UTCDateTime
-from tracker.donations import ledger
-from tracker.donations.models import LedgerEntry
 from tracker.extensions import db
+from tracker.ledger import reads
+from tracker.ledger.models import LedgerEntry
 from tracker.posts.models import PUBLISHED, SCHEDULED, Post, PostTranslation, post_cases
 
 
@@ -73,7 +73,7 @@ def progress_for(cases: Sequence[RescueCase]) -> dict[int, CaseProgress]:
     ids = [c.id for c in cases]
     if not ids:
         return {}
-    money = ledger.money_by_case(ids)
+    money = reads.money_by_case(ids)
     people = {
         case_id: (int(total), int(saved))
         for case_id, total, saved in db.session.execute(

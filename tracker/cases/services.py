@@ -31,8 +31,9 @@ from tracker.core.locks import lock_row
 from tracker.core.money import Money
 from tracker.core.time import as_utc, utcnow
 from tracker.core.validation import check_staff_amount
-from tracker.donations import ledger
 from tracker.extensions import db
+from tracker.ledger import book
+from tracker.ledger.reads import money_by_case
 from tracker.posts.services import prepare_rescue_report, withdraw_rescue_reports
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -408,7 +409,7 @@ def plan_close(case: RescueCase, outcome: str | None, *, move_funds_to: str | No
             "before closing the case.",
             waiting,
         ))
-    held = ledger.money_by_case([case.id])[case.id].held_minor
+    held = money_by_case([case.id])[case.id].held_minor
     return ClosePlan(outcome=outcome, held_minor=held, currency=case.goal_currency,
                      move_funds_to=move_funds_to,
                      destination=target if move_funds_to == "case" else None)
@@ -426,12 +427,13 @@ def close_case(case: RescueCase, outcome: str, *, move_funds_to: str,
     plan_close(case, outcome, move_funds_to=move_funds_to, target=target)
     change_status(case, workflow.CLOSED, outcome=outcome)
     # What the case holds: raised less paid out (fees are the organization's, not the case's).
-    held = ledger.money_by_case([case.id])[case.id].held_minor
+    held = money_by_case([case.id])[case.id].held_minor
     if move_funds_to == "keep" or held <= 0:
         return 0
     destination = target if move_funds_to == "case" else None
-    ledger.book_transfer(case, destination, held, case.goal_currency,
-                         memo=f"closing {case.slug} ({outcome})", created_by_id=actor_id)
+    book.book_transfer(case.id, destination.id if destination is not None else None,
+                       Money(held, case.goal_currency), memo=f"closing {case.slug} ({outcome})",
+                       created_by_id=actor_id)
     audit.record("case.funds_moved", case, case_id=case.id,
                  after={"amount_minor": held, "to": destination.slug if destination else "general fund"})
     if destination is not None:

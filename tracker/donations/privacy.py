@@ -66,10 +66,11 @@ from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
 from tracker.core.outbox import OutboxMessage
 from tracker.core.time import as_utc, utcnow
-from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
+from tracker.donations.models import Donation, Donor, Receipt
 from tracker.donations.receipts import receipt_text
 from tracker.donations.recurring import CANCELED, RecurringGift
 from tracker.extensions import db
+from tracker.ledger.models import LedgerEntry
 from tracker.payments.models import PaymentEvent
 
 EXPORT_FORMAT = "rescue-tracker/donor-export/1"

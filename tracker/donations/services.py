@@ -20,9 +20,9 @@ from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, check_gateway_limits, convert
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, check_staff_amount, email_key, normalize_email
-from tracker.donations import ledger
 from tracker.donations.models import CHANNELS, SUCCEEDED, Donation, Donor
 from tracker.extensions import db
+from tracker.ledger import book
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +102,20 @@ def settle(donation: Donation, settlement: Settlement, *, settled_at: datetime |
     donation.settled_at = settled_at or utcnow()
     donation.status = SUCCEEDED
     db.session.flush()
-    ledger.book_gift(donation)
+    book_gift(donation)
+
+
+def book_gift(donation: Donation) -> None:
+    """Write a settled donation's gift (and fee) on the ledger."""
+    if donation.gross_minor is None or donation.settled_currency is None:
+        raise ValueError("a donation must be settled before it is booked")
+    base = donation.settled_currency
+    book.book_gift(
+        donation_id=donation.id, case_id=donation.case_id, public_id=donation.public_id,
+        gross=Money(donation.gross_minor, base), fee=Money(donation.fee_minor or 0, base),
+        given=Money(donation.amount_minor, donation.currency),
+        booked_at=donation.settled_at or utcnow(),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,8 @@ from tracker.core.query import BadQuery, int_arg
 from tracker.core.time import local_today
 from tracker.donations import adjustments, receipts
 from tracker.donations import services as donation_services
-from tracker.donations.adjustments import GiftMoney, status_name
-from tracker.donations.models import DONATION_STATUSES, SUCCEEDED, Donation, LedgerEntry
+from tracker.donations.adjustments import status_name
+from tracker.donations.models import DONATION_STATUSES, SUCCEEDED, Donation
 from tracker.donations.staff_forms import (
     GENERAL_FUND,
     AdjustForm,
@@ -38,6 +38,8 @@ from tracker.donations.staff_forms import (
     parse_signed_amount,
 )
 from tracker.extensions import db
+from tracker.ledger.models import LedgerEntry
+from tracker.ledger.reads import GiftMoney
 from tracker.payments import services as payments
 from tracker.payments.gateway import GatewayError, get_gateway
 

@@ -56,24 +56,19 @@ from tracker.core.time import (
 from tracker.core.types import UTCDateTime
 from tracker.core.validation import normalize_email
 from tracker.donations.models import (
-    ADJUSTMENT,
-    DISPUTE,
-    DISPUTE_REVERSAL,
     EXPIRED,
     FAILED,
     FLAGGED,
-    GIFT,
     PENDING,
-    REFUND,
     SUCCEEDED,
     Donation,
     Donor,
-    LedgerEntry,
     Receipt,
 )
 from tracker.donations.receipts import GENERAL_FUND, PRIVATE_CASE
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
+from tracker.ledger.models import ADJUSTMENT, DISPUTE, DISPUTE_REVERSAL, GIFT, REFUND, LedgerEntry
 
 #: how long a sign-in link works
 LINK_LIFETIME = timedelta(minutes=15)

@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func
 
 from tracker.core import audit, labels
 from tracker.core.errors import Conflict, DomainError, NotFound
@@ -23,19 +22,11 @@ from tracker.core.money import Money, format_money
 from tracker.core.time import utcnow
 from tracker.donations import receipts
 from tracker.donations.adjustments import check_reason
-from tracker.donations.models import (
-    DISPUTE,
-    DISPUTE_REVERSAL,
-    FEE,
-    FLAGGED,
-    PENDING,
-    REFUND,
-    SUCCEEDED,
-    Donation,
-    LedgerEntry,
-)
+from tracker.donations.models import FLAGGED, PENDING, SUCCEEDED, Donation
 from tracker.donations.services import Settlement, lock_donation, settle
 from tracker.extensions import db
+from tracker.ledger import book, reads
+from tracker.ledger.models import DISPUTE, DISPUTE_REVERSAL, FEE, REFUND
 from tracker.payments.gateway import Gateway, GatewaySettlement, SessionFacts
 
 
@@ -181,12 +172,7 @@ def _base_share(donation: Donation, part_minor: int, already_base: int, already_
 
 def _booked(donation: Donation, *kinds: str) -> tuple[int, int]:
     """Base and original amounts already booked of ``kinds`` for a donation (as positives)."""
-    base, original = db.session.execute(
-        db.select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
-                  func.coalesce(func.sum(LedgerEntry.original_amount_minor), 0))
-        .where(LedgerEntry.donation_id == donation.id, LedgerEntry.kind.in_(kinds))
-    ).one()
-    return -int(base), -int(original)
+    return reads.booked(donation.id, *kinds)
 
 
 #: what takes money back from a gift: refunds and disputes, less disputes won back
@@ -263,10 +249,7 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
         if refund.get("status") not in (None, "succeeded", "pending"):
             continue
         ref = refund["id"]
-        exists = db.session.scalar(
-            db.select(LedgerEntry.id).where(LedgerEntry.kind == REFUND, LedgerEntry.gateway_ref == ref)
-        )
-        if exists:
+        if reads.is_booked(REFUND, ref):
             continue
         _refunded_base, refunded_minor = _booked(donation, REFUND)
         part = int(refund["amount"])
@@ -283,13 +266,11 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
         if part <= 0:
             continue
         base = _base_share(donation, part, taken_base, taken_minor)
-        db.session.add(LedgerEntry(
-            kind=REFUND, case_id=donation.case_id, donation_id=donation.id,
-            amount_minor=-base, currency=donation.settled_currency,
-            original_amount_minor=-part, original_currency=donation.currency,
-            gateway_ref=ref, memo="refund",
-        ))
-        db.session.flush()
+        book.book_take_back(
+            REFUND, donation_id=donation.id, case_id=donation.case_id,
+            base=Money(base, donation.settled_currency), original=Money(part, donation.currency),
+            ref=ref, memo="refund",
+        )
         audit.record("donation.refunded", donation, case_id=donation.case_id,
                      after={"refund": ref, "amount_minor": part}, actor_label="payments")
         new += 1
@@ -305,14 +286,10 @@ def _book_dispute_fees(donation: Donation, dispute: dict[str, Any]) -> None:
         if fee <= 0 or str(txn.get("currency") or "").upper() != donation.settled_currency:
             continue
         ref = f"dispute-fee:{txn['id']}"
-        if db.session.scalar(db.select(LedgerEntry.id).where(LedgerEntry.kind == FEE,
-                                                             LedgerEntry.gateway_ref == ref)):
+        if reads.is_booked(FEE, ref):
             continue
-        db.session.add(LedgerEntry(
-            kind=FEE, case_id=donation.case_id, donation_id=donation.id, amount_minor=-fee,
-            currency=donation.settled_currency, gateway_ref=ref, memo="dispute fee",
-        ))
-        db.session.flush()
+        book.book_fee(donation_id=donation.id, case_id=donation.case_id,
+                      fee=Money(fee, donation.settled_currency), ref=ref, memo="dispute fee")
 
 
 def book_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> bool:
@@ -330,8 +307,7 @@ def book_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> b
         return False
     _book_dispute_fees(donation, dispute)
     ref = dispute["id"]
-    if db.session.scalar(db.select(LedgerEntry.id).where(LedgerEntry.kind == DISPUTE,
-                                                         LedgerEntry.gateway_ref == ref)):
+    if reads.is_booked(DISPUTE, ref):
         return False
     _open_base, standing = _booked(donation, DISPUTE, DISPUTE_REVERSAL)
     asked = min(int(dispute.get("amount") or 0), donation.amount_minor) - standing
@@ -347,12 +323,11 @@ def book_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> b
     if part <= 0:
         return False
     base = _base_share(donation, part, taken_base, taken_minor)
-    db.session.add(LedgerEntry(
-        kind=DISPUTE, case_id=donation.case_id, donation_id=donation.id, amount_minor=-base,
-        currency=donation.settled_currency, original_amount_minor=-part,
-        original_currency=donation.currency, gateway_ref=ref, memo="dispute opened",
-    ))
-    db.session.flush()
+    book.book_take_back(
+        DISPUTE, donation_id=donation.id, case_id=donation.case_id,
+        base=Money(base, donation.settled_currency), original=Money(part, donation.currency),
+        ref=ref, memo="dispute opened",
+    )
     audit.record("donation.disputed", donation, case_id=donation.case_id,
                  after={"dispute": ref, "amount_minor": part}, actor_label="payments")
     return True
@@ -361,26 +336,17 @@ def book_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> b
 def close_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> bool:
     """charge.dispute.closed: a won dispute brings the money back; a lost one stays out."""
     ref = dispute["id"]
-    opened = db.session.scalar(db.select(LedgerEntry).where(LedgerEntry.kind == DISPUTE,
-                                                            LedgerEntry.gateway_ref == ref))
+    opened = reads.entry_by_ref(DISPUTE, ref)
     if opened is None:
         # Closed before we saw it open: book the opening first so the pair stays whole.
         if not book_dispute(dispute, gateway, livemode):
             return False
-        opened = db.session.scalar(db.select(LedgerEntry).where(LedgerEntry.kind == DISPUTE,
-                                                                LedgerEntry.gateway_ref == ref))
+        opened = reads.entry_by_ref(DISPUTE, ref)
     if dispute.get("status") not in ("won", "warning_closed"):
         return False
-    if db.session.scalar(db.select(LedgerEntry.id).where(LedgerEntry.kind == DISPUTE_REVERSAL,
-                                                         LedgerEntry.gateway_ref == ref)):
+    if reads.is_booked(DISPUTE_REVERSAL, ref):
         return False
-    db.session.add(LedgerEntry(
-        kind=DISPUTE_REVERSAL, case_id=opened.case_id, donation_id=opened.donation_id,
-        amount_minor=-opened.amount_minor, currency=opened.currency,
-        original_amount_minor=-(opened.original_amount_minor or 0) or None,
-        original_currency=opened.original_currency, gateway_ref=ref, memo="dispute won",
-    ))
-    db.session.flush()
+    book.book_dispute_reversal(opened, memo="dispute won")
     return True
 
 
@@ -405,11 +371,7 @@ def check_refund(donation: Donation, amount_minor: int, reason: str, gateway: Ga
         raise Conflict(_("This gift was paid through the %(paid_with)s gateway, but the app now "
                          "uses %(current)s; refund it there.",
                          paid_with=locked.gateway, current=gateway.name))
-    disputes = db.session.execute(
-        db.select(func.count().filter(LedgerEntry.kind == DISPUTE),
-                  func.count().filter(LedgerEntry.kind == DISPUTE_REVERSAL))
-        .where(LedgerEntry.donation_id == locked.id)
-    ).one()
+    disputes = reads.count_kinds(locked.id, DISPUTE, DISPUTE_REVERSAL)
     if disputes[0] > disputes[1]:
         raise Conflict(_("The donor's bank disputed this payment; it cannot be refunded while "
                          "the dispute stands."))

@@ -25,10 +25,10 @@ from sqlalchemy.orm import aliased
 from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
 from tracker.core.money import Money
 from tracker.core.time import fiscal_year_dates
-from tracker.donations.models import (
+from tracker.donations.models import CHANNEL_LABELS, CHANNELS, Donor
+from tracker.extensions import db
+from tracker.ledger.models import (
     ADJUSTMENT,
-    CHANNEL_LABELS,
-    CHANNELS,
     DISBURSEMENT,
     DISPUTE,
     DISPUTE_REVERSAL,
@@ -36,11 +36,9 @@ from tracker.donations.models import (
     GIFT,
     RAISED_KINDS,
     REFUND,
-    Donor,
 )
-from tracker.extensions import db
+from tracker.ledger.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 from tracker.reports.monthly import MonthlyGiving, monthly_giving
-from tracker.reports.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 from tracker.reports.services import lives_saved
 
 #: how many lapsed donors a report page lists (the CSV has them all)
