@@ -30,6 +30,7 @@ from tracker.budgets.models import (
     Disbursement,
     DisbursementReceipt,
 )
+from tracker.cases import signals as case_signals
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.cases.services import get_case_for_update
@@ -597,3 +598,12 @@ def describe(disbursement: Disbursement) -> str:
     """A one-line staff description: amount, line and date (never the payee)."""
     amount = format_money(Money(disbursement.amount_minor, disbursement.currency))
     return f"{amount} · {category_label(disbursement.line.category)} · {disbursement.spent_on}"
+
+
+@case_signals.count_waiting_payments.connect
+def _waiting_payments(_sender: object, *, case_id: int) -> int:
+    """How many of a case's disbursements await a second approval (asked before closing)."""
+    return int(db.session.scalar(
+        db.select(func.count(Disbursement.id)).where(
+            Disbursement.case_id == case_id, Disbursement.status == PENDING)
+    ) or 0)

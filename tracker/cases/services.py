@@ -14,8 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func
 
-from tracker.budgets.models import PENDING, Disbursement
-from tracker.cases import workflow
+from tracker.cases import signals, workflow
 from tracker.cases.models import (
     AGE_BANDS,
     IN_TRANSIT,
@@ -34,7 +33,6 @@ from tracker.core.validation import check_staff_amount
 from tracker.extensions import db
 from tracker.ledger import book
 from tracker.ledger.reads import money_by_case
-from tracker.posts.services import prepare_rescue_report, withdraw_rescue_reports
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -164,7 +162,7 @@ def change_status(case: RescueCase, target: str, *, outcome: str | None = None) 
         publish(case, now=now)
     if target == workflow.RESCUED:
         # A draft rescue report waits for staff to edit and publish (that emails the donors).
-        prepare_rescue_report(case)
+        signals.rescue_completed.send(case)
 
 
 def publish(case: RescueCase, *, now: datetime | None = None) -> bool:
@@ -205,7 +203,7 @@ def unpublish(case: RescueCase, *, now: datetime | None = None) -> bool:
     db.session.flush()
     audit.record("case.unpublished", case, case_id=case.id, before=before,
                  after={"published_at": None, "unpublished_at": as_utc(now).isoformat()})
-    withdraw_rescue_reports(case, now=now)
+    signals.case_unpublished.send(case, now=now)
     return True
 
 
@@ -355,11 +353,9 @@ def update_case(case: RescueCase, data: CaseInput, base_currency: str) -> list[s
 
 
 def pending_disbursements(case_id: int) -> int:
-    """How many of a case's disbursements await a second approval."""
-    return int(db.session.scalar(
-        db.select(func.count(Disbursement.id)).where(
-            Disbursement.case_id == case_id, Disbursement.status == PENDING)
-    ) or 0)
+    """How many of a case's payments out await a decision (the budgets domain answers)."""
+    return sum(int(count or 0) for _receiver, count
+               in signals.count_waiting_payments.send(None, case_id=case_id))
 
 
 @dataclass(frozen=True, slots=True)
