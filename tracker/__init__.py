@@ -50,11 +50,14 @@ def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions and the access rules to ``app``."""
     from tracker import models  # noqa: F401  (every model registered before migrations look)
     from tracker.accounts import auth
-    from tracker.core import access, db_setup, i18n, labels, outbox, pagecache, query, security
+    from tracker.core import access, database, i18n, labels, query
     from tracker.extensions import csrf, db, login_manager, migrate
+    from tracker.mail import outbox
+    from tracker.web import pagecache, security, unavailable
 
     db.init_app(app)
-    db_setup.init_app(app)
+    database.init_app(app)
+    unavailable.init_app(app)
     i18n.init_app(app)
     labels.init_app(app)
     query.init_app(app)  # before the access rules: a bad link is a 400 for everybody
@@ -102,10 +105,6 @@ def register_blueprints(app: Flask) -> None:
     """Attach every domain's blueprint."""
     from tracker.accounts.views import bp as accounts_bp
     from tracker.budgets.views import bp as budgets_bp
-    from tracker.cases.views import bp as cases_bp
-    from tracker.cases.views import staff_bp
-    from tracker.core.audit_views import bp as audit_bp
-    from tracker.core.views import bp as core_bp
     from tracker.donations.donor_views import staff_donors_bp
     from tracker.donations.recurring_views import staff_recurring_bp
     from tracker.donations.staff_views import staff_gifts_bp
@@ -114,6 +113,10 @@ def register_blueprints(app: Flask) -> None:
     from tracker.payments.views import bp as payments_bp
     from tracker.posts.views import bp as posts_bp
     from tracker.reports.views import bp as reports_bp
+    from tracker.site.audit import bp as audit_bp
+    from tracker.site.cases import bp as cases_bp
+    from tracker.site.cases import staff_bp
+    from tracker.web.views import bp as core_bp
 
     for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp,
                audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp, donors_bp,
@@ -123,7 +126,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     """Friendly 4xx/5xx pages (JSON for JSON routes); the 500 handler rolls back."""
-    from tracker.core.views import register_errorhandlers as register
+    from tracker.web.views import register_errorhandlers as register
 
     register(app)
 
@@ -131,9 +134,9 @@ def register_errorhandlers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     """Add the CLI groups: seed-demo, users, stripe, outbox, reports and backup."""
     from tracker.accounts.cli import users_cli
-    from tracker.cases.cli import seed_demo
-    from tracker.core.backup import backup_cli
-    from tracker.core.outbox_cli import outbox_cli
+    from tracker.backup import backup_cli
+    from tracker.demo.cli import seed_demo
+    from tracker.mail.cli import outbox_cli
     from tracker.payments.cli import sandbox_cli, stripe_cli
     from tracker.reports.cli import reports_cli
 
@@ -144,6 +147,10 @@ def register_commands(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     """Filters and globals the templates share (money formatting, status labels)."""
-    from tracker.core.templating import init_app
+    from tracker.cases import workflow
+    from tracker.cases.models import PERSON_LABELS
+    from tracker.web.templating import init_app
 
     init_app(app)
+    # the names of case and person statuses, in the reader's language (lazy strings)
+    app.jinja_env.globals.update(CASE_STATUS_LABELS=workflow.LABELS, PERSON_STATUS_LABELS=PERSON_LABELS)

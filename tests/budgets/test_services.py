@@ -36,13 +36,13 @@ from tests.budgets.support import (
     today,
 )
 from tests.factories import make_case
+from tracker.audit import AuditEntry
 from tracker.budgets import services
 from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases import services as case_services
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.cases.public import progress_for
-from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.money import Money
 from tracker.core.time import as_utc

@@ -9,9 +9,9 @@ import pytest
 from tests.confirming import post_confirmed
 from tests.conftest import csrf_from
 from tests.factories import make_case
+from tracker.audit import AuditEntry
 from tracker.cases import services
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core.audit import AuditEntry
 from tracker.core.money import Money
 from tracker.core.time import local_today, utcnow
 from tracker.donations.services import OfflineGift, record_offline_gift

@@ -31,7 +31,7 @@ from tests.payments.test_stripe_gateway import (  # noqa: F401  (fixtures)
     sapp,
 )
 from tracker.accounts import services
-from tracker.core.audit import AuditEntry
+from tracker.audit import AuditEntry
 from tracker.donations import privacy
 from tracker.donations.models import Donation, Donor
 from tracker.donations.recurring import RecurringGift

@@ -31,13 +31,14 @@ from tests.donations.test_privacy import anonymize_page, found_in_database, plan
 from tests.factories import make_case
 from tests.payments.conftest import mail_dir  # noqa: F401  (autouse fixture, shared)
 from tests.payments.test_recurring import subscribe
+from tracker import audit
 from tracker.cases import workflow
-from tracker.core import audit, outbox
 from tracker.core.time import utcnow
 from tracker.donations import privacy
 from tracker.donations.models import Donation, Donor
 from tracker.donations.recurring import RecurringGift
 from tracker.extensions import db
+from tracker.mail import outbox
 from tracker.payments.models import PaymentEvent
 
 ERASED, SCRUBBED, DELETED, RECEIPT_NAME, AUDIT_IP = (

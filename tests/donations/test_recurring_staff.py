@@ -18,10 +18,10 @@ from flask import Flask
 from tests.factories import make_case
 from tests.payments.helpers import fresh
 from tests.payments.test_recurring import advance, card, reload, start_monthly, subscribe
-from tracker.core.templating import local_datetime
 from tracker.donations.models import Donation
 from tracker.extensions import db
 from tracker.payments import recurring
+from tracker.web.templating import local_datetime
 
 SLUG = "six-survivors"
 

@@ -18,10 +18,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func
 
 from tests.conftest import csrf_from
-from tracker.core.outbox import OutboxMessage
 from tracker.donations.models import Donation, Receipt
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
+from tracker.mail.outbox import OutboxMessage
 from tracker.payments.gateway import SandboxGateway, get_gateway, sandbox_event, sign_payload, webhook_secret
 from tracker.payments.models import PaymentEvent, SandboxSession
 

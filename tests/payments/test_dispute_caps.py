@@ -31,7 +31,7 @@ from tests.payments.helpers import (
     sandbox_session,
     start_gift,
 )
-from tracker.core.audit import AuditEntry
+from tracker.audit import AuditEntry
 from tracker.donations.models import Donation
 from tracker.extensions import db
 from tracker.ledger.models import FEE, RAISED_KINDS, LedgerEntry

@@ -35,7 +35,7 @@ from tests.payments.helpers import (
     table_counts,
     thanks_path,
 )
-from tracker.core.audit import AuditEntry
+from tracker.audit import AuditEntry
 from tracker.core.time import utcnow
 from tracker.donations.models import Donation
 from tracker.extensions import db

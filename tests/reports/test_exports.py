@@ -17,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import make_case
+from tracker.audit import AuditEntry
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
-from tracker.core.audit import AuditEntry
 from tracker.core.money import Money
 from tracker.core.time import current_fiscal_year, utcnow
 from tracker.core.types import UTCDateTime

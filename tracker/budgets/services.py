@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 
+from tracker import audit
 from tracker.budgets.models import (
     APPROVED,
     PENDING,
@@ -35,13 +36,11 @@ from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.cases.services import get_case_for_update
 from tracker.config import CATEGORY_LABELS
-from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.images import reencode
 from tracker.core.money import Money, MoneyError, convert, format_money
 from tracker.core.time import EARLIEST_MONEY_DAY, local_zone, utcnow
-from tracker.core.validation import check_length
-from tracker.donations.adjustments import check_desk_amount, check_reason
+from tracker.core.validation import check_length, check_reason, check_staff_amount
 from tracker.extensions import db
 from tracker.ledger import book
 from tracker.ledger.models import DISBURSEMENT, LedgerEntry
@@ -154,7 +153,7 @@ def set_line(case: RescueCase, category: str, planned: Money, private_note: str 
         raise DomainError(_("Plan budget lines in %(currency)s.", currency=base), field="planned")
     if planned.amount_minor <= 0:
         raise DomainError(_("Plan an amount greater than zero."), field="planned")
-    check_desk_amount(planned, field="planned")
+    check_staff_amount(planned, field="planned")
     check_length(private_note, LINE_NOTE_MAX, "private_note", "note")
     line = db.session.scalar(db.select(BudgetLine).where(
         BudgetLine.case_id == case.id, BudgetLine.category == category))
@@ -316,7 +315,7 @@ def record_disbursement(case: RescueCase, data: DisbursementInput, *, actor: Use
         raise DomainError(_("Choose one of this case's budget lines."), field="line")
     if data.amount.amount_minor <= 0:
         raise DomainError(_("Enter an amount greater than zero."), field="amount")
-    check_desk_amount(data.amount)
+    check_staff_amount(data.amount)
     if data.spent_on > today:
         raise DomainError(_("The payment date cannot be in the future."), field="spent_on")
     if data.spent_on < EARLIEST_MONEY_DAY:
@@ -335,7 +334,7 @@ def record_disbursement(case: RescueCase, data: DisbursementInput, *, actor: Use
     if base_amount.amount_minor <= 0:
         raise DomainError(_("At that rate the payment is less than the smallest unit of "
                             "%(currency)s.", currency=base), field="amount")
-    check_desk_amount(base_amount)
+    check_staff_amount(base_amount)
     stored_receipt = reencode(receipt, field="receipt") if receipt else None
     disbursement = Disbursement(
         case_id=case.id, budget_line_id=line.id, spent_on=data.spent_on,

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from tracker import audit
 from tracker.budgets import services
 from tracker.budgets.forms import (
     BudgetOptionsForm,
@@ -21,7 +22,6 @@ from tracker.budgets.forms import (
 from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases import public as public_view
 from tracker.cases.models import RescueCase
-from tracker.core import audit
 from tracker.core.access import roles
 from tracker.core.errors import Conflict, DomainError, form_status
 from tracker.core.forms import apply_error
@@ -287,5 +287,5 @@ def receipt(disbursement_id: int):
         abort(404)
     audit.record("disbursement.receipt_viewed", found.disbursement, case_id=found.disbursement.case_id)
     db.session.commit()
-    # (private, no-store and nosniff: every /staff response, see tracker.core.security)
+    # (private, no-store and nosniff: every /staff response, see tracker.web.security)
     return Response(found.data, mimetype=found.content_type)

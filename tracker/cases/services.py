@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func
 
+from tracker import audit
 from tracker.cases import signals, workflow
 from tracker.cases.models import (
     AGE_BANDS,
@@ -24,7 +25,7 @@ from tracker.cases.models import (
     Beneficiary,
     RescueCase,
 )
-from tracker.core import audit, labels
+from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
 from tracker.core.money import Money

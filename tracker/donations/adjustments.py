@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 
+from tracker import audit
 from tracker.cases import workflow
-from tracker.core import audit, labels
+from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
-from tracker.core.validation import check_staff_amount
+from tracker.core.validation import check_reason, check_staff_amount
 from tracker.donations.models import SUCCEEDED, Donation
 from tracker.donations.services import lock_donation
 from tracker.ledger import book
@@ -30,35 +31,9 @@ from tracker.ledger.reads import GiftMoney, gift_money
 if TYPE_CHECKING:
     from tracker.accounts.models import User
 
-#: a money-desk reason: long enough to mean something to the next reader, short enough for memo
-REASON_MIN, REASON_MAX = 10, 500
-
-
 def status_name(status: str) -> str:
     """A gift status for a staff page or message, in words and in its language ("Paid")."""
     return labels.label("gift_status", status)
-
-
-def check_reason(reason: str | None) -> str:
-    """The reason for a money correction, stripped; DomainError(field "reason") unless it is
-    REASON_MIN to REASON_MAX characters."""
-    text = (reason or "").strip()
-    if not text:
-        raise DomainError(_("Say why: the reason is kept with the correction."), field="reason")
-    if len(text) < REASON_MIN:
-        raise DomainError(_("Give a reason of at least %(min)d characters.", min=REASON_MIN),
-                          field="reason")
-    if len(text) > REASON_MAX:
-        raise DomainError(_("Keep the reason to %(max)d characters.", max=REASON_MAX),
-                          field="reason")
-    return text
-
-
-def check_desk_amount(money: Money, field: str = "amount") -> None:
-    """Refuse a correction, budget line or payment out above TRACKER_MAX_STAFF_AMOUNT_MINOR
-    (tracker.core.validation.check_staff_amount). The cap also keeps typos and hostile input
-    far away from the BIGINT columns, even after conversion at any configured rate."""
-    check_staff_amount(money, field)
 
 
 def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User | None) -> LedgerEntry:
@@ -88,7 +63,7 @@ def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User 
     if amount_minor == 0:
         raise DomainError(_("An adjustment of zero changes nothing; enter an amount like -1,000 "
                             "or 500."), field="amount")
-    check_desk_amount(Money(amount_minor, currency))
+    check_staff_amount(Money(amount_minor, currency))
     before = gift_money([locked.id]).get(locked.id, GiftMoney()).total_minor
     after = before + amount_minor
     if after < 0:

@@ -59,18 +59,18 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from tracker import audit
+from tracker.audit import AuditEntry
 from tracker.cases.models import RescueCase
-from tracker.core import audit
-from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
-from tracker.core.outbox import OutboxMessage
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import Donation, Donor, Receipt
 from tracker.donations.receipts import receipt_text
 from tracker.donations.recurring import CANCELED, RecurringGift
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
+from tracker.mail.outbox import OutboxMessage
 from tracker.payments.models import PaymentEvent
 
 EXPORT_FORMAT = "rescue-tracker/donor-export/1"

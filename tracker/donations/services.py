@@ -12,9 +12,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tracker import audit
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
-from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, check_gateway_limits, convert

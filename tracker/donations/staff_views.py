@@ -15,11 +15,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
+from tracker import audit
+from tracker.audit import AuditEntry
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
-from tracker.core import audit, confirm, labels
+from tracker.core import confirm, labels
 from tracker.core.access import roles
-from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale

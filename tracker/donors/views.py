@@ -7,7 +7,7 @@ apart from Flask-Login's staff session) and send anyone without one to /my/sign-
 session ends after TRACKER_SESSION_IDLE_MINUTES without a request or TRACKER_SESSION_MAX_HOURS
 in all, like a staff session (``tracker.accounts.auth.session_ended``), and when the donor
 signs out or is anonymized. Nothing under /my is stored by a browser or proxy
-(``tracker.core.security``).
+(``tracker.web.security``).
 """
 
 from __future__ import annotations

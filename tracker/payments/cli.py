@@ -9,9 +9,9 @@ from datetime import timedelta
 import click
 from flask.cli import with_appcontext
 
-from tracker.core import outbox
 from tracker.core.time import utcnow
 from tracker.extensions import db
+from tracker.mail import outbox
 from tracker.payments import services, webhooks
 from tracker.payments.gateway import GatewayError, get_gateway
 

@@ -20,8 +20,8 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func
 
+from tracker import audit
 from tracker.cases.models import RescueCase
-from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, check_gateway_limits

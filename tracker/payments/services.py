@@ -15,13 +15,14 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 
-from tracker.core import audit, labels
+from tracker import audit
+from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
 from tracker.core.time import utcnow
+from tracker.core.validation import check_reason
 from tracker.donations import receipts
-from tracker.donations.adjustments import check_reason
 from tracker.donations.models import FLAGGED, PENDING, SUCCEEDED, Donation
 from tracker.donations.services import Settlement, lock_donation, settle
 from tracker.extensions import db

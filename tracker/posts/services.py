@@ -24,15 +24,17 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import selectinload
 
+from tracker import audit
 from tracker.cases import signals as case_signals
 from tracker.cases.models import RescueCase
-from tracker.core import audit, labels, outbox
+from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.i18n import default_locale, known, language
 from tracker.core.links import public_url
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Donor
 from tracker.extensions import db
+from tracker.mail import outbox
 from tracker.posts.models import (
     DRAFT,
     KIND_LABELS,

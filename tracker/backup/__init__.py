@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
-from tracker.core import audit
+from tracker import audit
 from tracker.extensions import db
 
 

@@ -6,9 +6,9 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 
 from tracker.accounts.models import User
+from tracker.audit import AuditEntry
 from tracker.cases.models import RescueCase
 from tracker.core.access import roles
-from tracker.core.audit import AuditEntry
 from tracker.core.query import BadQuery, int_arg
 from tracker.extensions import db
 

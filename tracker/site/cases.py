@@ -17,6 +17,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from tracker import audit
 from tracker.budgets import services as budget_services
 from tracker.cases import public as public_view
 from tracker.cases import services, workflow
@@ -32,7 +33,7 @@ from tracker.cases.forms import (
     UnpublishForm,
 )
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core import audit, confirm, pagecache
+from tracker.core import confirm
 from tracker.core.access import public, roles
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.forms import apply_error
@@ -43,6 +44,8 @@ from tracker.donations import services as donation_services
 from tracker.extensions import db
 from tracker.posts.services import recent_visible_posts, visible_posts_for_case
 from tracker.reports.services import year_summary
+from tracker.site.public import case_fingerprint
+from tracker.web import pagecache
 
 bp = Blueprint("cases", __name__)
 staff_bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -86,7 +89,7 @@ def show(slug: str):
             budget=budget_services.public_budget(case),
         )
 
-    return pagecache.serve(("case", slug), lambda: public_view.case_fingerprint(slug), render)
+    return pagecache.serve(("case", slug), lambda: case_fingerprint(slug), render)
 
 
 @bp.route("/cases/<slug>/progress.json")
@@ -102,7 +105,7 @@ def progress(slug: str):
         data = public_view.progress_json(public_view.progress_for([case])[case.id])
         return json.dumps(data, separators=(",", ":"))
 
-    return pagecache.serve(("progress", slug), lambda: public_view.case_fingerprint(slug), render,
+    return pagecache.serve(("progress", slug), lambda: case_fingerprint(slug), render,
                            "application/json")
 
 
@@ -118,7 +121,7 @@ def people(slug: str):
         data = public_view.people_json(case, public_view.progress_for([case])[case.id])
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
-    return pagecache.serve(("people", slug), lambda: public_view.case_fingerprint(slug), render,
+    return pagecache.serve(("people", slug), lambda: case_fingerprint(slug), render,
                            "application/json")
 
 

@@ -75,8 +75,3 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(plain_excerpt, "excerpt")
     app.add_template_filter(local_datetime, "localtime")
     app.add_template_filter(long_date, "longdate")
-    # the names of case and person statuses, in the reader's language (lazy strings)
-    from tracker.cases import workflow
-    from tracker.cases.models import PERSON_LABELS
-
-    app.jinja_env.globals.update(CASE_STATUS_LABELS=workflow.LABELS, PERSON_STATUS_LABELS=PERSON_LABELS)

@@ -1,4 +1,7 @@
-"""Per-database connection settings, and the 503 answer when the database cannot be reached."""
+"""Database setup: per-database connection settings, the end of each context's session, and
+telling an unreachable database (``database_unavailable``) from a bug.
+
+The 503 page a visitor then sees is the web layer's (``tracker.web.unavailable``)."""
 
 from __future__ import annotations
 
@@ -40,11 +43,39 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+def _driver_errors() -> tuple[type[Exception], ...]:
+    """The drivers' own connection errors, for the rare path that does not wrap them."""
+    import sqlite3
+
+    errors: list[type[Exception]] = [sqlite3.OperationalError, sqlite3.InterfaceError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    else:
+        errors += [psycopg.OperationalError, psycopg.InterfaceError]
+    return tuple(errors)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (or was lost) rather than that a
+    statement was wrong: connection refused or dropped, the server shutting down or starting
+    up, a locked SQLite file, an exhausted connection pool."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(
+            exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
+    if isinstance(exc, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):
+        return True
+    return isinstance(exc, _driver_errors())
+
+
+
 def _end_session(exc: BaseException | None) -> None:
     """``teardown_appcontext``, before Flask-SQLAlchemy's: end the context's session, and if
     the server dropped the connection under us (a restart between the last query and the
     closing rollback), discard the connection instead of failing a finished request."""
-    from tracker.core.db_unavailable import database_unavailable
     from tracker.extensions import db
 
     try:
@@ -58,16 +89,14 @@ def _end_session(exc: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Install connection hooks on the app's engine, the database-unavailable answer and a
-    session teardown that survives a lost connection. Call after ``db.init_app``."""
-    from tracker.core.db_unavailable import register_database_errors
+    """Install connection hooks on the app's engine and a session teardown that survives a
+    lost connection. Call after ``db.init_app``."""
     from tracker.extensions import db
 
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
-    register_database_errors(app)
     # Teardown functions run last-registered first: this one before Flask-SQLAlchemy's, which
     # then finds nothing left to close.
     app.teardown_appcontext(_end_session)

@@ -1,4 +1,4 @@
-"""The 503 answer when the database cannot be reached (``register_database_errors``).
+"""The 503 answer when the database cannot be reached (``init_app``).
 
 A database restart, a failover or a full connection pool must give visitors a clean
 "503, try again" (Stripe retries a webhook it did not get a 2xx for), never a 500 page or a
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from tracker.core.database import database_unavailable
+
 #: how long a client is asked to wait before trying again (the Retry-After of every 503)
 RETRY_AFTER_SECONDS = 5
 #: the answer's words in English (JSON, and the plain-text last resort)...
@@ -19,34 +21,6 @@ UNAVAILABLE_MESSAGE = "We cannot reach our database right now. Please try again 
 #: ...and on the page, in the visitor's language (Flask-Babel needs no database)
 UNAVAILABLE_PAGE_TITLE = _l("Service unavailable")
 UNAVAILABLE_PAGE_MESSAGE = _l("We cannot reach our database right now. Please try again soon.")
-
-
-def _driver_errors() -> tuple[type[Exception], ...]:
-    """The drivers' own connection errors, for the rare path that does not wrap them."""
-    import sqlite3
-
-    errors: list[type[Exception]] = [sqlite3.OperationalError, sqlite3.InterfaceError]
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        pass
-    else:
-        errors += [psycopg.OperationalError, psycopg.InterfaceError]
-    return tuple(errors)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database cannot be reached (or was lost) rather than that a
-    statement was wrong: connection refused or dropped, the server shutting down or starting
-    up, a locked SQLite file, an exhausted connection pool."""
-    from sqlalchemy import exc as sa_exc
-
-    if isinstance(exc, sa_exc.DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(
-            exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
-    if isinstance(exc, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):
-        return True
-    return isinstance(exc, _driver_errors())
 
 
 def _forget_transaction() -> None:
@@ -108,9 +82,9 @@ def unavailable_response(exc: BaseException | None = None):  # noqa: ANN201
     return response
 
 
-def register_database_errors(app) -> None:  # noqa: ANN001
+def init_app(app) -> None:  # noqa: ANN001
     """The parts of the 503 that are not the answer itself (which the app's handler for
-    unexpected exceptions gives, see tracker.core.views): every 503 the app sends (the
+    unexpected exceptions gives, see tracker.web.views): every 503 the app sends (the
     webhook's own, /healthz's) gets a Retry-After header, and a page rendered for a signed-in
     user whose account cannot be loaded shows as anonymous. Call before Flask-Login is set up,
     so that its context processor runs after ours.

@@ -12,9 +12,9 @@ from werkzeug.exceptions import HTTPException
 
 from tracker.core import ratelimit
 from tracker.core.access import public
-from tracker.core.db_unavailable import database_unavailable, unavailable_response
 from tracker.core.errors import DomainError
 from tracker.extensions import db
+from tracker.web.unavailable import database_unavailable, unavailable_response
 
 bp = Blueprint("core", __name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from tracker.core import outbox
+from tracker.mail import outbox
 
 
 @click.group("outbox")

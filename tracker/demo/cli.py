@@ -14,7 +14,7 @@ from tracker.accounts import services as accounts
 from tracker.accounts import totp
 from tracker.accounts.models import User
 from tracker.budgets import services as budgets
-from tracker.cases import bulk_seed, services, workflow
+from tracker.cases import services, workflow
 from tracker.cases.models import RescueCase
 from tracker.core.money import Money
 from tracker.core.time import (
@@ -23,6 +23,7 @@ from tracker.core.time import (
     local_today,
     utcnow,
 )
+from tracker.demo import bulk as bulk_seed
 from tracker.donations import services as donations
 from tracker.extensions import db
 from tracker.posts import services as posts
@@ -279,7 +280,7 @@ def _demo_gift(case: RescueCase | None, rng: random.Random, today) -> None:
 
 def _seed_bulk(count: int, rng: random.Random) -> int:
     """Add demo gifts until ``count`` exist (with ten years of history when ``count`` is
-    large, see tracker.cases.bulk_seed); returns how many were added."""
+    large, see tracker.demo.bulk); returns how many were added."""
     return bulk_seed.seed(count, rng, prefix=DEMO_PREFIX)
 
 

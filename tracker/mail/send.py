@@ -2,7 +2,7 @@
 
 The embedded default writes each message into the instance folder (``instance/mail``, or
 MAIL_FILE_DIR), so a laptop or a test run needs no mail server and staff can open the files.
-Errors are raised, never swallowed: ``tracker.core.outbox`` records them and retries later.
+Errors are raised, never swallowed: ``tracker.mail.outbox`` records them and retries later.
 Callers go through the outbox (``outbox.queue``) rather than calling ``send_email`` directly,
 so that mail leaves only after the change that caused it has been committed.
 """

@@ -179,7 +179,7 @@ def deliver_pending(limit: int = 50) -> tuple[int, int]:
     the body, a later ``next_attempt_at``) and delivery continues with the next one; mail
     server errors are never raised from here.
     """
-    from tracker.core.mail import send_email
+    from tracker.mail.send import send_email
 
     sent = failed = 0
     while sent + failed < limit:
