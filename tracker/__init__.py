@@ -39,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_url_converters(app)
     register_blueprints(app)
+    register_webhook_handlers()
     register_rate_limits(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -69,6 +70,13 @@ def register_extensions(app: Flask) -> None:
     security.init_app(app)
     outbox.init_app(app)
     pagecache.init_app(app)
+
+
+def register_webhook_handlers() -> None:
+    """The domains that give the gateway's events their meaning register their handlers with
+    ``tracker.payments.webhooks`` when imported (gifts, then monthly gifts)."""
+    import tracker.donations.recording
+    import tracker.monthly.services  # noqa: F401
 
 
 def register_rate_limits(app: Flask) -> None:
@@ -105,17 +113,17 @@ def register_blueprints(app: Flask) -> None:
     """Attach every domain's blueprint."""
     from tracker.accounts.views import bp as accounts_bp
     from tracker.budgets.views import bp as budgets_bp
-    from tracker.donations.donor_views import staff_donors_bp
-    from tracker.donations.recurring_views import staff_recurring_bp
     from tracker.donations.staff_views import staff_gifts_bp
-    from tracker.donations.views import bp as donations_bp
+    from tracker.donors.staff_views import staff_donors_bp
     from tracker.donors.views import bp as donors_bp
+    from tracker.monthly.views import staff_recurring_bp
     from tracker.payments.views import bp as payments_bp
     from tracker.posts.views import bp as posts_bp
     from tracker.reports.views import bp as reports_bp
     from tracker.site.audit import bp as audit_bp
     from tracker.site.cases import bp as cases_bp
     from tracker.site.cases import staff_bp
+    from tracker.site.give import bp as donations_bp
     from tracker.web.views import bp as core_bp
 
     for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp,
@@ -136,8 +144,8 @@ def register_commands(app: Flask) -> None:
     from tracker.accounts.cli import users_cli
     from tracker.backup import backup_cli
     from tracker.demo.cli import seed_demo
+    from tracker.donations.cli import sandbox_cli, stripe_cli
     from tracker.mail.cli import outbox_cli
-    from tracker.payments.cli import sandbox_cli, stripe_cli
     from tracker.reports.cli import reports_cli
 
     for command in (users_cli, seed_demo, stripe_cli, sandbox_cli, outbox_cli, reports_cli,

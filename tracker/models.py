@@ -6,11 +6,11 @@ from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.counters import Counter
 from tracker.donations.models import Donation, Donor, Receipt
-from tracker.donations.recurring import RecurringGift
 from tracker.donors.models import DonorSignIn
 from tracker.ledger.models import LedgerEntry
 from tracker.ledger.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 from tracker.mail.outbox import OutboxMessage
+from tracker.monthly.models import RecurringGift
 from tracker.payments.models import PaymentEvent, SandboxClock, SandboxSession, SandboxSubscription
 from tracker.posts.models import Post, PostImage, post_cases
 

@@ -27,9 +27,9 @@ from tests.payments.test_recurring import subscribe
 from tracker.cases.models import RescueCase
 from tracker.core import confirm
 from tracker.donations.models import Donation, Donor
-from tracker.donations.recurring import RecurringGift
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
+from tracker.monthly.models import RecurringGift
 
 REFUSED = "That confirmation has expired or was for something else"
 

@@ -32,11 +32,11 @@ from tests.payments.test_stripe_gateway import (  # noqa: F401  (fixtures)
 )
 from tracker.accounts import services
 from tracker.audit import AuditEntry
-from tracker.donations import privacy
 from tracker.donations.models import Donation, Donor
-from tracker.donations.recurring import RecurringGift
+from tracker.donors import privacy
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
+from tracker.monthly.models import RecurringGift
 from tracker.payments.models import SandboxSubscription
 
 SLUG = "six-survivors"

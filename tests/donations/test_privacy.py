@@ -34,9 +34,10 @@ from tracker.cases import workflow
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.time import current_fiscal_year, fiscal_year_of
-from tracker.donations import adjustments, privacy, receipts
+from tracker.donations import adjustments, receipts
 from tracker.donations import services as donation_services
 from tracker.donations.models import Donation, Donor, Receipt
+from tracker.donors import privacy
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
 from tracker.mail import outbox

@@ -20,7 +20,7 @@ from tests.payments.helpers import fresh
 from tests.payments.test_recurring import advance, card, reload, start_monthly, subscribe
 from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments import recurring
+from tracker.monthly import services as recurring
 from tracker.web.templating import local_datetime
 
 SLUG = "six-survivors"

@@ -33,12 +33,12 @@ from tracker.cases import services as case_services
 from tracker.core.errors import DomainError
 from tracker.core.time import local_today
 from tracker.donations import adjustments
+from tracker.donations import recording as payments
 from tracker.donations.models import Donation, Receipt
 from tracker.donations.staff_views import staff_gifts_bp
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
 from tracker.mail.outbox import OutboxMessage
-from tracker.payments import services as payments
 from tracker.payments.gateway import GatewayError, get_gateway, sandbox_event
 from tracker.payments.models import PaymentEvent
 from tracker.payments.webhooks import deliver_sandbox_event

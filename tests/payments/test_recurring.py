@@ -31,9 +31,9 @@ from tests.payments.helpers import (
     signature,
 )
 from tracker.donations.models import Donation
-from tracker.donations.recurring import RecurringGift, add_months
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
+from tracker.monthly.models import RecurringGift, add_months
 from tracker.payments.gateway import SandboxGateway, sandbox_event
 from tracker.payments.models import PaymentEvent, SandboxSubscription
 
@@ -202,7 +202,7 @@ def test_four_failures_cancel_the_subscription(app: Flask, client, runner, case)
 
 
 def test_cancelled_gift_takes_nothing_more(app: Flask, client, runner, case) -> None:  # noqa: ANN001
-    from tracker.payments import recurring
+    from tracker.monthly import services as recurring
 
     gift = subscribe(client)
     events = recurring.cancel_recurring(reload(gift), by="test")
@@ -218,7 +218,7 @@ def test_cancelled_gift_takes_nothing_more(app: Flask, client, runner, case) -> 
 
 def test_change_amount_applies_from_the_next_payment(app: Flask, client, runner, case) -> None:  # noqa: ANN001
     from tracker.core.money import Money
-    from tracker.payments import recurring
+    from tracker.monthly import services as recurring
 
     gift = subscribe(client)
     events = recurring.change_recurring_amount(reload(gift), Money(8000, "JPY"), by="test")

@@ -40,10 +40,10 @@ from tests.payments.test_recurring import advance, card, reload, subscribe
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.time import current_fiscal_year, fiscal_year_bounds_utc, local_month, local_zone
 from tracker.donations.models import Donation
-from tracker.donations.recurring import RecurringGift
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
-from tracker.payments import recurring
+from tracker.monthly import services as recurring
+from tracker.monthly.models import RecurringGift
 from tracker.reports.funding import funding_report
 
 SLUG = "six-survivors"

@@ -770,7 +770,7 @@ def _donor_with_monthly_gift(client: FlaskClient, monkeypatch: pytest.MonkeyPatc
     """The signed-in donor's active monthly gift, and another donor's: their public ids."""
     from tests.donors.helpers import sign_in
     from tracker.donations.models import Donor
-    from tracker.donations.recurring import RecurringGift
+    from tracker.monthly.models import RecurringGift
 
     _donor_with_gift(monkeypatch, mail_dir)
     own_donor = db.session.scalars(db.select(Donor).where(Donor.email == DONOR_EMAIL)).one()
@@ -787,7 +787,7 @@ def _donor_with_monthly_gift(client: FlaskClient, monkeypatch: pytest.MonkeyPatc
 
 
 def _monthly(public_id: str) -> tuple[str, int]:
-    from tracker.donations.recurring import RecurringGift
+    from tracker.monthly.models import RecurringGift
 
     db.session.rollback()
     gift = db.session.scalars(db.select(RecurringGift).where(RecurringGift.public_id == public_id)).one()

@@ -4,7 +4,7 @@ An offline gift typed in wrongly (¥10,000 entered for ¥1,000, a bank charge di
 is corrected by booking a signed ``adjustment`` entry against it; the donation row and its
 gift entry stay exactly as first recorded, so the books show both the mistake and its
 correction, who made it and why. Card gifts are corrected by refunds through the gateway
-instead (``tracker.payments.services.refund_donation``), because the money really moves.
+instead (``tracker.donations.recording.refund_donation``), because the money really moves.
 
 What the ledger holds for each gift (``GiftMoney``) is read in ``tracker.ledger.reads``.
 """

@@ -119,7 +119,7 @@ class Donation(db.Model):
     gateway_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     gateway_charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     livemode: Mapped[bool] = mapped_column(default=False)
-    #: the monthly gift this is one month's payment of (see ``tracker.donations.recurring``)
+    #: the monthly gift this is one month's payment of (see ``tracker.monthly.models``)
     recurring_gift_id: Mapped[int | None] = mapped_column(
         ForeignKey("recurring_gifts.id", ondelete="RESTRICT"), index=True)
     #: the paid invoice this gift is, UNIQUE: each invoice becomes exactly one gift

@@ -28,6 +28,7 @@ from tracker.core.money import Money, MoneyError, format_money, parse_amount
 from tracker.core.query import BadQuery, int_arg
 from tracker.core.time import local_today
 from tracker.donations import adjustments, receipts
+from tracker.donations import recording as payments
 from tracker.donations import services as donation_services
 from tracker.donations.adjustments import status_name
 from tracker.donations.models import DONATION_STATUSES, SUCCEEDED, Donation
@@ -41,7 +42,6 @@ from tracker.donations.staff_forms import (
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
 from tracker.ledger.reads import GiftMoney
-from tracker.payments import services as payments
 from tracker.payments.gateway import GatewayError, get_gateway
 
 staff_gifts_bp = Blueprint("staff_gifts", __name__, url_prefix="/staff/gifts")

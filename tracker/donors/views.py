@@ -38,11 +38,11 @@ from tracker.core.i18n import current_locale, language
 from tracker.core.links import public_url
 from tracker.core.money import Money, format_money, parse_amount
 from tracker.donations.models import Donor
-from tracker.donations.recurring import CANCELED
 from tracker.donors import pdf, services
 from tracker.donors.forms import ButtonForm, LinkRequestForm, MonthlyAmountForm
 from tracker.extensions import db
-from tracker.payments import recurring
+from tracker.monthly import services as recurring
+from tracker.monthly.models import CANCELED
 from tracker.payments.gateway import GatewayError
 
 bp = Blueprint("donors", __name__, url_prefix="/my")

@@ -25,8 +25,8 @@ from flask import Flask, current_app, url_for
 from tracker.core.money import Money, convert
 from tracker.core.time import utcnow
 from tracker.donations.models import Donation
-from tracker.donations.recurring import RecurringGift, add_months
 from tracker.extensions import db
+from tracker.monthly.models import RecurringGift, add_months
 from tracker.payments.models import (
     PAID,
     SESSION_COMPLETE,

@@ -8,7 +8,8 @@ from flask_babel import gettext as _
 from tracker.core.access import public
 from tracker.core.money import Money
 from tracker.extensions import csrf, db
-from tracker.payments import recurring, webhooks
+from tracker.monthly import services as recurring
+from tracker.payments import webhooks
 from tracker.payments.gateway import SandboxGateway, get_gateway
 from tracker.payments.models import (
     SESSION_COMPLETE,

@@ -33,9 +33,9 @@ from sqlalchemy import and_, func, or_, select
 from tracker.core.money import Money
 from tracker.core.time import fiscal_year_bounds_utc, local_zone, utcnow
 from tracker.donations.models import Donation
-from tracker.donations.recurring import ACTIVE, PAST_DUE, RecurringGift
 from tracker.extensions import db
 from tracker.ledger.models import GIFT, LedgerEntry
+from tracker.monthly.models import ACTIVE, PAST_DUE, RecurringGift
 
 
 @dataclass

@@ -10,9 +10,10 @@ import click
 from flask.cli import with_appcontext
 
 from tracker.core.time import utcnow
+from tracker.donations import recording as services
 from tracker.extensions import db
 from tracker.mail import outbox
-from tracker.payments import services, webhooks
+from tracker.payments import webhooks
 from tracker.payments.gateway import GatewayError, get_gateway
 
 _DURATION = re.compile(r"^(\d+)\s*([mhd])$")
@@ -88,7 +89,7 @@ def advance(days: int | None, to_date) -> None:  # noqa: ANN001
     that falls due: each is delivered as invoice.paid (or invoice.payment_failed for a card
     set to decline, one try per run) through the webhook."""
     from tracker.core.time import local_zone
-    from tracker.payments import recurring
+    from tracker.monthly import services as recurring
 
     gateway = _sandbox()
     if (days is None) == (to_date is None):

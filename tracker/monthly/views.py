@@ -15,9 +15,9 @@ from sqlalchemy.orm import joinedload
 from tracker.core.access import roles
 from tracker.core.money import Money
 from tracker.donations.models import Donation
-from tracker.donations.recurring import RECURRING_STATUSES, STATUS_LABELS, RecurringGift
 from tracker.extensions import db
-from tracker.payments.recurring import gifts_with_status
+from tracker.monthly.models import RECURRING_STATUSES, STATUS_LABELS, RecurringGift
+from tracker.monthly.services import gifts_with_status
 
 staff_recurring_bp = Blueprint("staff_recurring", __name__, url_prefix="/staff/recurring")
 

@@ -1,5 +1,5 @@
 """Anonymizing a donor: their monthly gifts are stopped at the gateway first, then their
-personal data is erased (``tracker.donations.privacy``).
+personal data is erased (``tracker.donors.privacy``).
 
 The order matters: a monthly gift that the gateway goes on charging would bring the donor's
 name back with each month's gift, and with the email gone the donor could no longer sign in
@@ -17,10 +17,10 @@ from typing import Any
 from flask_babel import gettext as _
 
 from tracker.core.errors import Conflict, NotFound
-from tracker.donations import privacy
 from tracker.donations.models import Donor
+from tracker.donors import privacy
 from tracker.donors.services import forget_sign_ins
-from tracker.payments import recurring
+from tracker.monthly import services as recurring
 
 
 def anonymize_donor(donor: Donor, actor: Any, reason: str) -> tuple[privacy.Redactions, list[dict[str, Any]]]:

@@ -16,9 +16,9 @@ What is redacted, table by table:
 * ``recurring_gifts``: display_name, receipt_name and locale of every monthly gift (each
   month's gift is copied from them). A monthly gift that is not cancelled refuses the whole
   anonymization (``MonthlyGiftsLive``): the gateway must stop taking money first, see
-  ``tracker.payments.anonymize``, which cancels them and then calls ``anonymize_donor``;
+  ``tracker.donors.anonymize``, which cancels them and then calls ``anonymize_donor``;
 * ``donor_sign_ins``: every sign-in link and session of the donor is deleted (by
-  ``tracker.payments.anonymize``, through ``tracker.donors.services.forget_sign_ins``);
+  ``tracker.donors.anonymize``, through ``tracker.donors.services.forget_sign_ins``);
 * ``receipts``: a donor_name becomes "Anonymized donor" (number, amount, purpose and date stay);
 * ``rescue_cases``: updated_at of a case whose public donor wall showed the donor's name or
   message is bumped, so cached public pages are rendered again (nothing is removed);
@@ -67,10 +67,10 @@ from tracker.core.locks import lock_row
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import Donation, Donor, Receipt
 from tracker.donations.receipts import receipt_text
-from tracker.donations.recurring import CANCELED, RecurringGift
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
 from tracker.mail.outbox import OutboxMessage
+from tracker.monthly.models import CANCELED, RecurringGift
 from tracker.payments.models import PaymentEvent
 
 EXPORT_FORMAT = "rescue-tracker/donor-export/1"

@@ -20,14 +20,14 @@ from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money, parse_amount
+from tracker.donations import recording as payments
 from tracker.donations import services
 from tracker.donations.forms import DonationForm
 from tracker.donations.models import PENDING, SUCCEEDED, Donation
-from tracker.donations.recurring import RecurringGift
 from tracker.donors.views import signed_in_donor
 from tracker.extensions import db
-from tracker.payments import recurring
-from tracker.payments import services as payments
+from tracker.monthly import services as recurring
+from tracker.monthly.models import RecurringGift
 from tracker.payments.gateway import (
     CheckoutRequest,
     GatewayError,

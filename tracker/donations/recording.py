@@ -23,12 +23,13 @@ from tracker.core.money import Money, format_money
 from tracker.core.time import utcnow
 from tracker.core.validation import check_reason
 from tracker.donations import receipts
-from tracker.donations.models import FLAGGED, PENDING, SUCCEEDED, Donation
+from tracker.donations.models import EXPIRED, FAILED, FLAGGED, PENDING, SUCCEEDED, Donation
 from tracker.donations.services import Settlement, lock_donation, settle
 from tracker.extensions import db
 from tracker.ledger import book, reads
 from tracker.ledger.models import DISPUTE, DISPUTE_REVERSAL, FEE, REFUND
-from tracker.payments.gateway import Gateway, GatewaySettlement, SessionFacts
+from tracker.payments import webhooks
+from tracker.payments.gateway import Gateway, GatewaySettlement, SessionFacts, session_facts_from_event
 
 
 class Outcome(enum.StrEnum):
@@ -434,3 +435,40 @@ def refund_donation(donation: Donation, amount_minor: int, reason: str, actor: A
                "reason": reason},
     )
     return refund_id
+
+
+# --- what the gateway's events mean for gifts (tracker.payments.webhooks routes them here) ---
+
+
+@webhooks.handles("checkout.session.completed", "checkout.session.async_payment_succeeded")
+def _paid(event: dict[str, Any], gateway: Gateway) -> str:
+    return str(record_payment(session_facts_from_event(event), gateway))
+
+
+@webhooks.handles("checkout.session.async_payment_failed")
+def _failed(event: dict[str, Any], gateway: Gateway) -> str:
+    mark_failed(session_facts_from_event(event), FAILED)
+    return "payment failed"
+
+
+@webhooks.handles("checkout.session.expired")
+def _expired(event: dict[str, Any], gateway: Gateway) -> str:
+    mark_failed(session_facts_from_event(event), EXPIRED)
+    return "session expired"
+
+
+@webhooks.handles("charge.refunded")
+def _refunded(event: dict[str, Any], gateway: Gateway) -> str:
+    return f"{book_refunds(event['data']['object'], gateway, bool(event.get('livemode')))} refunds booked"
+
+
+@webhooks.handles("charge.dispute.created")
+def _disputed(event: dict[str, Any], gateway: Gateway) -> str:
+    opened = book_dispute(event["data"]["object"], gateway, bool(event.get("livemode")))
+    return "dispute booked" if opened else "no change"
+
+
+@webhooks.handles("charge.dispute.closed")
+def _dispute_closed(event: dict[str, Any], gateway: Gateway) -> str:
+    reversed_ = close_dispute(event["data"]["object"], gateway, bool(event.get("livemode")))
+    return "dispute reversed" if reversed_ else "no change"

@@ -2,7 +2,7 @@
 
 Staff and admins only. The export is a download (audited ``donor.exported``, never stored by
 a cache); anonymizing needs a reason and the word ANONYMIZE typed out, and is audited
-``donor.anonymized`` (see ``tracker.donations.privacy``).
+``donor.anonymized`` (see ``tracker.donors.privacy``).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import Form, apply_error
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
-from tracker.donations import privacy
 from tracker.donations.adjustments import status_name
 from tracker.donations.models import Donation, Donor, Receipt
-from tracker.donations.recurring import CANCELED, RecurringGift
+from tracker.donors import anonymize as anonymizing
+from tracker.donors import privacy
 from tracker.extensions import db
-from tracker.payments import anonymize as anonymizing
-from tracker.payments import recurring
+from tracker.monthly import services as recurring
+from tracker.monthly.models import CANCELED, RecurringGift
 from tracker.payments.gateway import GatewayError
 
 staff_donors_bp = Blueprint("staff_donors", __name__, url_prefix="/staff/donors")

@@ -3,7 +3,7 @@ change.
 
 Each paid invoice is recorded exactly once as an ordinary donation (UNIQUE
 ``Donation.gateway_invoice_id``, and the gift's row locked while it is checked), through the
-same settlement, ledger booking and receipt as a one-off gift (``tracker.payments.services``).
+same settlement, ledger booking and receipt as a one-off gift (``tracker.donations.recording``).
 A failed payment moves no money: the gift becomes past due and counts the attempt; a later
 paid invoice makes it active again. Everything here flushes; the caller commits. Events a
 sandbox gateway answers with are returned, for the caller to ``deliver`` after its commit.
@@ -26,8 +26,11 @@ from tracker.core.errors import Conflict, DomainError
 from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, check_gateway_limits
 from tracker.core.time import utcnow
+from tracker.donations import recording as services
 from tracker.donations.models import PENDING, Donation, Donor
-from tracker.donations.recurring import (
+from tracker.donations.services import GiftInput, prepare_donor
+from tracker.extensions import db
+from tracker.monthly.models import (
     ACTIVE,
     CANCELED,
     INCOMPLETE,
@@ -35,9 +38,7 @@ from tracker.donations.recurring import (
     RECURRING_CURRENCIES,
     RecurringGift,
 )
-from tracker.donations.services import GiftInput, prepare_donor
-from tracker.extensions import db
-from tracker.payments import services
+from tracker.payments import webhooks
 from tracker.payments.gateway import Gateway, get_gateway, invoice_payment_intent
 
 #: Stripe's subscription statuses as ours (others change nothing)
@@ -333,3 +334,38 @@ def monthly_totals() -> dict[str, tuple[int, int]]:
                   func.coalesce(func.sum(RecurringGift.amount_minor), 0))
         .where(RecurringGift.status.in_((ACTIVE, PAST_DUE))).group_by(RecurringGift.currency))
     return {currency: (int(n), int(total)) for currency, n, total in rows}
+
+
+# --- a monthly gift's events (tracker.payments.webhooks routes them here) --------------------
+
+
+@webhooks.handles("checkout.session.completed", "checkout.session.async_payment_succeeded",
+                  subscription=True)
+def _checkout_paid(event: dict[str, Any], gateway: Gateway) -> str:
+    return checkout_completed(event["data"]["object"], gateway)
+
+
+@webhooks.handles("checkout.session.async_payment_failed", "checkout.session.expired",
+                  subscription=True)
+def _checkout_ended(event: dict[str, Any], gateway: Gateway) -> str:
+    return checkout_ended(event["data"]["object"], gateway)
+
+
+@webhooks.handles("invoice.paid")
+def _invoice_paid(event: dict[str, Any], gateway: Gateway) -> str:
+    return invoice_paid(event["data"]["object"], gateway, bool(event.get("livemode")))
+
+
+@webhooks.handles("invoice.payment_failed")
+def _invoice_failed(event: dict[str, Any], gateway: Gateway) -> str:
+    return invoice_failed(event["data"]["object"], gateway)
+
+
+@webhooks.handles("customer.subscription.updated")
+def _subscription_updated(event: dict[str, Any], gateway: Gateway) -> str:
+    return subscription_changed(event["data"]["object"], gateway, deleted=False)
+
+
+@webhooks.handles("customer.subscription.deleted")
+def _subscription_deleted(event: dict[str, Any], gateway: Gateway) -> str:
+    return subscription_changed(event["data"]["object"], gateway, deleted=True)
