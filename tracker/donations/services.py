@@ -20,7 +20,7 @@ from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, check_gateway_limits, convert
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, check_staff_amount, email_key, normalize_email
-from tracker.donations.models import CHANNELS, SUCCEEDED, Donation, Donor
+from tracker.donations.models import CHANNELS, FAILED, SUCCEEDED, Donation, Donor
 from tracker.extensions import db
 from tracker.ledger import book
 
@@ -253,6 +253,20 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
     db.session.add(donation)
     db.session.flush()
     return donation
+
+
+def checkout_started(donation_id: int, session_id: str) -> None:
+    """Remember the gateway's checkout session of a pending gift."""
+    donation = db.session.get(Donation, donation_id)
+    donation.gateway_session_id = session_id
+    db.session.flush()
+
+
+def checkout_failed(donation_id: int) -> None:
+    """The gateway did not open a checkout for a pending gift: it failed, nothing was charged."""
+    donation = db.session.get(Donation, donation_id)
+    donation.status = FAILED
+    db.session.flush()
 
 
 def lock_donation(public_id: str) -> Donation | None:

@@ -73,6 +73,20 @@ def start_recurring(case: RescueCase | None, gift: GiftInput, gateway_name: str)
     return recurring
 
 
+def checkout_started(gift_id: int, session_id: str) -> None:
+    """Remember the gateway's checkout session of a monthly gift waiting for its first payment."""
+    gift = db.session.get(RecurringGift, gift_id)
+    gift.gateway_checkout_id = session_id
+    db.session.flush()
+
+
+def checkout_failed(gift_id: int) -> None:
+    """The gateway did not open a checkout for a new monthly gift: it ends before it began."""
+    gift = db.session.get(RecurringGift, gift_id)
+    gift.move_to(CANCELED)
+    db.session.flush()
+
+
 def lock_gift(gift_id: int) -> RecurringGift | None:
     """Load a monthly gift and hold its row until commit, so that two reports of one invoice
     serialize (PostgreSQL: FOR UPDATE; SQLite: a no-op UPDATE takes the write lock first)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from flask import (
     Blueprint,
     abort,
@@ -20,6 +23,7 @@ from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money, parse_amount
+from tracker.core.transactions import transaction
 from tracker.donations import recording as payments
 from tracker.donations import services
 from tracker.donations.forms import DonationForm
@@ -30,6 +34,7 @@ from tracker.monthly import services as recurring
 from tracker.monthly.models import RecurringGift
 from tracker.payments.gateway import (
     CheckoutRequest,
+    CheckoutStart,
     GatewayError,
     SubscriptionCheckoutRequest,
     get_gateway,
@@ -104,66 +109,80 @@ def _cancel_url(case: RescueCase | None) -> str:
             if case else url_for("donations.give", _external=True))
 
 
-def _give_once(case: RescueCase | None, form: DonationForm):
-    """Start a one-off gift and send the donor to the gateway's checkout; None (with the
-    form's errors set) when that cannot be done."""
+@dataclass(frozen=True, slots=True)
+class _Checkout:
+    """A gift waiting for its checkout: how to ask the gateway for one, and how to record
+    what became of the request (each in its own transaction)."""
+
+    open: Callable[[], CheckoutStart]
+    started: Callable[[str], None]
+    failed: Callable[[], None]
+
+
+def _hand_off(form: DonationForm, begin: Callable[[], _Checkout]):
+    """The money path, written once for one-off and monthly gifts: create the pending gift and
+    commit it *before* calling the gateway (the checkout's idempotency key and metadata point
+    at it, whatever happens next); then open the checkout and record its session, or mark
+    the gift as not started when the gateway does not answer. Returns the redirect to the
+    checkout, or None with the form's errors set."""
     try:
+        with transaction():
+            checkout = begin()
+    except DomainError as exc:
+        apply_error(form, exc)
+        return None
+    try:
+        start = checkout.open()
+    except GatewayError:
+        db.session.rollback()
+        with transaction():
+            checkout.failed()
+        form.form_errors.append(str(GATEWAY_DOWN))
+        return None
+    with transaction():
+        checkout.started(start.session_id)
+    return redirect(start.url, code=303)
+
+
+def _give_once(case: RescueCase | None, form: DonationForm):
+    """Start a one-off gift and send the donor to the gateway's checkout."""
+    gateway = get_gateway()
+
+    def begin() -> _Checkout:
         gift = services.GiftInput(
             amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
             message=form.message.data or "", wall=form.wall.data,
             wants_updates=bool(form.wants_updates.data) and case is not None,
             locale=current_locale(), signed_in_donor_id=_signed_in_donor_id(),
         )
-        gateway = get_gateway()
         donation = services.start_donation(case, gift, gateway.name)
-    except DomainError as exc:
-        db.session.rollback()
-        apply_error(form, exc)
-        return None
-    # The pending donation is committed first: the gateway's idempotency key and the
-    # session's metadata point at it, whatever happens next.
-    db.session.commit()
-    try:
-        start = gateway.create_checkout(CheckoutRequest(
+        request = CheckoutRequest(
             donation_id=donation.public_id,
             amount=Money(donation.amount_minor, donation.currency),
             description=_description(case),
-            success_url=url_for("donations.thanks", public_id=donation.public_id,
-                                _external=True),
+            success_url=url_for("donations.thanks", public_id=donation.public_id, _external=True),
             cancel_url=_cancel_url(case),
             customer_email=donation.donor.email if donation.donor else None,
             locale=donation.locale,
-        ))
-    except GatewayError:
-        db.session.rollback()
-        donation = db.session.get(Donation, donation.id)
-        donation.status = "failed"
-        db.session.commit()
-        form.form_errors.append(str(GATEWAY_DOWN))
-        return None
-    donation.gateway_session_id = start.session_id
-    db.session.commit()
-    return redirect(start.url, code=303)
+        )
+        return _Checkout(open=lambda: gateway.create_checkout(request),
+                         started=lambda session_id: services.checkout_started(donation.id, session_id),
+                         failed=lambda: services.checkout_failed(donation.id))
+
+    return _hand_off(form, begin)
 
 
 def _give_monthly(case: RescueCase | None, form: DonationForm):
-    """Start a monthly gift and send the donor to the gateway's subscription checkout; None
-    (with the form's errors set) when that cannot be done."""
+    """Start a monthly gift and send the donor to the gateway's subscription checkout."""
     gateway = get_gateway()
-    try:
+
+    def begin() -> _Checkout:
         gift = services.GiftInput(
             amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
             wall=form.wall.data, locale=current_locale(), signed_in_donor_id=_signed_in_donor_id(),
         )
         monthly = recurring.start_recurring(case, gift, gateway.name)
-    except DomainError as exc:
-        db.session.rollback()
-        apply_error(form, exc)
-        return None
-    # Committed first: the subscription's metadata and the idempotency key point at it.
-    db.session.commit()
-    try:
-        start = gateway.create_subscription_checkout(SubscriptionCheckoutRequest(
+        request = SubscriptionCheckoutRequest(
             recurring_gift_id=monthly.public_id,
             amount=Money(monthly.amount_minor, monthly.currency),
             description=_description(case),
@@ -171,17 +190,12 @@ def _give_monthly(case: RescueCase | None, form: DonationForm):
                                 _external=True),
             cancel_url=_cancel_url(case), customer_email=monthly.donor.email,
             locale=monthly.locale,
-        ))
-    except GatewayError:
-        db.session.rollback()
-        monthly = db.session.get(RecurringGift, monthly.id)
-        monthly.move_to("canceled")
-        db.session.commit()
-        form.form_errors.append(str(GATEWAY_DOWN))
-        return None
-    monthly.gateway_checkout_id = start.session_id
-    db.session.commit()
-    return redirect(start.url, code=303)
+        )
+        return _Checkout(open=lambda: gateway.create_subscription_checkout(request),
+                         started=lambda session_id: recurring.checkout_started(monthly.id, session_id),
+                         failed=lambda: recurring.checkout_failed(monthly.id))
+
+    return _hand_off(form, begin)
 
 
 def _give(case: RescueCase | None):
