@@ -42,11 +42,14 @@ __all__ = [
     "MoneyError",
     "UnknownCurrency",
     "check_gateway_limits",
+    "convert",
+    "divide_half_up",
     "exponent",
     "format_money",
     "format_plain",
     "normalize_currency",
     "parse_amount",
+    "round_half_up",
 ]
 
 
@@ -564,7 +567,22 @@ def convert(money: Money, to_currency: str, rate: Decimal) -> Money:
     with localcontext() as ctx:
         ctx.prec = _MAX_DIGITS + 20
         value = money.to_decimal() * rate
-        minor = (value * (Decimal(10) ** _EXPONENTS[target])).quantize(
-            Decimal(1), rounding=ROUND_HALF_UP
-        )
+        minor = round_half_up(value * (Decimal(10) ** _EXPONENTS[target]))
     return Money(int(minor), target)
+
+
+# --------------------------------------------------------------------------- rounding
+
+
+def round_half_up(value: Decimal, places: int = 0) -> Decimal:
+    """The one rounding rule for money and figures: to ``places`` decimals, a half away from
+    zero (2.5 -> 3, -2.5 -> -3), with the active decimal context's precision."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def divide_half_up(numerator: int | Decimal, denominator: int | Decimal, places: int = 0) -> Decimal:
+    """``numerator / denominator`` rounded by ``round_half_up``: a proportional share of an
+    amount, an average gift, a median between two amounts, a percentage."""
+    if denominator == 0:
+        raise ZeroDivisionError("divide_half_up by zero")
+    return round_half_up(Decimal(numerator) / Decimal(denominator), places)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from flask import current_app
@@ -19,7 +19,7 @@ from tracker import audit
 from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.i18n import current_locale
-from tracker.core.money import Money, format_money
+from tracker.core.money import Money, divide_half_up, format_money
 from tracker.core.time import utcnow
 from tracker.core.validation import check_reason
 from tracker.donations import receipts
@@ -166,10 +166,7 @@ def _base_share(donation: Donation, part_minor: int, already_base: int, already_
     gross = donation.gross_minor or 0
     if already_minor + part_minor >= donation.amount_minor:
         return gross - already_base
-    share = (Decimal(gross) * part_minor / donation.amount_minor).quantize(
-        Decimal(1), rounding=ROUND_HALF_UP
-    )
-    return int(share)
+    return int(divide_half_up(Decimal(gross) * part_minor, donation.amount_minor))
 
 
 def _booked(donation: Donation, *kinds: str) -> tuple[int, int]:
