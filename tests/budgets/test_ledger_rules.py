@@ -46,7 +46,7 @@ from tracker.budgets.models import Disbursement
 from tracker.budgets.services import book_disbursement
 from tracker.cases.models import RescueCase
 from tracker.core.errors import Conflict, DomainError
-from tracker.core.money import Money, convert
+from tracker.core.money import Money, convert, parse_rate
 from tracker.core.time import as_utc, utcnow
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry, LedgerIsAppendOnly
@@ -436,7 +436,7 @@ def test_a_typed_rate_is_refused_or_stored_as_it_was_used(app, seed, amount_mino
     db.session.commit()
     before = table_counts()
     try:
-        rate = services.parse_rate(typed)
+        rate = parse_rate(typed)
         d = services.record_disbursement(case, services.DisbursementInput(
             line_id=seed.line_id, spent_on=days_ago(1), amount=Money(amount_minor, currency),
             payee="Money changer", rate=rate), actor=a, today=today())

@@ -10,11 +10,10 @@ so the audit log does not become a second copy of private data.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -38,7 +37,13 @@ from tracker.cases.services import get_case_for_update
 from tracker.config import CATEGORY_LABELS
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.images import reencode
-from tracker.core.money import Money, MoneyError, convert, format_money
+from tracker.core.money import (
+    Money,
+    MoneyError,
+    check_rate_places,
+    convert,
+    format_money,
+)
 from tracker.core.time import EARLIEST_MONEY_DAY, local_zone, utcnow
 from tracker.core.validation import check_length, check_reason, check_staff_amount
 from tracker.extensions import db
@@ -51,11 +56,6 @@ if TYPE_CHECKING:
 PAYEE_MAX = 200
 NOTE_MAX = 5000
 LINE_NOTE_MAX = 500
-#: no rate a person types is this large (base units per unit); keeps typos away from BIGINT
-MAX_RATE = Decimal(1_000_000)
-#: decimals of the stored rate (Numeric(18, 8))
-RATE_PLACES = 8
-_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
 
 #: the default categories' labels in the page's language (a label written in the
 #: configuration is shown as it is written)
@@ -235,33 +235,6 @@ class DisbursementInput:
     note: str = ""
 
 
-def parse_rate(text: str | None) -> Decimal | None:
-    """A typed exchange rate ("150", "149.5"), or None when left empty."""
-    raw = (text or "").strip()
-    if not raw:
-        return None
-    # A comma groups thousands ("1,000"); a decimal comma ("149,85") is refused, not misread.
-    if "," in raw and not _GROUPED.match(raw):
-        raise DomainError(_("Write the rate with a point for decimals, like 149.85."), field="rate")
-    try:
-        rate = Decimal(raw.replace(",", ""))
-    except InvalidOperation:
-        raise DomainError(_("Write the rate as a number, like 150 or 149.85."),
-                          field="rate") from None
-    if not rate.is_finite() or rate <= 0 or rate > MAX_RATE:
-        raise DomainError(_("The rate must be a positive number (base-currency units per unit)."),
-                          field="rate")
-    _check_rate_places(rate)
-    return rate
-
-
-def _check_rate_places(rate: Decimal) -> None:
-    """The rate is stored with RATE_PLACES decimals: refuse one the row could not reproduce."""
-    if rate != rate.quantize(Decimal(1).scaleb(-RATE_PLACES)):
-        raise DomainError(_("Give the rate with at most %(places)d decimal places.",
-                            places=RATE_PLACES), field="rate")
-
-
 def _rate_for(currency: str, typed: Decimal | None) -> Decimal:
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     if currency == base:
@@ -270,7 +243,7 @@ def _rate_for(currency: str, typed: Decimal | None) -> Decimal:
                                 "or 1.", currency=base), field="rate")
         return Decimal(1)
     if typed is not None:
-        _check_rate_places(typed)
+        check_rate_places(typed)
         return typed
     configured = current_app.config["TRACKER_EXCHANGE_RATES"].get(currency)
     if configured is None:

@@ -26,7 +26,7 @@ from tracker.core.access import roles
 from tracker.core.errors import Conflict, DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.images import read_upload
-from tracker.core.money import Money, MoneyError, parse_amount
+from tracker.core.money import Money, MoneyError, parse_amount, parse_rate
 from tracker.core.time import local_today
 from tracker.extensions import db
 from tracker.ledger import reads
@@ -179,7 +179,7 @@ def record(case_id: int):
             data = services.DisbursementInput(
                 line_id=_chosen_line(form),
                 spent_on=form.spent_on.data, amount=amount, payee=form.payee.data or "",
-                rate=services.parse_rate(form.rate.data), note=form.note.data or "",
+                rate=parse_rate(form.rate.data), note=form.note.data or "",
             )
             receipt = read_upload(upload.stream) if upload and getattr(upload, "filename", "") else None
             disbursement = services.record_disbursement(case, data, actor=current_user,
