@@ -50,7 +50,17 @@ def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions and the access rules to ``app``."""
     from tracker import models  # noqa: F401  (every model registered before migrations look)
     from tracker.accounts import auth
-    from tracker.core import access, db_setup, i18n, labels, outbox, pagecache, query, security
+    from tracker.core import (
+        access,
+        db_setup,
+        i18n,
+        labels,
+        outbox,
+        pagecache,
+        query,
+        security,
+        transactions,
+    )
     from tracker.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
@@ -65,6 +75,7 @@ def register_extensions(app: Flask) -> None:
     access.init_app(app)
     security.init_app(app)
     outbox.init_app(app)
+    transactions.init_app(app)  # after db and outbox: see its docstring
     pagecache.init_app(app)
 
 
