@@ -130,6 +130,15 @@ def register_blueprints(app: Flask) -> None:
                audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp, donors_bp,
                staff_recurring_bp):
         app.register_blueprint(bp)
+    register_sandbox(app)
+
+
+def register_sandbox(app: Flask) -> None:
+    """The offline sandbox gateway (used when no Stripe key is set): its registration with
+    the payments gateway registry, its checkout page and its ``flask sandbox`` commands."""
+    from tracker import sandbox
+
+    sandbox.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -140,16 +149,16 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the CLI groups: seed-demo, users, stripe, outbox, reports and backup."""
+    """Add the CLI groups: seed-demo, users, stripe, outbox, reports and backup (the
+    sandbox's own group comes with it: ``register_sandbox``)."""
     from tracker.accounts.cli import users_cli
     from tracker.cases.cli import seed_demo
     from tracker.core.backup import backup_cli
     from tracker.core.outbox_cli import outbox_cli
-    from tracker.payments.cli import sandbox_cli, stripe_cli
+    from tracker.payments.cli import stripe_cli
     from tracker.reports.cli import reports_cli
 
-    for command in (users_cli, seed_demo, stripe_cli, sandbox_cli, outbox_cli, reports_cli,
-                    backup_cli):
+    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli, backup_cli):
         app.cli.add_command(command)
 
 

@@ -9,9 +9,10 @@ from tracker.core.outbox import OutboxMessage
 from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
 from tracker.donations.recurring import RecurringGift
 from tracker.donors.models import DonorSignIn
-from tracker.payments.models import PaymentEvent, SandboxClock, SandboxSession, SandboxSubscription
+from tracker.payments.models import PaymentEvent
 from tracker.posts.models import Post, PostImage, post_cases
 from tracker.reports.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
+from tracker.sandbox.models import SandboxClock, SandboxSession, SandboxSubscription
 
 __all__ = [
     "AuditEntry", "Beneficiary", "BudgetLine", "Counter", "Disbursement", "DisbursementReceipt",

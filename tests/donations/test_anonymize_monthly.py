@@ -37,7 +37,7 @@ from tracker.donations.models import Donation, Donor
 from tracker.donations.recurring import RecurringGift
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
-from tracker.payments.models import SandboxSubscription
+from tracker.sandbox.models import SandboxSubscription
 
 SLUG = "six-survivors"
 EMAIL = "keiko.monthly@example.org"

@@ -34,7 +34,7 @@ from tests.payments.helpers import (
 from tracker.core.audit import AuditEntry
 from tracker.donations.models import FEE, RAISED_KINDS, Donation, LedgerEntry
 from tracker.extensions import db
-from tracker.payments.gateway import sandbox_event
+from tracker.sandbox.gateway import sandbox_event
 
 SLUG = "six-survivors"
 GIFT_MINOR, CARD_FEE = 5000, 180

@@ -81,9 +81,9 @@ from tracker.core.outbox import OutboxMessage
 from tracker.core.time import current_fiscal_year, local_today, utcnow
 from tracker.donations.models import FLAGGED, Donation, Receipt
 from tracker.extensions import db
-from tracker.payments.models import SandboxSession
 from tracker.posts.images import store_image
 from tracker.posts.models import Post, PostImage
+from tracker.sandbox.models import SandboxSession
 
 #: every model with ``private_*`` columns; the test plants a marker in each of them
 PRIVATE_MODELS = (RescueCase, Beneficiary, BudgetLine, Disbursement)

@@ -1,1 +1,2 @@
-"""Payment gateways (Stripe and the offline sandbox) and the events they send."""
+"""Payment gateways (the interface, Stripe, and a registry for others such as the sandbox)
+and the events they send."""

@@ -8,7 +8,6 @@ the same.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import current_app
@@ -24,7 +23,6 @@ from tracker.payments.gateway import (
     SignatureError,
     get_gateway,
     session_facts_from_event,
-    sign_payload,
     verify_event,
     webhook_secret,
 )
@@ -295,9 +293,3 @@ def receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any]
         return 503, {"error": "temporarily unavailable; retry"}
     return 200, {"received": True, "duplicate": not new, "note": note if new else "duplicate"}
 
-
-def deliver_sandbox_event(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """The sandbox's delivery: sign the event with the webhook secret and hand the raw bytes to
-    the same receiver the HTTP endpoint uses (in-process, so a single worker cannot deadlock)."""
-    payload = json.dumps(event, separators=(",", ":")).encode()
-    return receive(payload, sign_payload(payload, webhook_secret(current_app)))
