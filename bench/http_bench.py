@@ -165,8 +165,9 @@ def pending_sessions(app, count: int) -> list[dict]:  # noqa: ANN001
     from tracker.core.money import Money
     from tracker.donations import services
     from tracker.extensions import db
-    from tracker.payments.gateway import CheckoutRequest, SandboxGateway
-    from tracker.payments.models import SandboxSession
+    from tracker.payments.gateway import CheckoutRequest
+    from tracker.sandbox.gateway import SandboxGateway
+    from tracker.sandbox.models import SandboxSession
 
     gateway = SandboxGateway()
     events = []

@@ -51,7 +51,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions and the access rules to ``app``."""
     from tracker import models  # noqa: F401  (every model registered before migrations look)
     from tracker.accounts import auth
-    from tracker.core import access, database, i18n, labels, query
+    from tracker.core import access, database, i18n, labels, query, transactions
     from tracker.extensions import csrf, db, login_manager, migrate
     from tracker.mail import outbox
     from tracker.web import pagecache, security, unavailable
@@ -69,6 +69,7 @@ def register_extensions(app: Flask) -> None:
     access.init_app(app)
     security.init_app(app)
     outbox.init_app(app)
+    transactions.init_app(app)  # after db and outbox: see its docstring
     pagecache.init_app(app)
 
 
@@ -130,6 +131,15 @@ def register_blueprints(app: Flask) -> None:
                audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp, donors_bp,
                staff_recurring_bp):
         app.register_blueprint(bp)
+    register_sandbox(app)
+
+
+def register_sandbox(app: Flask) -> None:
+    """The offline sandbox gateway (used when no Stripe key is set): its registration with
+    the payments gateway registry, its checkout page and its ``flask sandbox`` commands."""
+    from tracker import sandbox
+
+    sandbox.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -140,16 +150,16 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the CLI groups: seed-demo, users, stripe, outbox, reports and backup."""
+    """Add the CLI groups: seed-demo, users, stripe, outbox, reports and backup (the
+    sandbox's own group comes with it: ``register_sandbox``)."""
     from tracker.accounts.cli import users_cli
     from tracker.backup import backup_cli
     from tracker.demo.cli import seed_demo
-    from tracker.donations.cli import sandbox_cli, stripe_cli
+    from tracker.donations.cli import stripe_cli
     from tracker.mail.cli import outbox_cli
     from tracker.reports.cli import reports_cli
 
-    for command in (users_cli, seed_demo, stripe_cli, sandbox_cli, outbox_cli, reports_cli,
-                    backup_cli):
+    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli, backup_cli):
         app.cli.add_command(command)
 
 

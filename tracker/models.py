@@ -11,8 +11,9 @@ from tracker.ledger.models import LedgerEntry
 from tracker.ledger.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 from tracker.mail.outbox import OutboxMessage
 from tracker.monthly.models import RecurringGift
-from tracker.payments.models import PaymentEvent, SandboxClock, SandboxSession, SandboxSubscription
+from tracker.payments.models import PaymentEvent
 from tracker.posts.models import Post, PostImage, post_cases
+from tracker.sandbox.models import SandboxClock, SandboxSession, SandboxSubscription
 
 __all__ = [
     "AuditEntry", "Beneficiary", "BudgetLine", "Counter", "Disbursement", "DisbursementReceipt",

@@ -25,7 +25,8 @@ from tests.conftest import make_app
 from tracker.config import ConfigError
 from tracker.core.access import public
 from tracker.extensions import db
-from tracker.payments.gateway import sandbox_event, sign_payload, webhook_secret
+from tracker.payments.gateway import sign_payload, webhook_secret
+from tracker.sandbox.gateway import sandbox_event
 from tracker.web.unavailable import RETRY_AFTER_SECONDS, database_unavailable
 
 DB_NAME = "tracker_unreachable_db"

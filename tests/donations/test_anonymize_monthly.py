@@ -37,7 +37,7 @@ from tracker.donors import privacy
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
 from tracker.monthly.models import RecurringGift
-from tracker.payments.models import SandboxSubscription
+from tracker.sandbox.models import SandboxSubscription
 
 SLUG = "six-survivors"
 EMAIL = "keiko.monthly@example.org"

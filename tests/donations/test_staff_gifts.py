@@ -39,9 +39,9 @@ from tracker.donations.staff_views import staff_gifts_bp
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
 from tracker.mail.outbox import OutboxMessage
-from tracker.payments.gateway import GatewayError, get_gateway, sandbox_event
+from tracker.payments.gateway import GatewayError, get_gateway
 from tracker.payments.models import PaymentEvent
-from tracker.payments.webhooks import deliver_sandbox_event
+from tracker.sandbox.gateway import deliver_sandbox_event, sandbox_event
 
 SLUG = "six-survivors"
 REASON = "Typed ¥10,000 for a ¥9,000 transfer"

@@ -35,7 +35,7 @@ from tracker.audit import AuditEntry
 from tracker.donations.models import Donation
 from tracker.extensions import db
 from tracker.ledger.models import FEE, RAISED_KINDS, LedgerEntry
-from tracker.payments.gateway import sandbox_event
+from tracker.sandbox.gateway import sandbox_event
 
 SLUG = "six-survivors"
 GIFT_MINOR, CARD_FEE = 5000, 180

@@ -63,14 +63,10 @@ from tracker.core.validation import normalize_email
 from tracker.donations import services as donation_services
 from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments.gateway import (
-    SANDBOX_OK_CARD,
-    SandboxGateway,
-    sandbox_event,
-    sign_payload,
-    webhook_secret,
-)
-from tracker.payments.models import PaymentEvent, SandboxSession
+from tracker.payments.gateway import sign_payload, webhook_secret
+from tracker.payments.models import PaymentEvent
+from tracker.sandbox.gateway import SANDBOX_OK_CARD, SandboxGateway, sandbox_event
+from tracker.sandbox.models import SandboxSession
 
 SLUG = "six-survivors"
 FORM = "application/x-www-form-urlencoded"

@@ -82,9 +82,9 @@ from tracker.donations.models import FLAGGED, Donation, Receipt
 from tracker.extensions import db
 from tracker.mail import outbox
 from tracker.mail.outbox import OutboxMessage
-from tracker.payments.models import SandboxSession
 from tracker.posts.images import store_image
 from tracker.posts.models import Post, PostImage
+from tracker.sandbox.models import SandboxSession
 
 #: every model with ``private_*`` columns; the test plants a marker in each of them
 PRIVATE_MODELS = (RescueCase, Beneficiary, BudgetLine, Disbursement)

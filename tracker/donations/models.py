@@ -28,11 +28,11 @@ from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
 from tracker.ledger.models import LedgerIsAppendOnly
+from tracker.payments.models import GATEWAYS
 
 CHANNELS: tuple[str, ...] = ("card", "bank_transfer", "cash")
 #: how each channel is named on pages (lazy: in the reader's language)
 CHANNEL_LABELS = labels.table("channel")
-GATEWAYS: tuple[str, ...] = ("stripe", "sandbox", "offline")
 
 PENDING, SUCCEEDED, FAILED, EXPIRED, FLAGGED = "pending", "succeeded", "failed", "expired", "flagged"
 DONATION_STATUSES: tuple[str, ...] = (PENDING, SUCCEEDED, FAILED, EXPIRED, FLAGGED)

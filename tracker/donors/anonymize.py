@@ -23,10 +23,10 @@ from tracker.donors.services import forget_sign_ins
 from tracker.monthly import services as recurring
 
 
-def anonymize_donor(donor: Donor, actor: Any, reason: str) -> tuple[privacy.Redactions, list[dict[str, Any]]]:
+def anonymize_donor(donor: Donor, actor: Any, reason: str) -> privacy.Redactions:
     """Cancel the donor's monthly gifts at the gateway, then erase their personal data and
-    their sign-in links. Returns what was redacted and the sandbox's events, to ``deliver``
-    after the caller's commit.
+    their sign-in links. Returns what was redacted. The gateway reports each cancellation
+    through the webhook once the caller has committed (``tracker.core.transactions.commit``).
 
     Raises what ``privacy.anonymize_donor`` raises (a bad reason, a donor gone or already
     anonymized) before the gateway is called, and GatewayError when the gateway refuses to
@@ -40,9 +40,8 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> tuple[privacy.Reda
         raise Conflict(_("This donor was already anonymized on %(date)s; nothing was changed.",
                          date=locked.anonymized_at.strftime("%Y-%m-%d")))
     label = getattr(actor, "email", None) or "staff"
-    events: list[dict[str, Any]] = []
     for gift in privacy.live_monthly_gifts(locked):
-        events += recurring.cancel_recurring(gift, by=label)
+        recurring.cancel_recurring(gift, by=label)
     done = privacy.anonymize_donor(locked, actor, reason)
     forget_sign_ins(locked)
-    return done, events
+    return done

@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from tracker.core import confirm, labels
+from tracker.core import confirm, labels, transactions
 from tracker.core.access import roles
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import Form, apply_error
@@ -30,7 +30,6 @@ from tracker.donations.models import Donation, Donor, Receipt
 from tracker.donors import anonymize as anonymizing
 from tracker.donors import privacy
 from tracker.extensions import db
-from tracker.monthly import services as recurring
 from tracker.monthly.models import CANCELED, RecurringGift
 from tracker.payments.gateway import GatewayError
 
@@ -149,8 +148,8 @@ def anonymize(donor_id: int):
                 back_url=url_for("staff_donors.show", donor_id=donor.id),
             )
         try:
-            done, events = anonymizing.anonymize_donor(donor, current_user._get_current_object(),
-                                                       form.reason.data)
+            done = anonymizing.anonymize_donor(donor, current_user._get_current_object(),
+                                               form.reason.data)
         except DomainError as exc:
             db.session.rollback()
             apply_error(form, exc)
@@ -163,8 +162,7 @@ def anonymize(donor_id: int):
                                       "gift, so nothing was erased. Please try again later."))
             status = 503
         else:
-            db.session.commit()
-            recurring.deliver(events)
+            transactions.commit()  # then the gateway reports the cancelled monthly gifts
             flash(_("Donor #%(id)d anonymized: %(gifts)d gifts, %(receipts)d receipts, "
                     "%(emails)d emails and %(events)d payment records redacted.",
                     id=donor_id, gifts=done.donations, receipts=done.receipts,

@@ -5,8 +5,8 @@ Each paid invoice is recorded exactly once as an ordinary donation (UNIQUE
 ``Donation.gateway_invoice_id``, and the gift's row locked while it is checked), through the
 same settlement, ledger booking and receipt as a one-off gift (``tracker.donations.recording``).
 A failed payment moves no money: the gift becomes past due and counts the attempt; a later
-paid invoice makes it active again. Everything here flushes; the caller commits. Events a
-sandbox gateway answers with are returned, for the caller to ``deliver`` after its commit.
+paid invoice makes it active again. Everything here flushes; the caller commits. What the
+gateway then reports (as Stripe does, the sandbox too) arrives through the webhook.
 
 For staff pages and reports: ``gifts_with_status``, ``monthly_totals``.
 """
@@ -264,26 +264,28 @@ def subscription_changed(sub: dict[str, Any], gateway: Gateway, *, deleted: bool
 def cancel_recurring(gift: RecurringGift, *, by: str) -> list[dict[str, Any]]:
     """Cancel a monthly gift now: nothing more is taken. ``by`` names who asked (audited).
 
-    With Stripe the subscription is cancelled through its API (GatewayError if that fails:
-    nothing changes here then). Returns the sandbox's events to ``deliver`` after commit."""
+    The subscription is cancelled through the gateway's API (GatewayError if that fails:
+    nothing changes here then); the gateway reports it through the webhook. Returns an empty
+    list: nothing is left for the caller to do but commit (kept a list for the callers that
+    once delivered the sandbox's events themselves)."""
     locked = lock_gift(gift.id)
     if locked is None or locked.status == CANCELED:
         raise Conflict(_("This monthly gift is already cancelled."))
-    events = []
     if locked.gateway_subscription_id:
-        events = get_gateway().cancel_subscription(locked.gateway_subscription_id)
+        get_gateway().cancel_subscription(locked.gateway_subscription_id)
     before = {"status": locked.status}
     locked.move_to(CANCELED)
     db.session.flush()
     audit.record("recurring.canceled", locked, case_id=locked.case_id, before=before,
                  after={"status": CANCELED}, actor_label=by)
-    return events
+    return []
 
 
 def change_recurring_amount(gift: RecurringGift, new_amount: Money, *, by: str) -> list[dict[str, Any]]:
     """Give ``new_amount`` each month from the next payment on (same currency). Raises
     DomainError (field "amount") for another currency or an amount outside the gateway's
-    limits, Conflict for a cancelled gift. Returns the sandbox's events to ``deliver``."""
+    limits, Conflict for a cancelled gift. The gateway reports the change through the
+    webhook; returns an empty list, like ``cancel_recurring``."""
     locked = lock_gift(gift.id)
     if locked is None or locked.status == CANCELED:
         raise Conflict(_("This monthly gift is cancelled."))
@@ -295,25 +297,15 @@ def change_recurring_amount(gift: RecurringGift, new_amount: Money, *, by: str) 
         raise DomainError(exc.reason, field="amount") from None
     if new_amount.amount_minor == locked.amount_minor:
         return []
-    events = []
     if locked.gateway_subscription_id:
-        events = get_gateway().change_subscription_amount(locked.gateway_subscription_id, new_amount)
+        get_gateway().change_subscription_amount(locked.gateway_subscription_id, new_amount)
     before = {"amount_minor": locked.amount_minor, "currency": locked.currency}
     locked.amount_minor = new_amount.amount_minor
     db.session.flush()
     audit.record("recurring.amount_changed", locked, case_id=locked.case_id, before=before,
                  after={"amount_minor": new_amount.amount_minor, "currency": locked.currency},
                  actor_label=by)
-    return events
-
-
-def deliver(events: list[dict[str, Any]]) -> None:
-    """Deliver the sandbox's events (after the caller's commit), each signed, through the
-    webhook's own receiver."""
-    from tracker.payments.webhooks import deliver_sandbox_event  # the webhook imports us
-
-    for event in events:
-        deliver_sandbox_event(event)
+    return []
 
 
 # --- reading -----------------------------------------------------------------------------------

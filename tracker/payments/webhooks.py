@@ -13,7 +13,6 @@ package so depends on nothing above it, as Stripe's own library knows nothing of
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +26,6 @@ from tracker.payments.gateway import (
     GatewayError,
     SignatureError,
     get_gateway,
-    sign_payload,
     verify_event,
     webhook_secret,
 )
@@ -305,9 +303,3 @@ def receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any]
         return 503, {"error": "temporarily unavailable; retry"}
     return 200, {"received": True, "duplicate": not new, "note": note if new else "duplicate"}
 
-
-def deliver_sandbox_event(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """The sandbox's delivery: sign the event with the webhook secret and hand the raw bytes to
-    the same receiver the HTTP endpoint uses (in-process, so a single worker cannot deadlock)."""
-    payload = json.dumps(event, separators=(",", ":")).encode()
-    return receive(payload, sign_payload(payload, webhook_secret(current_app)))
