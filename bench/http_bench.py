@@ -165,8 +165,9 @@ def pending_sessions(app, count: int) -> list[dict]:  # noqa: ANN001
     from tracker.core.money import Money
     from tracker.donations import services
     from tracker.extensions import db
-    from tracker.payments.gateway import CheckoutRequest, SandboxGateway
-    from tracker.payments.models import SandboxSession
+    from tracker.payments.gateway import CheckoutRequest
+    from tracker.sandbox.gateway import SandboxGateway
+    from tracker.sandbox.models import SandboxSession
 
     gateway = SandboxGateway()
     events = []
@@ -186,8 +187,9 @@ def pending_sessions(app, count: int) -> list[dict]:  # noqa: ANN001
 
 
 def count_rows(app) -> dict[str, int]:  # noqa: ANN001
-    from tracker.donations.models import Donation, LedgerEntry
+    from tracker.donations.models import Donation
     from tracker.extensions import db
+    from tracker.ledger.models import LedgerEntry
     from tracker.payments.models import PaymentEvent
 
     with app.app_context():

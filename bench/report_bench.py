@@ -149,7 +149,7 @@ def bench(database_url: str, label: str, donations: int, repeat: int) -> list[st
 
 def _year_rows(funding, year: int, base: str):  # noqa: ANN001, ANN202
     from tracker.extensions import db
-    from tracker.reports.rollups import LedgerMonthTotal
+    from tracker.ledger.rollups import LedgerMonthTotal
 
     start, end = funding._months(year)
     return db.session.execute(
@@ -160,7 +160,7 @@ def _year_rows(funding, year: int, base: str):  # noqa: ANN001, ANN202
 
 def _median(funding, year: int):  # noqa: ANN001, ANN202
     from tracker.extensions import db
-    from tracker.reports.rollups import GiftAmountMonth
+    from tracker.ledger.rollups import GiftAmountMonth
 
     start, end = funding._months(year)
     return funding.median_of(db.session.execute(

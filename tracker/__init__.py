@@ -39,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_url_converters(app)
     register_blueprints(app)
+    register_webhook_handlers()
     register_rate_limits(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -50,11 +51,14 @@ def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions and the access rules to ``app``."""
     from tracker import models  # noqa: F401  (every model registered before migrations look)
     from tracker.accounts import auth
-    from tracker.core import access, db_setup, i18n, labels, outbox, pagecache, query, security
+    from tracker.core import access, database, i18n, labels, query, transactions
     from tracker.extensions import csrf, db, login_manager, migrate
+    from tracker.mail import outbox
+    from tracker.web import pagecache, security, unavailable
 
     db.init_app(app)
-    db_setup.init_app(app)
+    database.init_app(app)
+    unavailable.init_app(app)
     i18n.init_app(app)
     labels.init_app(app)
     query.init_app(app)  # before the access rules: a bad link is a 400 for everybody
@@ -65,7 +69,15 @@ def register_extensions(app: Flask) -> None:
     access.init_app(app)
     security.init_app(app)
     outbox.init_app(app)
+    transactions.init_app(app)  # after db and outbox: see its docstring
     pagecache.init_app(app)
+
+
+def register_webhook_handlers() -> None:
+    """The domains that give the gateway's events their meaning register their handlers with
+    ``tracker.payments.webhooks`` when imported (gifts, then monthly gifts)."""
+    import tracker.donations.recording
+    import tracker.monthly.services  # noqa: F401
 
 
 def register_rate_limits(app: Flask) -> None:
@@ -102,48 +114,61 @@ def register_blueprints(app: Flask) -> None:
     """Attach every domain's blueprint."""
     from tracker.accounts.views import bp as accounts_bp
     from tracker.budgets.views import bp as budgets_bp
-    from tracker.cases.views import bp as cases_bp
-    from tracker.cases.views import staff_bp
-    from tracker.core.audit_views import bp as audit_bp
-    from tracker.core.views import bp as core_bp
-    from tracker.donations.donor_views import staff_donors_bp
-    from tracker.donations.recurring_views import staff_recurring_bp
     from tracker.donations.staff_views import staff_gifts_bp
-    from tracker.donations.views import bp as donations_bp
+    from tracker.donors.staff_views import staff_donors_bp
     from tracker.donors.views import bp as donors_bp
+    from tracker.monthly.views import staff_recurring_bp
     from tracker.payments.views import bp as payments_bp
     from tracker.posts.views import bp as posts_bp
     from tracker.reports.views import bp as reports_bp
+    from tracker.site.audit import bp as audit_bp
+    from tracker.site.cases import bp as cases_bp
+    from tracker.site.cases import staff_bp
+    from tracker.site.give import bp as donations_bp
+    from tracker.web.views import bp as core_bp
 
     for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp,
                audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp, donors_bp,
                staff_recurring_bp):
         app.register_blueprint(bp)
+    register_sandbox(app)
+
+
+def register_sandbox(app: Flask) -> None:
+    """The offline sandbox gateway (used when no Stripe key is set): its registration with
+    the payments gateway registry, its checkout page and its ``flask sandbox`` commands."""
+    from tracker import sandbox
+
+    sandbox.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
     """Friendly 4xx/5xx pages (JSON for JSON routes); the 500 handler rolls back."""
-    from tracker.core.views import register_errorhandlers as register
+    from tracker.web.views import register_errorhandlers as register
 
     register(app)
 
 
 def register_commands(app: Flask) -> None:
-    """Add the CLI groups: seed-demo, users, stripe, outbox, reports and backup."""
+    """Add the CLI groups: seed-demo, users, stripe, outbox, reports and backup (the
+    sandbox's own group comes with it: ``register_sandbox``)."""
     from tracker.accounts.cli import users_cli
-    from tracker.cases.cli import seed_demo
-    from tracker.core.backup import backup_cli
-    from tracker.core.outbox_cli import outbox_cli
-    from tracker.payments.cli import sandbox_cli, stripe_cli
+    from tracker.backup import backup_cli
+    from tracker.demo.cli import seed_demo
+    from tracker.donations.cli import stripe_cli
+    from tracker.mail.cli import outbox_cli
     from tracker.reports.cli import reports_cli
 
-    for command in (users_cli, seed_demo, stripe_cli, sandbox_cli, outbox_cli, reports_cli,
-                    backup_cli):
+    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli, backup_cli):
         app.cli.add_command(command)
 
 
 def register_template_helpers(app: Flask) -> None:
     """Filters and globals the templates share (money formatting, status labels)."""
-    from tracker.core.templating import init_app
+    from tracker.cases import workflow
+    from tracker.cases.models import PERSON_LABELS
+    from tracker.web.templating import init_app
 
     init_app(app)
+    # the names of case and person statuses, in the reader's language (lazy strings)
+    app.jinja_env.globals.update(CASE_STATUS_LABELS=workflow.LABELS, PERSON_STATUS_LABELS=PERSON_LABELS)

@@ -181,33 +181,60 @@ def _parse_rates(raw: str | Mapping[str, Any], base: str) -> dict[str, Decimal]:
 
 
 def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
-    """Check and normalize settings; raise ConfigError with a clear message when one is wrong."""
-    if not config.get("SECRET_KEY"):
-        if debug or config.get("TESTING"):
-            # Throwaway key: sessions die with the process, which is what debug runs want.
-            config["SECRET_KEY"] = os.urandom(32).hex()
-        else:
-            raise ConfigError(
-                "SECRET_KEY is not set. Refusing to start: set the SECRET_KEY environment "
-                "variable to a long random string (for example the output of "
-                "`python3 -c 'import secrets; print(secrets.token_hex(32))'`)."
-            )
+    """Check and normalize settings; raise ConfigError with a clear message when one is wrong.
+
+    Each group of settings has its own check, run in this order (the first wrong setting is
+    the one reported)."""
+    _check_secret_key(config, debug=debug)
+    _check_site(config)
+    _check_money(config)
+    _check_page_cache(config)
+    _check_limits(config)
+    _check_calendar(config)
+    _check_stripe(config)
+    _check_database(config)
+    _check_sessions(config)
+    _check_rate_limits(config)
+    return config
+
+
+def _check_secret_key(config: dict[str, Any], *, debug: bool) -> None:
+    if config.get("SECRET_KEY"):
+        return
+    if debug or config.get("TESTING"):
+        # Throwaway key: sessions die with the process, which is what debug runs want.
+        config["SECRET_KEY"] = os.urandom(32).hex()
+        return
+    raise ConfigError(
+        "SECRET_KEY is not set. Refusing to start: set the SECRET_KEY environment "
+        "variable to a long random string (for example the output of "
+        "`python3 -c 'import secrets; print(secrets.token_hex(32))'`)."
+    )
+
+
+def _check_site(config: dict[str, Any]) -> None:
     public_url = config.get("TRACKER_PUBLIC_URL")
     if public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", public_url):
         raise ConfigError("TRACKER_PUBLIC_URL must be an http(s) address such as https://give.example.org.")
     if config["TRACKER_DEFAULT_LOCALE"] not in ("en", "ja"):
         raise ConfigError("TRACKER_DEFAULT_LOCALE must be en or ja.")
+
+
+def _currency(config: dict[str, Any], name: str, code: str) -> str:
     try:
-        config["TRACKER_BASE_CURRENCY"] = money.normalize_currency(config["TRACKER_BASE_CURRENCY"])
+        return money.normalize_currency(code)
     except money.MoneyError as exc:
-        raise ConfigError(f"TRACKER_BASE_CURRENCY: {exc.reason}") from None
+        raise ConfigError(f"{name}: {exc.reason}") from None
+
+
+def _check_money(config: dict[str, Any]) -> None:
+    """Base currency, accepted currencies, exchange rates and the sandbox's fee."""
+    config["TRACKER_BASE_CURRENCY"] = _currency(config, "TRACKER_BASE_CURRENCY",
+                                                config["TRACKER_BASE_CURRENCY"])
     currencies = config["TRACKER_CURRENCIES"]
     if isinstance(currencies, str):
         currencies = [c for c in currencies.replace(" ", "").split(",") if c]
-    try:
-        config["TRACKER_CURRENCIES"] = [money.normalize_currency(c) for c in currencies]
-    except money.MoneyError as exc:
-        raise ConfigError(f"TRACKER_CURRENCIES: {exc.reason}") from None
+    config["TRACKER_CURRENCIES"] = [_currency(config, "TRACKER_CURRENCIES", c) for c in currencies]
     config["TRACKER_EXCHANGE_RATES"] = _parse_rates(
         config["TRACKER_EXCHANGE_RATES"], config["TRACKER_BASE_CURRENCY"]
     )
@@ -218,15 +245,25 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     if not fee.is_finite() or not 0 <= fee < 100:
         raise ConfigError("TRACKER_SANDBOX_FEE_PERCENT must be a number from 0 to 100.")
     config["TRACKER_SANDBOX_FEE_PERCENT"] = fee
+
+
+def _check_page_cache(config: dict[str, Any]) -> None:
     try:
         config["TRACKER_PAGE_CACHE_SECONDS"] = float(config["TRACKER_PAGE_CACHE_SECONDS"])
     except (TypeError, ValueError):
         raise ConfigError("TRACKER_PAGE_CACHE_SECONDS must be a number of seconds.") from None
     if not 0 <= config["TRACKER_PAGE_CACHE_SECONDS"] <= 60:
         raise ConfigError("TRACKER_PAGE_CACHE_SECONDS must be from 0 to 60.")
+
+
+def _check_limits(config: dict[str, Any]) -> None:
     for name in ("TRACKER_MAX_GIFT_MINOR", "TRACKER_MAX_STAFF_AMOUNT_MINOR"):
         if not isinstance(config[name], int) or isinstance(config[name], bool) or config[name] <= 0:
             raise ConfigError(f"{name} must be a positive whole number.")
+
+
+def _check_calendar(config: dict[str, Any]) -> None:
+    """Time zone, budget categories, the approval threshold and the fiscal year."""
     try:
         ZoneInfo(config["TRACKER_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
@@ -242,23 +279,32 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     month = config["TRACKER_FISCAL_YEAR_START_MONTH"]
     if not isinstance(month, int) or not 1 <= month <= 12:
         raise ConfigError(f"TRACKER_FISCAL_YEAR_START_MONTH must be 1 to 12, got {month!r}.")
+
+
+def _check_stripe(config: dict[str, Any]) -> None:
     key = config.get("STRIPE_SECRET_KEY")
     if key and key.startswith(("sk_live_", "rk_live_")) and not config.get("STRIPE_ALLOW_LIVE"):
         raise ConfigError(
             "STRIPE_SECRET_KEY is a live key. Refusing to start: use a test key (sk_test_...) "
             "or set STRIPE_ALLOW_LIVE=true when you really mean to take real money."
         )
+
+
+def _check_database(config: dict[str, Any]) -> None:
     config["DATABASE_URL"] = normalize_database_url(config["DATABASE_URL"])
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
-    # Engine options per database (tracker.core.db_setup.engine_options): parameters hidden
+    # Engine options per database (tracker.core.database.engine_options): parameters hidden
     # from errors and logs; PostgreSQL pre-pings pooled connections (a restart costs no failed
     # request once it is back) and gives up connecting after TRACKER_DB_CONNECT_TIMEOUT seconds.
-    from tracker.core.db_setup import engine_options
+    from tracker.core.database import engine_options
 
     connect_timeout = config.get("TRACKER_DB_CONNECT_TIMEOUT", 5)
     if not isinstance(connect_timeout, int) or not 1 <= connect_timeout <= 300:
         raise ConfigError("TRACKER_DB_CONNECT_TIMEOUT must be a whole number of seconds, 1 to 300.")
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["DATABASE_URL"], connect_timeout))
+
+
+def _check_sessions(config: dict[str, Any]) -> None:
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     # Refuse oversized requests before anything reads them (photos are at most 10 MB).
     config.setdefault("MAX_CONTENT_LENGTH", 12 * 1024 * 1024)
@@ -271,8 +317,6 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     config.setdefault("REMEMBER_COOKIE_SECURE", config["SESSION_COOKIE_SECURE"])
     config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
-    _check_rate_limits(config)
-    return config
 
 
 def _check_rate_limits(config: dict[str, Any]) -> None:

@@ -1,17 +1,19 @@
 """Import every model so that SQLAlchemy's metadata (and Alembic) sees the whole schema."""
 
 from tracker.accounts.models import User
+from tracker.audit import AuditEntry
 from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core.audit import AuditEntry
 from tracker.core.counters import Counter
-from tracker.core.outbox import OutboxMessage
-from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
-from tracker.donations.recurring import RecurringGift
+from tracker.donations.models import Donation, Donor, Receipt
 from tracker.donors.models import DonorSignIn
-from tracker.payments.models import PaymentEvent, SandboxClock, SandboxSession, SandboxSubscription
+from tracker.ledger.models import LedgerEntry
+from tracker.ledger.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
+from tracker.mail.outbox import OutboxMessage
+from tracker.monthly.models import RecurringGift
+from tracker.payments.models import PaymentEvent
 from tracker.posts.models import Post, PostImage, post_cases
-from tracker.reports.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
+from tracker.sandbox.models import SandboxClock, SandboxSession, SandboxSubscription
 
 __all__ = [
     "AuditEntry", "Beneficiary", "BudgetLine", "Counter", "Disbursement", "DisbursementReceipt",

@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 import tracker.core.types
-from tracker.donations.ledger_guard import create_ledger_guard, drop_ledger_guard
+from tracker.ledger.guard import create_ledger_guard, drop_ledger_guard
 
 
 # revision identifiers, used by Alembic.

@@ -12,8 +12,8 @@ from datetime import date, timezone
 from zoneinfo import ZoneInfo
 
 import tracker.core.types
-from tracker.donations.ledger_guard import create_ledger_guard, drop_ledger_guard
-from tracker.reports import rollups
+from tracker.ledger.guard import create_ledger_guard, drop_ledger_guard
+from tracker.ledger import rollups
 
 
 # revision identifiers, used by Alembic.

@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 
 import tracker.core.types
-from tracker.reports import rollups
+from tracker.ledger import rollups
 
 
 # revision identifiers, used by Alembic.

@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 from tests.conftest import Auth, csrf_from, make_app
 from tracker.accounts import passwords, services
 from tracker.accounts.models import User
+from tracker.audit import AuditEntry
 from tracker.core.access import PUBLIC, ROLES, policy_for, public, roles
-from tracker.core.audit import AuditEntry
 from tracker.core.errors import DomainError
 from tracker.extensions import db
 

@@ -8,7 +8,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from tracker.accounts.models import User
-from tracker.core.audit import AuditEntry
+from tracker.audit import AuditEntry
 from tracker.extensions import db
 
 PASSWORD = "long enough password"

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import Auth, make_app
 from tracker import ConfigError
 from tracker.accounts import auth as auth_module
-from tracker.core.audit import AuditEntry
+from tracker.audit import AuditEntry
 from tracker.extensions import db
 
 

@@ -22,8 +22,8 @@ from tests.conftest import Auth, csrf_from
 from tracker.accounts import auth as auth_module
 from tracker.accounts import services, totp
 from tracker.accounts.models import User
+from tracker.audit import AuditEntry
 from tracker.core.access import PUBLIC, ROLES, policy_for
-from tracker.core.audit import AuditEntry
 from tracker.extensions import db
 
 START = 1_800_000_000  # a multiple of 30: the start of a time step

@@ -43,13 +43,13 @@ from tests.dbcheck import assert_refused, table_counts
 from tracker.accounts.models import User
 from tracker.budgets import services
 from tracker.budgets.models import Disbursement
+from tracker.budgets.services import book_disbursement
 from tracker.cases.models import RescueCase
 from tracker.core.errors import Conflict, DomainError
-from tracker.core.money import Money, convert
+from tracker.core.money import Money, convert, parse_rate
 from tracker.core.time import as_utc, utcnow
-from tracker.donations import ledger
-from tracker.donations.models import LedgerEntry, LedgerIsAppendOnly
 from tracker.extensions import db
+from tracker.ledger.models import LedgerEntry, LedgerIsAppendOnly
 
 REASON = "typed the wrong amount on the form"
 
@@ -305,7 +305,7 @@ def test_book_disbursement_writes_one_linked_entry(app, seed):
 
 def test_a_disbursement_is_booked_once(app, seed, backend):
     d = db.session.get(Disbursement, seed.counted_id)
-    assert_refused(lambda: ledger.book_disbursement(d, booked_at=utcnow()), backend,
+    assert_refused(lambda: book_disbursement(d, booked_at=utcnow()), backend,
                    {"sqlite": "UNIQUE constraint failed: ledger_entries.disbursement_id",
                     "postgresql": "uq_ledger_entries_disbursement_id"})
     assert len(disbursement_entries(seed.case_id)) == 1
@@ -436,7 +436,7 @@ def test_a_typed_rate_is_refused_or_stored_as_it_was_used(app, seed, amount_mino
     db.session.commit()
     before = table_counts()
     try:
-        rate = services.parse_rate(typed)
+        rate = parse_rate(typed)
         d = services.record_disbursement(case, services.DisbursementInput(
             line_id=seed.line_id, spent_on=days_ago(1), amount=Money(amount_minor, currency),
             payee="Money changer", rate=rate), actor=a, today=today())

@@ -36,19 +36,19 @@ from tests.budgets.support import (
     today,
 )
 from tests.factories import make_case
+from tracker.audit import AuditEntry
 from tracker.budgets import services
 from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases import services as case_services
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.cases.public import progress_for
-from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, NotFound
-from tracker.core.money import Money
+from tracker.core.money import Money, parse_rate
 from tracker.core.time import as_utc
-from tracker.donations import ledger
-from tracker.donations.models import LedgerEntry
 from tracker.extensions import db
+from tracker.ledger import reads as ledger
+from tracker.ledger.models import LedgerEntry
 
 DEFAULT_CATEGORIES = ["guides", "transport", "safe_house", "documents_legal", "medical", "food",
                       "other"]
@@ -393,7 +393,7 @@ def test_a_typed_rate_wins_and_is_rounded_half_up(app, staff):
     # $10.01 at 149.5 is ¥1,496.495: rounded half up to the yen
     d = pay(case, lines["transport"], 1_001, "USD", actor=a, rate=Decimal("149.5"))
     assert (d.base_amount_minor, d.exchange_rate) == (1_496, Decimal("149.5"))
-    d2 = pay(case, lines["transport"], 1_003, "USD", actor=a, rate=services.parse_rate("149.5"))
+    d2 = pay(case, lines["transport"], 1_003, "USD", actor=a, rate=parse_rate("149.5"))
     assert d2.base_amount_minor == 1_499  # 1,499.485 -> 1,499
     stored = Decimal(str(disbursement_row(d.id)["exchange_rate"]))
     assert stored == Decimal("149.5")
@@ -425,7 +425,7 @@ def test_a_base_currency_payment_takes_no_rate(app, staff):
      (" 149.85 ", Decimal("149.85")), ("1,000", Decimal(1000)), ("0.0067", Decimal("0.0067"))],
 )
 def test_parse_rate_reads_a_typed_rate(text, expected):
-    assert services.parse_rate(text) == expected
+    assert parse_rate(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -433,7 +433,7 @@ def test_parse_rate_reads_a_typed_rate(text, expected):
              "1e7", "150 yen", "149,85", "1,00", "0.000000001", "150.123456789"])
 def test_parse_rate_refuses_what_is_not_a_positive_rate(text):
     with pytest.raises(DomainError) as info:
-        services.parse_rate(text)
+        parse_rate(text)
     assert info.value.field == "rate"
 
 

@@ -18,15 +18,17 @@ import sqlalchemy as sa
 
 from tests.dbcheck import rollup_snapshot
 from tracker.budgets.models import BudgetLine, Disbursement
-from tracker.cases import bulk_seed, workflow
+from tracker.cases import workflow
 from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
 from tracker.core.money import Money
 from tracker.core.time import fiscal_year_of, local_month, local_today
-from tracker.donations import ledger
+from tracker.demo import bulk as bulk_seed
 from tracker.donations import services as donation_services
-from tracker.donations.models import Donation, Donor, LedgerEntry
+from tracker.donations.models import Donation, Donor
 from tracker.extensions import db
-from tracker.reports import rollups
+from tracker.ledger import reads as ledger
+from tracker.ledger import rollups
+from tracker.ledger.models import LedgerEntry
 
 N = 3000
 

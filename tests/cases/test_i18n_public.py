@@ -21,6 +21,7 @@ from tracker.core.money import Money
 from tracker.core.time import local_today, utcnow
 from tracker.extensions import db
 from tracker.posts.models import Post, PostTranslation
+from tracker.site.public import case_fingerprint
 
 JA = {"Accept-Language": "ja"}
 EN = {"Accept-Language": "en"}
@@ -236,15 +237,15 @@ def test_a_new_version_of_a_linked_post_changes_the_case_pages_fingerprint(app: 
                 published_at=utcnow(), cases=[case])
     db.session.add(post)
     db.session.commit()
-    before = public.case_fingerprint("fingerprinted")
+    before = case_fingerprint("fingerprinted")
     db.session.add(PostTranslation(post=post, language="ja", title="近況", body_markdown=""))
     db.session.commit()
-    added = public.case_fingerprint("fingerprinted")
+    added = case_fingerprint("fingerprinted")
     assert added != before
     version = db.session.scalar(db.select(PostTranslation).where(PostTranslation.post_id == post.id))
     version.title, version.updated_at = "近況報告", utcnow()
     db.session.commit()
-    assert public.case_fingerprint("fingerprinted") != added
+    assert case_fingerprint("fingerprinted") != added
 
 
 def test_the_page_caches_keep_each_language(client: FlaskClient, app: Flask) -> None:

@@ -12,8 +12,8 @@ from sqlalchemy import event
 
 from tests.factories import give, make_case
 from tracker.cases import workflow
-from tracker.donations import ledger
 from tracker.extensions import db
+from tracker.ledger import reads as ledger
 
 
 def _statements(ids: list[int]) -> list[tuple[str, object]]:

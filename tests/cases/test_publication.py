@@ -18,9 +18,9 @@ import pytest
 from tests.confirming import post_confirmed
 from tests.conftest import csrf_from
 from tests.factories import give, make_case
+from tracker.audit import AuditEntry
 from tracker.cases import services, workflow
 from tracker.cases.models import RescueCase
-from tracker.core.audit import AuditEntry
 from tracker.core.money import Money
 from tracker.core.time import current_fiscal_year, local_today, utcnow
 from tracker.extensions import db
@@ -329,9 +329,9 @@ def test_saving_a_draft_or_embargoed_post_leaves_the_public_etag_unchanged(app):
 
 
 def test_a_receipt_for_a_gift_to_a_private_case_does_not_name_it(app):
-    from tracker.core.outbox import OutboxMessage
     from tracker.donations.receipts import issue_receipt
     from tracker.donations.services import OfflineGift, record_offline_gift
+    from tracker.mail.outbox import OutboxMessage
 
     case = make_case("held-private", people=1, public_title="Secret title")
     services.change_status(case, workflow.ON_HOLD)

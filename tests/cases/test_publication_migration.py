@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from tests.conftest import make_app
 from tests.core.test_migrations import fresh_database
 from tracker.accounts.models import User
+from tracker.audit import AuditEntry
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core.audit import AuditEntry
 from tracker.extensions import db
 
 T1 = datetime(2025, 10, 1, 9, 0, tzinfo=UTC)

@@ -11,8 +11,9 @@ from tracker.budgets.models import Disbursement
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.access import policy_for
 from tracker.core.time import current_fiscal_year
-from tracker.donations.models import Donation, Donor, LedgerEntry
+from tracker.donations.models import Donation, Donor
 from tracker.extensions import db
+from tracker.ledger.models import LedgerEntry
 from tracker.posts.models import Post
 
 

@@ -9,9 +9,9 @@ import pytest
 from tests.confirming import post_confirmed
 from tests.conftest import csrf_from
 from tests.factories import make_case
+from tracker.audit import AuditEntry
 from tracker.cases import services
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core.audit import AuditEntry
 from tracker.core.money import Money
 from tracker.core.time import local_today, utcnow
 from tracker.donations.services import OfflineGift, record_offline_gift
@@ -200,7 +200,7 @@ def _close(client, case, **fields):
 
 
 def _raised(case_id):
-    from tracker.donations.ledger import raised_by_case
+    from tracker.ledger.reads import raised_by_case
 
     db.session.expire_all()
     return raised_by_case([case_id])[case_id]
@@ -215,7 +215,7 @@ def test_closing_moves_what_the_case_holds_to_the_general_fund(client, staff):
     closed = db.session.get(RescueCase, case.id)
     assert (closed.status, closed.outcome) == ("closed", "failed")
     assert _raised(case.id) == 0
-    from tracker.donations.models import LedgerEntry
+    from tracker.ledger.models import LedgerEntry
 
     general = db.session.scalar(db.select(db.func.sum(LedgerEntry.amount_minor)).where(
         LedgerEntry.case_id.is_(None), LedgerEntry.kind == "transfer"))

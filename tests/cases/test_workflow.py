@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from tests.factories import make_case
+from tracker.audit import AuditEntry
 from tracker.cases import services, workflow
-from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, IllegalTransition
 from tracker.core.money import Money
 from tracker.extensions import db

@@ -26,9 +26,10 @@ from tests.payments.helpers import fresh, pay_on_page, start_gift
 from tests.payments.test_recurring import subscribe
 from tracker.cases.models import RescueCase
 from tracker.core import confirm
-from tracker.donations.models import Donation, Donor, LedgerEntry
-from tracker.donations.recurring import RecurringGift
+from tracker.donations.models import Donation, Donor
 from tracker.extensions import db
+from tracker.ledger.models import LedgerEntry
+from tracker.monthly.models import RecurringGift
 
 REFUSED = "That confirmation has expired or was for something else"
 

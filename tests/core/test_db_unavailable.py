@@ -24,9 +24,10 @@ from flask import Flask
 from tests.conftest import make_app
 from tracker.config import ConfigError
 from tracker.core.access import public
-from tracker.core.db_unavailable import RETRY_AFTER_SECONDS, database_unavailable
 from tracker.extensions import db
-from tracker.payments.gateway import sandbox_event, sign_payload, webhook_secret
+from tracker.payments.gateway import sign_payload, webhook_secret
+from tracker.sandbox.gateway import sandbox_event
+from tracker.web.unavailable import RETRY_AFTER_SECONDS, database_unavailable
 
 DB_NAME = "tracker_unreachable_db"
 # (not /donate or /transparency: the general fund's form and the redirect to this year need no database)

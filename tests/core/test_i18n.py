@@ -173,7 +173,7 @@ def test_a_translation_missing_from_the_catalog_shows_the_english(app: Flask) ->
 def test_money_and_dates_in_each_language(app: Flask) -> None:
     from flask_babel import refresh
 
-    from tracker.core.templating import long_date, money_filter
+    from tracker.web.templating import long_date, money_filter
     # (the test's app context outlives each request context: forget the cached locale)
     with app.test_request_context("/?lang=ja"):
         refresh()

@@ -25,8 +25,8 @@ from tests.payments.conftest import mail_dir  # noqa: F401  (autouse fixture, sh
 from tests.payments.helpers import pay_on_page, start_gift
 from tests.posts.helpers import post_form
 from tracker.core import links
-from tracker.core.outbox import OutboxMessage
 from tracker.extensions import db
+from tracker.mail.outbox import OutboxMessage
 
 PUBLIC = "https://give.example.org"
 EVIL = "evil.example"

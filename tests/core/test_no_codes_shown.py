@@ -28,8 +28,8 @@ from tracker.cases.models import PERSON_STATUSES, TRACKS
 from tracker.core import labels
 from tracker.core.time import local_today
 from tracker.donations.models import CHANNEL_LABELS, DONATION_STATUSES, GATEWAYS, Donation, Donor
-from tracker.donations.recurring import RECURRING_STATUSES, RecurringGift
 from tracker.extensions import db
+from tracker.monthly.models import RECURRING_STATUSES, RecurringGift
 from tracker.posts.models import KINDS, POST_STATUSES
 
 #: every stored code of a status, outcome, channel or kind (what must never be read as text)

@@ -20,12 +20,12 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 
 from tests.conftest import make_app
-from tracker.core import outbox
 from tracker.core.access import public
-from tracker.core.outbox import OutboxMessage
-from tracker.core.outbox_cli import outbox_cli
 from tracker.core.time import as_utc, utcnow
 from tracker.extensions import db
+from tracker.mail import outbox
+from tracker.mail.cli import outbox_cli
+from tracker.mail.outbox import OutboxMessage
 
 SENDER = "Rescue Tracker <receipts@ngo.example>"
 REFUSED = "refused@example.org"

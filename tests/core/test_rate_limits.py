@@ -21,9 +21,9 @@ from tests.dbcheck import table_counts
 from tests.factories import make_case
 from tests.payments.helpers import gift_form
 from tracker.accounts import lockout
+from tracker.audit import AuditEntry
 from tracker.config import ConfigError
 from tracker.core import ratelimit
-from tracker.core.audit import AuditEntry
 from tracker.extensions import db
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

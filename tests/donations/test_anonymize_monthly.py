@@ -31,13 +31,13 @@ from tests.payments.test_stripe_gateway import (  # noqa: F401  (fixtures)
     sapp,
 )
 from tracker.accounts import services
-from tracker.core.audit import AuditEntry
-from tracker.donations import privacy
+from tracker.audit import AuditEntry
 from tracker.donations.models import Donation, Donor
-from tracker.donations.recurring import RecurringGift
+from tracker.donors import privacy
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
-from tracker.payments.models import SandboxSubscription
+from tracker.monthly.models import RecurringGift
+from tracker.sandbox.models import SandboxSubscription
 
 SLUG = "six-survivors"
 EMAIL = "keiko.monthly@example.org"

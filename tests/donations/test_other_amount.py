@@ -20,8 +20,8 @@ from tests.conftest import csrf_from
 from tests.factories import make_case
 from tests.payments.helpers import fresh, gift_form, post_gift, start_gift
 from tracker.donations.models import Donation
-from tracker.donations.recurring import RecurringGift
 from tracker.extensions import db
+from tracker.monthly.models import RecurringGift
 
 SLUG = "six-survivors"
 REFUSAL = "You chose ¥5,000 and also typed an amount."

@@ -31,13 +31,14 @@ from tests.donations.test_privacy import anonymize_page, found_in_database, plan
 from tests.factories import make_case
 from tests.payments.conftest import mail_dir  # noqa: F401  (autouse fixture, shared)
 from tests.payments.test_recurring import subscribe
+from tracker import audit
 from tracker.cases import workflow
-from tracker.core import audit, outbox
 from tracker.core.time import utcnow
-from tracker.donations import privacy
 from tracker.donations.models import Donation, Donor
-from tracker.donations.recurring import RecurringGift
+from tracker.donors import privacy
 from tracker.extensions import db
+from tracker.mail import outbox
+from tracker.monthly.models import RecurringGift
 from tracker.payments.models import PaymentEvent
 
 ERASED, SCRUBBED, DELETED, RECEIPT_NAME, AUDIT_IP = (
@@ -123,7 +124,7 @@ def test_every_column_of_a_donors_tables_is_classified(app: Flask) -> None:
     unclassified = sorted(present - set(COLUMNS))
     assert not unclassified, (
         f"new columns in a donor's tables: {unclassified}. Decide whether each can hold a donor's "
-        "personal data; if so, make tracker.donations.privacy.anonymize_donor erase it "
+        "personal data; if so, make tracker.donors.privacy.anonymize_donor erase it "
         "(privacy.ERASED) and classify it in COLUMNS")
     assert sorted(set(COLUMNS) - present) == [], "COLUMNS names columns that no longer exist"
     # What the service erases and what this test expects are the same list.

@@ -27,21 +27,24 @@ from tests.conftest import Auth, csrf_from
 from tests.dbcheck import rollup_snapshot
 from tests.factories import RECEIVED_ON, give, make_case
 from tests.payments.helpers import pay_on_page, start_gift
+from tracker import audit
+from tracker.audit import AuditEntry
 from tracker.cases import services as case_services
 from tracker.cases import workflow
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.cases.public import case_fingerprint
-from tracker.core import audit, outbox
-from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError
-from tracker.core.outbox import OutboxMessage
 from tracker.core.time import current_fiscal_year, fiscal_year_of
-from tracker.donations import adjustments, privacy, receipts
+from tracker.donations import adjustments, receipts
 from tracker.donations import services as donation_services
-from tracker.donations.models import Donation, Donor, LedgerEntry, Receipt
+from tracker.donations.models import Donation, Donor, Receipt
+from tracker.donors import privacy
 from tracker.extensions import db
+from tracker.ledger.models import LedgerEntry
+from tracker.mail import outbox
+from tracker.mail.outbox import OutboxMessage
 from tracker.payments.models import PaymentEvent
 from tracker.reports.funding import funding_report
+from tracker.site.public import case_fingerprint
 
 SLUG = "six-survivors"
 REASON = "Donor asked by email to be forgotten"

@@ -16,12 +16,13 @@ from tests.factories import give, make_case
 from tracker.cases import services as case_services
 from tracker.core.errors import Conflict
 from tracker.core.money import Money
-from tracker.core.outbox import OutboxMessage
 from tracker.core.time import local_today
 from tracker.donations import receipts
 from tracker.donations import services as donation_services
-from tracker.donations.models import Donation, LedgerIsAppendOnly, Receipt
+from tracker.donations.models import Donation, Receipt
 from tracker.extensions import db
+from tracker.ledger.models import LedgerIsAppendOnly
+from tracker.mail.outbox import OutboxMessage
 
 MARKERS = ("PRIVATE-MARKER-1", "PRIVATE-MARKER-2", "PRIVATE-MARKER-3", "PRIVATE-MARKER-4")
 

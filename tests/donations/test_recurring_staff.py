@@ -18,10 +18,11 @@ from flask import Flask
 from tests.factories import make_case
 from tests.payments.helpers import fresh
 from tests.payments.test_recurring import advance, card, reload, start_monthly, subscribe
-from tracker.core.templating import local_datetime
+from tracker.core import transactions
 from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments import recurring
+from tracker.monthly import services as recurring
+from tracker.web.templating import local_datetime
 
 SLUG = "six-survivors"
 
@@ -44,9 +45,8 @@ def gifts(app: Flask, client, runner) -> dict:  # noqa: ANN001
     leaving = subscribe(client, None, email="leaving@example.org", preset="USD:2500", currency="USD")
     card(runner, failing.gateway_subscription_id, "decline")
     assert "2 paid, 1 failed" in advance(runner, 32)
-    events = recurring.cancel_recurring(reload(leaving), by="test")
-    db.session.commit()
-    recurring.deliver(events)
+    recurring.cancel_recurring(reload(leaving), by="test")
+    transactions.commit()
     waiting, _path = start_monthly(client, SLUG, email="waiting@example.org")
     found = {name: reload(g) for name, g in
              (("paying", paying), ("failing", failing), ("leaving", leaving), ("waiting", waiting))}

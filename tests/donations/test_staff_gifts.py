@@ -28,19 +28,20 @@ from tests.live import all_at_once as _all_at_once
 from tests.live import live_server
 from tests.live import request as _request
 from tests.payments.helpers import fresh, pay_on_page, raised, start_gift
+from tracker.audit import AuditEntry
 from tracker.cases import services as case_services
-from tracker.core.audit import AuditEntry
 from tracker.core.errors import DomainError
-from tracker.core.outbox import OutboxMessage
 from tracker.core.time import local_today
 from tracker.donations import adjustments
-from tracker.donations.models import Donation, LedgerEntry, Receipt
+from tracker.donations import recording as payments
+from tracker.donations.models import Donation, Receipt
 from tracker.donations.staff_views import staff_gifts_bp
 from tracker.extensions import db
-from tracker.payments import services as payments
-from tracker.payments.gateway import GatewayError, get_gateway, sandbox_event
+from tracker.ledger.models import LedgerEntry
+from tracker.mail.outbox import OutboxMessage
+from tracker.payments.gateway import GatewayError, get_gateway
 from tracker.payments.models import PaymentEvent
-from tracker.payments.webhooks import deliver_sandbox_event
+from tracker.sandbox.gateway import deliver_sandbox_event, sandbox_event
 
 SLUG = "six-survivors"
 REASON = "Typed ¥10,000 for a ¥9,000 transfer"

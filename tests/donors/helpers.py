@@ -16,11 +16,12 @@ from pypdf import PdfReader
 from tests.conftest import csrf_from
 from tests.dbcheck import card_gift
 from tracker.cases.models import RescueCase
-from tracker.core.outbox import OutboxMessage
 from tracker.donations import receipts
-from tracker.donations.models import REFUND, Donation, Donor, LedgerEntry, Receipt
+from tracker.donations.models import Donation, Donor, Receipt
 from tracker.donors.services import MAIL_KIND
 from tracker.extensions import db
+from tracker.ledger.models import REFUND, LedgerEntry
+from tracker.mail.outbox import OutboxMessage
 
 LINK = re.compile(r"https?://[^/\s]+(/my/sign-in/[A-Za-z0-9_-]+)")
 

@@ -14,8 +14,8 @@ from tests.conftest import csrf_from
 from tests.donors.helpers import sign_in
 from tests.factories import make_case
 from tests.payments.test_recurring import EMAIL, SLUG, advance, gifts_of, reload, subscribe
-from tracker.donations.recurring import RecurringGift
 from tracker.extensions import db
+from tracker.monthly.models import RecurringGift
 
 
 @pytest.fixture

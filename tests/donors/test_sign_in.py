@@ -38,8 +38,7 @@ from tests.factories import make_case
 from tests.live import all_at_once, live_server
 from tracker.accounts import auth as auth_module
 from tracker.core.time import utcnow
-from tracker.donations import privacy
-from tracker.donors import services
+from tracker.donors import privacy, services
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
 

@@ -22,12 +22,12 @@ from flask import Flask, request_finished
 
 from tests.conftest import csrf_from
 from tests.donors.helpers import sign_in_mails
-from tracker.core import outbox
-from tracker.core.outbox import OutboxMessage
 from tracker.core.time import utcnow
 from tracker.donations.models import Donor
 from tracker.donors import services
 from tracker.extensions import db
+from tracker.mail import outbox
+from tracker.mail.outbox import OutboxMessage
 
 KNOWN, UNKNOWN, GONE, BUSY = ("known@example.org", "nobody.here@example.org",
                               "gone@example.org", "busy@example.org")

@@ -43,8 +43,8 @@ from tests.payments.test_recurring import advance, subscribe
 from tracker.cases import workflow
 from tracker.core.money import Money, format_money
 from tracker.donations.models import Donation
-from tracker.donations.recurring import RecurringGift
 from tracker.extensions import db
+from tracker.monthly.models import RecurringGift
 
 pytestmark = pytest.mark.e2e
 

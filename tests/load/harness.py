@@ -36,8 +36,9 @@ from tests.conftest import csrf_from
 from tracker import create_app
 from tracker.config import normalize_database_url
 from tracker.extensions import db
-from tracker.payments.gateway import SandboxGateway, sandbox_event, sign_payload
-from tracker.payments.models import SandboxSession
+from tracker.payments.gateway import sign_payload
+from tracker.sandbox.gateway import SandboxGateway, sandbox_event
+from tracker.sandbox.models import SandboxSession
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "load-test-secret-key-not-for-production"

@@ -18,11 +18,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func
 
 from tests.conftest import csrf_from
-from tracker.core.outbox import OutboxMessage
-from tracker.donations.models import Donation, LedgerEntry, Receipt
+from tracker.donations.models import Donation, Receipt
 from tracker.extensions import db
-from tracker.payments.gateway import SandboxGateway, get_gateway, sandbox_event, sign_payload, webhook_secret
-from tracker.payments.models import PaymentEvent, SandboxSession
+from tracker.ledger.models import LedgerEntry
+from tracker.mail.outbox import OutboxMessage
+from tracker.payments.gateway import get_gateway, sign_payload, webhook_secret
+from tracker.payments.models import PaymentEvent
+from tracker.sandbox.gateway import SandboxGateway, sandbox_event
+from tracker.sandbox.models import SandboxSession
 
 OK_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"

@@ -31,10 +31,11 @@ from tests.payments.helpers import (
     sandbox_session,
     start_gift,
 )
-from tracker.core.audit import AuditEntry
-from tracker.donations.models import FEE, RAISED_KINDS, Donation, LedgerEntry
+from tracker.audit import AuditEntry
+from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments.gateway import sandbox_event
+from tracker.ledger.models import FEE, RAISED_KINDS, LedgerEntry
+from tracker.sandbox.gateway import sandbox_event
 
 SLUG = "six-survivors"
 GIFT_MINOR, CARD_FEE = 5000, 180

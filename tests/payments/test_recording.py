@@ -35,12 +35,11 @@ from tests.payments.helpers import (
     table_counts,
     thanks_path,
 )
-from tracker.core.audit import AuditEntry
+from tracker.audit import AuditEntry
 from tracker.core.time import utcnow
 from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments.gateway import SandboxGateway, sandbox_event
-from tracker.payments.webhooks import deliver_sandbox_event
+from tracker.sandbox.gateway import SandboxGateway, deliver_sandbox_event, sandbox_event
 
 SLUG = "six-survivors"
 GIFT = {"gift": 1, "fee": 1}

@@ -30,11 +30,14 @@ from tests.payments.helpers import (
     receipt_messages,
     signature,
 )
-from tracker.donations.models import Donation, LedgerEntry
-from tracker.donations.recurring import RecurringGift, add_months
+from tracker.core import transactions
+from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments.gateway import SandboxGateway, sandbox_event
-from tracker.payments.models import PaymentEvent, SandboxSubscription
+from tracker.ledger.models import LedgerEntry
+from tracker.monthly.models import RecurringGift, add_months
+from tracker.payments.models import PaymentEvent
+from tracker.sandbox.gateway import SandboxGateway, sandbox_event
+from tracker.sandbox.models import SandboxSubscription
 
 SLUG = "six-survivors"
 EMAIL = "monthly@example.org"
@@ -201,12 +204,11 @@ def test_four_failures_cancel_the_subscription(app: Flask, client, runner, case)
 
 
 def test_cancelled_gift_takes_nothing_more(app: Flask, client, runner, case) -> None:  # noqa: ANN001
-    from tracker.payments import recurring
+    from tracker.monthly import services as recurring
 
     gift = subscribe(client)
-    events = recurring.cancel_recurring(reload(gift), by="test")
-    db.session.commit()
-    recurring.deliver(events)
+    recurring.cancel_recurring(reload(gift), by="test")
+    transactions.commit()
     gift = reload(gift)
     assert gift.status == "canceled" and gift.canceled_at is not None
     assert subscription(gift).status == "canceled"
@@ -217,12 +219,11 @@ def test_cancelled_gift_takes_nothing_more(app: Flask, client, runner, case) -> 
 
 def test_change_amount_applies_from_the_next_payment(app: Flask, client, runner, case) -> None:  # noqa: ANN001
     from tracker.core.money import Money
-    from tracker.payments import recurring
+    from tracker.monthly import services as recurring
 
     gift = subscribe(client)
-    events = recurring.change_recurring_amount(reload(gift), Money(8000, "JPY"), by="test")
-    db.session.commit()
-    recurring.deliver(events)
+    recurring.change_recurring_amount(reload(gift), Money(8000, "JPY"), by="test")
+    transactions.commit()
     assert reload(gift).amount_minor == 8000 and subscription(gift).amount_minor == 8000
     advance(runner, 32)
     assert [d.amount_minor for d in gifts_of(gift)] == [5000, 8000]

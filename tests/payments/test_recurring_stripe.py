@@ -29,8 +29,8 @@ from tests.payments.test_stripe_gateway import (  # noqa: F401  (fixtures)
     sapp,
 )
 from tracker.donations.models import Donation
-from tracker.donations.recurring import RecurringGift
 from tracker.extensions import db
+from tracker.monthly.models import RecurringGift
 
 
 def _monthly_checkout(app: Flask, stripe: RecordingHTTPClient) -> tuple[RecurringGift, dict]:
@@ -112,7 +112,7 @@ def test_signed_stripe_events_record_each_invoice_once(sapp: Flask, case, fake) 
 
 def test_cancel_and_change_call_stripe(sapp: Flask, case, fake) -> None:  # noqa: ANN001, F811
     from tracker.core.money import Money
-    from tracker.payments import recurring
+    from tracker.monthly import services as recurring
 
     gift, _session = _monthly_checkout(sapp, fake)
     fresh()

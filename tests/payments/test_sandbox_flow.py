@@ -36,7 +36,7 @@ from tests.payments.helpers import (
 )
 from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments.models import SandboxSession
+from tracker.sandbox.models import SandboxSession
 
 SLUG = "six-survivors"
 

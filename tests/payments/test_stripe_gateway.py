@@ -43,8 +43,9 @@ from tests.payments.stripe_fakes import (
     stripe_id,
 )
 from tracker import ConfigError
-from tracker.donations.models import Donation, LedgerEntry
+from tracker.donations.models import Donation
 from tracker.extensions import db
+from tracker.ledger.models import LedgerEntry
 from tracker.payments import webhooks
 from tracker.payments.gateway import GatewayError, StripeGateway, get_gateway, sign_payload
 from tracker.payments.models import PaymentEvent

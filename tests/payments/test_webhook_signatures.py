@@ -34,7 +34,8 @@ from tests.payments.helpers import (
 )
 from tracker.donations.models import Donation
 from tracker.extensions import csrf
-from tracker.payments.gateway import SIGNATURE_TOLERANCE, sandbox_event, webhook_secret
+from tracker.payments.gateway import SIGNATURE_TOLERANCE, webhook_secret
+from tracker.sandbox.gateway import sandbox_event
 
 SLUG = "six-survivors"
 

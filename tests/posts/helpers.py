@@ -14,7 +14,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from tests.conftest import csrf_from
-from tracker.core.audit import AuditEntry
+from tracker.audit import AuditEntry
 from tracker.extensions import db
 from tracker.posts.models import Post, PostImage
 

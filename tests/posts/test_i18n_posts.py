@@ -12,9 +12,9 @@ from flask_babel import refresh
 from tests.factories import give, make_case
 from tests.posts.helpers import NEW, count, edit_url, fresh, jpeg_with_gps, post_form, upload
 from tests.posts.test_share import meta
-from tracker.core.outbox import OutboxMessage
 from tracker.donations.models import Donor
 from tracker.extensions import db
+from tracker.mail.outbox import OutboxMessage
 from tracker.posts import services
 from tracker.posts.models import Post, PostTranslation
 

@@ -13,7 +13,7 @@ import pytest
 from tests.factories import make_case
 from tests.posts.helpers import audit_actions, count, edit_url, fresh, only_post, post_form
 from tests.posts.test_share import meta
-from tracker.core.audit import AuditEntry
+from tracker.audit import AuditEntry
 from tracker.core.time import as_utc
 from tracker.extensions import db
 from tracker.posts.models import Post, PostTranslation

@@ -8,9 +8,9 @@ import pytest
 from tests.factories import give, make_case
 from tests.posts.helpers import audit_actions, count, edit_url, fresh, post_form
 from tracker.cases import services as case_services
-from tracker.core.outbox import OutboxMessage
 from tracker.donations.models import Donation
 from tracker.extensions import db
+from tracker.mail.outbox import OutboxMessage
 from tracker.posts import services
 from tracker.posts.models import Post
 

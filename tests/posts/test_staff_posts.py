@@ -20,7 +20,7 @@ from tests.posts.helpers import (
     only_post,
     post_form,
 )
-from tracker.core.audit import AuditEntry
+from tracker.audit import AuditEntry
 from tracker.core.time import as_utc, utcnow
 from tracker.extensions import db
 from tracker.posts.models import Post

@@ -17,17 +17,17 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import make_case
+from tracker.audit import AuditEntry
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
-from tracker.core.audit import AuditEntry
 from tracker.core.money import Money
 from tracker.core.time import current_fiscal_year, utcnow
 from tracker.core.types import UTCDateTime
+from tracker.donations import recording as payment_services
 from tracker.donations import services as donation_services
 from tracker.donations.adjustments import adjust_gift
 from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments import services as payment_services
 from tracker.payments.gateway import SessionFacts
 from tracker.reports.exports import looks_like_formula, safe_cell
 

@@ -45,11 +45,12 @@ from tracker.core import labels
 from tracker.core.money import Money
 from tracker.core.time import current_fiscal_year, fiscal_year_bounds_utc, local_today, utcnow
 from tracker.core.types import UTCDateTime
+from tracker.donations import recording as payment_services
 from tracker.donations import services as donation_services
 from tracker.donations.adjustments import adjust_gift
-from tracker.donations.models import Donation, LedgerEntry
+from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments import services as payment_services
+from tracker.ledger.models import LedgerEntry
 from tracker.payments.gateway import get_gateway
 from tracker.reports.funding import Flows, FundingReport, funding_report, lapsed_donors, median_of
 

@@ -38,11 +38,13 @@ from tests.factories import make_case
 from tests.payments.helpers import fresh, pay_on_page, start_gift
 from tests.payments.test_recurring import advance, card, reload, subscribe
 from tracker.cases.models import Beneficiary, RescueCase
+from tracker.core import transactions
 from tracker.core.time import current_fiscal_year, fiscal_year_bounds_utc, local_month, local_zone
-from tracker.donations.models import Donation, LedgerEntry
-from tracker.donations.recurring import RecurringGift
+from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments import recurring
+from tracker.ledger.models import LedgerEntry
+from tracker.monthly import services as recurring
+from tracker.monthly.models import RecurringGift
 from tracker.reports.funding import funding_report
 
 SLUG = "six-survivors"
@@ -71,9 +73,8 @@ def scenario(app: Flask, client, runner) -> dict[str, RecurringGift]:  # noqa: A
     d = subscribe(client, None, email=EMAILS[3], preset="other", amount="10", currency="USD")
     card(runner, b.gateway_subscription_id, "decline")
     assert "3 paid, 1 failed" in advance(runner, 32)
-    events = recurring.cancel_recurring(reload(c), by="test")
-    db.session.commit()
-    recurring.deliver(events)
+    recurring.cancel_recurring(reload(c), by="test")
+    transactions.commit()
     assert "2 paid" in advance(runner, 32)
     _donation, session_id = start_gift(client, SLUG, preset="other", amount="10000", currency="JPY",
                                        email=EMAILS[4])

@@ -21,14 +21,15 @@ from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.core.money import Money
 from tracker.core.time import local_today, utcnow
+from tracker.donations import recording as payment_services
 from tracker.donations import services as donation_services
 from tracker.donations.adjustments import adjust_gift
-from tracker.donations.models import Donation, Donor, LedgerEntry
+from tracker.donations.models import Donation, Donor
 from tracker.extensions import db
-from tracker.payments import services as payment_services
+from tracker.ledger import rollups
+from tracker.ledger.models import LedgerEntry
+from tracker.ledger.rollups import DonorMonth, GiftAmountMonth, LedgerMonthTotal
 from tracker.payments.gateway import get_gateway
-from tracker.reports import rollups
-from tracker.reports.rollups import DonorMonth, GiftAmountMonth, LedgerMonthTotal
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 

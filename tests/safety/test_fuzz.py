@@ -63,14 +63,10 @@ from tracker.core.validation import normalize_email
 from tracker.donations import services as donation_services
 from tracker.donations.models import Donation
 from tracker.extensions import db
-from tracker.payments.gateway import (
-    SANDBOX_OK_CARD,
-    SandboxGateway,
-    sandbox_event,
-    sign_payload,
-    webhook_secret,
-)
-from tracker.payments.models import PaymentEvent, SandboxSession
+from tracker.payments.gateway import sign_payload, webhook_secret
+from tracker.payments.models import PaymentEvent
+from tracker.sandbox.gateway import SANDBOX_OK_CARD, SandboxGateway, sandbox_event
+from tracker.sandbox.models import SandboxSession
 
 SLUG = "six-survivors"
 FORM = "application/x-www-form-urlencoded"
@@ -770,7 +766,7 @@ def _donor_with_monthly_gift(client: FlaskClient, monkeypatch: pytest.MonkeyPatc
     """The signed-in donor's active monthly gift, and another donor's: their public ids."""
     from tests.donors.helpers import sign_in
     from tracker.donations.models import Donor
-    from tracker.donations.recurring import RecurringGift
+    from tracker.monthly.models import RecurringGift
 
     _donor_with_gift(monkeypatch, mail_dir)
     own_donor = db.session.scalars(db.select(Donor).where(Donor.email == DONOR_EMAIL)).one()
@@ -787,7 +783,7 @@ def _donor_with_monthly_gift(client: FlaskClient, monkeypatch: pytest.MonkeyPatc
 
 
 def _monthly(public_id: str) -> tuple[str, int]:
-    from tracker.donations.recurring import RecurringGift
+    from tracker.monthly.models import RecurringGift
 
     db.session.rollback()
     gift = db.session.scalars(db.select(RecurringGift).where(RecurringGift.public_id == public_id)).one()

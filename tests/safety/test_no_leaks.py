@@ -69,21 +69,22 @@ from tests.payments.stripe_fakes import (
     stripe_app,
     stripe_id,
 )
+from tracker import audit
 from tracker.budgets import services as budget_services
 from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases import services as case_services
 from tracker.cases import workflow
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core import audit, outbox
 from tracker.core.access import PUBLIC, policy_for
 from tracker.core.money import Money, format_money
-from tracker.core.outbox import OutboxMessage
 from tracker.core.time import current_fiscal_year, local_today, utcnow
 from tracker.donations.models import FLAGGED, Donation, Receipt
 from tracker.extensions import db
-from tracker.payments.models import SandboxSession
+from tracker.mail import outbox
+from tracker.mail.outbox import OutboxMessage
 from tracker.posts.images import store_image
 from tracker.posts.models import Post, PostImage
+from tracker.sandbox.models import SandboxSession
 
 #: every model with ``private_*`` columns; the test plants a marker in each of them
 PRIVATE_MODELS = (RescueCase, Beneficiary, BudgetLine, Disbursement)

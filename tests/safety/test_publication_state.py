@@ -47,11 +47,11 @@ from tracker.cases import services, workflow
 from tracker.cases.models import AGE_BANDS, PERSON_RESCUED, PERSON_STATUSES, Beneficiary, RescueCase
 from tracker.core.errors import DomainError
 from tracker.core.money import Money
-from tracker.core.outbox import OutboxMessage
 from tracker.core.time import current_fiscal_year, local_today, utcnow
 from tracker.donations.receipts import issue_receipt
 from tracker.donations.services import OfflineGift, record_offline_gift
 from tracker.extensions import db
+from tracker.mail.outbox import OutboxMessage
 from tracker.posts import services as posts
 from tracker.posts.models import KINDS, Post
 from tracker.reports.services import lives_saved

@@ -1,4 +1,4 @@
-"""XSS: Markdown is rendered then sanitized with nh3 (``tracker.core.templating.render_markdown``),
+"""XSS: Markdown is rendered then sanitized with nh3 (``tracker.web.templating.render_markdown``),
 and everything else a visitor or staff member typed is escaped by the templates.
 
 A corpus of hostile inputs goes through ``render_markdown`` on its own, then through the real
@@ -20,10 +20,10 @@ from tests.payments.helpers import pay_on_page, start_gift
 from tracker.cases import services as case_services
 from tracker.cases import workflow
 from tracker.core.money import Money
-from tracker.core.templating import render_markdown
 from tracker.core.time import utcnow
 from tracker.extensions import db
 from tracker.posts.models import Post
+from tracker.web.templating import render_markdown
 
 #: (id, payload): what an attacker (or a careless paste) could put in Markdown or a text field
 PAYLOADS: list[tuple[str, str]] = [

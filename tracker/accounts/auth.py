@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 
+from tracker import audit
 from tracker.accounts.models import User
-from tracker.core import audit
 from tracker.core.access import PUBLIC, policy_for
 from tracker.extensions import db, login_manager
 

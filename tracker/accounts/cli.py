@@ -8,9 +8,9 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import IntegrityError
 
+from tracker import audit
 from tracker.accounts import lockout, services, totp
 from tracker.accounts.models import User
-from tracker.core import audit
 from tracker.core.access import ROLES
 from tracker.core.errors import DomainError
 from tracker.core.validation import normalize_email

@@ -28,8 +28,9 @@ from flask import Flask, Response, current_app, g, request
 from flask_babel import ngettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from tracker import audit
 from tracker.accounts.models import User
-from tracker.core import audit, ratelimit
+from tracker.core import ratelimit
 from tracker.core.errors import DomainError
 from tracker.core.validation import email_key
 

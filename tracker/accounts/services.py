@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from tracker import audit
 from tracker.accounts import passwords
 from tracker.accounts.models import User
-from tracker.core import audit
 from tracker.core.access import ROLES
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.time import utcnow

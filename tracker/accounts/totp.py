@@ -17,9 +17,9 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import or_, update
 
+from tracker import audit
 from tracker.accounts import auth
 from tracker.accounts.models import User
-from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.time import utcnow
 from tracker.extensions import db

@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from tracker.budgets.services import LINE_NOTE_MAX, NOTE_MAX, PAYEE_MAX
 from tracker.core.forms import AmountField, Form
-from tracker.donations.adjustments import REASON_MAX, REASON_MIN
+from tracker.core.validation import REASON_MAX, REASON_MIN
 
 REASON = [DataRequired(message=_l("Say why: the reason is kept with the decision.")),
           Length(min=REASON_MIN, max=REASON_MAX,

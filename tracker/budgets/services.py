@@ -10,11 +10,10 @@ so the audit log does not become a second copy of private data.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -22,6 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 
+from tracker import audit
 from tracker.budgets.models import (
     APPROVED,
     PENDING,
@@ -30,20 +30,25 @@ from tracker.budgets.models import (
     Disbursement,
     DisbursementReceipt,
 )
+from tracker.cases import signals as case_signals
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.cases.services import get_case_for_update
 from tracker.config import CATEGORY_LABELS
-from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.images import reencode
-from tracker.core.money import Money, MoneyError, convert, format_money
+from tracker.core.money import (
+    Money,
+    MoneyError,
+    check_rate_places,
+    convert,
+    format_money,
+)
 from tracker.core.time import EARLIEST_MONEY_DAY, local_zone, utcnow
-from tracker.core.validation import check_length
-from tracker.donations import ledger
-from tracker.donations.adjustments import check_desk_amount, check_reason
-from tracker.donations.models import DISBURSEMENT, LedgerEntry
+from tracker.core.validation import check_length, check_reason, check_staff_amount
 from tracker.extensions import db
+from tracker.ledger import book
+from tracker.ledger.models import DISBURSEMENT, LedgerEntry
 
 if TYPE_CHECKING:
     from tracker.accounts.models import User
@@ -51,11 +56,6 @@ if TYPE_CHECKING:
 PAYEE_MAX = 200
 NOTE_MAX = 5000
 LINE_NOTE_MAX = 500
-#: no rate a person types is this large (base units per unit); keeps typos away from BIGINT
-MAX_RATE = Decimal(1_000_000)
-#: decimals of the stored rate (Numeric(18, 8))
-RATE_PLACES = 8
-_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
 
 #: the default categories' labels in the page's language (a label written in the
 #: configuration is shown as it is written)
@@ -153,7 +153,7 @@ def set_line(case: RescueCase, category: str, planned: Money, private_note: str 
         raise DomainError(_("Plan budget lines in %(currency)s.", currency=base), field="planned")
     if planned.amount_minor <= 0:
         raise DomainError(_("Plan an amount greater than zero."), field="planned")
-    check_desk_amount(planned, field="planned")
+    check_staff_amount(planned, field="planned")
     check_length(private_note, LINE_NOTE_MAX, "private_note", "note")
     line = db.session.scalar(db.select(BudgetLine).where(
         BudgetLine.case_id == case.id, BudgetLine.category == category))
@@ -235,33 +235,6 @@ class DisbursementInput:
     note: str = ""
 
 
-def parse_rate(text: str | None) -> Decimal | None:
-    """A typed exchange rate ("150", "149.5"), or None when left empty."""
-    raw = (text or "").strip()
-    if not raw:
-        return None
-    # A comma groups thousands ("1,000"); a decimal comma ("149,85") is refused, not misread.
-    if "," in raw and not _GROUPED.match(raw):
-        raise DomainError(_("Write the rate with a point for decimals, like 149.85."), field="rate")
-    try:
-        rate = Decimal(raw.replace(",", ""))
-    except InvalidOperation:
-        raise DomainError(_("Write the rate as a number, like 150 or 149.85."),
-                          field="rate") from None
-    if not rate.is_finite() or rate <= 0 or rate > MAX_RATE:
-        raise DomainError(_("The rate must be a positive number (base-currency units per unit)."),
-                          field="rate")
-    _check_rate_places(rate)
-    return rate
-
-
-def _check_rate_places(rate: Decimal) -> None:
-    """The rate is stored with RATE_PLACES decimals: refuse one the row could not reproduce."""
-    if rate != rate.quantize(Decimal(1).scaleb(-RATE_PLACES)):
-        raise DomainError(_("Give the rate with at most %(places)d decimal places.",
-                            places=RATE_PLACES), field="rate")
-
-
 def _rate_for(currency: str, typed: Decimal | None) -> Decimal:
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     if currency == base:
@@ -270,7 +243,7 @@ def _rate_for(currency: str, typed: Decimal | None) -> Decimal:
                                 "or 1.", currency=base), field="rate")
         return Decimal(1)
     if typed is not None:
-        _check_rate_places(typed)
+        check_rate_places(typed)
         return typed
     configured = current_app.config["TRACKER_EXCHANGE_RATES"].get(currency)
     if configured is None:
@@ -288,7 +261,16 @@ def _count(disbursement: Disbursement, actor: User | None) -> None:
     disbursement.decided_by_id = actor_id
     disbursement.decided_at = utcnow()
     db.session.flush()
-    ledger.book_disbursement(disbursement, booked_at=_noon(disbursement.spent_on))
+    book_disbursement(disbursement, booked_at=_noon(disbursement.spent_on))
+
+
+def book_disbursement(disbursement: Disbursement, *, booked_at: datetime) -> None:
+    """Write an approved disbursement (or its reversal) on the ledger."""
+    book.book_disbursement(
+        disbursement_id=disbursement.id, case_id=disbursement.case_id,
+        base=disbursement.base_amount, original=disbursement.amount,
+        booked_at=booked_at, created_by_id=disbursement.decided_by_id,
+    )
 
 
 def record_disbursement(case: RescueCase, data: DisbursementInput, *, actor: User | None,
@@ -306,7 +288,7 @@ def record_disbursement(case: RescueCase, data: DisbursementInput, *, actor: Use
         raise DomainError(_("Choose one of this case's budget lines."), field="line")
     if data.amount.amount_minor <= 0:
         raise DomainError(_("Enter an amount greater than zero."), field="amount")
-    check_desk_amount(data.amount)
+    check_staff_amount(data.amount)
     if data.spent_on > today:
         raise DomainError(_("The payment date cannot be in the future."), field="spent_on")
     if data.spent_on < EARLIEST_MONEY_DAY:
@@ -325,7 +307,7 @@ def record_disbursement(case: RescueCase, data: DisbursementInput, *, actor: Use
     if base_amount.amount_minor <= 0:
         raise DomainError(_("At that rate the payment is less than the smallest unit of "
                             "%(currency)s.", currency=base), field="amount")
-    check_desk_amount(base_amount)
+    check_staff_amount(base_amount)
     stored_receipt = reencode(receipt, field="receipt") if receipt else None
     disbursement = Disbursement(
         case_id=case.id, budget_line_id=line.id, spent_on=data.spent_on,
@@ -588,3 +570,12 @@ def describe(disbursement: Disbursement) -> str:
     """A one-line staff description: amount, line and date (never the payee)."""
     amount = format_money(Money(disbursement.amount_minor, disbursement.currency))
     return f"{amount} · {category_label(disbursement.line.category)} · {disbursement.spent_on}"
+
+
+@case_signals.count_waiting_payments.connect
+def _waiting_payments(_sender: object, *, case_id: int) -> int:
+    """How many of a case's disbursements await a second approval (asked before closing)."""
+    return int(db.session.scalar(
+        db.select(func.count(Disbursement.id)).where(
+            Disbursement.case_id == case_id, Disbursement.status == PENDING)
+    ) or 0)

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from tracker import audit
 from tracker.budgets import services
 from tracker.budgets.forms import (
     BudgetOptionsForm,
@@ -21,15 +22,14 @@ from tracker.budgets.forms import (
 from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases import public as public_view
 from tracker.cases.models import RescueCase
-from tracker.core import audit
 from tracker.core.access import roles
 from tracker.core.errors import Conflict, DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.images import read_upload
-from tracker.core.money import Money, MoneyError, parse_amount
+from tracker.core.money import Money, MoneyError, parse_amount, parse_rate
 from tracker.core.time import local_today
-from tracker.donations import ledger
 from tracker.extensions import db
+from tracker.ledger import reads
 
 bp = Blueprint("budgets", __name__, url_prefix="/staff")
 
@@ -75,7 +75,7 @@ def _render(case: RescueCase, *, options_form=None, line_form=None, disbursement
             reason_form=None, code: int = 200):
     options = options_form or BudgetOptionsForm(
         goal_follows_budget=case.goal_follows_budget, show_budget=case.show_budget)
-    money = ledger.money_by_case([case.id])[case.id]
+    money = reads.money_by_case([case.id])[case.id]
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     return render_template(
         "staff/budget.html",
@@ -179,7 +179,7 @@ def record(case_id: int):
             data = services.DisbursementInput(
                 line_id=_chosen_line(form),
                 spent_on=form.spent_on.data, amount=amount, payee=form.payee.data or "",
-                rate=services.parse_rate(form.rate.data), note=form.note.data or "",
+                rate=parse_rate(form.rate.data), note=form.note.data or "",
             )
             receipt = read_upload(upload.stream) if upload and getattr(upload, "filename", "") else None
             disbursement = services.record_disbursement(case, data, actor=current_user,
@@ -287,5 +287,5 @@ def receipt(disbursement_id: int):
         abort(404)
     audit.record("disbursement.receipt_viewed", found.disbursement, case_id=found.disbursement.case_id)
     db.session.commit()
-    # (private, no-store and nosniff: every /staff response, see tracker.core.security)
+    # (private, no-store and nosniff: every /staff response, see tracker.web.security)
     return Response(found.data, mimetype=found.content_type)

@@ -16,12 +16,9 @@ from sqlalchemy import func
 from tracker.cases import workflow
 from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
 from tracker.core.money import Money, exponent
-from tracker.core.time import as_utc, utcnow
-from tracker.core.types import UTCDateTime
-from tracker.donations import ledger
-from tracker.donations.models import LedgerEntry
+from tracker.core.time import as_utc
 from tracker.extensions import db
-from tracker.posts.models import PUBLISHED, SCHEDULED, Post, PostTranslation, post_cases
+from tracker.ledger import reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +70,7 @@ def progress_for(cases: Sequence[RescueCase]) -> dict[int, CaseProgress]:
     ids = [c.id for c in cases]
     if not ids:
         return {}
-    money = ledger.money_by_case(ids)
+    money = reads.money_by_case(ids)
     people = {
         case_id: (int(total), int(saved))
         for case_id, total, saved in db.session.execute(
@@ -170,49 +167,6 @@ def public_cases(statuses: frozenset[str] = workflow.OPEN_STATUSES) -> list[Resc
             .order_by(RescueCase.published_at.desc().nulls_last(), RescueCase.id.desc())
         )
     )
-
-
-def _fingerprint_statement():
-    """Built once: SQLAlchemy then reuses the compiled form on every request."""
-    now = db.bindparam("now", type_=UTCDateTime())
-    # Only the linked posts the public can read right now: saving a draft or an embargoed post
-    # must not change a public page's ETag (anyone polling would learn something is being
-    # prepared). An embargo lifting changes this set by itself, at request time.
-    visible = db.select(post_cases.c.post_id).join(Post, Post.id == post_cases.c.post_id).where(
-        post_cases.c.case_id == RescueCase.id,
-        db.or_(Post.status == PUBLISHED, db.and_(Post.status == SCHEDULED, Post.publish_at <= now)),
-    )
-    return db.select(
-        RescueCase.id,
-        RescueCase.status,
-        RescueCase.updated_at,
-        db.select(func.max(LedgerEntry.id)).where(LedgerEntry.case_id == RescueCase.id)
-        .scalar_subquery(),
-        db.select(func.count()).where(Post.id.in_(visible)).scalar_subquery(),
-        db.select(func.max(Post.updated_at)).where(Post.id.in_(visible)).scalar_subquery(),
-        # the other-language versions of the linked posts: the list shows their titles
-        db.select(func.count()).where(PostTranslation.post_id.in_(visible)).scalar_subquery(),
-        db.select(func.max(PostTranslation.updated_at)).where(PostTranslation.post_id.in_(visible))
-        .scalar_subquery(),
-    ).where(RescueCase.slug == db.bindparam("slug"), RescueCase.is_public)
-
-
-_FINGERPRINT = _fingerprint_statement()
-
-
-def case_fingerprint(slug: str) -> tuple | None:
-    """Everything a public case page depends on, in one indexed query (None: not public).
-
-    Status and ``updated_at`` (bumped by every public change to the case or its people), the
-    last ledger entry (gifts, refunds, transfers, the donor wall), the linked posts the public
-    can read now (count and last edit) and their versions in the other language (count and
-    last edit): when any of these moves, the page must be rendered again. Nothing the public
-    cannot see (drafts, embargoed posts, private fields) is part of it. (The language the page is
-    shown in is part of the cache key, not of the fingerprint.)
-    """
-    # Core execution on the session's connection: no ORM work for a row of plain values.
-    row = db.session.connection().execute(_FINGERPRINT, {"slug": slug, "now": utcnow()}).first()
-    return tuple(row) if row is not None else None
 
 
 def get_public_case(slug: str) -> RescueCase | None:

@@ -14,8 +14,8 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func
 
-from tracker.budgets.models import PENDING, Disbursement
-from tracker.cases import workflow
+from tracker import audit
+from tracker.cases import signals, workflow
 from tracker.cases.models import (
     AGE_BANDS,
     IN_TRANSIT,
@@ -25,15 +25,15 @@ from tracker.cases.models import (
     Beneficiary,
     RescueCase,
 )
-from tracker.core import audit, labels
+from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
 from tracker.core.money import Money
 from tracker.core.time import as_utc, utcnow
 from tracker.core.validation import check_staff_amount
-from tracker.donations import ledger
 from tracker.extensions import db
-from tracker.posts.services import prepare_rescue_report, withdraw_rescue_reports
+from tracker.ledger import book
+from tracker.ledger.reads import money_by_case
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -163,7 +163,7 @@ def change_status(case: RescueCase, target: str, *, outcome: str | None = None) 
         publish(case, now=now)
     if target == workflow.RESCUED:
         # A draft rescue report waits for staff to edit and publish (that emails the donors).
-        prepare_rescue_report(case)
+        signals.rescue_completed.send(case)
 
 
 def publish(case: RescueCase, *, now: datetime | None = None) -> bool:
@@ -204,7 +204,7 @@ def unpublish(case: RescueCase, *, now: datetime | None = None) -> bool:
     db.session.flush()
     audit.record("case.unpublished", case, case_id=case.id, before=before,
                  after={"published_at": None, "unpublished_at": as_utc(now).isoformat()})
-    withdraw_rescue_reports(case, now=now)
+    signals.case_unpublished.send(case, now=now)
     return True
 
 
@@ -354,11 +354,9 @@ def update_case(case: RescueCase, data: CaseInput, base_currency: str) -> list[s
 
 
 def pending_disbursements(case_id: int) -> int:
-    """How many of a case's disbursements await a second approval."""
-    return int(db.session.scalar(
-        db.select(func.count(Disbursement.id)).where(
-            Disbursement.case_id == case_id, Disbursement.status == PENDING)
-    ) or 0)
+    """How many of a case's payments out await a decision (the budgets domain answers)."""
+    return sum(int(count or 0) for _receiver, count
+               in signals.count_waiting_payments.send(None, case_id=case_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +406,7 @@ def plan_close(case: RescueCase, outcome: str | None, *, move_funds_to: str | No
             "before closing the case.",
             waiting,
         ))
-    held = ledger.money_by_case([case.id])[case.id].held_minor
+    held = money_by_case([case.id])[case.id].held_minor
     return ClosePlan(outcome=outcome, held_minor=held, currency=case.goal_currency,
                      move_funds_to=move_funds_to,
                      destination=target if move_funds_to == "case" else None)
@@ -426,12 +424,13 @@ def close_case(case: RescueCase, outcome: str, *, move_funds_to: str,
     plan_close(case, outcome, move_funds_to=move_funds_to, target=target)
     change_status(case, workflow.CLOSED, outcome=outcome)
     # What the case holds: raised less paid out (fees are the organization's, not the case's).
-    held = ledger.money_by_case([case.id])[case.id].held_minor
+    held = money_by_case([case.id])[case.id].held_minor
     if move_funds_to == "keep" or held <= 0:
         return 0
     destination = target if move_funds_to == "case" else None
-    ledger.book_transfer(case, destination, held, case.goal_currency,
-                         memo=f"closing {case.slug} ({outcome})", created_by_id=actor_id)
+    book.book_transfer(case.id, destination.id if destination is not None else None,
+                       Money(held, case.goal_currency), memo=f"closing {case.slug} ({outcome})",
+                       created_by_id=actor_id)
     audit.record("case.funds_moved", case, case_id=case.id,
                  after={"amount_minor": held, "to": destination.slug if destination else "general fund"})
     if destination is not None:

@@ -15,7 +15,7 @@ next step and in the end to the default; it is never an error. A string missing 
 catalog shows its English text (gettext's own fallback), and ``tests/core/test_i18n.py``
 fails while any entry is missing.
 
-Pages cached for anonymous visitors are kept per language (``tracker.core.pagecache``), and
+Pages cached for anonymous visitors are kept per language (``tracker.web.pagecache``), and
 every response says ``Vary: Accept-Language, Cookie`` so shared caches do the same.
 """
 

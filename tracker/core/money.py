@@ -21,7 +21,7 @@ import decimal
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Final
 
 from babel import Locale
@@ -42,11 +42,16 @@ __all__ = [
     "MoneyError",
     "UnknownCurrency",
     "check_gateway_limits",
+    "convert",
+    "divide_half_up",
     "exponent",
     "format_money",
     "format_plain",
+    "check_rate_places",
     "normalize_currency",
     "parse_amount",
+    "parse_rate",
+    "round_half_up",
 ]
 
 
@@ -565,7 +570,58 @@ def convert(money: Money, to_currency: str, rate: Decimal) -> Money:
     with localcontext() as ctx:
         ctx.prec = _MAX_DIGITS + 20
         value = money.to_decimal() * rate
-        minor = (value * (Decimal(10) ** _EXPONENTS[target])).quantize(
-            Decimal(1), rounding=ROUND_HALF_UP
-        )
+        minor = round_half_up(value * (Decimal(10) ** _EXPONENTS[target]))
     return Money(int(minor), target)
+
+
+# --------------------------------------------------------------------------- exchange rates
+
+#: no rate a person types is this large (base units per unit); keeps typos away from BIGINT
+MAX_RATE = Decimal(1_000_000)
+#: decimals of the stored rate (Numeric(18, 8))
+RATE_PLACES = 8
+_GROUPED_RATE = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def parse_rate(text: str | None) -> Decimal | None:
+    """A typed exchange rate ("150", "149.5"), or None when left empty."""
+    raw = (text or "").strip()
+    if not raw:
+        return None
+    # A comma groups thousands ("1,000"); a decimal comma ("149,85") is refused, not misread.
+    if "," in raw and not _GROUPED_RATE.match(raw):
+        raise DomainError(_("Write the rate with a point for decimals, like 149.85."), field="rate")
+    try:
+        rate = Decimal(raw.replace(",", ""))
+    except InvalidOperation:
+        raise DomainError(_("Write the rate as a number, like 150 or 149.85."),
+                          field="rate") from None
+    if not rate.is_finite() or rate <= 0 or rate > MAX_RATE:
+        raise DomainError(_("The rate must be a positive number (base-currency units per unit)."),
+                          field="rate")
+    check_rate_places(rate)
+    return rate
+
+
+def check_rate_places(rate: Decimal) -> None:
+    """The rate is stored with RATE_PLACES decimals: refuse one the row could not reproduce."""
+    if rate != rate.quantize(Decimal(1).scaleb(-RATE_PLACES)):
+        raise DomainError(_("Give the rate with at most %(places)d decimal places.",
+                            places=RATE_PLACES), field="rate")
+
+
+# --------------------------------------------------------------------------- rounding
+
+
+def round_half_up(value: Decimal, places: int = 0) -> Decimal:
+    """The one rounding rule for money and figures: to ``places`` decimals, a half away from
+    zero (2.5 -> 3, -2.5 -> -3), with the active decimal context's precision."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def divide_half_up(numerator: int | Decimal, denominator: int | Decimal, places: int = 0) -> Decimal:
+    """``numerator / denominator`` rounded by ``round_half_up``: a proportional share of an
+    amount, an average gift, a median between two amounts, a percentage."""
+    if denominator == 0:
+        raise ZeroDivisionError("divide_half_up by zero")
+    return round_half_up(Decimal(numerator) / Decimal(denominator), places)

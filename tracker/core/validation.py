@@ -68,3 +68,22 @@ def check_staff_amount(money: Money, field: str = "amount", *, maximum: int | No
         largest = format_money(Money(maximum, money.currency), current_locale())
         raise DomainError(_("The largest amount accepted here is %(amount)s. Check the number "
                             "of digits.", amount=largest), field=field)
+
+
+#: a money-desk reason: long enough to mean something to the next reader, short enough for memo
+REASON_MIN, REASON_MAX = 10, 500
+
+
+def check_reason(reason: str | None) -> str:
+    """The reason for a money correction, stripped; DomainError(field "reason") unless it is
+    REASON_MIN to REASON_MAX characters."""
+    text = (reason or "").strip()
+    if not text:
+        raise DomainError(_("Say why: the reason is kept with the correction."), field="reason")
+    if len(text) < REASON_MIN:
+        raise DomainError(_("Give a reason of at least %(min)d characters.", min=REASON_MIN),
+                          field="reason")
+    if len(text) > REASON_MAX:
+        raise DomainError(_("Keep the reason to %(max)d characters.", max=REASON_MAX),
+                          field="reason")
+    return text

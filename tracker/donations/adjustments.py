@@ -4,117 +4,36 @@ An offline gift typed in wrongly (¥10,000 entered for ¥1,000, a bank charge di
 is corrected by booking a signed ``adjustment`` entry against it; the donation row and its
 gift entry stay exactly as first recorded, so the books show both the mistake and its
 correction, who made it and why. Card gifts are corrected by refunds through the gateway
-instead (``tracker.payments.services.refund_donation``), because the money really moves.
+instead (``tracker.donations.recording.refund_donation``), because the money really moves.
 
-Also the read side the staff money desk needs: what the ledger holds for each gift.
+What the ledger holds for each gift (``GiftMoney``) is read in ``tracker.ledger.reads``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
-from sqlalchemy import func
 
+from tracker import audit
 from tracker.cases import workflow
-from tracker.core import audit, labels
+from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
-from tracker.core.validation import check_staff_amount
-from tracker.donations.models import (
-    ADJUSTMENT,
-    GIFT,
-    RAISED_KINDS,
-    REFUND,
-    SUCCEEDED,
-    Donation,
-    LedgerEntry,
-)
+from tracker.core.validation import check_reason, check_staff_amount
+from tracker.donations.models import SUCCEEDED, Donation
 from tracker.donations.services import lock_donation
-from tracker.extensions import db
+from tracker.ledger import book
+from tracker.ledger.models import LedgerEntry
+from tracker.ledger.reads import GiftMoney, gift_money
 
 if TYPE_CHECKING:
     from tracker.accounts.models import User
 
-#: a money-desk reason: long enough to mean something to the next reader, short enough for memo
-REASON_MIN, REASON_MAX = 10, 500
-
-
 def status_name(status: str) -> str:
     """A gift status for a staff page or message, in words and in its language ("Paid")."""
     return labels.label("gift_status", status)
-
-
-@dataclass(frozen=True, slots=True)
-class GiftMoney:
-    """What the ledger holds for one gift, in the base currency unless named otherwise."""
-
-    #: the gift entry (gross, positive); 0 while the gift is not recorded
-    gift_minor: int = 0
-    #: refunds so far, as a positive amount
-    refunded_minor: int = 0
-    #: the same refunds in the donor's currency, as a positive amount
-    refunded_original_minor: int = 0
-    #: adjustments so far, signed
-    adjusted_minor: int = 0
-    #: the gift's contribution to its case: gift, refunds, disputes and adjustments
-    total_minor: int = 0
-
-
-def gift_money(donation_ids: Iterable[int]) -> dict[int, GiftMoney]:
-    """Ledger sums for many gifts in one grouped query; gifts with no entries are left out."""
-    ids = list(donation_ids)
-    if not ids:
-        return {}
-
-    def total(kinds: Iterable[str], column=LedgerEntry.amount_minor):  # noqa: ANN001, ANN202
-        return func.coalesce(func.sum(column).filter(LedgerEntry.kind.in_(tuple(kinds))), 0)
-
-    rows = db.session.execute(
-        db.select(
-            LedgerEntry.donation_id,
-            total([GIFT]),
-            total([REFUND]),
-            total([REFUND], LedgerEntry.original_amount_minor),
-            total([ADJUSTMENT]),
-            total(RAISED_KINDS),
-        )
-        .where(LedgerEntry.donation_id.in_(ids))
-        .group_by(LedgerEntry.donation_id)
-    ).all()
-    return {
-        donation_id: GiftMoney(
-            gift_minor=int(gift), refunded_minor=-int(refunded),
-            refunded_original_minor=-int(refunded_original), adjusted_minor=int(adjusted),
-            total_minor=int(raised),
-        )
-        for donation_id, gift, refunded, refunded_original, adjusted, raised in rows
-    }
-
-
-def check_reason(reason: str | None) -> str:
-    """The reason for a money correction, stripped; DomainError(field "reason") unless it is
-    REASON_MIN to REASON_MAX characters."""
-    text = (reason or "").strip()
-    if not text:
-        raise DomainError(_("Say why: the reason is kept with the correction."), field="reason")
-    if len(text) < REASON_MIN:
-        raise DomainError(_("Give a reason of at least %(min)d characters.", min=REASON_MIN),
-                          field="reason")
-    if len(text) > REASON_MAX:
-        raise DomainError(_("Keep the reason to %(max)d characters.", max=REASON_MAX),
-                          field="reason")
-    return text
-
-
-def check_desk_amount(money: Money, field: str = "amount") -> None:
-    """Refuse a correction, budget line or payment out above TRACKER_MAX_STAFF_AMOUNT_MINOR
-    (tracker.core.validation.check_staff_amount). The cap also keeps typos and hostile input
-    far away from the BIGINT columns, even after conversion at any configured rate."""
-    check_staff_amount(money, field)
 
 
 def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User | None) -> LedgerEntry:
@@ -144,7 +63,7 @@ def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User 
     if amount_minor == 0:
         raise DomainError(_("An adjustment of zero changes nothing; enter an amount like -1,000 "
                             "or 500."), field="amount")
-    check_desk_amount(Money(amount_minor, currency))
+    check_staff_amount(Money(amount_minor, currency))
     before = gift_money([locked.id]).get(locked.id, GiftMoney()).total_minor
     after = before + amount_minor
     if after < 0:
@@ -154,12 +73,10 @@ def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User 
               "reduction is -%(amount)s.", amount=stands),
             field="amount",
         )
-    entry = LedgerEntry(
-        kind=ADJUSTMENT, case_id=locked.case_id, donation_id=locked.id, amount_minor=amount_minor,
-        currency=currency, memo=reason, created_by_id=actor.id if actor is not None else None,
+    entry = book.book_adjustment(
+        donation_id=locked.id, case_id=locked.case_id, amount=Money(amount_minor, currency),
+        memo=reason, created_by_id=actor.id if actor is not None else None,
     )
-    db.session.add(entry)
-    db.session.flush()
     audit.record(
         "donation.adjusted", locked, case_id=locked.case_id, actor=actor,
         before={"total_minor": before, "currency": currency},

@@ -1,7 +1,7 @@
 """Donation receipts: numbered once (RT-000001, RT-000002 ...), never changed, emailed once.
 
 A receipt and its email are written in the caller's transaction: if the gift is rolled back
-the receipt number goes back to the counter and no email leaves (see ``tracker.core.outbox``).
+the receipt number goes back to the counter and no email leaves (see ``tracker.mail.outbox``).
 
 The email (and ``receipt_text``) is written in the language the donor gave in
 (``Donation.locale``; None is the default language), whoever is asking: the webhook that
@@ -17,7 +17,6 @@ from babel.dates import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from tracker.core import outbox
 from tracker.core.counters import next_value
 from tracker.core.errors import Conflict
 from tracker.core.i18n import current_locale, language
@@ -25,6 +24,7 @@ from tracker.core.money import Money, format_money
 from tracker.core.time import as_utc, local_zone, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Receipt
 from tracker.extensions import db
+from tracker.mail import outbox
 
 #: the purpose stored on a receipt for the general fund (stored in English, shown translated)
 GENERAL_FUND = "General fund"

@@ -12,17 +12,17 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tracker import audit
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
-from tracker.core import audit
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, check_gateway_limits, convert
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, check_staff_amount, email_key, normalize_email
-from tracker.donations import ledger
-from tracker.donations.models import CHANNELS, SUCCEEDED, Donation, Donor
+from tracker.donations.models import CHANNELS, FAILED, SUCCEEDED, Donation, Donor
 from tracker.extensions import db
+from tracker.ledger import book
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +102,20 @@ def settle(donation: Donation, settlement: Settlement, *, settled_at: datetime |
     donation.settled_at = settled_at or utcnow()
     donation.status = SUCCEEDED
     db.session.flush()
-    ledger.book_gift(donation)
+    book_gift(donation)
+
+
+def book_gift(donation: Donation) -> None:
+    """Write a settled donation's gift (and fee) on the ledger."""
+    if donation.gross_minor is None or donation.settled_currency is None:
+        raise ValueError("a donation must be settled before it is booked")
+    base = donation.settled_currency
+    book.book_gift(
+        donation_id=donation.id, case_id=donation.case_id, public_id=donation.public_id,
+        gross=Money(donation.gross_minor, base), fee=Money(donation.fee_minor or 0, base),
+        given=Money(donation.amount_minor, donation.currency),
+        booked_at=donation.settled_at or utcnow(),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +253,20 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
     db.session.add(donation)
     db.session.flush()
     return donation
+
+
+def checkout_started(donation_id: int, session_id: str) -> None:
+    """Remember the gateway's checkout session of a pending gift."""
+    donation = db.session.get(Donation, donation_id)
+    donation.gateway_session_id = session_id
+    db.session.flush()
+
+
+def checkout_failed(donation_id: int) -> None:
+    """The gateway did not open a checkout for a pending gift: it failed, nothing was charged."""
+    donation = db.session.get(Donation, donation_id)
+    donation.status = FAILED
+    db.session.flush()
 
 
 def lock_donation(public_id: str) -> Donation | None:

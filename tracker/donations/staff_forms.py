@@ -23,7 +23,7 @@ from wtforms.widgets import HiddenInput
 from tracker.core.forms import AmountField, Form
 from tracker.core.money import InvalidAmount, Money, parse_amount
 from tracker.core.time import EARLIEST_MONEY_DAY, local_today
-from tracker.donations.adjustments import REASON_MAX, REASON_MIN
+from tracker.core.validation import REASON_MAX, REASON_MIN
 from tracker.donations.models import CHANNEL_LABELS
 
 #: the case-select value of the general fund (also the list filter's)

@@ -15,11 +15,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
+from tracker import audit
+from tracker.audit import AuditEntry
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
-from tracker.core import audit, confirm, labels
+from tracker.core import confirm, labels
 from tracker.core.access import roles
-from tracker.core.audit import AuditEntry
 from tracker.core.errors import Conflict, DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale
@@ -27,9 +28,10 @@ from tracker.core.money import Money, MoneyError, format_money, parse_amount
 from tracker.core.query import BadQuery, int_arg
 from tracker.core.time import local_today
 from tracker.donations import adjustments, receipts
+from tracker.donations import recording as payments
 from tracker.donations import services as donation_services
-from tracker.donations.adjustments import GiftMoney, status_name
-from tracker.donations.models import DONATION_STATUSES, SUCCEEDED, Donation, LedgerEntry
+from tracker.donations.adjustments import status_name
+from tracker.donations.models import DONATION_STATUSES, SUCCEEDED, Donation
 from tracker.donations.staff_forms import (
     GENERAL_FUND,
     AdjustForm,
@@ -38,7 +40,8 @@ from tracker.donations.staff_forms import (
     parse_signed_amount,
 )
 from tracker.extensions import db
-from tracker.payments import services as payments
+from tracker.ledger.models import LedgerEntry
+from tracker.ledger.reads import GiftMoney
 from tracker.payments.gateway import GatewayError, get_gateway
 
 staff_gifts_bp = Blueprint("staff_gifts", __name__, url_prefix="/staff/gifts")

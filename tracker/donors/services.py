@@ -40,11 +40,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, delete, func, insert, literal, or_, select, update
 
 from tracker.cases.models import RescueCase
-from tracker.core import outbox
 from tracker.core.errors import DomainError
 from tracker.core.i18n import language
 from tracker.core.money import Money
-from tracker.core.outbox import OutboxMessage
 from tracker.core.time import (
     as_utc,
     fiscal_year_bounds_utc,
@@ -56,24 +54,21 @@ from tracker.core.time import (
 from tracker.core.types import UTCDateTime
 from tracker.core.validation import normalize_email
 from tracker.donations.models import (
-    ADJUSTMENT,
-    DISPUTE,
-    DISPUTE_REVERSAL,
     EXPIRED,
     FAILED,
     FLAGGED,
-    GIFT,
     PENDING,
-    REFUND,
     SUCCEEDED,
     Donation,
     Donor,
-    LedgerEntry,
     Receipt,
 )
 from tracker.donations.receipts import GENERAL_FUND, PRIVATE_CASE
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
+from tracker.ledger.models import ADJUSTMENT, DISPUTE, DISPUTE_REVERSAL, GIFT, REFUND, LedgerEntry
+from tracker.mail import outbox
+from tracker.mail.outbox import OutboxMessage
 
 #: how long a sign-in link works
 LINK_LIFETIME = timedelta(minutes=15)

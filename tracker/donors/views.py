@@ -7,7 +7,7 @@ apart from Flask-Login's staff session) and send anyone without one to /my/sign-
 session ends after TRACKER_SESSION_IDLE_MINUTES without a request or TRACKER_SESSION_MAX_HOURS
 in all, like a staff session (``tracker.accounts.auth.session_ended``), and when the donor
 signs out or is anonymized. Nothing under /my is stored by a browser or proxy
-(``tracker.core.security``).
+(``tracker.web.security``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from tracker.accounts import auth
-from tracker.core import confirm
+from tracker.core import confirm, transactions
 from tracker.core.access import public
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import apply_error
@@ -38,11 +38,11 @@ from tracker.core.i18n import current_locale, language
 from tracker.core.links import public_url
 from tracker.core.money import Money, format_money, parse_amount
 from tracker.donations.models import Donor
-from tracker.donations.recurring import CANCELED
 from tracker.donors import pdf, services
 from tracker.donors.forms import ButtonForm, LinkRequestForm, MonthlyAmountForm
 from tracker.extensions import db
-from tracker.payments import recurring
+from tracker.monthly import services as recurring
+from tracker.monthly.models import CANCELED
 from tracker.payments.gateway import GatewayError
 
 bp = Blueprint("donors", __name__, url_prefix="/my")
@@ -231,7 +231,7 @@ def cancel_monthly(donor: Donor, public_id: str):
             back_url=url_for("donors.page"), back_label=_("Keep my monthly gift"),
         )
     try:
-        events = recurring.cancel_recurring(gift, by=actor)
+        recurring.cancel_recurring(gift, by=actor)
     except DomainError as exc:
         db.session.rollback()
         flash(exc.reason, "error")
@@ -241,8 +241,7 @@ def cancel_monthly(donor: Donor, public_id: str):
         flash(_("The payment service did not answer; your monthly gift is unchanged. Please try again."),
               "error")
         return redirect(url_for("donors.page"), 303)
-    db.session.commit()
-    recurring.deliver(events)
+    transactions.commit()  # then the gateway reports the cancellation
     flash(_("Your monthly gift is cancelled. Nothing more will be taken."), "info")
     return redirect(url_for("donors.page"), 303)
 
@@ -274,7 +273,7 @@ def change_monthly(donor: Donor, public_id: str):
         return _page(donor, form, public_id, 422)
     try:
         amount = parse_amount(form.amount.data, gift.currency, locale=current_locale())
-        events = recurring.change_recurring_amount(gift, amount, by=_donor_label(donor))
+        recurring.change_recurring_amount(gift, amount, by=_donor_label(donor))
     except DomainError as exc:  # MoneyError is one too
         db.session.rollback()
         form.amount.errors = [exc.reason]
@@ -284,8 +283,7 @@ def change_monthly(donor: Donor, public_id: str):
         form.amount.errors = [_("The payment service did not answer; your monthly gift is "
                                 "unchanged. Please try again.")]
         return _page(donor, form, public_id, 503)
-    db.session.commit()
-    recurring.deliver(events)
+    transactions.commit()  # then the gateway reports the new amount
     flash(_("From the next payment on, your monthly gift is %(amount)s.",
             amount=format_money(amount, current_locale())), "info")
     return redirect(url_for("donors.page"), 303)

@@ -1,10 +1,12 @@
-"""The one home of payment gateways, and the only module that imports ``stripe``.
+"""The payment gateway interface, Stripe's gateway, and the only module that imports ``stripe``.
 
-Two gateways share one interface: ``StripeGateway`` (hosted Checkout, test keys by default)
-and ``SandboxGateway`` (an offline checkout page, "TEST MODE — no money moves", that signs
-Stripe-shaped events with the real stripe library and feeds them to the same webhook code).
-Everything sent to a gateway is built here from the donation's opaque public id, the amount
-and the case's public title: never a name or a place of a person in a case.
+``Gateway`` is the interface, shaped like Stripe's API: ``StripeGateway`` (hosted Checkout,
+test keys by default) implements it here. Other gateways (the offline sandbox,
+``tracker.sandbox``) implement it elsewhere and are found through ``register_gateway``: this
+package never imports them. Like Stripe, a gateway reports what happened through signed
+events to the webhook (``tracker.payments.webhooks``); no caller delivers anything.
+Everything sent to a gateway is built from the donation's opaque public id, the amount and
+the case's public title: never a name or a place of a person in a case.
 """
 
 from __future__ import annotations
@@ -12,32 +14,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
 import stripe
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app
 
-from tracker.core.money import Money, convert
-from tracker.core.time import utcnow
-from tracker.donations.models import Donation
-from tracker.donations.recurring import RecurringGift, add_months
-from tracker.extensions import db
-from tracker.payments.models import (
-    PAID,
-    SESSION_COMPLETE,
-    SUB_ACTIVE,
-    SUB_CANCELED,
-    SUB_INCOMPLETE,
-    SUB_PAST_DUE,
-    SandboxClock,
-    SandboxSession,
-    SandboxSubscription,
-)
+from tracker.core.money import Money
 
 #: how old a signed event may be (seconds): Stripe's own default tolerance
 SIGNATURE_TOLERANCE = 300
@@ -112,7 +99,7 @@ class GatewaySettlement:
     rate: Decimal
 
 
-def _session_facts(obj: dict[str, Any]) -> SessionFacts:
+def session_facts(obj: dict[str, Any]) -> SessionFacts:
     """SessionFacts from a Checkout Session object (dict or StripeObject as dict)."""
     metadata = obj.get("metadata") or {}
     intent = obj.get("payment_intent")
@@ -133,7 +120,7 @@ def _session_facts(obj: dict[str, Any]) -> SessionFacts:
 
 def session_facts_from_event(event: dict[str, Any]) -> SessionFacts:
     """The session carried by a checkout.session.* event."""
-    return _session_facts(event["data"]["object"])
+    return session_facts(event["data"]["object"])
 
 
 def verify_event(payload: bytes, sig_header: str | None, secret: str) -> dict[str, Any]:
@@ -180,8 +167,8 @@ class Gateway(Protocol):
     def list_refunds(self, charge_id: str) -> list[dict[str, Any]]: ...
     def create_subscription_checkout(self, request: SubscriptionCheckoutRequest) -> CheckoutStart: ...
     def invoice_settlement(self, invoice: dict[str, Any]) -> GatewaySettlement: ...
-    def cancel_subscription(self, subscription_id: str) -> list[dict[str, Any]]: ...
-    def change_subscription_amount(self, subscription_id: str, amount: Money) -> list[dict[str, Any]]: ...
+    def cancel_subscription(self, subscription_id: str) -> dict[str, Any]: ...
+    def change_subscription_amount(self, subscription_id: str, amount: Money) -> dict[str, Any]: ...
 
 
 # --- Stripe ----------------------------------------------------------------------------------
@@ -243,7 +230,7 @@ class StripeGateway:
     def retrieve_session(self, session_id: str) -> SessionFacts:
         """Fetch a session server-side (never trusting URL parameters)."""
         session = self._call(self.client.v1.checkout.sessions.retrieve, session_id)
-        return _session_facts(session.to_dict())
+        return session_facts(session.to_dict())
 
     def settlement(self, payment_intent_id: str, facts: SessionFacts) -> GatewaySettlement:
         """Gross, fee and rate from the charge's balance transaction."""
@@ -284,7 +271,7 @@ class StripeGateway:
             self.client.v1.checkout.sessions.list,
             params={"created": {"gte": int(since.timestamp())}, "status": "complete", "limit": 100},
         )
-        return [_session_facts(s.to_dict()) for s in page.auto_paging_iter()]
+        return [session_facts(s.to_dict()) for s in page.auto_paging_iter()]
 
     def list_events(self, since: datetime, types: list[str]) -> list[dict[str, Any]]:
         """Events of the given types created since ``since``, oldest first."""
@@ -344,19 +331,20 @@ class StripeGateway:
             raise GatewayError("the invoice has no payment yet")
         return self.settlement(intent, None)  # type: ignore[arg-type]
 
-    def cancel_subscription(self, subscription_id: str) -> list[dict[str, Any]]:
-        """Cancel now; Stripe reports it with customer.subscription.deleted."""
-        self._call(self.client.v1.subscriptions.cancel, subscription_id,
-                   options={"idempotency_key": f"cancel-{subscription_id}"})
-        return []
+    def cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """Cancel now; returns the cancelled subscription. Stripe reports it with
+        customer.subscription.deleted."""
+        sub = self._call(self.client.v1.subscriptions.cancel, subscription_id,
+                         options={"idempotency_key": f"cancel-{subscription_id}"})
+        return sub.to_dict()
 
-    def change_subscription_amount(self, subscription_id: str, amount: Money) -> list[dict[str, Any]]:
+    def change_subscription_amount(self, subscription_id: str, amount: Money) -> dict[str, Any]:
         """Charge ``amount`` from the next month on (no proration); Stripe reports it with
         customer.subscription.updated."""
         sub = self._call(self.client.v1.subscriptions.retrieve, subscription_id).to_dict()
         item = sub["items"]["data"][0]
         product = item["price"]["product"]
-        self._call(
+        updated = self._call(
             self.client.v1.subscriptions.update, subscription_id,
             params={
                 "items": [{"id": item["id"], "price_data": {
@@ -368,358 +356,13 @@ class StripeGateway:
             },
             options={"idempotency_key": f"amount-{subscription_id}-{amount.currency}-{amount.amount_minor}"},
         )
-        return []
-
-
-# --- Sandbox ---------------------------------------------------------------------------------
-
-SANDBOX_OK_CARD = "4242424242424242"
-SANDBOX_DECLINE_CARD = "4000000000000002"
-#: failed tries of one invoice before the sandbox cancels the subscription (like Stripe's
-#: default "cancel after all retries fail")
-SANDBOX_MAX_ATTEMPTS = 4
-
-
-def _sandbox_token() -> str:
-    return secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
-
-
-class SandboxGateway:
-    """An offline stand-in for Stripe Checkout: no money moves, the events are real-shaped."""
-
-    name = "sandbox"
-    livemode = False
-
-    def create_checkout(self, request: CheckoutRequest) -> CheckoutStart:
-        """Open a sandbox session (a row, so any worker can serve its page)."""
-
-        donation = db.session.scalar(db.select(Donation).where(Donation.public_id == request.donation_id))
-        session = SandboxSession(
-            id="cs_test_sbx_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y"),
-            donation_id=donation.id, amount_minor=request.amount.amount_minor,
-            currency=request.amount.currency, success_url=request.success_url,
-            cancel_url=request.cancel_url,
-        )
-        db.session.add(session)
-        db.session.flush()
-        return CheckoutStart(session.id, url_for("payments.sandbox_checkout", session_id=session.id))
-
-    @staticmethod
-    def session_object(session: Any) -> dict[str, Any]:
-        """The sandbox session as a Stripe Checkout Session object."""
-
-        public_id = db.session.scalar(db.select(Donation.public_id).where(Donation.id == session.donation_id))
-        return {
-            "id": session.id, "object": "checkout.session", "mode": "payment",
-            "status": session.status, "payment_status": session.payment_status,
-            "amount_total": session.amount_minor, "currency": session.currency.lower(),
-            "client_reference_id": public_id, "metadata": {"donation_id": public_id},
-            "payment_intent": session.payment_intent_id, "livemode": False,
-            "created": int(session.created_at.timestamp()),
-            "success_url": session.success_url, "cancel_url": session.cancel_url,
-        }
-
-    def retrieve_session(self, session_id: str) -> SessionFacts:
-
-        session = db.session.get(SandboxSession, session_id)
-        if session is None:
-            raise GatewayError("no such sandbox session")
-        return _session_facts(self.session_object(session))
-
-    def settlement(self, payment_intent_id: str, facts: SessionFacts) -> GatewaySettlement:
-        """Settle at the configured rate, with the configured sandbox fee."""
-
-        charge_id = db.session.scalar(
-            db.select(SandboxSession.charge_id).where(SandboxSession.payment_intent_id == payment_intent_id)
-        )
-        return _configured_settlement(facts.amount_minor, facts.currency, charge_id)
-
-    def invoice_settlement(self, invoice: dict[str, Any]) -> GatewaySettlement:
-        """A sandbox invoice settles like a sandbox session: configured rate and fee."""
-        return _configured_settlement(int(invoice.get("amount_paid") or 0),
-                                      str(invoice.get("currency") or "").upper(),
-                                      invoice.get("charge"))
-
-    def list_completed_sessions(self, since: datetime) -> list[SessionFacts]:
-
-        rows = db.session.scalars(
-            db.select(SandboxSession).where(SandboxSession.status == SESSION_COMPLETE,
-                                            SandboxSession.created_at >= since)
-        )
-        return [_session_facts(self.session_object(s)) for s in rows]
-
-    def list_events(self, since: datetime, types: list[str]) -> list[dict[str, Any]]:
-        """The sandbox delivers its events in-process; there is no event log to list."""
-        return []
-
-    def list_refunds(self, charge_id: str) -> list[dict[str, Any]]:
-        """Sandbox refund events carry their refunds; there is no list to ask."""
-        return []
-
-    def refund(self, payment_intent_id: str, amount_minor: int, *, key: str) -> str:
-        """A sandbox refund id, the same for the same key (like an idempotent retry)."""
-        return "re_sbx_" + hashlib.sha256(f"{payment_intent_id}:{key}".encode()).hexdigest()[:20]
-
-    def pay(self, session_id: str, card_number: str) -> dict[str, Any] | None:
-        """Take a test card on a sandbox session; return the completion event, or None if
-        the card is declined. The caller commits, then delivers the event."""
-
-        session = db.session.get(SandboxSession, session_id)
-        digits = "".join(ch for ch in card_number if ch.isdigit())
-        if session is None or digits != SANDBOX_OK_CARD:
-            return None
-        if session.status != SESSION_COMPLETE:
-            token = secrets.token_hex(10)
-            session.status = SESSION_COMPLETE
-            session.payment_status = PAID
-            session.payment_intent_id = f"pi_sbx_{token}"
-            session.charge_id = f"ch_sbx_{token}"
-            session.completed_at = utcnow()
-            db.session.flush()
-        return sandbox_event("checkout.session.completed", self.session_object(session))
-
-    # --- subscriptions (monthly gifts) ---
-    #
-    # A sandbox subscription is a row (any worker can serve it). Its first invoice is paid on
-    # the checkout page; later ones fall due on the sandbox clock, which only ``advance``
-    # moves (``flask sandbox advance``). Every change comes back as the Stripe-shaped events
-    # Stripe would send; the caller commits, then delivers them.
-
-    def create_subscription_checkout(self, request: SubscriptionCheckoutRequest) -> CheckoutStart:
-        """Open a sandbox subscription waiting for its first payment, and its checkout page."""
-        gift_id = db.session.scalar(
-            db.select(RecurringGift.id).where(RecurringGift.public_id == request.recurring_gift_id))
-        sub = SandboxSubscription(
-            id="sub_sbx_" + _sandbox_token(), checkout_session_id="cs_test_sbx_" + _sandbox_token(),
-            recurring_gift_id=gift_id, customer_id="cus_sbx_" + _sandbox_token(),
-            amount_minor=request.amount.amount_minor, currency=request.amount.currency,
-            success_url=request.success_url, cancel_url=request.cancel_url,
-        )
-        db.session.add(sub)
-        db.session.flush()
-        return CheckoutStart(sub.checkout_session_id,
-                             url_for("payments.sandbox_checkout", session_id=sub.checkout_session_id))
-
-    @staticmethod
-    def subscription_for_checkout(session_id: str) -> SandboxSubscription | None:
-        """The sandbox subscription a checkout page starts, if ``session_id`` is one."""
-        return db.session.scalar(db.select(SandboxSubscription)
-                                 .where(SandboxSubscription.checkout_session_id == session_id))
-
-    @staticmethod
-    def _gift_public_id(sub: SandboxSubscription) -> str | None:
-        return db.session.scalar(
-            db.select(RecurringGift.public_id).where(RecurringGift.id == sub.recurring_gift_id))
-
-    def subscription_object(self, sub: SandboxSubscription) -> dict[str, Any]:
-        """The sandbox subscription as a Stripe Subscription object."""
-        end = self.period_end(sub)
-        end_ts = int(end.timestamp()) if end else None
-        currency = sub.currency.lower()
-        return {
-            "id": sub.id, "object": "subscription", "status": sub.status,
-            "customer": sub.customer_id, "currency": currency, "livemode": False,
-            "metadata": {"recurring_gift_id": self._gift_public_id(sub)},
-            "items": {"object": "list", "data": [{
-                "id": "si_" + sub.id, "current_period_end": end_ts,
-                "price": {"unit_amount": sub.amount_minor, "currency": currency,
-                          "recurring": {"interval": "month"}},
-            }]},
-            "current_period_end": end_ts,
-            "canceled_at": int(sub.canceled_at.timestamp()) if sub.canceled_at else None,
-            "created": int(sub.created_at.timestamp()),
-        }
-
-    def _checkout_object(self, sub: SandboxSubscription) -> dict[str, Any]:
-        public_id = self._gift_public_id(sub)
-        return {
-            "id": sub.checkout_session_id, "object": "checkout.session", "mode": "subscription",
-            "status": "complete", "payment_status": "paid", "amount_total": sub.amount_minor,
-            "currency": sub.currency.lower(), "client_reference_id": public_id,
-            "metadata": {"recurring_gift_id": public_id}, "subscription": sub.id,
-            "customer": sub.customer_id, "livemode": False, "created": int(sub.created_at.timestamp()),
-        }
-
-    def _invoice_object(self, sub: SandboxSubscription, *, paid: bool, reason: str) -> dict[str, Any]:
-        assert sub.anchor_at is not None and sub.open_invoice_id is not None
-        start = add_months(sub.anchor_at, sub.periods)
-        end = add_months(sub.anchor_at, sub.periods + 1)
-        token = sub.open_invoice_id.removeprefix("in_sbx_")
-        return {
-            "id": sub.open_invoice_id, "object": "invoice", "subscription": sub.id,
-            "customer": sub.customer_id, "status": "paid" if paid else "open",
-            "billing_reason": reason, "amount_due": sub.amount_minor,
-            "amount_paid": sub.amount_minor if paid else 0, "currency": sub.currency.lower(),
-            "attempt_count": sub.attempt_count,
-            "charge": f"ch_sbx_{token}" if paid else None,
-            "payment_intent": f"pi_sbx_{token}" if paid else None,
-            "lines": {"object": "list", "data": [{"period": {"start": int(start.timestamp()),
-                                                             "end": int(end.timestamp())}}]},
-            "parent": {"type": "subscription_details", "subscription_details": {
-                "subscription": sub.id, "metadata": {"recurring_gift_id": self._gift_public_id(sub)}}},
-            "livemode": False, "created": int(self.now().timestamp()),
-        }
-
-    def _collect(self, sub: SandboxSubscription, reason: str) -> list[dict[str, Any]]:
-        """Try to collect the subscription's due invoice once: events for what happened."""
-        if sub.open_invoice_id is None:
-            sub.open_invoice_id = "in_sbx_" + _sandbox_token()
-            sub.attempt_count = 0
-        sub.attempt_count += 1
-        if sub.card_declines:
-            events = [sandbox_event("invoice.payment_failed",
-                                    self._invoice_object(sub, paid=False, reason=reason))]
-            if sub.attempt_count >= SANDBOX_MAX_ATTEMPTS:
-                sub.status, sub.canceled_at = SUB_CANCELED, utcnow()
-                events.append(sandbox_event("customer.subscription.deleted",
-                                            self.subscription_object(sub)))
-            elif sub.status != SUB_PAST_DUE:
-                sub.status = SUB_PAST_DUE
-                events.append(sandbox_event("customer.subscription.updated",
-                                            self.subscription_object(sub)))
-            db.session.flush()
-            return events
-        events = [sandbox_event("invoice.paid", self._invoice_object(sub, paid=True, reason=reason))]
-        sub.periods += 1
-        sub.open_invoice_id = None
-        sub.attempt_count = 0
-        if sub.status != SUB_ACTIVE:
-            sub.status = SUB_ACTIVE
-            events.append(sandbox_event("customer.subscription.updated", self.subscription_object(sub)))
-        db.session.flush()
-        return events
-
-    def pay_subscription(self, session_id: str, card_number: str) -> list[dict[str, Any]] | None:
-        """Take a test card on a subscription's checkout page: the subscription starts and its
-        first invoice is paid at once. None if the card is declined."""
-        sub = self.subscription_for_checkout(session_id)
-        digits = "".join(ch for ch in card_number if ch.isdigit())
-        if sub is None or digits != SANDBOX_OK_CARD:
-            return None
-        gift_status = db.session.scalar(
-            db.select(RecurringGift.status).where(RecurringGift.id == sub.recurring_gift_id))
-        if gift_status == "canceled":
-            return None  # cancelled before it was paid: the page takes nothing
-        if sub.status != SUB_INCOMPLETE:
-            return [sandbox_event("checkout.session.completed", self._checkout_object(sub))]
-        sub.anchor_at = self.now()
-        sub.status = SUB_ACTIVE
-        events = self._collect(sub, "subscription_create")
-        return [sandbox_event("checkout.session.completed", self._checkout_object(sub)), *events]
-
-    @staticmethod
-    def period_end(sub: SandboxSubscription) -> datetime | None:
-        """When the subscription's next payment falls due (None before the first)."""
-        return add_months(sub.anchor_at, sub.periods) if sub.anchor_at else None
-
-    @staticmethod
-    def _clock(lock: bool = False) -> SandboxClock:
-        query = db.select(SandboxClock).where(SandboxClock.id == 1)
-        clock = db.session.scalar(query.with_for_update() if lock else query)
-        if clock is None:
-            clock = SandboxClock(id=1, offset_seconds=0)
-            db.session.add(clock)
-            db.session.flush()
-        return clock
-
-    def now(self) -> datetime:
-        """The sandbox's time: real time plus what ``advance`` added (stored in the database)."""
-        offset = db.session.scalar(db.select(SandboxClock.offset_seconds).where(SandboxClock.id == 1))
-        return utcnow() + timedelta(seconds=offset or 0)
-
-    def advance(self, seconds: int) -> list[dict[str, Any]]:
-        """Move the sandbox clock forward and collect every payment that fell due: each due
-        month is one invoice.paid, or one invoice.payment_failed (one try per advance) for a
-        card set to decline. The caller commits, then delivers the events."""
-        if seconds < 0:
-            raise GatewayError("the sandbox clock only moves forward")
-        clock = self._clock(lock=True)
-        clock.offset_seconds = (clock.offset_seconds or 0) + seconds
-        db.session.flush()
-        now = self.now()
-        events: list[dict[str, Any]] = []
-        subs = db.session.scalars(
-            db.select(SandboxSubscription)
-            .where(SandboxSubscription.status.in_((SUB_ACTIVE, SUB_PAST_DUE)))
-            .order_by(SandboxSubscription.created_at, SandboxSubscription.id).with_for_update()
-        ).all()
-        for sub in subs:
-            while sub.status in (SUB_ACTIVE, SUB_PAST_DUE) and self.period_end(sub) <= now:
-                got = self._collect(sub, "subscription_cycle")
-                events += got
-                if got[0]["type"] != "invoice.paid":
-                    break
-        return events
-
-    @staticmethod
-    def find_subscription(ref: str) -> SandboxSubscription | None:
-        """A sandbox subscription by its id (sub_sbx_...) or its monthly gift's (rg_...)."""
-        sub = db.session.get(SandboxSubscription, ref)
-        if sub is None:
-            sub = db.session.scalar(
-                db.select(SandboxSubscription).join(
-                    RecurringGift, RecurringGift.id == SandboxSubscription.recurring_gift_id)
-                .where(RecurringGift.public_id == ref))
-        return sub
-
-    def set_card(self, subscription_id: str, *, declines: bool) -> None:
-        """Make the card on file decline every payment from now on, or pay again."""
-        sub = self.find_subscription(subscription_id)
-        if sub is None:
-            raise GatewayError("no such sandbox subscription")
-        sub.card_declines = declines
-        db.session.flush()
-
-    def cancel_subscription(self, subscription_id: str) -> list[dict[str, Any]]:
-        """Cancel now: customer.subscription.deleted (nothing if it already ended)."""
-        sub = db.session.get(SandboxSubscription, subscription_id)
-        if sub is None:
-            raise GatewayError("no such sandbox subscription")
-        if sub.status == SUB_CANCELED:
-            return []
-        sub.status, sub.canceled_at = SUB_CANCELED, utcnow()
-        db.session.flush()
-        return [sandbox_event("customer.subscription.deleted", self.subscription_object(sub))]
-
-    def change_subscription_amount(self, subscription_id: str, amount: Money) -> list[dict[str, Any]]:
-        """Take ``amount`` from the next month on: customer.subscription.updated."""
-        sub = db.session.get(SandboxSubscription, subscription_id)
-        if sub is None or sub.status == SUB_CANCELED:
-            raise GatewayError("no such sandbox subscription")
-        if amount.currency != sub.currency:
-            raise GatewayError("a subscription keeps its currency")
-        sub.amount_minor = amount.amount_minor
-        db.session.flush()
-        return [sandbox_event("customer.subscription.updated", self.subscription_object(sub))]
-
-
-def _configured_settlement(amount_minor: int, currency: str, charge_id: str | None) -> GatewaySettlement:
-    config = current_app.config
-    base = config["TRACKER_BASE_CURRENCY"]
-    rate = config["TRACKER_EXCHANGE_RATES"].get(currency)
-    if rate is None:
-        raise GatewayError(f"no exchange rate configured for {currency}")
-    gross = convert(Money(amount_minor, currency), base, rate)
-    percent = config["TRACKER_SANDBOX_FEE_PERCENT"]
-    # convert() refuses a zero rate, and 0 % is a valid setting: no fee then.
-    fee = convert(gross, base, percent / 100) if percent else Money(0, base)
-    return GatewaySettlement(charge_id=charge_id, gross_minor=gross.amount_minor,
-                             fee_minor=fee.amount_minor, currency=base, rate=rate)
+        return updated.to_dict()
 
 
 def invoice_payment_intent(invoice: dict[str, Any]) -> str | None:
     """The payment intent an invoice names (older API versions), or None."""
     intent = invoice.get("payment_intent")
     return intent.get("id") if isinstance(intent, dict) else intent
-
-
-def sandbox_event(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """A Stripe-shaped event around ``obj``."""
-    return {
-        "id": "evt_sbx_" + secrets.token_hex(12), "object": "event", "api_version": "2025-09-30",
-        "type": event_type, "livemode": False, "created": int(time.time()),
-        "data": {"object": obj},
-    }
 
 
 def webhook_secret(app: Flask) -> str:
@@ -729,6 +372,17 @@ def webhook_secret(app: Flask) -> str:
         return configured
     digest = hmac.new(app.config["SECRET_KEY"].encode(), b"sandbox-webhook", hashlib.sha256)
     return "whsec_sandbox_" + digest.hexdigest()
+
+
+#: ``app.extensions`` key: gateway factories by name (``register_gateway``)
+_FACTORIES = "tracker_gateway_factories"
+
+
+def register_gateway(app: Flask, name: str, factory: Callable[[Flask], Gateway]) -> None:
+    """Make a gateway other than Stripe available to ``app`` under ``name``: ``factory(app)``
+    builds it the first time it is needed. The offline sandbox registers itself as "sandbox"
+    (``tracker.sandbox.init_app``); it is used when no STRIPE_SECRET_KEY is set."""
+    app.extensions.setdefault(_FACTORIES, {})[name] = factory
 
 
 def get_gateway(app: Flask | None = None) -> Gateway:
@@ -744,6 +398,9 @@ def get_gateway(app: Flask | None = None) -> Gateway:
                 allow_live=bool(app.config.get("STRIPE_ALLOW_LIVE")),
             )
         else:
-            gateway = SandboxGateway()
+            factory = app.extensions.get(_FACTORIES, {}).get("sandbox")
+            if factory is None:
+                raise GatewayError("no payment gateway: set STRIPE_SECRET_KEY or register the sandbox")
+            gateway = factory(app)
         app.extensions["tracker_gateway"] = gateway
     return gateway

@@ -1,22 +1,12 @@
-"""The Stripe webhook endpoint and the sandbox checkout page."""
+"""The Stripe webhook endpoint (every gateway's events arrive through it)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request
-from flask_babel import gettext as _
+from flask import Blueprint, jsonify, request
 
 from tracker.core.access import public
-from tracker.core.money import Money
-from tracker.extensions import csrf, db
-from tracker.payments import recurring, webhooks
-from tracker.payments.gateway import SandboxGateway, get_gateway
-from tracker.payments.models import (
-    SESSION_COMPLETE,
-    SESSION_OPEN,
-    SUB_INCOMPLETE,
-    SandboxSession,
-    SandboxSubscription,
-)
+from tracker.extensions import csrf
+from tracker.payments import webhooks
 
 bp = Blueprint("payments", __name__)
 
@@ -28,52 +18,3 @@ def stripe_webhook():
     """Stripe's events: the signature on the raw body is the only credential (no CSRF)."""
     status, body = webhooks.receive(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
     return jsonify(body), status
-
-
-@bp.route("/sandbox/checkout/<session_id>", methods=["GET", "POST"])
-@public
-def sandbox_checkout(session_id: str):
-    """TEST MODE checkout: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined. The
-    same page starts a monthly gift's sandbox subscription (its first payment is taken here)."""
-    gateway = get_gateway()
-    if not isinstance(gateway, SandboxGateway):
-        abort(404)
-    session = db.session.get(SandboxSession, session_id)
-    if session is None:
-        subscription = gateway.subscription_for_checkout(session_id)
-        if subscription is None:
-            abort(404)
-        return _subscription_checkout(gateway, subscription)
-    amount = Money(session.amount_minor, session.currency)
-    error = None
-    if session.status == SESSION_COMPLETE:
-        return redirect(session.success_url, code=303)
-    if request.method == "POST" and session.status == SESSION_OPEN:
-        card = request.form.get("card_number", "")[:40]
-        event = gateway.pay(session_id, card)
-        if event is None:
-            error = _("Your card was declined (test card). Nothing was charged.")
-        else:
-            db.session.commit()
-            webhooks.deliver_sandbox_event(event)
-            return redirect(session.success_url, code=303)
-    return render_template("payments/sandbox_checkout.html", session=session, amount=amount,
-                           error=error, monthly=False), (402 if error else 200)
-
-
-def _subscription_checkout(gateway: SandboxGateway, subscription: SandboxSubscription):
-    amount = Money(subscription.amount_minor, subscription.currency)
-    error = None
-    if subscription.status != SUB_INCOMPLETE:
-        return redirect(subscription.success_url, code=303)
-    if request.method == "POST":
-        events = gateway.pay_subscription(subscription.checkout_session_id,
-                                          request.form.get("card_number", "")[:40])
-        if events is None:
-            error = _("Your card was declined (test card). Nothing was charged.")
-        else:
-            db.session.commit()
-            recurring.deliver(events)
-            return redirect(subscription.success_url, code=303)
-    return render_template("payments/sandbox_checkout.html", session=subscription, amount=amount,
-                           error=error, monthly=True), (402 if error else 200)

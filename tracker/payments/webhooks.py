@@ -4,27 +4,28 @@ The event row (UNIQUE gateway + event id) is written in the same transaction as 
 so an event is either stored and applied, or neither. A second delivery of the same event
 finds the row and changes nothing; a concurrent one waits on the unique index and then does
 the same.
+
+What an event *means* is not decided here: each domain registers the handlers for the event
+types it owns (``handles``): gifts and their refunds and disputes in
+``tracker.donations.recording``, monthly gifts in ``tracker.monthly.services``. The payments
+package so depends on nothing above it, as Stripe's own library knows nothing of our books.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tracker.core.time import utcnow
-from tracker.donations.models import EXPIRED, FAILED
 from tracker.extensions import db
-from tracker.payments import recurring, services
 from tracker.payments.gateway import (
     Gateway,
     GatewayError,
     SignatureError,
     get_gateway,
-    session_facts_from_event,
-    sign_payload,
     verify_event,
     webhook_secret,
 )
@@ -198,38 +199,45 @@ def malformed(event: dict[str, Any]) -> str | None:
     return None
 
 
-def _apply(event: dict[str, Any], gateway: Gateway) -> str:
+#: a handler gets the verified event and the gateway, applies it and says what it did
+Handler = Callable[[dict[str, Any], Gateway], str]
+#: (event type, "subscription" for a monthly gift's checkout or "") -> its handler
+_HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def handles(*types: str, subscription: bool = False) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of these event ``types`` (for a
+    checkout session, of the one-off kind or, with ``subscription``, of a monthly gift's).
+    Registering a type again replaces its handler."""
+    unknown = [kind for kind in types if kind not in HANDLED_TYPES]
+    if unknown:
+        raise ValueError(f"not an event type we take: {unknown}")
+
+    def register(handler: Handler) -> Handler:
+        for kind in types:
+            _HANDLERS[(kind, "subscription" if subscription else "")] = handler
+        return handler
+
+    return register
+
+
+def _route(event: dict[str, Any]) -> tuple[str, str]:
+    """An event's key in the handlers: a checkout session of a monthly gift (mode
+    "subscription") goes to monthly giving, every other event by its type alone."""
     kind = event["type"]
     obj = event["data"]["object"]
+    subscription = kind.startswith("checkout.session.") and obj.get("mode") == "subscription"
+    return kind, "subscription" if subscription else ""
+
+
+def _apply(event: dict[str, Any], gateway: Gateway) -> str:
     livemode = bool(event.get("livemode"))
     if livemode != gateway.livemode:
         return f"ignored: livemode {livemode} event on a livemode {gateway.livemode} gateway"
-    if kind.startswith("checkout.session.") and obj.get("mode") == "subscription":
-        if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
-            return recurring.checkout_completed(obj, gateway)
-        return recurring.checkout_ended(obj, gateway)
-    if kind == "invoice.paid":
-        return recurring.invoice_paid(obj, gateway, livemode)
-    if kind == "invoice.payment_failed":
-        return recurring.invoice_failed(obj, gateway)
-    if kind in ("customer.subscription.updated", "customer.subscription.deleted"):
-        return recurring.subscription_changed(obj, gateway,
-                                              deleted=kind == "customer.subscription.deleted")
-    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
-        return str(services.record_payment(session_facts_from_event(event), gateway))
-    if kind == "checkout.session.async_payment_failed":
-        services.mark_failed(session_facts_from_event(event), FAILED)
-        return "payment failed"
-    if kind == "checkout.session.expired":
-        services.mark_failed(session_facts_from_event(event), EXPIRED)
-        return "session expired"
-    if kind == "charge.refunded":
-        return f"{services.book_refunds(obj, gateway, livemode)} refunds booked"
-    if kind == "charge.dispute.created":
-        return "dispute booked" if services.book_dispute(obj, gateway, livemode) else "no change"
-    if kind == "charge.dispute.closed":
-        return "dispute reversed" if services.close_dispute(obj, gateway, livemode) else "no change"
-    return "ignored: not a type we handle"
+    handler = _HANDLERS.get(_route(event))
+    if handler is None:
+        return "ignored: not a type we handle"
+    return handler(event, gateway)
 
 
 def store_and_apply(event: dict[str, Any], raw: str, gateway: Gateway) -> PaymentEvent:
@@ -295,9 +303,3 @@ def receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any]
         return 503, {"error": "temporarily unavailable; retry"}
     return 200, {"received": True, "duplicate": not new, "note": note if new else "duplicate"}
 
-
-def deliver_sandbox_event(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """The sandbox's delivery: sign the event with the webhook secret and hand the raw bytes to
-    the same receiver the HTTP endpoint uses (in-process, so a single worker cannot deadlock)."""
-    payload = json.dumps(event, separators=(",", ":")).encode()
-    return receive(payload, sign_payload(payload, webhook_secret(current_app)))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 
-from tracker.core import audit
+from tracker import audit
 from tracker.core.errors import DomainError
 from tracker.core.images import EXTENSIONS, MAX_UPLOAD_BYTES, read_upload, reencode
 

@@ -24,14 +24,17 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import selectinload
 
+from tracker import audit
+from tracker.cases import signals as case_signals
 from tracker.cases.models import RescueCase
-from tracker.core import audit, labels, outbox
+from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.i18n import default_locale, known, language
 from tracker.core.links import public_url
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Donor
 from tracker.extensions import db
+from tracker.mail import outbox
 from tracker.posts.models import (
     DRAFT,
     KIND_LABELS,
@@ -449,6 +452,7 @@ def _free_slug(base: str) -> str:
     return slug
 
 
+@case_signals.rescue_completed.connect
 def prepare_rescue_report(case: RescueCase) -> Post | None:
     """Draft a rescue report for a case that just completed (everyone rescued).
 
@@ -491,6 +495,7 @@ def prepare_rescue_report(case: RescueCase) -> Post | None:
     return post
 
 
+@case_signals.case_unpublished.connect
 def withdraw_rescue_reports(case: RescueCase, *, now: datetime | None = None) -> list[Post]:
     """Take every published or scheduled rescue report about ``case`` back to draft (the
     case was pulled back from the public); audited "post.withdrawn". Flushes; returns them."""

@@ -20,12 +20,12 @@ from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale, language_url
-from tracker.core.templating import local_datetime
 from tracker.core.time import utcnow
 from tracker.extensions import db
 from tracker.posts import images, services
 from tracker.posts.forms import PhotoForm, PostForm, post_form_data
 from tracker.posts.models import PUBLISHED, SCHEDULED, Post, PostImage
+from tracker.web.templating import local_datetime
 
 bp = Blueprint("posts", __name__)
 

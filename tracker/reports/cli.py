@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from tracker.extensions import db
-from tracker.reports import rollups
+from tracker.ledger import rollups
 
 reports_cli = AppGroup("reports", help="Report rollups.")
 

@@ -85,7 +85,7 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable[Any]]
 
     response = Response(generate(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response  # (no-store: every /reports response, see tracker.core.security)
+    return response  # (no-store: every /reports response, see tracker.web.security)
 
 
 # --- the donation list -----------------------------------------------------------------------

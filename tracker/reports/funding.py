@@ -16,19 +16,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import aliased
 
 from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
-from tracker.core.money import Money
+from tracker.core.money import Money, divide_half_up
 from tracker.core.time import fiscal_year_dates
-from tracker.donations.models import (
+from tracker.donations.models import CHANNEL_LABELS, CHANNELS, Donor
+from tracker.extensions import db
+from tracker.ledger.models import (
     ADJUSTMENT,
-    CHANNEL_LABELS,
-    CHANNELS,
     DISBURSEMENT,
     DISPUTE,
     DISPUTE_REVERSAL,
@@ -36,11 +35,9 @@ from tracker.donations.models import (
     GIFT,
     RAISED_KINDS,
     REFUND,
-    Donor,
 )
-from tracker.extensions import db
+from tracker.ledger.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 from tracker.reports.monthly import MonthlyGiving, monthly_giving
-from tracker.reports.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 from tracker.reports.services import lives_saved
 
 #: how many lapsed donors a report page lists (the CSV has them all)
@@ -164,8 +161,7 @@ class FundingReport:
         """Funds paid out in the year per person rescued in it (rounded half up)."""
         if not self.people_rescued:
             return None
-        return int((Decimal(self.spent) / self.people_rescued).quantize(
-            Decimal(1), rounding=ROUND_HALF_UP))
+        return int(divide_half_up(self.spent, self.people_rescued))
 
 
 def _months(fiscal_year: int) -> tuple[date, date]:
@@ -192,7 +188,7 @@ def median_of(counts: Iterable[tuple[int, int]]) -> int | None:
             upper = value
             break
         seen += n
-    return int((Decimal(lower + upper) / 2).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int(divide_half_up(lower + upper, 2))
 
 
 def _lapsed(query, end: date, limit: int | None) -> list[LapsedDonor]:  # noqa: ANN001
@@ -350,7 +346,7 @@ def funding_report(fiscal_year: int) -> FundingReport:
         .where(_in(GiftAmountMonth.month, start, end))
         .group_by(GiftAmountMonth.amount_minor).order_by(GiftAmountMonth.amount_minor)
     ))
-    average = (int((Decimal(totals.gifts) / totals.gift_count).quantize(Decimal(1), ROUND_HALF_UP))
+    average = (int(divide_half_up(totals.gifts, totals.gift_count))
                if totals.gift_count else None)
     return FundingReport(
         fiscal_year=fiscal_year, currency=base, first_month=start, next_first_month=end,

@@ -25,16 +25,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import and_, func, or_, select
 
-from tracker.core.money import Money
+from tracker.core.money import Money, divide_half_up
 from tracker.core.time import fiscal_year_bounds_utc, local_zone, utcnow
-from tracker.donations.models import GIFT, Donation, LedgerEntry
-from tracker.donations.recurring import ACTIVE, PAST_DUE, RecurringGift
+from tracker.donations.models import Donation
 from tracker.extensions import db
+from tracker.ledger.models import GIFT, LedgerEntry
+from tracker.monthly.models import ACTIVE, PAST_DUE, RecurringGift
 
 
 @dataclass
@@ -69,8 +70,7 @@ class MonthlyGiving:
         """Cancelled / running in the year, as a percentage to one decimal (None: no gifts ran)."""
         if not self.running_in_year:
             return None
-        return (Decimal(100 * self.canceled_in_year) / self.running_in_year).quantize(
-            Decimal("0.1"), rounding=ROUND_HALF_UP)
+        return divide_half_up(100 * self.canceled_in_year, self.running_in_year, places=1)
 
 
 def _started_before(moment: datetime):  # noqa: ANN202

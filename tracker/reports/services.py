@@ -26,8 +26,9 @@ from tracker.core.time import (
     local_today,
     local_zone,
 )
-from tracker.donations import ledger
-from tracker.donations.models import (
+from tracker.extensions import db
+from tracker.ledger import reads
+from tracker.ledger.models import (
     ADJUSTMENT,
     DISBURSEMENT,
     DISPUTE,
@@ -38,8 +39,7 @@ from tracker.donations.models import (
     REFUND,
     LedgerEntry,
 )
-from tracker.extensions import db
-from tracker.reports.rollups import LedgerMonthTotal
+from tracker.ledger.rollups import LedgerMonthTotal
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ def year_summary(fiscal_year: int) -> YearSummary:
     return YearSummary(
         fiscal_year=fiscal_year,
         lives_saved=lives_saved(fiscal_year),
-        raised=Money(ledger.raised_between(start, end, base), base),
+        raised=Money(reads.raised_between(start, end, base), base),
     )
 
 

@@ -17,8 +17,9 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from tracker import audit
 from tracker.cases.models import RescueCase
-from tracker.core import audit, labels, pagecache
+from tracker.core import labels
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.i18n import current_locale
@@ -29,6 +30,7 @@ from tracker.extensions import db
 from tracker.reports import charts, exports, services
 from tracker.reports import funding as funding_module
 from tracker.reports.exports import csv_response, major
+from tracker.web import pagecache
 
 bp = Blueprint("reports", __name__)
 

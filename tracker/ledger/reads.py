@@ -1,0 +1,192 @@
+"""What the ledger holds: the sums every page and service reads.
+
+Totals are never stored elsewhere: each figure here is a SUM over ``ledger_entries`` (a case's
+in an index-only scan), or over the rollups for whole years (``tracker.ledger.rollups``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import func
+
+from tracker.core.time import as_utc
+from tracker.extensions import db
+from tracker.ledger.models import (
+    ADJUSTMENT,
+    DISBURSEMENT,
+    GIFT,
+    HELD_KINDS,
+    RAISED_KINDS,
+    REFUND,
+    TRANSFER,
+    LedgerEntry,
+)
+
+#: the donations table as the ledger reads it (who gave, and whether the gift went through);
+#: a plain table so that the ledger does not depend on the donations package
+_donations = sa.table(
+    "donations", sa.column("id"), sa.column("case_id"), sa.column("donor_id"), sa.column("status"),
+)
+#: a donation whose money arrived (``tracker.donations.models.SUCCEEDED``)
+_SUCCEEDED = "succeeded"
+
+@dataclass(frozen=True, slots=True)
+class CaseMoney:
+    """A case's money as the ledger has it."""
+
+    #: gifts less refunds and disputes, plus transfers, in base-currency minor units
+    raised_minor: int = 0
+    #: distinct donors with a succeeded gift
+    donors: int = 0
+    #: when money was last raised for the case (gifts, refunds, transfers; not spending)
+    last_moved: datetime | None = None
+    #: paid out against the budget (approved disbursements less reversals), positive
+    spent_minor: int = 0
+
+    @property
+    def held_minor(self) -> int:
+        """What the case still holds: raised less spent."""
+        return self.raised_minor - self.spent_minor
+
+
+def money_by_case(case_ids: Iterable[int]) -> dict[int, CaseMoney]:
+    """Raised, donors and last movement for many cases in two grouped queries."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    raised = LedgerEntry.kind.in_(RAISED_KINDS)
+    raised_expr = func.coalesce(func.sum(LedgerEntry.amount_minor).filter(raised), 0)
+    spent_expr = func.coalesce(
+        func.sum(LedgerEntry.amount_minor).filter(LedgerEntry.kind == DISBURSEMENT), 0
+    )
+    # When money was paid out is not public (it could hint at when a rescue moves).
+    moved_expr = func.max(LedgerEntry.created_at).filter(raised)
+    ledger_rows = db.session.execute(
+        db.select(LedgerEntry.case_id, raised_expr, moved_expr, spent_expr)
+        .where(LedgerEntry.case_id.in_(ids), LedgerEntry.kind.in_(HELD_KINDS))
+        .group_by(LedgerEntry.case_id)
+    ).all()
+    donor_rows = dict(
+        db.session.execute(
+            db.select(_donations.c.case_id, func.count(func.distinct(_donations.c.donor_id)))
+            .where(_donations.c.case_id.in_(ids), _donations.c.status == _SUCCEEDED)
+            .group_by(_donations.c.case_id)
+        ).all()
+    )
+    result = {case_id: CaseMoney(donors=int(donor_rows.get(case_id, 0))) for case_id in ids}
+    for case_id, raised_sum, moved, spent in ledger_rows:
+        result[case_id] = CaseMoney(
+            raised_minor=int(raised_sum), donors=int(donor_rows.get(case_id, 0)),
+            last_moved=as_utc(moved) if moved is not None else None, spent_minor=-int(spent),
+        )
+    return result
+
+
+def raised_by_case(case_ids: Iterable[int]) -> dict[int, int]:
+    """Money raised per case in base-currency minor units (gifts less refunds and disputes)."""
+    return {case_id: money.raised_minor for case_id, money in money_by_case(case_ids).items()}
+
+
+def raised_between(start: datetime, end: datetime, base_currency: str) -> int:
+    """Money raised across all cases and the general fund with booking time in [start, end)."""
+    total = db.session.scalar(
+        db.select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+            LedgerEntry.kind.in_(RAISED_KINDS),
+            LedgerEntry.kind != TRANSFER,  # transfers move money, they do not raise it
+            LedgerEntry.currency == base_currency,
+            LedgerEntry.booked_at >= start,
+            LedgerEntry.booked_at < end,
+        )
+    )
+    return int(total or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class GiftMoney:
+    """What the ledger holds for one gift, in the base currency unless named otherwise."""
+
+    #: the gift entry (gross, positive); 0 while the gift is not recorded
+    gift_minor: int = 0
+    #: refunds so far, as a positive amount
+    refunded_minor: int = 0
+    #: the same refunds in the donor's currency, as a positive amount
+    refunded_original_minor: int = 0
+    #: adjustments so far, signed
+    adjusted_minor: int = 0
+    #: the gift's contribution to its case: gift, refunds, disputes and adjustments
+    total_minor: int = 0
+
+
+def gift_money(donation_ids: Iterable[int]) -> dict[int, GiftMoney]:
+    """Ledger sums for many gifts in one grouped query; gifts with no entries are left out."""
+    ids = list(donation_ids)
+    if not ids:
+        return {}
+
+    def total(kinds: Iterable[str], column=LedgerEntry.amount_minor):  # noqa: ANN001, ANN202
+        return func.coalesce(func.sum(column).filter(LedgerEntry.kind.in_(tuple(kinds))), 0)
+
+    rows = db.session.execute(
+        db.select(
+            LedgerEntry.donation_id,
+            total([GIFT]),
+            total([REFUND]),
+            total([REFUND], LedgerEntry.original_amount_minor),
+            total([ADJUSTMENT]),
+            total(RAISED_KINDS),
+        )
+        .where(LedgerEntry.donation_id.in_(ids))
+        .group_by(LedgerEntry.donation_id)
+    ).all()
+    return {
+        donation_id: GiftMoney(
+            gift_minor=int(gift), refunded_minor=-int(refunded),
+            refunded_original_minor=-int(refunded_original), adjusted_minor=int(adjusted),
+            total_minor=int(raised),
+        )
+        for donation_id, gift, refunded, refunded_original, adjusted, raised in rows
+    }
+
+
+def booked(donation_id: int, *kinds: str) -> tuple[int, int]:
+    """Base and original amounts booked of ``kinds`` for one gift, as positives (what was
+    taken back: refunds, disputes)."""
+    base, original = db.session.execute(
+        db.select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
+                  func.coalesce(func.sum(LedgerEntry.original_amount_minor), 0))
+        .where(LedgerEntry.donation_id == donation_id, LedgerEntry.kind.in_(kinds))
+    ).one()
+    return -int(base), -int(original)
+
+
+def entry_by_ref(kind: str, ref: str) -> LedgerEntry | None:
+    """The entry of ``kind`` booked under the gateway reference ``ref``, if any (at most one:
+    UNIQUE (kind, gateway_ref))."""
+    return db.session.scalar(
+        db.select(LedgerEntry).where(LedgerEntry.kind == kind, LedgerEntry.gateway_ref == ref))
+
+
+def is_booked(kind: str, ref: str) -> bool:
+    """Whether an entry of ``kind`` is booked under ``ref`` already."""
+    return db.session.scalar(
+        db.select(LedgerEntry.id).where(LedgerEntry.kind == kind, LedgerEntry.gateway_ref == ref)
+    ) is not None
+
+
+def entries_of(donation_id: int) -> list[LedgerEntry]:
+    """A gift's entries, in the order they were written."""
+    return list(db.session.scalars(
+        db.select(LedgerEntry).where(LedgerEntry.donation_id == donation_id).order_by(LedgerEntry.id)))
+
+
+def count_kinds(donation_id: int, *kinds: str) -> tuple[int, ...]:
+    """How many entries of each of ``kinds`` a gift has (e.g. disputes and their reversals)."""
+    row = db.session.execute(
+        db.select(*(func.count().filter(LedgerEntry.kind == kind) for kind in kinds))
+        .where(LedgerEntry.donation_id == donation_id)
+    ).one()
+    return tuple(int(n) for n in row)

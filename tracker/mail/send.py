@@ -1,0 +1,102 @@
+"""Sending one email: over SMTP when MAIL_SERVER is set, otherwise as an .eml file.
+
+The embedded default writes each message into the instance folder (``instance/mail``, or
+MAIL_FILE_DIR), so a laptop or a test run needs no mail server and staff can open the files.
+Errors are raised, never swallowed: ``tracker.mail.outbox`` records them and retries later.
+Callers go through the outbox (``outbox.queue``) rather than calling ``send_email`` directly,
+so that mail leaves only after the change that caused it has been committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import smtplib
+import ssl
+import tempfile
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+
+from flask import current_app
+
+from tracker.core.time import utcnow
+
+#: seconds to wait for the SMTP server at each step
+SMTP_TIMEOUT = 10
+
+
+def _sender_domain(sender: str) -> str:
+    """The domain of MAIL_FROM, for Message-IDs (``localhost`` when it has none)."""
+    _, address = parseaddr(sender)
+    domain = address.rpartition("@")[2]
+    return domain or "localhost"
+
+
+def build_message(to: str, subject: str, body: str) -> EmailMessage:
+    """A plain-text UTF-8 message from MAIL_FROM to ``to``, with Date and Message-ID.
+
+    Header values containing line breaks are refused by the email package (ValueError), so
+    nothing a user typed can add headers.
+    """
+    sender = current_app.config.get("MAIL_FROM") or "Rescue Tracker <no-reply@localhost>"
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(utcnow())
+    # An explicit domain: make_msgid() would otherwise look up this host's FQDN (slow DNS).
+    message["Message-ID"] = make_msgid(domain=_sender_domain(sender))
+    message.set_content(body, subtype="plain", charset="utf-8")
+    return message
+
+
+def mail_file_dir() -> str:
+    """Where the file transport writes messages."""
+    return current_app.config.get("MAIL_FILE_DIR") or os.path.join(current_app.instance_path, "mail")
+
+
+def _send_smtp(message: EmailMessage) -> None:
+    config = current_app.config
+    with smtplib.SMTP(config["MAIL_SERVER"], int(config.get("MAIL_PORT") or 25),
+                      timeout=SMTP_TIMEOUT) as smtp:
+        if config.get("MAIL_USE_TLS"):
+            smtp.starttls(context=ssl.create_default_context())
+        if config.get("MAIL_USERNAME"):
+            smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+        smtp.send_message(message)
+
+
+def _write_file(message: EmailMessage) -> str:
+    directory = mail_file_dir()
+    os.makedirs(directory, exist_ok=True)
+    name = f"{utcnow():%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}.eml"
+    final = os.path.join(directory, name)
+    # mkstemp creates the file readable by this user only (it holds a donor's address); the
+    # leading dot and .tmp suffix keep readers away from a half-written file.
+    fd, temp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(message.as_bytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        # Best-effort clean-up of the temp file; the original error is what matters.
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return final
+
+
+def send_email(to: str, subject: str, body: str) -> None:
+    """Deliver one plain-text email now; raise (smtplib.SMTPException, OSError) on failure.
+
+    Only public information may go in ``subject`` and ``body``: never a beneficiary's name
+    or whereabouts (see the Safety section of the design).
+    """
+    message = build_message(to, subject, body)
+    if current_app.config.get("MAIL_SERVER"):
+        _send_smtp(message)
+    else:
+        _write_file(message)

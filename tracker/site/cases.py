@@ -1,0 +1,427 @@
+"""Case pages: the public home, case and progress pages, and the staff case desk."""
+
+from __future__ import annotations
+
+import json
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from tracker import audit
+from tracker.budgets import services as budget_services
+from tracker.cases import public as public_view
+from tracker.cases import services, workflow
+from tracker.cases.forms import (
+    TRACK_NAMES,
+    CaseForm,
+    CloseForm,
+    EditCaseForm,
+    PersonForm,
+    PublishForm,
+    RescuedForm,
+    StatusForm,
+    UnpublishForm,
+)
+from tracker.cases.models import Beneficiary, RescueCase
+from tracker.core import confirm
+from tracker.core.access import public, roles
+from tracker.core.errors import Conflict, DomainError
+from tracker.core.forms import apply_error
+from tracker.core.i18n import current_locale
+from tracker.core.money import Money, MoneyError, format_money, format_plain, parse_amount
+from tracker.core.time import current_fiscal_year, local_today
+from tracker.donations import services as donation_services
+from tracker.extensions import db
+from tracker.posts.services import recent_visible_posts, visible_posts_for_case
+from tracker.reports.services import year_summary
+from tracker.site.public import case_fingerprint
+from tracker.web import pagecache
+
+bp = Blueprint("cases", __name__)
+staff_bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+STAFF = ("staff", "admin")
+
+
+@bp.route("/")
+@public
+def home():
+    """Open cases with money and people progress, and lives saved this fiscal year."""
+    cases = public_view.public_cases()
+    completed = public_view.public_cases(frozenset({workflow.RESCUED}))[:6]
+    progress = public_view.progress_for(cases + completed)
+    return render_template(
+        "cases/home.html",
+        cases=cases,
+        completed=completed,
+        progress=progress,
+        summary=year_summary(current_fiscal_year()),
+        posts=recent_visible_posts(),
+    )
+
+
+@bp.route("/cases/<slug>")
+@public
+def show(slug: str):
+    """A case's public page: story, progress, people by alias, linked posts, donor wall."""
+
+    def render() -> str:
+        case = public_view.get_public_case(slug)
+        return render_template(
+            "cases/show.html",
+            case=case,
+            progress=public_view.progress_for([case])[case.id],
+            people=public_view.public_people(case),
+            posts=visible_posts_for_case(case),
+            wall=donation_services.wall(case),
+            accepts_gifts=donation_services.accepts_gifts(case),
+            open_statuses=sorted(workflow.OPEN_STATUSES),
+            budget=budget_services.public_budget(case),
+        )
+
+    return pagecache.serve(("case", slug), lambda: case_fingerprint(slug), render)
+
+
+@bp.route("/cases/<slug>/progress.json")
+@public
+def progress(slug: str):
+    """Money and people progress of a public case, exactly as the contract lists.
+
+    Answers 304 to a matching If-None-Match, so pages can poll it cheaply.
+    """
+
+    def render() -> str:
+        case = public_view.get_public_case(slug)
+        data = public_view.progress_json(public_view.progress_for([case])[case.id])
+        return json.dumps(data, separators=(",", ":"))
+
+    return pagecache.serve(("progress", slug), lambda: case_fingerprint(slug), render,
+                           "application/json")
+
+
+@bp.route("/cases/<slug>/people.json")
+@public
+def people(slug: str):
+    """The people of a public case by alias with their status words, and the people counts,
+    so an open page updates its table, count and bar together. Same visibility and caching as
+    progress.json."""
+
+    def render() -> str:
+        case = public_view.get_public_case(slug)
+        data = public_view.people_json(case, public_view.progress_for([case])[case.id])
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    return pagecache.serve(("people", slug), lambda: case_fingerprint(slug), render,
+                           "application/json")
+
+
+# --- staff -----------------------------------------------------------------------------------
+
+
+def _staff_case(case_id: int) -> RescueCase:
+    case = db.session.get(RescueCase, case_id)
+    if case is None:
+        abort(404)
+    return case
+
+
+@staff_bp.route("/")
+@roles(*STAFF)
+def dashboard():
+    """Every case, private requests included, with money and people progress."""
+    cases = list(db.session.scalars(db.select(RescueCase).order_by(RescueCase.id.desc())))
+    progress = public_view.progress_for(cases)
+    return render_template(
+        "staff/dashboard.html", cases=cases, progress=progress,
+        attention=services.needs_attention(cases, progress),
+        pending_approvals=budget_services.pending_count(),
+    )
+
+
+@staff_bp.route("/cases/new", methods=["GET", "POST"])
+@roles(*STAFF)
+def new_case():
+    """Open a case (private until staff publish it or open its appeal or legal fight)."""
+    form = CaseForm()
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    if form.validate_on_submit():
+        try:
+            goal = parse_amount(form.goal.data, base)
+            data = services.CaseInput(
+                slug=form.slug.data.strip(),
+                public_title=form.public_title.data,
+                public_region=form.public_region.data,
+                public_summary=form.public_summary.data or "",
+                track=form.track.data,
+                goal=goal,
+                private_notes=form.private_notes.data or "",
+                private_contact=form.private_contact.data or "",
+            )
+            case = services.create_case(data, base)
+        except DomainError as exc:
+            if isinstance(exc, MoneyError):
+                exc.field = "goal"
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Case '%(title)s' opened.", title=case.public_title), "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id))
+    return render_template("staff/case_new.html", form=form, base_currency=base), (
+        422 if form.errors or form.form_errors else 200
+    )
+
+
+def _close_form(case: RescueCase, form: CloseForm | None = None) -> CloseForm:
+    form = form or CloseForm()
+    open_cases = db.session.scalars(
+        db.select(RescueCase).where(RescueCase.status.in_(workflow.OPEN_STATUSES),
+                                    RescueCase.id != case.id).order_by(RescueCase.public_title)
+    )
+    form.target.choices = {"": "—", **{str(c.id): c.public_title for c in open_cases}}
+    return form
+
+
+def _render_detail(case: RescueCase, *, status_form=None, person_form=None, rescued_form=None,
+                   close_form=None, unpublish_form=None, code: int = 200):
+    return render_template(
+        "staff/case_detail.html",
+        case=case,
+        progress=public_view.progress_for([case])[case.id],
+        targets=sorted(workflow.allowed_targets(case.status)),
+        labels=workflow.LABELS,
+        tracks=TRACK_NAMES,
+        status_form=status_form or StatusForm(),
+        person_form=person_form or PersonForm(),
+        rescued_form=rescued_form or RescuedForm(),
+        close_form=_close_form(case, close_form),
+        publish_form=PublishForm(),
+        unpublish_form=unpublish_form or UnpublishForm(),
+        today=local_today(),
+    ), code
+
+
+@staff_bp.route("/cases/<int:case_id>")
+@roles(*STAFF)
+def case_detail(case_id: int):
+    """A case with its private fields, its people and the allowed status changes.
+
+    Every view of identifying fields is audited, so this GET writes an audit entry.
+    """
+    case = _staff_case(case_id)
+    audit.record("case.private_viewed", case, case_id=case.id)
+    db.session.commit()
+    return _render_detail(case)
+
+
+@staff_bp.route("/cases/<int:case_id>/status", methods=["POST"])
+@roles(*STAFF)
+def change_status(case_id: int):
+    """Move the case along its workflow; an illegal move says why and changes nothing."""
+    form = StatusForm()
+    case = _staff_case(case_id)
+    if form.validate_on_submit():
+        try:
+            if form.target.data == workflow.CLOSED:
+                # Closing cannot be undone: only the close panel does it, after a confirmation.
+                raise DomainError(_("Close a case with “Close the case” below: it shows what "
+                                    "closing will do and asks you to confirm."), field="target")
+            services.change_status(
+                services.get_case_for_update(case.id), form.target.data,
+                outcome=form.outcome.data or None,
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Status is now %(status)s.", status=workflow.LABELS[case.status].lower()),
+                  "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id))
+    return _render_detail(_staff_case(case_id), status_form=form, code=409)
+
+
+@staff_bp.route("/cases/<int:case_id>/people", methods=["POST"])
+@roles(*STAFF)
+def add_person(case_id: int):
+    """Add a person by alias and age band; identifying details go to private fields."""
+    form = PersonForm()
+    case = _staff_case(case_id)
+    if form.validate_on_submit():
+        try:
+            services.add_beneficiary(
+                case, public_alias=form.public_alias.data, age_band=form.age_band.data,
+                private_name=form.private_name.data or "",
+                private_details=form.private_details.data or "",
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Person added."), "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id))
+    return _render_detail(_staff_case(case_id), person_form=form, code=422)
+
+
+@staff_bp.route("/cases/<int:case_id>/people/<int:person_id>/rescued", methods=["POST"])
+@roles(*STAFF)
+def mark_rescued(case_id: int, person_id: int):
+    """Record that a person is safe; the case completes when the last one is."""
+    form = RescuedForm()
+    person = db.session.get(Beneficiary, person_id)
+    if person is None or person.case_id != case_id:
+        abort(404)
+    if form.validate_on_submit():
+        try:
+            completed = services.mark_rescued(
+                person, form.rescued_on.data, note=form.note.data or "", today=local_today()
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash(
+                _("Everyone is safe: the case is complete.") if completed
+                else _("%(alias)s is marked rescued.", alias=person.public_alias),
+                "success",
+            )
+            return redirect(url_for("staff.case_detail", case_id=case_id))
+    return _render_detail(_staff_case(case_id), rescued_form=form, code=422)
+
+
+@staff_bp.route("/cases/<int:case_id>/edit", methods=["GET", "POST"])
+@roles(*STAFF)
+def edit_case(case_id: int):
+    """Edit the texts, region, track and goal of a case (audited; the slug stays)."""
+    case = _staff_case(case_id)
+    base = current_app.config["TRACKER_BASE_CURRENCY"]
+    form = EditCaseForm(obj=case) if request.method == "GET" else EditCaseForm()
+    if request.method == "GET":
+        form.goal.data = format_plain(Money(case.goal_amount_minor, case.goal_currency))
+    if form.validate_on_submit():
+        try:
+            changed = services.update_case(case, services.CaseInput(
+                slug=case.slug, public_title=form.public_title.data,
+                public_region=form.public_region.data, public_summary=form.public_summary.data or "",
+                track=form.track.data, goal=parse_amount(form.goal.data, base),
+                private_notes=form.private_notes.data or "",
+                private_contact=form.private_contact.data or "",
+            ), base)
+        except DomainError as exc:
+            db.session.rollback()
+            if isinstance(exc, MoneyError):
+                exc.field = "goal"
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Saved.") if changed else _("Nothing changed."), "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id))
+    code = 422 if form.errors or form.form_errors else 200
+    return render_template("staff/case_edit.html", form=form, case=case, base_currency=base), code
+
+
+#: the confirmation token's name for closing a case (tracker.core.confirm)
+CLOSE_ACTION = "case.close"
+
+
+@staff_bp.route("/cases/<int:case_id>/close", methods=["POST"])
+@roles(*STAFF)
+def close_case(case_id: int):
+    """Close a case with an outcome, moving what it holds where staff chose. The first POST
+    shows what closing will do; only the confirmed POST closes (tracker.core.confirm)."""
+    case = _staff_case(case_id)
+    form = _close_form(case)
+    if form.validate_on_submit():
+        target = None
+        if form.move_funds_to.data == "case" and (form.target.data or "").isdigit():
+            target = db.session.get(RescueCase, int(form.target.data))
+        actor = confirm.staff_actor()
+        try:
+            plan = services.plan_close(case, form.outcome.data,
+                                       move_funds_to=form.move_funds_to.data, target=target)
+            # The confirmation covers the amount it showed: a gift or refund booked since then
+            # makes the page ask again with the new amount instead of moving another.
+            confirming = f"{case.id}:{plan.moves_minor}:{plan.currency}"
+            if not confirm.confirmed(CLOSE_ACTION, confirming, actor):
+                return confirm.ask(
+                    CLOSE_ACTION, confirming, actor,
+                    title=_("Close the case “%(title)s”?", title=case.public_title),
+                    consequences=_close_consequences(case, plan),
+                    button=_("Close the case"),
+                    back_url=url_for("staff.case_detail", case_id=case.id),
+                )
+            moved = services.close_case(case, form.outcome.data, move_funds_to=form.move_funds_to.data,
+                                        target=target, actor_id=current_user.id)
+            if moved != plan.moves_minor:  # money booked between the check and the lock
+                raise Conflict(_("The money this case holds changed while you confirmed; nothing "
+                                 "was closed. Check the amount and close it again."))
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            money = format_money(Money(moved, case.goal_currency), current_locale())
+            flash(_("Case closed; %(money)s moved.", money=money) if moved else _("Case closed."),
+                  "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id))
+    return _render_detail(_staff_case(case_id), close_form=form, code=409)
+
+
+def _close_consequences(case: RescueCase, plan: services.ClosePlan) -> list[str]:
+    """What closing will do, in words and amounts."""
+    outcome = workflow.OUTCOME_LABELS[plan.outcome]
+    lines = [_("The case “%(title)s” closes as “%(outcome)s”; its status no longer changes.",
+               title=case.public_title, outcome=outcome)]
+    money = format_money(Money(plan.moves_minor, plan.currency), current_locale())
+    if plan.moves_minor and plan.destination is not None:
+        lines.append(_("%(money)s moves to the case “%(target)s”.", money=money,
+                       target=plan.destination.public_title))
+    elif plan.moves_minor:
+        lines.append(_("%(money)s moves to the general fund.", money=money))
+    elif plan.held_minor > 0:
+        held = format_money(Money(plan.held_minor, plan.currency), current_locale())
+        lines.append(_("%(money)s stays on this case.", money=held))
+    else:
+        lines.append(_("The case holds no money, so none moves."))
+    return lines
+
+
+@staff_bp.route("/cases/<int:case_id>/publish", methods=["POST"])
+@roles(*STAFF)
+def publish(case_id: int):
+    """Make the case public on purpose (who and when are recorded and audited)."""
+    form = PublishForm()
+    case = _staff_case(case_id)
+    if not form.validate_on_submit():
+        return _render_detail(case, code=422)
+    done = services.publish(services.get_case_for_update(case.id))
+    db.session.commit()
+    flash(_("The case is public now.") if done else _("The case was already public."), "success")
+    return redirect(url_for("staff.case_detail", case_id=case.id))
+
+
+@staff_bp.route("/cases/<int:case_id>/unpublish", methods=["POST"])
+@roles(*STAFF)
+def unpublish(case_id: int):
+    """Pull the case back from the public (audited); needs the confirmation box ticked."""
+    form = UnpublishForm()
+    case = _staff_case(case_id)
+    if not form.validate_on_submit():
+        return _render_detail(case, unpublish_form=form, code=422)
+    done = services.unpublish(services.get_case_for_update(case.id))
+    db.session.commit()
+    flash(_("The case is private again: its public addresses answer as if it never existed.")
+          if done else _("The case was not public."), "success")
+    return redirect(url_for("staff.case_detail", case_id=case.id))

@@ -1,0 +1,271 @@
+"""Giving: the donation form, the hand-off to checkout and the thank-you page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from tracker.cases import public as public_view
+from tracker.cases.models import RescueCase
+from tracker.core.access import public
+from tracker.core.errors import DomainError
+from tracker.core.forms import apply_error
+from tracker.core.i18n import current_locale
+from tracker.core.money import Money, format_money, parse_amount
+from tracker.core.transactions import transaction
+from tracker.donations import recording as payments
+from tracker.donations import services
+from tracker.donations.forms import DonationForm
+from tracker.donations.models import PENDING, SUCCEEDED, Donation
+from tracker.donors.views import signed_in_donor
+from tracker.extensions import db
+from tracker.monthly import services as recurring
+from tracker.monthly.models import RecurringGift
+from tracker.payments.gateway import (
+    CheckoutRequest,
+    CheckoutStart,
+    GatewayError,
+    SubscriptionCheckoutRequest,
+    get_gateway,
+)
+
+bp = Blueprint("donations", __name__)
+
+#: the words for a gift that did not go through, on its thank-you page
+STATUS_LABELS = {"failed": _l("failed"), "expired": _l("expired"), "flagged": _l("flagged")}
+
+GATEWAY_DOWN = _l("The payment service did not answer. Nothing was charged; please try again.")
+
+
+def _form() -> DonationForm:
+    currencies = current_app.config["TRACKER_CURRENCIES"]
+    form = DonationForm()
+    locale = current_locale()
+    labels = {(c, m): format_money(Money(m, c), locale) for c in currencies
+              for m in services.PRESETS.get(c, ())}
+    form.configure(currencies, services.PRESETS, labels)
+    if not form.is_submitted():
+        form.currency.data = currencies[0]
+        first = services.PRESETS.get(currencies[0], ())
+        form.preset.data = f"{currencies[0]}:{first[1]}" if len(first) > 1 else "other"
+    return form
+
+
+def _gift_amount(form: DonationForm) -> Money:
+    """A preset carries its own currency; the currency box applies to "Other amount".
+
+    A preset together with a different typed amount is refused (DomainError at "amount"):
+    which of the two the donor meant is never guessed.
+    """
+    typed = (form.amount.data or "").strip()
+    if form.preset.data and form.preset.data != "other":
+        preset_currency, _sep, minor = form.preset.data.partition(":")
+        preset = Money(int(minor), preset_currency)
+        if typed and _typed_amount(typed, form.currency.data) != preset:
+            chosen = format_money(preset, current_locale())
+            raise DomainError(_("You chose %(amount)s and also typed an amount. To give the "
+                                "amount you typed, choose “Other amount”; to give %(amount)s, "
+                                "clear the “Other amount” box.", amount=chosen), field="amount")
+        return preset
+    if not typed:
+        raise DomainError(_("Type the amount you want to give."), field="amount")
+    return parse_amount(form.amount.data, form.currency.data, locale=current_locale())
+
+
+def _typed_amount(typed: str, currency: str | None) -> Money | None:
+    """The typed "Other amount", or None when it is not an amount at all."""
+    try:
+        return parse_amount(typed, currency or "", locale=current_locale())
+    except DomainError:
+        return None
+
+
+def _description(case: RescueCase | None) -> str:
+    """What the gateway's page calls the gift: the case's public title, nothing else."""
+    return (_("Gift: %(title)s", title=case.public_title) if case
+            else _("Gift: general fund"))[:200]
+
+
+def _signed_in_donor_id() -> int | None:
+    """The donor signed in on this browser, who alone may change their stored details by
+    giving (see ``services.prepare_donor``)."""
+    donor = signed_in_donor()
+    return donor.id if donor is not None else None
+
+
+def _cancel_url(case: RescueCase | None) -> str:
+    return (url_for("donations.give_to_case", slug=case.slug, _external=True)
+            if case else url_for("donations.give", _external=True))
+
+
+@dataclass(frozen=True, slots=True)
+class _Checkout:
+    """A gift waiting for its checkout: how to ask the gateway for one, and how to record
+    what became of the request (each in its own transaction)."""
+
+    open: Callable[[], CheckoutStart]
+    started: Callable[[str], None]
+    failed: Callable[[], None]
+
+
+def _hand_off(form: DonationForm, begin: Callable[[], _Checkout]):
+    """The money path, written once for one-off and monthly gifts: create the pending gift and
+    commit it *before* calling the gateway (the checkout's idempotency key and metadata point
+    at it, whatever happens next); then open the checkout and record its session, or mark
+    the gift as not started when the gateway does not answer. Returns the redirect to the
+    checkout, or None with the form's errors set."""
+    try:
+        with transaction():
+            checkout = begin()
+    except DomainError as exc:
+        apply_error(form, exc)
+        return None
+    try:
+        start = checkout.open()
+    except GatewayError:
+        db.session.rollback()
+        with transaction():
+            checkout.failed()
+        form.form_errors.append(str(GATEWAY_DOWN))
+        return None
+    with transaction():
+        checkout.started(start.session_id)
+    return redirect(start.url, code=303)
+
+
+def _give_once(case: RescueCase | None, form: DonationForm):
+    """Start a one-off gift and send the donor to the gateway's checkout."""
+    gateway = get_gateway()
+
+    def begin() -> _Checkout:
+        gift = services.GiftInput(
+            amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
+            message=form.message.data or "", wall=form.wall.data,
+            wants_updates=bool(form.wants_updates.data) and case is not None,
+            locale=current_locale(), signed_in_donor_id=_signed_in_donor_id(),
+        )
+        donation = services.start_donation(case, gift, gateway.name)
+        request = CheckoutRequest(
+            donation_id=donation.public_id,
+            amount=Money(donation.amount_minor, donation.currency),
+            description=_description(case),
+            success_url=url_for("donations.thanks", public_id=donation.public_id, _external=True),
+            cancel_url=_cancel_url(case),
+            customer_email=donation.donor.email if donation.donor else None,
+            locale=donation.locale,
+        )
+        return _Checkout(open=lambda: gateway.create_checkout(request),
+                         started=lambda session_id: services.checkout_started(donation.id, session_id),
+                         failed=lambda: services.checkout_failed(donation.id))
+
+    return _hand_off(form, begin)
+
+
+def _give_monthly(case: RescueCase | None, form: DonationForm):
+    """Start a monthly gift and send the donor to the gateway's subscription checkout."""
+    gateway = get_gateway()
+
+    def begin() -> _Checkout:
+        gift = services.GiftInput(
+            amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
+            wall=form.wall.data, locale=current_locale(), signed_in_donor_id=_signed_in_donor_id(),
+        )
+        monthly = recurring.start_recurring(case, gift, gateway.name)
+        request = SubscriptionCheckoutRequest(
+            recurring_gift_id=monthly.public_id,
+            amount=Money(monthly.amount_minor, monthly.currency),
+            description=_description(case),
+            success_url=url_for("donations.monthly_thanks", public_id=monthly.public_id,
+                                _external=True),
+            cancel_url=_cancel_url(case), customer_email=monthly.donor.email,
+            locale=monthly.locale,
+        )
+        return _Checkout(open=lambda: gateway.create_subscription_checkout(request),
+                         started=lambda session_id: recurring.checkout_started(monthly.id, session_id),
+                         failed=lambda: recurring.checkout_failed(monthly.id))
+
+    return _hand_off(form, begin)
+
+
+def _give(case: RescueCase | None):
+    form = _form()
+    if case is not None and not services.accepts_gifts(case):
+        form.form_errors.append(
+            _("This case is not taking gifts now; please give to the general fund."))
+    elif form.validate_on_submit():
+        response = (_give_monthly(case, form) if form.frequency.data == "monthly"
+                    else _give_once(case, form))
+        if response is not None:
+            return response
+    status = 422 if form.is_submitted() and (form.errors or form.form_errors) else 200
+    progress = public_view.progress_for([case])[case.id] if case else None
+    return render_template("donations/give.html", form=form, case=case, progress=progress,
+                           sandbox=get_gateway().name == "sandbox"), status
+
+
+@bp.route("/donate", methods=["GET", "POST"])
+@public
+def give():
+    """Give to the general fund."""
+    return _give(None)
+
+
+@bp.route("/cases/<slug>/donate", methods=["GET", "POST"])
+@public
+def give_to_case(slug: str):
+    """Give to one case."""
+    case = public_view.get_public_case(slug)
+    if case is None:
+        abort(404)
+    return _give(case)
+
+
+@bp.route("/donations/monthly/<public_id>/thanks")
+@public
+def monthly_thanks(public_id: str):
+    """Thank-you page of a monthly gift: active once its first payment is recorded."""
+    monthly = db.session.scalar(db.select(RecurringGift).where(RecurringGift.public_id == public_id))
+    if monthly is None:
+        abort(404)
+    return render_template(
+        "donations/monthly_thanks.html", monthly=monthly,
+        amount=Money(monthly.amount_minor, monthly.currency),
+        case=db.session.get(RescueCase, monthly.case_id) if monthly.case_id else None,
+    )
+
+
+@bp.route("/donations/<public_id>/thanks")
+@public
+def thanks(public_id: str):
+    """Thank-you page. It asks the gateway (server-side) about the donation's own session,
+    ignoring anything in the URL, and records the payment if the webhook has not yet."""
+    donation = db.session.scalar(db.select(Donation).where(Donation.public_id == public_id))
+    if donation is None:
+        abort(404)
+    if donation.status == PENDING and donation.gateway_session_id:
+        gateway = get_gateway()
+        try:
+            facts = gateway.retrieve_session(donation.gateway_session_id)
+            payments.record_payment(facts, gateway)
+            db.session.commit()
+        except GatewayError:
+            db.session.rollback()  # we will ask again on the next refresh
+        db.session.refresh(donation)
+    return render_template(
+        "donations/thanks.html", donation=donation, confirmed=donation.status == SUCCEEDED,
+        waiting=donation.status == PENDING,
+        amount=Money(donation.amount_minor, donation.currency),
+        case=db.session.get(RescueCase, donation.case_id) if donation.case_id else None,
+        status_labels=STATUS_LABELS,
+    )
