@@ -1,4 +1,5 @@
-"""More tests for tracker.donations.ledger, written against mutation testing (issue 16).
+"""More tests for the ledger (tracker.ledger; was tracker.donations.ledger), written against
+mutation testing (issue 16).
 
 Each test pins what a plausible slip in the ledger code would change: a transfer from the
 general fund, donors counted with pending gifts, the bounds of ``raised_between``, which
@@ -15,16 +16,24 @@ import sqlalchemy as sa
 
 from tests.budgets.support import budgeted_case, pay, staff_member
 from tests.factories import give, make_case
+from tracker.budgets.services import book_disbursement
 from tracker.cases.models import RescueCase
 from tracker.core.money import Money
 from tracker.core.time import as_utc, utcnow
-from tracker.donations import ledger
 from tracker.donations import services as donation_services
-from tracker.donations.models import Donation, LedgerEntry
+from tracker.donations.models import Donation
+from tracker.donations.services import book_gift
 from tracker.extensions import db
+from tracker.ledger import book, reads
+from tracker.ledger.models import LedgerEntry
 
 T0 = datetime(2025, 6, 1, 0, 0, tzinfo=UTC)
 
+
+
+def _id(case: RescueCase | None) -> int | None:
+    """The ledger's writers take a case's id (None: the general fund)."""
+    return case.id if case is not None else None
 
 def entry_rows(where: str = "1 = 1", **params) -> list[tuple]:
     """Ledger rows (kind, case_id, donation_id, amount, currency, original amount and currency,
@@ -90,7 +99,7 @@ def adjustment(case: RescueCase | None, amount_minor: int, *, at: datetime,
 
 
 def test_gift_ref_names_the_donation():
-    assert ledger.gift_ref("don_abc") == "donation:don_abc"
+    assert book.gift_ref("don_abc") == "donation:don_abc"
 
 
 def test_a_settled_gift_books_a_gift_and_a_fee_entry(app):
@@ -116,7 +125,7 @@ def test_book_gift_returns_the_flushed_entries_gift_first(app):
     case = make_case("returned", status="fundraising")
     donation = pending_donation(case, 2_000)
     mark_settled(donation, 2_000, 70)
-    entries = ledger.book_gift(donation, booked_at=T0)
+    entries = book_gift(donation, booked_at=T0)
     assert [(e.kind, e.amount_minor) for e in entries] == [("gift", 2_000), ("fee", -70)]
     assert all(e.id is not None for e in entries)  # flushed: the UNIQUE check has run
     db.session.commit()
@@ -130,21 +139,21 @@ def test_book_gift_books_at_the_given_time_then_at_settlement_then_now(app):
     given = pending_donation(case, 1_000)
     mark_settled(given, 1_000)
     given.settled_at = settled_at
-    [entry] = ledger.book_gift(given, booked_at=T0)
+    [entry] = book_gift(given, booked_at=T0)
     db.session.commit()
     assert booked_at(entry.id) == T0
 
     at_settlement = pending_donation(case, 1_000)
     mark_settled(at_settlement, 1_000)
     at_settlement.settled_at = settled_at
-    [entry] = ledger.book_gift(at_settlement)
+    [entry] = book_gift(at_settlement)
     db.session.commit()
     assert booked_at(entry.id) == settled_at
 
     before = utcnow()
     unsettled_time = pending_donation(case, 1_000)
     mark_settled(unsettled_time, 1_000)
-    [entry] = ledger.book_gift(unsettled_time)
+    [entry] = book_gift(unsettled_time)
     db.session.commit()
     assert before - timedelta(seconds=1) <= booked_at(entry.id) <= utcnow() + timedelta(seconds=1)
 
@@ -154,7 +163,7 @@ def test_book_gift_refuses_a_donation_that_is_not_fully_settled(app, gross, curr
     donation = pending_donation(None, 1_000)
     donation.gross_minor, donation.settled_currency = gross, currency
     with pytest.raises(ValueError, match="^a donation must be settled before it is booked$"):
-        ledger.book_gift(donation)
+        book_gift(donation)
     db.session.rollback()
     assert entry_rows() == []
 
@@ -166,7 +175,8 @@ def test_a_transfer_from_the_general_fund_to_a_case(app):
     case = make_case("from-fund", status="fundraising")
     settled_gift(None, 10_000, at=T0)
     staff = staff_member("mover@example.org")
-    out, into = ledger.book_transfer(None, case, 4_000, "JPY", memo="urgent", created_by_id=staff.id)
+    out, into = book.book_transfer(_id(None), _id(case), Money(4_000, "JPY"), memo="urgent",
+                                   created_by_id=staff.id)
     assert out.id is not None and into.id is not None
     db.session.commit()
     rows = entry_rows("kind = 'transfer'")
@@ -178,25 +188,25 @@ def test_a_transfer_from_the_general_fund_to_a_case(app):
     ]
     assert [out.id, into.id] == sorted([out.id, into.id])
     assert booked_at(out.id) == booked_at(into.id)
-    assert ledger.money_by_case([case.id])[case.id].raised_minor == 4_000
+    assert reads.money_by_case([case.id])[case.id].raised_minor == 4_000
 
 
 def test_a_transfer_from_a_case_to_the_general_fund(app):
     case = make_case("to-fund", status="fundraising")
     give(case, 5_000)
-    out, into = ledger.book_transfer(case, None, 1_000, "JPY")
+    out, into = book.book_transfer(_id(case), _id(None), Money(1_000, "JPY"))
     db.session.commit()
     assert (out.case_id, out.amount_minor) == (case.id, -1_000)
     assert (into.case_id, into.amount_minor) == (None, 1_000)
     assert (out.memo, out.created_by_id, into.memo, into.created_by_id) == ("", None, "", None)
-    assert ledger.money_by_case([case.id])[case.id].raised_minor == 4_000
+    assert reads.money_by_case([case.id])[case.id].raised_minor == 4_000
 
 
 def test_two_transfers_have_two_groups(app):
     a = make_case("group-a", status="fundraising")
     b = make_case("group-b", status="fundraising")
-    first = ledger.book_transfer(a, b, 1, "JPY")
-    second = ledger.book_transfer(b, a, 1, "JPY")
+    first = book.book_transfer(_id(a), _id(b), Money(1, "JPY"))
+    second = book.book_transfer(_id(b), _id(a), Money(1, "JPY"))
     assert first[0].transfer_group == first[1].transfer_group
     assert first[0].transfer_group != second[0].transfer_group
 
@@ -205,13 +215,13 @@ def test_two_transfers_have_two_groups(app):
 def test_a_transfer_must_be_positive(app, amount):
     a = make_case("pos-a", status="fundraising")
     with pytest.raises(ValueError, match="^transfer amounts are positive$"):
-        ledger.book_transfer(a, None, amount, "JPY")
+        book.book_transfer(_id(a), _id(None), Money(amount, "JPY"))
     assert entry_rows() == []
 
 
 def test_the_smallest_transfer_is_one_minor_unit(app):
     a = make_case("one-a", status="fundraising")
-    out, into = ledger.book_transfer(a, None, 1, "JPY")
+    out, into = book.book_transfer(_id(a), _id(None), Money(1, "JPY"))
     assert (out.amount_minor, into.amount_minor) == (-1, 1)
 
 
@@ -236,34 +246,34 @@ def test_book_disbursement_returns_the_flushed_entry_at_the_given_time(app):
     assert entry_rows("kind = 'disbursement'") == []
     d.status, d.decided_by_id, d.decided_at = "approved", approver.id, utcnow()
     db.session.flush()
-    entry = ledger.book_disbursement(d, booked_at=T0)
+    entry = book_disbursement(d, booked_at=T0)
     assert entry.id is not None
     assert (entry.kind, entry.amount_minor, entry.disbursement_id) == ("disbursement", -200_000, d.id)
     db.session.commit()
     assert booked_at(entry.id) == T0
-    assert ledger.money_by_case([case.id])[case.id].spent_minor == 200_000
+    assert reads.money_by_case([case.id])[case.id].spent_minor == 200_000
 
 
 # --- money_by_case ----------------------------------------------------------------------------
 
 
 def test_case_money_defaults_and_held():
-    assert ledger.CaseMoney() == ledger.CaseMoney(raised_minor=0, donors=0, last_moved=None,
+    assert reads.CaseMoney() == reads.CaseMoney(raised_minor=0, donors=0, last_moved=None,
                                                   spent_minor=0)
-    assert ledger.CaseMoney(raised_minor=10_000, spent_minor=2_500).held_minor == 7_500
-    assert ledger.CaseMoney().held_minor == 0
+    assert reads.CaseMoney(raised_minor=10_000, spent_minor=2_500).held_minor == 7_500
+    assert reads.CaseMoney().held_minor == 0
 
 
 def test_money_by_case_of_no_cases_is_empty(app):
-    assert ledger.money_by_case([]) == {}
-    assert ledger.money_by_case(iter([])) == {}
-    assert ledger.raised_by_case([]) == {}
+    assert reads.money_by_case([]) == {}
+    assert reads.money_by_case(iter([])) == {}
+    assert reads.raised_by_case([]) == {}
 
 
 def test_money_by_case_takes_any_iterable_once(app):
     case = make_case("gen", status="fundraising")
     give(case, 1_000, email="g@example.org")
-    result = ledger.money_by_case(cid for cid in [case.id])
+    result = reads.money_by_case(cid for cid in [case.id])
     assert result[case.id].raised_minor == 1_000
     assert result[case.id].donors == 1
 
@@ -272,10 +282,10 @@ def test_a_case_with_nothing_gets_zeroes_and_no_last_movement(app):
     empty = make_case("nothing-yet", status="fundraising")
     other = make_case("has-money", status="fundraising")
     give(other, 1_000, email="o@example.org")
-    result = ledger.money_by_case([empty.id, other.id])
-    assert result[empty.id] == ledger.CaseMoney(0, 0, None, 0)
+    result = reads.money_by_case([empty.id, other.id])
+    assert result[empty.id] == reads.CaseMoney(0, 0, None, 0)
     assert result[other.id].donors == 1
-    assert ledger.raised_by_case([empty.id]) == {empty.id: 0}
+    assert reads.raised_by_case([empty.id]) == {empty.id: 0}
 
 
 def test_donors_count_only_succeeded_gifts(app):
@@ -285,7 +295,7 @@ def test_donors_count_only_succeeded_gifts(app):
     failed = pending_donation(case, 5_000, "failed@example.org")
     failed.status = "failed"
     db.session.commit()
-    money = ledger.money_by_case([case.id])[case.id]
+    money = reads.money_by_case([case.id])[case.id]
     assert money.donors == 1
     assert money.raised_minor == 1_000
 
@@ -295,7 +305,7 @@ def test_donors_of_a_case_with_only_pending_gifts_are_none(app):
     pending_donation(case, 5_000, "p1@example.org")
     pending_donation(case, 5_000, "p2@example.org")
     db.session.commit()
-    assert ledger.money_by_case([case.id])[case.id] == ledger.CaseMoney()
+    assert reads.money_by_case([case.id])[case.id] == reads.CaseMoney()
 
 
 def test_donors_of_the_general_fund_and_other_cases_are_not_counted(app):
@@ -305,10 +315,10 @@ def test_donors_of_the_general_fund_and_other_cases_are_not_counted(app):
     give(b, 1_000, email="y@example.org")
     give(b, 1_000, email="z@example.org")
     give(None, 1_000, email="w@example.org")
-    result = ledger.money_by_case([a.id])
+    result = reads.money_by_case([a.id])
     assert list(result) == [a.id]
     assert result[a.id].donors == 1
-    assert ledger.money_by_case([a.id, b.id])[b.id].donors == 2
+    assert reads.money_by_case([a.id, b.id])[b.id].donors == 2
 
 
 def test_money_by_case_raised_spent_and_last_movement(app):
@@ -321,13 +331,13 @@ def test_money_by_case_raised_spent_and_last_movement(app):
     # Corrections written down at known times: "last moved" is the latest write of raised money.
     adjustment(case, 700, at=T0, created_at=late)
     adjustment(case, -200, at=T0, created_at=early)
-    moved_before_payout = ledger.money_by_case([case.id])[case.id].last_moved
+    moved_before_payout = reads.money_by_case([case.id])[case.id].last_moved
     pay(case, lines["guides"], 30_000, actor=staff)
     pay(case, lines["transport"], 5_000, actor=staff)
-    ledger.book_transfer(case, other, 1_500, "JPY")
+    book.book_transfer(_id(case), _id(other), Money(1_500, "JPY"))
     db.session.commit()
 
-    money = ledger.money_by_case([case.id, other.id])
+    money = reads.money_by_case([case.id, other.id])
     # 50,000 + 10,000 (fee not subtracted) + 700 - 200 - 1,500 out
     assert money[case.id].raised_minor == 59_000
     assert money[case.id].spent_minor == 35_000
@@ -335,7 +345,7 @@ def test_money_by_case_raised_spent_and_last_movement(app):
     assert money[case.id].donors == 2
     assert money[other.id].raised_minor == 1_500
     assert money[other.id].spent_minor == 0
-    assert ledger.raised_by_case([case.id, other.id]) == {case.id: 59_000, other.id: 1_500}
+    assert reads.raised_by_case([case.id, other.id]) == {case.id: 59_000, other.id: 1_500}
 
     # Paying out does not count as money moving; the transfer does.
     assert moved_before_payout is not None and moved_before_payout.tzinfo is not None
@@ -353,7 +363,7 @@ def test_last_movement_ignores_payouts_and_fees(app):
     when = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
     adjustment(case, 60_000, at=T0, created_at=when)
     pay(case, lines["guides"], 10_000, actor=staff_member("payout@example.org"))
-    money = ledger.money_by_case([case.id])[case.id]
+    money = reads.money_by_case([case.id])[case.id]
     assert money.last_moved == when
     assert (money.raised_minor, money.spent_minor, money.donors) == (60_000, 10_000, 0)
 
@@ -363,8 +373,8 @@ def test_a_case_that_only_paid_out_has_no_last_movement(app):
     when = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
     pay(case, lines["guides"], 10_000, actor=staff_member("only@example.org"))
     adjustment(None, 1, at=T0, created_at=when)  # the general fund's, not the case's
-    money = ledger.money_by_case([case.id])[case.id]
-    assert money == ledger.CaseMoney(raised_minor=0, donors=0, last_moved=None, spent_minor=10_000)
+    money = reads.money_by_case([case.id])[case.id]
+    assert money == reads.CaseMoney(raised_minor=0, donors=0, last_moved=None, spent_minor=10_000)
     assert money.held_minor == -10_000
 
 
@@ -399,11 +409,11 @@ def dated_books(app):
 def test_raised_between_sums_gifts_in_the_window(dated_books):
     start, end = dated_books
     # 1,000 + 2,000 + 4,000 + 15,000 - 300
-    assert ledger.raised_between(start, end, "JPY") == 21_700
+    assert reads.raised_between(start, end, "JPY") == 21_700
 
 
 def test_raised_between_over_all_time_leaves_out_fees_transfers_and_payouts(dated_books):
-    everything = ledger.raised_between(datetime(2000, 1, 1, tzinfo=UTC),
+    everything = reads.raised_between(datetime(2000, 1, 1, tzinfo=UTC),
                                        datetime(2100, 1, 1, tzinfo=UTC), "JPY")
     assert everything == 21_700 + 8_000 + 16_000
     assert isinstance(everything, int)
@@ -411,19 +421,19 @@ def test_raised_between_over_all_time_leaves_out_fees_transfers_and_payouts(date
 
 def test_raised_between_counts_only_the_base_currency(dated_books):
     start, end = dated_books
-    assert ledger.raised_between(start, end, "USD") == 777
+    assert reads.raised_between(start, end, "USD") == 777
 
 
 def test_raised_between_of_an_empty_window_is_zero(dated_books):
     start, _ = dated_books
-    assert ledger.raised_between(start, start, "JPY") == 0
-    result = ledger.raised_between(datetime(2001, 1, 1, tzinfo=UTC),
+    assert reads.raised_between(start, start, "JPY") == 0
+    result = reads.raised_between(datetime(2001, 1, 1, tzinfo=UTC),
                                    datetime(2002, 1, 1, tzinfo=UTC), "JPY")
     assert result == 0 and isinstance(result, int)
 
 
 def test_raised_between_one_moment(dated_books):
     start, end = dated_books
-    assert ledger.raised_between(start, start + timedelta(microseconds=1), "JPY") == 1_000
-    assert ledger.raised_between(end - timedelta(microseconds=1), end, "JPY") == 4_000
-    assert ledger.raised_between(end, end + timedelta(microseconds=1), "JPY") == 8_000
+    assert reads.raised_between(start, start + timedelta(microseconds=1), "JPY") == 1_000
+    assert reads.raised_between(end - timedelta(microseconds=1), end, "JPY") == 4_000
+    assert reads.raised_between(end, end + timedelta(microseconds=1), "JPY") == 8_000

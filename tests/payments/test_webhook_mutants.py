@@ -35,8 +35,9 @@ from tests.payments.test_recurring import gifts_of, start_monthly, subscribe, su
 from tests.payments.test_recurring import reload as reload_gift
 from tracker.extensions import db
 from tracker.payments import webhooks
-from tracker.payments.gateway import SandboxGateway, get_gateway, sandbox_event
+from tracker.payments.gateway import get_gateway
 from tracker.payments.models import PaymentEvent
+from tracker.sandbox.gateway import SandboxGateway, sandbox_event
 
 SLUG = "six-survivors"
 MAX_INT = 2**63 - 1

@@ -264,9 +264,9 @@ def _count(disbursement: Disbursement, actor: User | None) -> None:
     book_disbursement(disbursement, booked_at=_noon(disbursement.spent_on))
 
 
-def book_disbursement(disbursement: Disbursement, *, booked_at: datetime) -> None:
-    """Write an approved disbursement (or its reversal) on the ledger."""
-    book.book_disbursement(
+def book_disbursement(disbursement: Disbursement, *, booked_at: datetime) -> LedgerEntry:
+    """Write an approved disbursement (or its reversal) on the ledger; returns the entry."""
+    return book.book_disbursement(
         disbursement_id=disbursement.id, case_id=disbursement.case_id,
         base=disbursement.base_amount, original=disbursement.amount,
         booked_at=booked_at, created_by_id=disbursement.decided_by_id,

@@ -23,6 +23,7 @@ from tracker.core.validation import check_length, check_staff_amount, email_key,
 from tracker.donations.models import CHANNELS, FAILED, SUCCEEDED, Donation, Donor
 from tracker.extensions import db
 from tracker.ledger import book
+from tracker.ledger.models import LedgerEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +106,17 @@ def settle(donation: Donation, settlement: Settlement, *, settled_at: datetime |
     book_gift(donation)
 
 
-def book_gift(donation: Donation) -> None:
-    """Write a settled donation's gift (and fee) on the ledger."""
+def book_gift(donation: Donation, *, booked_at: datetime | None = None) -> list[LedgerEntry]:
+    """Write a settled donation's gift (and fee) on the ledger, booked at ``booked_at``, else
+    when it settled, else now; returns the entries (flushed)."""
     if donation.gross_minor is None or donation.settled_currency is None:
         raise ValueError("a donation must be settled before it is booked")
     base = donation.settled_currency
-    book.book_gift(
+    return book.book_gift(
         donation_id=donation.id, case_id=donation.case_id, public_id=donation.public_id,
         gross=Money(donation.gross_minor, base), fee=Money(donation.fee_minor or 0, base),
         given=Money(donation.amount_minor, donation.currency),
-        booked_at=donation.settled_at or utcnow(),
+        booked_at=booked_at or donation.settled_at or utcnow(),
     )
 
 
