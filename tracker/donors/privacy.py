@@ -68,6 +68,7 @@ from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import Donation, Donor, Receipt
 from tracker.donations.receipts import receipt_text
 from tracker.extensions import db
+from tracker.ledger import reads
 from tracker.ledger.models import LedgerEntry
 from tracker.mail.outbox import OutboxMessage
 from tracker.monthly.models import CANCELED, RecurringGift
@@ -127,9 +128,7 @@ def _case(donation: Donation | RecurringGift) -> dict[str, Any] | None:
 
 def _ledger(donation: Donation) -> list[dict[str, Any]]:
     """The gift's money movements: kind, amounts and dates (never a staff memo)."""
-    entries = db.session.scalars(
-        sa.select(LedgerEntry).where(LedgerEntry.donation_id == donation.id).order_by(LedgerEntry.id)
-    )
+    entries = reads.entries_of(donation.id)
     return [{
         "kind": e.kind, "amount_minor": e.amount_minor, "currency": e.currency,
         "original_amount_minor": e.original_amount_minor, "original_currency": e.original_currency,
