@@ -24,7 +24,7 @@ from tracker.core.access import public, signed_in
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.redirects import same_site_path
-from tracker.extensions import db
+from tracker.core.transactions import commit, transaction
 
 bp = Blueprint("accounts", __name__)
 
@@ -55,10 +55,10 @@ def login():
             return render_template("accounts/login.html", form=form), 429
         except DomainError as exc:
             lockout.failed(email, account)
-            db.session.commit()  # keep the audit entries of the failed attempt (and a lockout)
+            commit()  # keep the audit entries of the failed attempt (and a lockout)
             form.password.errors = [exc.reason]
             return render_template("accounts/login.html", form=form), 200
-        db.session.commit()
+        commit()  # keep the sign-in (its audit entry, a rehashed password)
         # Rotate the session: nothing from before sign-in (a planted id) survives it.
         session.clear()
         if totp.is_enabled(user):
@@ -94,10 +94,10 @@ def login_code():
             return page, 429
         except DomainError as exc:
             lockout.failed(user.email, user)
-            db.session.commit()  # keep the audit entries of the failed attempt (and a lockout)
+            commit()  # keep the audit entries of the failed attempt (and a lockout)
             form.code.errors = [exc.reason]
             return render_template("accounts/login_code.html", form=form)
-        db.session.commit()
+        commit()  # keep the sign-in and its audit entry
         session.clear()
         login_user(user)
         auth.start_session()
@@ -114,8 +114,8 @@ def logout():
         return render_template("accounts/logout.html")
     # Sessions live in signed cookies, so a copied cookie would outlive a plain sign-out:
     # bumping the version ends this user's sessions everywhere.
-    services.end_sessions(current_user._get_current_object())
-    db.session.commit()
+    with transaction():
+        services.end_sessions(current_user._get_current_object())
     logout_user()
     session.clear()
     flash(_("You are signed out."), "info")
@@ -157,12 +157,10 @@ def _button_step(step) -> Response:  # noqa: ANN001
     form = ButtonForm()
     if form.validate_on_submit():
         try:
-            step(_me())
+            with transaction():
+                step(_me())
         except DomainError as exc:
-            db.session.rollback()
             flash(exc.reason, "info")
-        else:
-            db.session.commit()
     return redirect(url_for("accounts.security"))
 
 
@@ -182,14 +180,14 @@ def security_confirm():
         return _security_page(confirm_form=form, status=422)
     user = _me()
     try:
-        totp.confirm_enrolment(user, form.code.data)
+        with transaction():
+            totp.confirm_enrolment(user, form.code.data)
+            # Sessions signed in with the password alone end; this one goes on under the new
+            # version. (end_sessions raises no DomainError.)
+            services.end_sessions(user)
     except DomainError as exc:
-        db.session.rollback()
         apply_error(form, exc)
         return _security_page(confirm_form=form, status=form_status(exc))
-    # Sessions signed in with the password alone end; this one goes on under the new version.
-    services.end_sessions(user)
-    db.session.commit()
     login_user(user)
     flash(_("The second factor is on: signing in now asks for a code from your app."), "info")
     return redirect(url_for("accounts.security"))
@@ -210,11 +208,10 @@ def security_disable():
     if not form.validate_on_submit():
         return _security_page(disable_form=form, status=422)
     try:
-        totp.disable(_me(), form.code.data)
+        with transaction():
+            totp.disable(_me(), form.code.data)
     except DomainError as exc:
-        db.session.rollback()
         apply_error(form, exc)
         return _security_page(disable_form=form, status=form_status(exc))
-    db.session.commit()
     flash(_("The second factor is off: signing in asks for your password only."), "info")
     return redirect(url_for("accounts.security"))

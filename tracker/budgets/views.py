@@ -28,6 +28,7 @@ from tracker.core.forms import apply_error
 from tracker.core.images import read_upload
 from tracker.core.money import Money, MoneyError, parse_amount, parse_rate
 from tracker.core.time import local_today
+from tracker.core.transactions import transaction
 from tracker.extensions import db
 from tracker.ledger import reads
 
@@ -37,9 +38,9 @@ STAFF = ("staff", "admin")
 
 
 def _refused(form, exc: DomainError) -> None:  # noqa: ANN001
-    """Undo the attempt and show why: at the field, and as a message when the refusal is
-    about the case's state (a closed case's page has no forms to show it in)."""
-    db.session.rollback()
+    """Show why the attempt was refused (``transaction()`` has already undone it): at the
+    field, and as a message when the refusal is about the case's state (a closed case's page
+    has no forms to show it in)."""
     apply_error(form, exc)
     if isinstance(exc, Conflict):
         flash(exc.reason, "error")
@@ -100,8 +101,8 @@ def _render(case: RescueCase, *, options_form=None, line_form=None, disbursement
 def budget(case_id: int):
     """Budget against actual, line by line, and every payment with its (private) payee."""
     case = _case(case_id)
-    audit.record("case.budget_viewed", case, case_id=case.id)
-    db.session.commit()
+    with transaction():
+        audit.record("case.budget_viewed", case, case_id=case.id)
     return _render(case)
 
 
@@ -112,12 +113,13 @@ def options(case_id: int):
     form = BudgetOptionsForm()
     if form.validate_on_submit():
         try:
-            changed = services.set_options(case, goal_follows_budget=form.goal_follows_budget.data,
-                                           show_budget=form.show_budget.data)
+            with transaction():
+                changed = services.set_options(case,
+                                               goal_follows_budget=form.goal_follows_budget.data,
+                                               show_budget=form.show_budget.data)
         except DomainError as exc:
             _refused(form, exc)
             return _render(_case(case_id), options_form=form, code=form_status(exc))
-        db.session.commit()
         flash(_("Saved.") if changed else _("Nothing changed."), "success")
         return redirect(url_for("budgets.budget", case_id=case.id))
     return _render(case, options_form=form, code=422)
@@ -131,14 +133,15 @@ def set_line(case_id: int):
     form = _line_form()
     if form.validate_on_submit():
         try:
-            planned = parse_amount(form.planned.data, current_app.config["TRACKER_BASE_CURRENCY"])
-            services.set_line(case, form.category.data, planned, form.private_note.data or "")
+            with transaction():
+                planned = parse_amount(form.planned.data,
+                                       current_app.config["TRACKER_BASE_CURRENCY"])
+                services.set_line(case, form.category.data, planned, form.private_note.data or "")
         except DomainError as exc:
             if isinstance(exc, MoneyError):
                 exc.field = "planned"
             _refused(form, exc)
             return _render(_case(case_id), line_form=form, code=form_status(exc))
-        db.session.commit()
         flash(_("%(category)s planned.", category=services.category_label(form.category.data)),
               "success")
         return redirect(url_for("budgets.budget", case_id=case.id))
@@ -156,12 +159,11 @@ def remove_line(case_id: int, line_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        services.remove_line(line)
+        with transaction():
+            services.remove_line(line)
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.reason, "error")
         return _render(_case(case_id), code=form_status(exc))
-    db.session.commit()
     flash(_("Budget line removed."), "success")
     return redirect(url_for("budgets.budget", case_id=case.id))
 
@@ -175,21 +177,22 @@ def record(case_id: int):
     if form.validate_on_submit():
         upload = form.receipt.data
         try:
-            amount = parse_amount(form.amount.data, form.currency.data or "")
-            data = services.DisbursementInput(
-                line_id=_chosen_line(form),
-                spent_on=form.spent_on.data, amount=amount, payee=form.payee.data or "",
-                rate=parse_rate(form.rate.data), note=form.note.data or "",
-            )
-            receipt = read_upload(upload.stream) if upload and getattr(upload, "filename", "") else None
-            disbursement = services.record_disbursement(case, data, actor=current_user,
-                                                        today=local_today(), receipt=receipt)
+            with transaction():
+                amount = parse_amount(form.amount.data, form.currency.data or "")
+                data = services.DisbursementInput(
+                    line_id=_chosen_line(form),
+                    spent_on=form.spent_on.data, amount=amount, payee=form.payee.data or "",
+                    rate=parse_rate(form.rate.data), note=form.note.data or "",
+                )
+                receipt = (read_upload(upload.stream)
+                           if upload and getattr(upload, "filename", "") else None)
+                disbursement = services.record_disbursement(case, data, actor=current_user,
+                                                            today=local_today(), receipt=receipt)
         except DomainError as exc:
             if isinstance(exc, MoneyError) and exc.field not in ("rate", "amount"):
                 exc.field = "amount"
             _refused(form, exc)
             return _render(_case(case_id), disbursement_form=form, code=form_status(exc))
-        db.session.commit()
         flash(_("Payment recorded; it counts now.") if disbursement.status == "approved" else
               _("Payment recorded. It is above the approval threshold, so it counts once another "
                 "staff member approves it."), "success")
@@ -222,9 +225,9 @@ def _back(disbursement: Disbursement, to_queue: bool):
 @roles(*STAFF)
 def approvals():
     """Payments awaiting a second staff member's approval, across all cases."""
-    pending = services.pending_approvals()
-    audit.record("disbursement.queue_viewed", "disbursements")
-    db.session.commit()
+    with transaction():
+        pending = services.pending_approvals()
+        audit.record("disbursement.queue_viewed", "disbursements")
     return render_template("staff/approvals.html", pending=pending,
                            decision_form=DecisionForm(), reason_form=ReasonForm(),
                            category_label=services.category_label)
@@ -239,22 +242,21 @@ def _decide(disbursement_id: int, action: str, from_queue: bool):
             return _back(disbursement, from_queue), 303
         abort(400)
     try:
-        if action == "approve":
-            services.approve(disbursement.id, actor=current_user)
-            message = _("Approved: the payment counts now.")
-        elif action == "reject":
-            services.reject(disbursement.id, actor=current_user, reason=form.reason.data)
-            message = _("Rejected: the payment does not count.")
-        else:
-            reversal = services.reverse(disbursement.id, actor=current_user,
-                                        reason=form.reason.data, today=local_today())
-            message = (_("Reversed.") if reversal.status == "approved" else
-                       _("Reversal recorded; it counts once another staff member approves it."))
+        with transaction():
+            if action == "approve":
+                services.approve(disbursement.id, actor=current_user)
+                message = _("Approved: the payment counts now.")
+            elif action == "reject":
+                services.reject(disbursement.id, actor=current_user, reason=form.reason.data)
+                message = _("Rejected: the payment does not count.")
+            else:
+                reversal = services.reverse(disbursement.id, actor=current_user,
+                                            reason=form.reason.data, today=local_today())
+                message = (_("Reversed.") if reversal.status == "approved" else
+                           _("Reversal recorded; it counts once another staff member approves it."))
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.reason, "error")
         return _back(disbursement, from_queue), 303
-    db.session.commit()
     flash(message, "success")
     return _back(disbursement, from_queue), 303
 
@@ -285,7 +287,8 @@ def receipt(disbursement_id: int):
         DisbursementReceipt.disbursement_id == disbursement_id))
     if found is None:
         abort(404)
-    audit.record("disbursement.receipt_viewed", found.disbursement, case_id=found.disbursement.case_id)
-    db.session.commit()
+    with transaction():
+        audit.record("disbursement.receipt_viewed", found.disbursement,
+                     case_id=found.disbursement.case_id)
     # (private, no-store and nosniff: every /staff response, see tracker.web.security)
     return Response(found.data, mimetype=found.content_type)

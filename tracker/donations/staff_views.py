@@ -27,6 +27,7 @@ from tracker.core.i18n import current_locale
 from tracker.core.money import Money, MoneyError, format_money, parse_amount
 from tracker.core.query import BadQuery, int_arg
 from tracker.core.time import local_today
+from tracker.core.transactions import transaction
 from tracker.donations import adjustments, receipts
 from tracker.donations import recording as payments
 from tracker.donations import services as donation_services
@@ -186,28 +187,29 @@ def new():
     status = 200
     if form.validate_on_submit():
         try:
-            amount = parse_amount(form.amount.data, form.currency.data)
-            case = None
-            if form.case.data != GENERAL_FUND:
-                case = db.session.scalar(db.select(RescueCase).where(RescueCase.slug == form.case.data))
-                if case is None:
-                    raise DomainError(_("Choose a case from the list, or the general fund."),
-                                      field="case")
-            gift = donation_services.OfflineGift(
-                amount=amount, channel=form.channel.data, received_on=form.received_on.data,
-                donor_name=form.donor_name.data.strip(), donor_email=form.donor_email.data or None,
-                reference=(form.reference.data or "").strip(),
-            )
-            donation = donation_services.record_offline_gift(case, gift)
-            receipt = receipts.issue_receipt(donation)
+            with transaction():
+                amount = parse_amount(form.amount.data, form.currency.data)
+                case = None
+                if form.case.data != GENERAL_FUND:
+                    case = db.session.scalar(
+                        db.select(RescueCase).where(RescueCase.slug == form.case.data))
+                    if case is None:
+                        raise DomainError(_("Choose a case from the list, or the general fund."),
+                                          field="case")
+                gift = donation_services.OfflineGift(
+                    amount=amount, channel=form.channel.data, received_on=form.received_on.data,
+                    donor_name=form.donor_name.data.strip(),
+                    donor_email=form.donor_email.data or None,
+                    reference=(form.reference.data or "").strip(),
+                )
+                donation = donation_services.record_offline_gift(case, gift)
+                receipt = receipts.issue_receipt(donation)
         except DomainError as exc:
-            db.session.rollback()
             if isinstance(exc, Conflict) and exc.field is None:
                 exc.field = "case"  # the only state an offline gift depends on is its case's
             apply_error(form, exc)
             status = form_status(exc)
         else:
-            db.session.commit()
             flash(_("Gift recorded; receipt %(number)s issued.", number=receipt.number), "success")
             return redirect(url_for("staff_gifts.show", public_id=donation.public_id))
     elif form.is_submitted():
@@ -262,17 +264,16 @@ def adjust(public_id: str):
     status = 422
     if form.validate_on_submit():
         try:
-            amount = parse_signed_amount(form.amount.data,
-                                         donation.settled_currency
-                                         or current_app.config["TRACKER_BASE_CURRENCY"])
-            adjustments.adjust_gift(donation, amount.amount_minor, form.reason.data,
-                                    current_user._get_current_object())
+            with transaction():
+                amount = parse_signed_amount(form.amount.data,
+                                             donation.settled_currency
+                                             or current_app.config["TRACKER_BASE_CURRENCY"])
+                adjustments.adjust_gift(donation, amount.amount_minor, form.reason.data,
+                                        current_user._get_current_object())
         except DomainError as exc:
-            db.session.rollback()
             apply_error(form, exc)
             status = form_status(exc)
         else:
-            db.session.commit()
             flash(_("Adjustment booked."), "success")
             return redirect(url_for("staff_gifts.show", public_id=public_id))
     return _render_gift(_gift(public_id), adjust_form=form, status=status)
@@ -288,45 +289,44 @@ def refund(public_id: str):
     if form.validate_on_submit():
         seen = form.seen_refunded.data
         try:
-            if (form.amount.data or "").strip():
-                amount_minor = parse_amount(form.amount.data, donation.currency).amount_minor
-            else:
-                # Blank means everything that was left when the form was shown.
-                amount_minor = donation.amount_minor - seen
-            actor = confirm.staff_actor()
-            if not confirm.confirmed(REFUND_ACTION, donation.public_id, actor):
-                locked, _reason, refunded = payments.check_refund(
-                    donation, amount_minor, form.reason.data, get_gateway(),
-                    expected_refunded_minor=seen)
-                return confirm.ask(
-                    REFUND_ACTION, donation.public_id, actor,
-                    title=_("Refund gift %(id)s?", id=donation.public_id),
-                    consequences=_refund_consequences(locked, amount_minor, refunded),
-                    button=_("Refund %(amount)s", amount=format_money(
-                        Money(amount_minor, donation.currency), current_locale())),
-                    back_url=url_for("staff_gifts.show", public_id=public_id),
+            with transaction():
+                if (form.amount.data or "").strip():
+                    amount_minor = parse_amount(form.amount.data, donation.currency).amount_minor
+                else:
+                    # Blank means everything that was left when the form was shown.
+                    amount_minor = donation.amount_minor - seen
+                actor = confirm.staff_actor()
+                if not confirm.confirmed(REFUND_ACTION, donation.public_id, actor):
+                    # (checking wrote nothing, so the block ends keeping nothing)
+                    locked, _reason, refunded = payments.check_refund(
+                        donation, amount_minor, form.reason.data, get_gateway(),
+                        expected_refunded_minor=seen)
+                    return confirm.ask(
+                        REFUND_ACTION, donation.public_id, actor,
+                        title=_("Refund gift %(id)s?", id=donation.public_id),
+                        consequences=_refund_consequences(locked, amount_minor, refunded),
+                        button=_("Refund %(amount)s", amount=format_money(
+                            Money(amount_minor, donation.currency), current_locale())),
+                        back_url=url_for("staff_gifts.show", public_id=public_id),
+                    )
+                refund_id = payments.refund_donation(
+                    donation, amount_minor, form.reason.data, current_user._get_current_object(),
+                    get_gateway(), expected_refunded_minor=seen,
                 )
-            refund_id = payments.refund_donation(
-                donation, amount_minor, form.reason.data, current_user._get_current_object(),
-                get_gateway(), expected_refunded_minor=seen,
-            )
         except DomainError as exc:
-            db.session.rollback()
             if isinstance(exc, MoneyError):
                 exc.field = "amount"  # the currency is the gift's own, never the staff's input
             apply_error(form, exc)
             status = form_status(exc)
         except GatewayError as exc:
-            db.session.rollback()
             current_app.logger.warning("refund of %s failed: %s", public_id, exc)
             # Nothing was booked; the attempt itself is worth knowing about.
-            audit.record("donation.refund_failed", _gift(public_id), case_id=donation.case_id,
-                         after={"error": str(exc)[:200]})
-            db.session.commit()
+            with transaction():
+                audit.record("donation.refund_failed", _gift(public_id), case_id=donation.case_id,
+                             after={"error": str(exc)[:200]})
             form.form_errors.append(str(GATEWAY_DOWN))
             status = 502
         else:
-            db.session.commit()
             flash(_("Refund %(id)s booked.", id=refund_id), "success")
             return redirect(url_for("staff_gifts.show", public_id=public_id))
     return _render_gift(_gift(public_id), refund_form=form, status=status)

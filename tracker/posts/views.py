@@ -21,6 +21,7 @@ from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale, language_url
 from tracker.core.time import utcnow
+from tracker.core.transactions import transaction
 from tracker.extensions import db
 from tracker.posts import images, services
 from tracker.posts.forms import PhotoForm, PostForm, post_form_data
@@ -162,12 +163,11 @@ def staff_new():
         return _render_form(form, preview=form.body_markdown.data or "", code=200)
     if form.validate_on_submit():
         try:
-            post = services.create_post(form.to_input(), author_id=current_user.id)
+            with transaction():
+                post = services.create_post(form.to_input(), author_id=current_user.id)
         except DomainError as exc:
-            db.session.rollback()
             apply_error(form, exc)
         else:
-            db.session.commit()
             flash(_saved_message(post), "success")
             return redirect(url_for("posts.staff_edit", slug=post.slug))
     return _render_form(form)
@@ -183,12 +183,11 @@ def staff_edit(slug: str):
         return _render_form(form, post, preview=form.body_markdown.data or "", code=200)
     if form.validate_on_submit():
         try:
-            services.update_post(post, form.to_input())
+            with transaction():
+                services.update_post(post, form.to_input())
         except DomainError as exc:
-            db.session.rollback()
             apply_error(form, exc)
         else:
-            db.session.commit()
             flash(_saved_message(post), "success")
             return redirect(url_for("posts.staff_edit", slug=post.slug))
     return _render_form(form, _staff_post(slug))
@@ -202,13 +201,12 @@ def staff_photo(slug: str):
     photo_form = PhotoForm()
     if photo_form.validate_on_submit():
         try:
-            stored = images.store_image(images.read_upload(photo_form.photo.data.stream),
-                                        photo_form.alt_text.data or "", post, current_user)
+            with transaction():
+                stored = images.store_image(images.read_upload(photo_form.photo.data.stream),
+                                            photo_form.alt_text.data or "", post, current_user)
         except DomainError as exc:
-            db.session.rollback()
             apply_error(photo_form, exc)
         else:
-            db.session.commit()
             flash(_("Photo added as %(name)s: paste its Markdown into the text.",
                     name=images.filename(stored)), "success")
             return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
@@ -224,7 +222,7 @@ def staff_remove_photo(slug: str, image_id: int):
     found = db.session.get(PostImage, image_id)
     if found is None or found.post_id != post.id:
         abort(404)
-    images.remove_image(found, post)
-    db.session.commit()
+    with transaction():
+        images.remove_image(found, post)
     flash(_("Photo removed. Also take its Markdown out of the text."), "success")
     return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")

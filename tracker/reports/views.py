@@ -25,6 +25,7 @@ from tracker.core.errors import DomainError
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
 from tracker.core.time import current_fiscal_year
+from tracker.core.transactions import transaction
 from tracker.donations.models import CHANNELS, DONATION_STATUSES
 from tracker.extensions import db
 from tracker.reports import charts, exports, services
@@ -240,8 +241,9 @@ def funding_csv(fiscal_year: int, table: str):
     if table not in TABLES and table not in LAPSED:
         abort(404, description=_("There is no table “%(table)s”; pick one of %(tables)s.",
                                  table=table[:40], tables=", ".join([*TABLES, *LAPSED])))
-    audit.record("report.exported", "reports", after={"fiscal_year": fiscal_year, "table": table})
-    db.session.commit()
+    with transaction():
+        audit.record("report.exported", "reports",
+                     after={"fiscal_year": fiscal_year, "table": table})
     if table in LAPSED:
         donors = funding_module.lapsed_donors(table, fiscal_year)
         return csv_response(f"{table}-fy{fiscal_year}.csv",
@@ -266,8 +268,8 @@ def donations():
             "reports/donations.html", rows=None, filters=None, args=request.args, error=exc,
             case_choices=_case_choices(), options=_filter_options()), 400
     if request.args.get("format") == "csv":
-        audit.record("report.exported", "donations", after={"filters": filters.as_args()})
-        db.session.commit()
+        with transaction():
+            audit.record("report.exported", "donations", after={"filters": filters.as_args()})
         return csv_response("donations.csv", exports.donation_header(),
                             exports.stream_donations(current_app._get_current_object(), filters))
     rows = [_shown_row(d) for d in db.session.scalars(

@@ -40,6 +40,7 @@ from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, MoneyError, format_money, format_plain, parse_amount
 from tracker.core.time import current_fiscal_year, local_today
+from tracker.core.transactions import transaction
 from tracker.donations import services as donation_services
 from tracker.extensions import db
 from tracker.posts.services import recent_visible_posts, visible_posts_for_case
@@ -156,25 +157,24 @@ def new_case():
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     if form.validate_on_submit():
         try:
-            goal = parse_amount(form.goal.data, base)
-            data = services.CaseInput(
-                slug=form.slug.data.strip(),
-                public_title=form.public_title.data,
-                public_region=form.public_region.data,
-                public_summary=form.public_summary.data or "",
-                track=form.track.data,
-                goal=goal,
-                private_notes=form.private_notes.data or "",
-                private_contact=form.private_contact.data or "",
-            )
-            case = services.create_case(data, base)
+            with transaction():
+                goal = parse_amount(form.goal.data, base)
+                data = services.CaseInput(
+                    slug=form.slug.data.strip(),
+                    public_title=form.public_title.data,
+                    public_region=form.public_region.data,
+                    public_summary=form.public_summary.data or "",
+                    track=form.track.data,
+                    goal=goal,
+                    private_notes=form.private_notes.data or "",
+                    private_contact=form.private_contact.data or "",
+                )
+                case = services.create_case(data, base)
         except DomainError as exc:
             if isinstance(exc, MoneyError):
                 exc.field = "goal"
-            db.session.rollback()
             apply_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Case '%(title)s' opened.", title=case.public_title), "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
     return render_template("staff/case_new.html", form=form, base_currency=base), (
@@ -219,8 +219,8 @@ def case_detail(case_id: int):
     Every view of identifying fields is audited, so this GET writes an audit entry.
     """
     case = _staff_case(case_id)
-    audit.record("case.private_viewed", case, case_id=case.id)
-    db.session.commit()
+    with transaction():
+        audit.record("case.private_viewed", case, case_id=case.id)
     return _render_detail(case)
 
 
@@ -232,19 +232,18 @@ def change_status(case_id: int):
     case = _staff_case(case_id)
     if form.validate_on_submit():
         try:
-            if form.target.data == workflow.CLOSED:
-                # Closing cannot be undone: only the close panel does it, after a confirmation.
-                raise DomainError(_("Close a case with “Close the case” below: it shows what "
-                                    "closing will do and asks you to confirm."), field="target")
-            services.change_status(
-                services.get_case_for_update(case.id), form.target.data,
-                outcome=form.outcome.data or None,
-            )
+            with transaction():
+                if form.target.data == workflow.CLOSED:
+                    # Closing cannot be undone: only the close panel does it, after a confirmation.
+                    raise DomainError(_("Close a case with “Close the case” below: it shows what "
+                                        "closing will do and asks you to confirm."), field="target")
+                services.change_status(
+                    services.get_case_for_update(case.id), form.target.data,
+                    outcome=form.outcome.data or None,
+                )
         except DomainError as exc:
-            db.session.rollback()
             apply_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Status is now %(status)s.", status=workflow.LABELS[case.status].lower()),
                   "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
@@ -259,16 +258,15 @@ def add_person(case_id: int):
     case = _staff_case(case_id)
     if form.validate_on_submit():
         try:
-            services.add_beneficiary(
-                case, public_alias=form.public_alias.data, age_band=form.age_band.data,
-                private_name=form.private_name.data or "",
-                private_details=form.private_details.data or "",
-            )
+            with transaction():
+                services.add_beneficiary(
+                    case, public_alias=form.public_alias.data, age_band=form.age_band.data,
+                    private_name=form.private_name.data or "",
+                    private_details=form.private_details.data or "",
+                )
         except DomainError as exc:
-            db.session.rollback()
             apply_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Person added."), "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
     return _render_detail(_staff_case(case_id), person_form=form, code=422)
@@ -284,14 +282,13 @@ def mark_rescued(case_id: int, person_id: int):
         abort(404)
     if form.validate_on_submit():
         try:
-            completed = services.mark_rescued(
-                person, form.rescued_on.data, note=form.note.data or "", today=local_today()
-            )
+            with transaction():
+                completed = services.mark_rescued(
+                    person, form.rescued_on.data, note=form.note.data or "", today=local_today()
+                )
         except DomainError as exc:
-            db.session.rollback()
             apply_error(form, exc)
         else:
-            db.session.commit()
             flash(
                 _("Everyone is safe: the case is complete.") if completed
                 else _("%(alias)s is marked rescued.", alias=person.public_alias),
@@ -312,20 +309,20 @@ def edit_case(case_id: int):
         form.goal.data = format_plain(Money(case.goal_amount_minor, case.goal_currency))
     if form.validate_on_submit():
         try:
-            changed = services.update_case(case, services.CaseInput(
-                slug=case.slug, public_title=form.public_title.data,
-                public_region=form.public_region.data, public_summary=form.public_summary.data or "",
-                track=form.track.data, goal=parse_amount(form.goal.data, base),
-                private_notes=form.private_notes.data or "",
-                private_contact=form.private_contact.data or "",
-            ), base)
+            with transaction():
+                changed = services.update_case(case, services.CaseInput(
+                    slug=case.slug, public_title=form.public_title.data,
+                    public_region=form.public_region.data,
+                    public_summary=form.public_summary.data or "",
+                    track=form.track.data, goal=parse_amount(form.goal.data, base),
+                    private_notes=form.private_notes.data or "",
+                    private_contact=form.private_contact.data or "",
+                ), base)
         except DomainError as exc:
-            db.session.rollback()
             if isinstance(exc, MoneyError):
                 exc.field = "goal"
             apply_error(form, exc)
         else:
-            db.session.commit()
             flash(_("Saved.") if changed else _("Nothing changed."), "success")
             return redirect(url_for("staff.case_detail", case_id=case.id))
     code = 422 if form.errors or form.form_errors else 200
@@ -349,29 +346,30 @@ def close_case(case_id: int):
             target = db.session.get(RescueCase, int(form.target.data))
         actor = confirm.staff_actor()
         try:
-            plan = services.plan_close(case, form.outcome.data,
-                                       move_funds_to=form.move_funds_to.data, target=target)
-            # The confirmation covers the amount it showed: a gift or refund booked since then
-            # makes the page ask again with the new amount instead of moving another.
-            confirming = f"{case.id}:{plan.moves_minor}:{plan.currency}"
-            if not confirm.confirmed(CLOSE_ACTION, confirming, actor):
-                return confirm.ask(
-                    CLOSE_ACTION, confirming, actor,
-                    title=_("Close the case “%(title)s”?", title=case.public_title),
-                    consequences=_close_consequences(case, plan),
-                    button=_("Close the case"),
-                    back_url=url_for("staff.case_detail", case_id=case.id),
-                )
-            moved = services.close_case(case, form.outcome.data, move_funds_to=form.move_funds_to.data,
-                                        target=target, actor_id=current_user.id)
-            if moved != plan.moves_minor:  # money booked between the check and the lock
-                raise Conflict(_("The money this case holds changed while you confirmed; nothing "
-                                 "was closed. Check the amount and close it again."))
+            with transaction():
+                plan = services.plan_close(case, form.outcome.data,
+                                           move_funds_to=form.move_funds_to.data, target=target)
+                # The confirmation covers the amount it showed: a gift or refund booked since
+                # then makes the page ask again with the new amount instead of moving another.
+                confirming = f"{case.id}:{plan.moves_minor}:{plan.currency}"
+                if not confirm.confirmed(CLOSE_ACTION, confirming, actor):
+                    # (planning wrote nothing, so the block ends keeping nothing)
+                    return confirm.ask(
+                        CLOSE_ACTION, confirming, actor,
+                        title=_("Close the case “%(title)s”?", title=case.public_title),
+                        consequences=_close_consequences(case, plan),
+                        button=_("Close the case"),
+                        back_url=url_for("staff.case_detail", case_id=case.id),
+                    )
+                moved = services.close_case(case, form.outcome.data,
+                                            move_funds_to=form.move_funds_to.data,
+                                            target=target, actor_id=current_user.id)
+                if moved != plan.moves_minor:  # money booked between the check and the lock
+                    raise Conflict(_("The money this case holds changed while you confirmed; "
+                                     "nothing was closed. Check the amount and close it again."))
         except DomainError as exc:
-            db.session.rollback()
             apply_error(form, exc)
         else:
-            db.session.commit()
             money = format_money(Money(moved, case.goal_currency), current_locale())
             flash(_("Case closed; %(money)s moved.", money=money) if moved else _("Case closed."),
                   "success")
@@ -406,8 +404,8 @@ def publish(case_id: int):
     case = _staff_case(case_id)
     if not form.validate_on_submit():
         return _render_detail(case, code=422)
-    done = services.publish(services.get_case_for_update(case.id))
-    db.session.commit()
+    with transaction():
+        done = services.publish(services.get_case_for_update(case.id))
     flash(_("The case is public now.") if done else _("The case was already public."), "success")
     return redirect(url_for("staff.case_detail", case_id=case.id))
 
@@ -420,8 +418,8 @@ def unpublish(case_id: int):
     case = _staff_case(case_id)
     if not form.validate_on_submit():
         return _render_detail(case, unpublish_form=form, code=422)
-    done = services.unpublish(services.get_case_for_update(case.id))
-    db.session.commit()
+    with transaction():
+        done = services.unpublish(services.get_case_for_update(case.id))
     flash(_("The case is private again: its public addresses answer as if it never existed.")
           if done else _("The case was not public."), "success")
     return redirect(url_for("staff.case_detail", case_id=case.id))

@@ -132,15 +132,14 @@ def _hand_off(form: DonationForm, begin: Callable[[], _Checkout]):
         apply_error(form, exc)
         return None
     try:
-        start = checkout.open()
+        with transaction():
+            start = checkout.open()
+            checkout.started(start.session_id)
     except GatewayError:
-        db.session.rollback()
         with transaction():
             checkout.failed()
         form.form_errors.append(str(GATEWAY_DOWN))
         return None
-    with transaction():
-        checkout.started(start.session_id)
     return redirect(start.url, code=303)
 
 
@@ -256,11 +255,11 @@ def thanks(public_id: str):
     if donation.status == PENDING and donation.gateway_session_id:
         gateway = get_gateway()
         try:
-            facts = gateway.retrieve_session(donation.gateway_session_id)
-            payments.record_payment(facts, gateway)
-            db.session.commit()
+            with transaction():
+                facts = gateway.retrieve_session(donation.gateway_session_id)
+                payments.record_payment(facts, gateway)
         except GatewayError:
-            db.session.rollback()  # we will ask again on the next refresh
+            pass  # rolled back by the block; we will ask again on the next refresh
         db.session.refresh(donation)
     return render_template(
         "donations/thanks.html", donation=donation, confirmed=donation.status == SUCCEEDED,

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from tracker.core import ratelimit
 from tracker.core.access import public
 from tracker.core.errors import DomainError
+from tracker.core.transactions import transaction
 from tracker.extensions import db
 from tracker.web.unavailable import database_unavailable, unavailable_response
 
@@ -24,9 +25,9 @@ bp = Blueprint("core", __name__)
 def healthz():
     """200 when the database answers, 503 otherwise (load balancers poll this)."""
     try:
-        db.session.execute(text("SELECT 1"))
+        with transaction():
+            db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
-        db.session.rollback()
         return jsonify(status="unavailable", database="unreachable"), 503
     return jsonify(status="ok", database="ok")
 
