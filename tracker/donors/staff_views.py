@@ -19,12 +19,13 @@ from sqlalchemy.orm import joinedload
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from tracker.core import confirm, labels, transactions
+from tracker.core import confirm, labels
 from tracker.core.access import roles
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import Form, apply_error
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
+from tracker.core.transactions import transaction
 from tracker.donations.adjustments import status_name
 from tracker.donations.models import Donation, Donor, Receipt
 from tracker.donors import anonymize as anonymizing
@@ -117,8 +118,8 @@ def show(donor_id: int):
 def export(donor_id: int):
     """Everything we hold about the donor, as a JSON download (audited)."""
     donor = _donor(donor_id)
-    data = privacy.export_donor(donor, actor=current_user._get_current_object())
-    db.session.commit()
+    with transaction():  # the export is audited
+        data = privacy.export_donor(donor, actor=current_user._get_current_object())
     body = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     response = Response(body, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="donor-{donor_id}.json"'
@@ -148,21 +149,19 @@ def anonymize(donor_id: int):
                 back_url=url_for("staff_donors.show", donor_id=donor.id),
             )
         try:
-            done = anonymizing.anonymize_donor(donor, current_user._get_current_object(),
-                                               form.reason.data)
+            with transaction():  # then the gateway reports the cancelled monthly gifts
+                done = anonymizing.anonymize_donor(donor, current_user._get_current_object(),
+                                                   form.reason.data)
         except DomainError as exc:
-            db.session.rollback()
             apply_error(form, exc)
             status = form_status(exc)
         except GatewayError:
             # The gateway refused to stop a monthly gift: erasing now would leave it charging
             # a donor who can no longer sign in to stop it. Nothing is erased.
-            db.session.rollback()
             form.form_errors.append(_("The payment service did not cancel the donor's monthly "
                                       "gift, so nothing was erased. Please try again later."))
             status = 503
         else:
-            transactions.commit()  # then the gateway reports the cancelled monthly gifts
             flash(_("Donor #%(id)d anonymized: %(gifts)d gifts, %(receipts)d receipts, "
                     "%(emails)d emails and %(events)d payment records redacted.",
                     id=donor_id, gifts=done.donations, receipts=done.receipts,

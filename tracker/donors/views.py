@@ -30,17 +30,17 @@ from flask import (
 from flask_babel import gettext as _
 
 from tracker.accounts import auth
-from tracker.core import confirm, transactions
+from tracker.core import confirm
 from tracker.core.access import public
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale, language
 from tracker.core.links import public_url
 from tracker.core.money import Money, format_money, parse_amount
+from tracker.core.transactions import transaction
 from tracker.donations.models import Donor
 from tracker.donors import pdf, services
 from tracker.donors.forms import ButtonForm, LinkRequestForm, MonthlyAmountForm
-from tracker.extensions import db
 from tracker.monthly import services as recurring
 from tracker.monthly.models import CANCELED
 from tracker.payments.gateway import GatewayError
@@ -123,12 +123,11 @@ def sign_in():
     form = LinkRequestForm()
     if form.validate_on_submit():
         try:
-            services.request_link(form.email.data, link_url)
+            with transaction():
+                services.request_link(form.email.data, link_url)
         except DomainError as exc:
-            db.session.rollback()
             apply_error(form, exc)
             return render_template("donors/sign_in.html", form=form), form_status(exc)
-        db.session.commit()
         return render_template("donors/link_sent.html")
     status = 422 if form.is_submitted() and form.errors else 200
     return render_template("donors/sign_in.html", form=form), status
@@ -155,11 +154,10 @@ def link(token: str):
     if not form.validate_on_submit():
         return render_template("donors/use_link.html", form=form, token=token), 422
     try:
-        sign_in = services.consume_link(token)
+        with transaction():
+            sign_in = services.consume_link(token)
     except services.LinkNotValid:
-        db.session.rollback()
         return _link_gone()
-    db.session.commit()
     _forget_donor()
     session[DONOR_ID] = sign_in.donor_id
     session[SIGN_IN_ID] = sign_in.id
@@ -173,8 +171,8 @@ def sign_out():
     """End the donor's session, here and in any copy of its cookie."""
     form = ButtonForm()
     if form.validate_on_submit() and SIGN_IN_ID in session:
-        services.end_session(session.get(SIGN_IN_ID))
-        db.session.commit()
+        with transaction():
+            services.end_session(session.get(SIGN_IN_ID))
     _forget_donor()
     flash(_("You are signed out."), "info")
     return redirect(url_for("donors.sign_in"), 303)
@@ -231,17 +229,15 @@ def cancel_monthly(donor: Donor, public_id: str):
             back_url=url_for("donors.page"), back_label=_("Keep my monthly gift"),
         )
     try:
-        recurring.cancel_recurring(gift, by=actor)
+        with transaction():  # then the gateway reports the cancellation
+            recurring.cancel_recurring(gift, by=actor)
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.reason, "error")
         return redirect(url_for("donors.page"), 303)
     except GatewayError:
-        db.session.rollback()
         flash(_("The payment service did not answer; your monthly gift is unchanged. Please try again."),
               "error")
         return redirect(url_for("donors.page"), 303)
-    transactions.commit()  # then the gateway reports the cancellation
     flash(_("Your monthly gift is cancelled. Nothing more will be taken."), "info")
     return redirect(url_for("donors.page"), 303)
 
@@ -272,18 +268,16 @@ def change_monthly(donor: Donor, public_id: str):
             abort(400)
         return _page(donor, form, public_id, 422)
     try:
-        amount = parse_amount(form.amount.data, gift.currency, locale=current_locale())
-        recurring.change_recurring_amount(gift, amount, by=_donor_label(donor))
+        with transaction():  # then the gateway reports the new amount
+            amount = parse_amount(form.amount.data, gift.currency, locale=current_locale())
+            recurring.change_recurring_amount(gift, amount, by=_donor_label(donor))
     except DomainError as exc:  # MoneyError is one too
-        db.session.rollback()
         form.amount.errors = [exc.reason]
         return _page(donor, form, public_id, form_status(exc))
     except GatewayError:
-        db.session.rollback()
         form.amount.errors = [_("The payment service did not answer; your monthly gift is "
                                 "unchanged. Please try again.")]
         return _page(donor, form, public_id, 503)
-    transactions.commit()  # then the gateway reports the new amount
     flash(_("From the next payment on, your monthly gift is %(amount)s.",
             amount=format_money(amount, current_locale())), "info")
     return redirect(url_for("donors.page"), 303)

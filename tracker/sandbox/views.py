@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request
 from flask_babel import gettext as _
 
-from tracker.core import transactions
 from tracker.core.access import public
 from tracker.core.money import Money
+from tracker.core.transactions import commit
 from tracker.extensions import db
 from tracker.payments.gateway import get_gateway
 from tracker.sandbox.gateway import SandboxGateway, send_after_commit
@@ -48,7 +48,7 @@ def checkout(session_id: str):
             error = _("Your card was declined (test card). Nothing was charged.")
         else:
             send_after_commit([event])
-            transactions.commit()
+            commit()  # then the sandbox's events are delivered
             return redirect(session.success_url, code=303)
     return render_template("payments/sandbox_checkout.html", session=session, amount=amount,
                            error=error, monthly=False), (402 if error else 200)
@@ -66,7 +66,7 @@ def _subscription_checkout(gateway: SandboxGateway, subscription: SandboxSubscri
             error = _("Your card was declined (test card). Nothing was charged.")
         else:
             send_after_commit(events)
-            transactions.commit()
+            commit()  # then the sandbox's events are delivered
             return redirect(subscription.success_url, code=303)
     return render_template("payments/sandbox_checkout.html", session=subscription, amount=amount,
                            error=error, monthly=True), (402 if error else 200)
