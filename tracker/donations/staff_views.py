@@ -41,7 +41,7 @@ from tracker.donations.staff_forms import (
     parse_signed_amount,
 )
 from tracker.extensions import db
-from tracker.ledger.models import LedgerEntry
+from tracker.ledger import reads
 from tracker.ledger.reads import GiftMoney
 from tracker.payments.gateway import GatewayError, get_gateway
 
@@ -103,7 +103,7 @@ class GiftRow:
 
 
 def _rows(donations: list[Donation]) -> list[GiftRow]:
-    money = adjustments.gift_money(d.id for d in donations)
+    money = reads.gift_money(d.id for d in donations)
     return [GiftRow.build(d, money.get(d.id, GiftMoney())) for d in donations]
 
 
@@ -228,13 +228,11 @@ def _render_gift(donation: Donation, *, adjust_form: AdjustForm | None = None,
     adjust_form = adjust_form or AdjustForm(formdata=None)
     remaining = None
     if donation.channel == "card" and donation.status == SUCCEEDED:
-        money = adjustments.gift_money([donation.id]).get(donation.id, GiftMoney())
+        money = reads.gift_money([donation.id]).get(donation.id, GiftMoney())
         remaining = Money(donation.amount_minor - money.refunded_original_minor, donation.currency)
         # What the page shows as refunded is what the form says it saw (see RefundForm).
         refund_form.seen_refunded.data = money.refunded_original_minor
-    entries = list(db.session.scalars(
-        db.select(LedgerEntry).where(LedgerEntry.donation_id == donation.id).order_by(LedgerEntry.id)
-    ))
+    entries = reads.entries_of(donation.id)
     trail = list(db.session.scalars(
         db.select(AuditEntry).where(AuditEntry.object_type == Donation.__tablename__,
                                     AuditEntry.object_id == donation.id)
