@@ -1,4 +1,5 @@
-"""The one rounding rule (``round_half_up``, ``divide_half_up``) every figure goes through."""
+"""The one rounding rule (``round_half_up``, ``divide_half_up``) every figure goes through, and
+the exchange rates staff type (``parse_rate``), beside ``convert`` in core.money."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.core.money import Money, convert, divide_half_up, round_half_up
+from tracker.core.errors import DomainError
+from tracker.core.money import (
+    Money,
+    check_rate_places,
+    convert,
+    divide_half_up,
+    parse_rate,
+    round_half_up,
+)
 
 
 @pytest.mark.parametrize(("value", "places", "expected"), [
@@ -44,3 +53,62 @@ def test_convert_rounds_with_the_same_rule():
     assert convert(Money(1, "USD"), "JPY", Decimal("150.5")) == Money(2, "JPY")  # 1.505 -> 2
     assert convert(Money(3, "USD"), "JPY", Decimal("0.5")) == Money(0, "JPY")  # 0.015 -> 0
     assert convert(Money(100, "JPY"), "USD", Decimal("0.006675")) == Money(67, "USD")  # 0.6675
+
+
+# --- exchange rates typed by staff (core.money.parse_rate) -------------------------------------
+
+POINT = "Write the rate with a point for decimals, like 149.85."
+NUMBER = "Write the rate as a number, like 150 or 149.85."
+POSITIVE = "The rate must be a positive number (base-currency units per unit)."
+PLACES = "Give the rate with at most 8 decimal places."
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1,000,000", Decimal(1_000_000)), ("1000000", Decimal(1_000_000)), ("999,999.5", Decimal("999999.5")),
+    ("0.00000001", Decimal("0.00000001")), ("1.12345678", Decimal("1.12345678")), ("\t7\n", Decimal(7)),
+    ("1,234", Decimal(1234)), ("12,345,678.9", None),
+])
+def test_parse_rate_at_its_limits(text, expected):
+    if expected is None:
+        with pytest.raises(DomainError) as refused:
+            parse_rate(text)
+        assert (refused.value.reason, refused.value.field) == (POSITIVE, "rate")
+    else:
+        assert parse_rate(text) == expected
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("149,85", POINT), ("1,00", POINT), ("1,0000", POINT), (",150", POINT), ("150,", POINT),
+    ("abc", NUMBER), ("1.2.3", NUMBER), ("150 yen", NUMBER),
+    ("0", POSITIVE), ("-1", POSITIVE), ("NaN", POSITIVE), ("Infinity", POSITIVE),
+    ("1000000.00000001", POSITIVE), ("1000001", POSITIVE),
+    ("0.000000001", PLACES), ("150.123456789", PLACES), ("1e-9", PLACES),
+])
+def test_parse_rate_says_what_is_wrong_at_the_rate_field(text, message):
+    with pytest.raises(DomainError) as refused:
+        parse_rate(text)
+    assert (refused.value.reason, refused.value.field) == (message, "rate")
+
+
+@pytest.mark.parametrize("rate", ["1", "0.00000001", "150.5", "12345.12345678"])
+def test_check_rate_places_takes_up_to_eight_decimals(rate):
+    check_rate_places(Decimal(rate))
+
+
+@pytest.mark.parametrize("rate", ["0.000000001", "1.000000005", "150.123456789"])
+def test_check_rate_places_refuses_a_ninth_decimal(rate):
+    with pytest.raises(DomainError) as refused:
+        check_rate_places(Decimal(rate))
+    assert (refused.value.reason, refused.value.field) == (PLACES, "rate")
+
+
+def test_rounding_keeps_the_sign_and_the_places_asked():
+    assert divide_half_up(5, -2) == Decimal(-3)
+    assert divide_half_up(-5, -2) == Decimal(3)
+    assert divide_half_up(1, 2) == Decimal(1)
+    assert divide_half_up(1, 4, 1) == Decimal("0.3")
+    assert str(divide_half_up(10, 4, 2)) == "2.50"
+    assert str(divide_half_up(10, 4)) == "3"
+    assert str(round_half_up(Decimal("2.5"))) == "3"
+    with pytest.raises(ZeroDivisionError, match="^divide_half_up by zero$"):
+        divide_half_up(Decimal(1), Decimal(0))
