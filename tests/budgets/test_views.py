@@ -325,6 +325,9 @@ def test_payment_over_the_threshold_waits_for_another_staff_member(app, client, 
     assert [(r[1], r[4], r[5], r[8]) for r in rows] == [("pending", 100_001, True, None),
                                                         ("pending", 105_000, True, None)]
     assert ledger_out(case.id) == []
+    # the rate as typed (the configured 150), never "1.5E+2" (found by an outside try)
+    page = client.get(budget_path(case.id)).text
+    assert "at 150<" in page and "E+" not in page
     guides, transport = services.category_label("guides"), services.category_label("transport")
     assert public_budget_rows(public, case.slug) == [(guides, yen(300_000), yen(0)),
                                                      (transport, yen(200_000), yen(0))]

@@ -195,6 +195,21 @@ def test_unpublish_needs_the_confirmation_box(app, client, staff):
     assert _anonymous(app).get(f"/cases/{case.slug}").status_code == 200
 
 
+def test_a_gifts_thank_you_page_does_not_name_a_case_taken_off_the_public_site(app, client, staff):
+    """Found by an outside try: the thank-you page still named the case (and linked to its now
+    unknown page) after staff pulled it back; it reads like a gift without a case instead."""
+    case = make_case(people=2, status=workflow.FUNDRAISING)
+    donation = give(case, 5000, email="donor@example.org")
+    thanks = f"/donations/{donation.public_id}/thanks"
+    before = _anonymous(app).get(thanks)
+    assert before.status_code == 200 and case.public_title in before.text
+    assert _post(client, f"/staff/cases/{case.id}/unpublish", confirm="y").status_code == 302
+    after = _anonymous(app).get(thanks)
+    assert after.status_code == 200
+    assert case.public_title not in after.text and case.slug not in after.text
+    assert "is confirmed and recorded" in after.text
+
+
 def test_unpublished_case_answers_exactly_like_a_case_that_never_existed(app, client, staff):
     case = make_case(people=2, status=workflow.IN_PROGRESS, private_notes=CANARY)
     give(case, 5000, email="donor@example.org")

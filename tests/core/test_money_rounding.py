@@ -13,6 +13,7 @@ from tracker.core.money import (
     check_rate_places,
     convert,
     divide_half_up,
+    format_rate,
     parse_rate,
     round_half_up,
 )
@@ -112,3 +113,12 @@ def test_rounding_keeps_the_sign_and_the_places_asked():
     assert str(round_half_up(Decimal("2.5"))) == "3"
     with pytest.raises(ZeroDivisionError, match="^divide_half_up by zero$"):
         divide_half_up(Decimal(1), Decimal(0))
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("150.00000000", "150"), ("100", "100"), ("1E+2", "100"), ("149.85000000", "149.85"),
+    ("0.00670000", "0.0067"), ("1000000.00000000", "1000000"), ("0.00000001", "0.00000001"),
+])
+def test_a_rate_is_shown_as_typed_never_with_an_exponent(stored, shown):
+    """Found by an outside try: a budget payment in dollars read "at 1.5E+2"."""
+    assert format_rate(Decimal(stored)) == shown

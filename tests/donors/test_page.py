@@ -96,6 +96,15 @@ def test_another_donors_fiscal_year_is_a_404(app, client, cases):
     assert client.get("/my/annual/1990.pdf").status_code == 404
 
 
+@pytest.mark.parametrize("year", [0, 1, 1899, 9999, 10000, 2_147_483_647])
+def test_a_fiscal_year_the_calendar_cannot_hold_is_a_404(app, client, cases, year):
+    """Found by an outside try: /my/annual/9999.pdf (and 0, 10000) answered 500."""
+    flood, _ = cases
+    gift(flood, 5_000, IN_FY2025, email=AIKO, name="Aiko")
+    sign_in(client, AIKO)
+    assert client.get(f"/my/annual/{year}.pdf").status_code == 404
+
+
 def test_refunds_show_on_the_page(app, client, cases):
     flood, _ = cases
     donation, _ = gift(flood, 5_000, IN_FY2025, email=AIKO, name="Aiko")

@@ -47,6 +47,7 @@ __all__ = [
     "exponent",
     "format_money",
     "format_plain",
+    "format_rate",
     "check_rate_places",
     "normalize_currency",
     "parse_amount",
@@ -608,6 +609,13 @@ def check_rate_places(rate: Decimal) -> None:
     if rate != rate.quantize(Decimal(1).scaleb(-RATE_PLACES)):
         raise DomainError(_("Give the rate with at most %(places)d decimal places.",
                             places=RATE_PLACES), field="rate")
+
+
+def format_rate(rate: Decimal) -> str:
+    """A stored exchange rate as staff typed it: no trailing zeros, never an exponent
+    (Numeric(18, 8) gives back 150.00000000, which ``normalize`` would print as 1.5E+2)."""
+    text = format(rate, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # --------------------------------------------------------------------------- rounding

@@ -464,7 +464,10 @@ class AnnualReceipt:
 def annual_receipt(donor: Donor, fiscal_year: int) -> AnnualReceipt | None:
     """The donor's gifts, refunds, bank returns and corrections booked in ``fiscal_year``
     (as the ledger cuts years: ``booked_at`` in the NGO's time zone), each in the currency
-    the donor gave in, with a total per currency. None when the year has none of them."""
+    the donor gave in, with a total per currency. None when the year has none of them (or
+    is not a year the calendar can hold: it starts in 1900 to 9998)."""
+    if not 1900 <= fiscal_year <= 9998:
+        return None
     start_month = current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"]
     start, end = fiscal_year_bounds_utc(fiscal_year, start_month, local_zone())
     rows = db.session.execute(

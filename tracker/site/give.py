@@ -104,6 +104,14 @@ def _signed_in_donor_id() -> int | None:
     return donor.id if donor is not None else None
 
 
+def _public_case(case_id: int | None) -> RescueCase | None:
+    """The gift's case for its thank-you page, if the public may see it: a case staff took
+    off the public site is not named (the page then reads like a gift without a case, as the
+    receipt says "A rescue case")."""
+    case = db.session.get(RescueCase, case_id) if case_id is not None else None
+    return case if case is not None and case.is_public else None
+
+
 def _cancel_url(case: RescueCase | None) -> str:
     return (url_for("donations.give_to_case", slug=case.slug, _external=True)
             if case else url_for("donations.give", _external=True))
@@ -240,7 +248,7 @@ def monthly_thanks(public_id: str):
     return render_template(
         "donations/monthly_thanks.html", monthly=monthly,
         amount=Money(monthly.amount_minor, monthly.currency),
-        case=db.session.get(RescueCase, monthly.case_id) if monthly.case_id else None,
+        case=_public_case(monthly.case_id),
     )
 
 
@@ -265,6 +273,6 @@ def thanks(public_id: str):
         "donations/thanks.html", donation=donation, confirmed=donation.status == SUCCEEDED,
         waiting=donation.status == PENDING,
         amount=Money(donation.amount_minor, donation.currency),
-        case=db.session.get(RescueCase, donation.case_id) if donation.case_id else None,
+        case=_public_case(donation.case_id),
         status_labels=STATUS_LABELS,
     )
