@@ -10,12 +10,14 @@ import pytest
 from tracker.core.errors import DomainError
 from tracker.core.money import (
     Money,
+    Settlement,
     check_rate_places,
     convert,
     divide_half_up,
     format_rate,
     parse_rate,
     round_half_up,
+    settle_at_rate,
 )
 
 
@@ -122,3 +124,28 @@ def test_rounding_keeps_the_sign_and_the_places_asked():
 def test_a_rate_is_shown_as_typed_never_with_an_exponent(stored, shown):
     """Found by an outside try: a budget payment in dollars read "at 1.5E+2"."""
     assert format_rate(Decimal(stored)) == shown
+
+
+# --- the one settlement type -------------------------------------------------------------------
+
+
+def test_settling_at_a_rate_converts_the_gross_and_takes_the_fee():
+    dollars = Money(10_000, "USD")  # $100.00
+    assert settle_at_rate(dollars, "JPY", Decimal(150)) == Settlement(
+        gross_minor=15_000, fee_minor=0, currency="JPY", rate=Decimal(150))
+    paid = settle_at_rate(dollars, "jpy", Decimal("150.5"), fee_percent=Decimal("3.6"),
+                          charge_id="ch_1")
+    # 15,050 yen; 3.6 % of it is 541.8 -> 542 (half up, as convert rounds)
+    assert (paid.gross, paid.fee, paid.net) == (Money(15_050, "JPY"), Money(542, "JPY"),
+                                                 Money(14_508, "JPY"))
+    assert (paid.rate, paid.charge_id, paid.currency) == (Decimal("150.5"), "ch_1", "JPY")
+    assert settle_at_rate(Money(5_000, "JPY"), "JPY", Decimal(1), fee_minor=180).fee_minor == 180
+    assert settle_at_rate(Money(5_000, "JPY"), "JPY", Decimal(1), fee_minor=10,
+                          fee_percent=Decimal(1)).fee_minor == 60
+
+
+def test_a_settlement_keeps_the_currency_the_gateway_reported():
+    """A settlement in another currency than the base one is refused by the recorder before
+    it becomes money: the type keeps the reported code as it is."""
+    reported = Settlement(gross_minor=5_000, fee_minor=0, currency="EUR", rate=Decimal(1))
+    assert reported.currency == "EUR" and reported.gross == Money(5_000, "EUR")

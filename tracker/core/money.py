@@ -40,6 +40,7 @@ __all__ = [
     "InvalidAmount",
     "Money",
     "MoneyError",
+    "Settlement",
     "UnknownCurrency",
     "check_gateway_limits",
     "convert",
@@ -53,6 +54,7 @@ __all__ = [
     "parse_amount",
     "parse_rate",
     "round_half_up",
+    "settle_at_rate",
 ]
 
 
@@ -573,6 +575,49 @@ def convert(money: Money, to_currency: str, rate: Decimal) -> Money:
         value = money.to_decimal() * rate
         minor = round_half_up(value * (Decimal(10) ** _EXPONENTS[target]))
     return Money(int(minor), target)
+
+
+# --------------------------------------------------------------------------- settlement
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What the NGO received for one payment: the gross and the fee kept by the gateway, in
+    minor units of the currency it settled in (the base currency, when all is well), the rate
+    it was converted at, and the gateway's charge id when there is one.
+
+    The one settlement type: Stripe reports it from the balance transaction, the sandbox and
+    offline gifts make it at the configured rate (``settle_at_rate``). ``currency`` is kept as
+    reported, so a settlement in another currency can be refused before it becomes money."""
+
+    gross_minor: int
+    fee_minor: int
+    currency: str
+    rate: Decimal
+    charge_id: str | None = None
+
+    @property
+    def gross(self) -> Money:
+        return Money(self.gross_minor, self.currency)
+
+    @property
+    def fee(self) -> Money:
+        return Money(self.fee_minor, self.currency)
+
+    @property
+    def net(self) -> Money:
+        return self.gross - self.fee
+
+
+def settle_at_rate(amount: Money, base: str, rate: Decimal, *, fee_minor: int = 0,
+                   fee_percent: Decimal = Decimal(0), charge_id: str | None = None) -> Settlement:
+    """Settle ``amount`` in ``base`` at ``rate`` (``convert``'s rounding), less a fee given in
+    base minor units and/or as a percentage of the gross (0 %: no fee)."""
+    gross = convert(amount, base, rate)
+    # convert() refuses a zero rate, and 0 % is a valid fee: nothing to convert then.
+    percent = convert(gross, base, fee_percent / 100).amount_minor if fee_percent else 0
+    return Settlement(gross_minor=gross.amount_minor, fee_minor=fee_minor + percent,
+                      currency=gross.currency, rate=rate, charge_id=charge_id)
 
 
 # --------------------------------------------------------------------------- exchange rates

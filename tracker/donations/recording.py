@@ -19,17 +19,17 @@ from tracker import audit
 from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.i18n import current_locale
-from tracker.core.money import Money, divide_half_up, format_money
+from tracker.core.money import Money, Settlement, divide_half_up, format_money
 from tracker.core.time import utcnow
 from tracker.core.validation import check_reason
 from tracker.donations import receipts
 from tracker.donations.models import EXPIRED, FAILED, FLAGGED, PENDING, SUCCEEDED, Donation
-from tracker.donations.services import Settlement, lock_donation, settle
+from tracker.donations.services import lock_donation, settle
 from tracker.extensions import db
 from tracker.ledger import book, reads
 from tracker.ledger.models import DISPUTE, DISPUTE_REVERSAL, FEE, REFUND
 from tracker.payments import webhooks
-from tracker.payments.gateway import Gateway, GatewaySettlement, SessionFacts, session_facts_from_event
+from tracker.payments.gateway import Gateway, SessionFacts, session_facts_from_event
 
 
 class Outcome(enum.StrEnum):
@@ -66,7 +66,7 @@ def _mismatch(donation: Donation, amount_minor: int, currency: str, livemode: bo
 
 
 def record_payment(facts: SessionFacts, gateway: Gateway,
-                   settlement: Callable[[], GatewaySettlement] | None = None) -> Outcome:
+                   settlement: Callable[[], Settlement] | None = None) -> Outcome:
     """Record a completed, paid checkout exactly once, whoever reports it first.
 
     The donation row is locked, its state re-read, and the amount, currency and livemode
@@ -97,7 +97,7 @@ def record_payment(facts: SessionFacts, gateway: Gateway,
     return Outcome.RECORDED
 
 
-def _settle(donation: Donation, got: GatewaySettlement, *, session_id: str | None,
+def _settle(donation: Donation, got: Settlement, *, session_id: str | None,
             intent_id: str | None, livemode: bool) -> None:
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     if got.currency != base:
@@ -107,8 +107,7 @@ def _settle(donation: Donation, got: GatewaySettlement, *, session_id: str | Non
     donation.gateway_payment_intent_id = intent_id
     donation.gateway_charge_id = got.charge_id
     donation.livemode = livemode
-    settle(donation, Settlement(gross=Money(got.gross_minor, base), fee=Money(got.fee_minor, base),
-                                rate=got.rate), settled_at=utcnow())
+    settle(donation, got, settled_at=utcnow())
     receipts.issue_receipt(donation)
     audit.record("donation.recorded", donation, case_id=donation.case_id,
                  after={"amount": f"{donation.currency} {donation.amount_minor}",
@@ -121,7 +120,7 @@ def flag_payment(donation: Donation, reason: str) -> Outcome:
     return _flag(donation, reason)
 
 
-def settle_payment(donation: Donation, got: GatewaySettlement, *, intent_id: str | None,
+def settle_payment(donation: Donation, got: Settlement, *, intent_id: str | None,
                    livemode: bool) -> Outcome:
     """Record a pending donation the gateway reports paid (a monthly gift's invoice): the
     same settlement, ledger booking, receipt and audit as a paid checkout."""

@@ -17,26 +17,13 @@ from tracker.cases import workflow
 from tracker.cases.models import RescueCase
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.locks import lock_row
-from tracker.core.money import Money, MoneyError, check_gateway_limits, convert
+from tracker.core.money import Money, MoneyError, Settlement, check_gateway_limits, settle_at_rate
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, check_staff_amount, email_key, normalize_email
 from tracker.donations.models import CHANNELS, FAILED, SUCCEEDED, Donation, Donor
 from tracker.extensions import db
 from tracker.ledger import book
 from tracker.ledger.models import LedgerEntry
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """What the NGO received in its base currency for one gift."""
-
-    gross: Money
-    fee: Money
-    rate: Decimal
-
-    @property
-    def net(self) -> Money:
-        return self.gross - self.fee
 
 
 def configured_settlement(amount: Money, fee_minor: int = 0) -> Settlement:
@@ -49,8 +36,7 @@ def configured_settlement(amount: Money, fee_minor: int = 0) -> Settlement:
               "(set TRACKER_EXCHANGE_RATES).", base=base, currency=amount.currency),
             field="currency",
         )
-    rate = rates[amount.currency]
-    return Settlement(gross=convert(amount, base, rate), fee=Money(fee_minor, base), rate=rate)
+    return settle_at_rate(amount, base, rates[amount.currency], fee_minor=fee_minor)
 
 
 def find_or_create_donor(email: str | None, name: str = "") -> Donor:

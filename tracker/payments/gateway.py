@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import stripe
 from flask import Flask, current_app
 
-from tracker.core.money import Money
+from tracker.core.money import Money, Settlement
 
 #: how old a signed event may be (seconds): Stripe's own default tolerance
 SIGNATURE_TOLERANCE = 300
@@ -88,17 +88,6 @@ class SessionFacts:
     created: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class GatewaySettlement:
-    """What the NGO's account received for a payment (from the balance transaction)."""
-
-    charge_id: str | None
-    gross_minor: int
-    fee_minor: int
-    currency: str
-    rate: Decimal
-
-
 def session_facts(obj: dict[str, Any]) -> SessionFacts:
     """SessionFacts from a Checkout Session object (dict or StripeObject as dict)."""
     metadata = obj.get("metadata") or {}
@@ -160,13 +149,13 @@ class Gateway(Protocol):
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutStart: ...
     def retrieve_session(self, session_id: str) -> SessionFacts: ...
-    def settlement(self, payment_intent_id: str, facts: SessionFacts) -> GatewaySettlement: ...
+    def settlement(self, payment_intent_id: str, facts: SessionFacts) -> Settlement: ...
     def list_completed_sessions(self, since: datetime) -> list[SessionFacts]: ...
     def list_events(self, since: datetime, types: list[str]) -> list[dict[str, Any]]: ...
     def refund(self, payment_intent_id: str, amount_minor: int, *, key: str) -> str: ...
     def list_refunds(self, charge_id: str) -> list[dict[str, Any]]: ...
     def create_subscription_checkout(self, request: SubscriptionCheckoutRequest) -> CheckoutStart: ...
-    def invoice_settlement(self, invoice: dict[str, Any]) -> GatewaySettlement: ...
+    def invoice_settlement(self, invoice: dict[str, Any]) -> Settlement: ...
     def cancel_subscription(self, subscription_id: str) -> dict[str, Any]: ...
     def change_subscription_amount(self, subscription_id: str, amount: Money) -> dict[str, Any]: ...
 
@@ -232,7 +221,7 @@ class StripeGateway:
         session = self._call(self.client.v1.checkout.sessions.retrieve, session_id)
         return session_facts(session.to_dict())
 
-    def settlement(self, payment_intent_id: str, facts: SessionFacts) -> GatewaySettlement:
+    def settlement(self, payment_intent_id: str, facts: SessionFacts) -> Settlement:
         """Gross, fee and rate from the charge's balance transaction."""
         intent = self._call(
             self.client.v1.payment_intents.retrieve, payment_intent_id,
@@ -243,7 +232,7 @@ class StripeGateway:
         if not isinstance(txn, dict):
             raise GatewayError("the payment has no balance transaction yet")
         rate = txn.get("exchange_rate")
-        return GatewaySettlement(
+        return Settlement(
             charge_id=charge.get("id"),
             gross_minor=int(txn["amount"]),
             fee_minor=int(txn.get("fee") or 0),
@@ -315,7 +304,7 @@ class StripeGateway:
         )
         return CheckoutStart(session_id=session.id, url=session.url)
 
-    def invoice_settlement(self, invoice: dict[str, Any]) -> GatewaySettlement:
+    def invoice_settlement(self, invoice: dict[str, Any]) -> Settlement:
         """What a paid invoice brought in: its payment intent's balance transaction (older API
         versions name the intent on the invoice, newer ones list it as an invoice payment)."""
         intent = invoice_payment_intent(invoice)

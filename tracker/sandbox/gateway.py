@@ -22,7 +22,7 @@ from typing import Any
 from flask import current_app, url_for
 
 from tracker.core import transactions
-from tracker.core.money import Money, convert
+from tracker.core.money import Money, Settlement, settle_at_rate
 from tracker.core.time import utcnow
 from tracker.donations.models import Donation
 from tracker.extensions import db
@@ -32,7 +32,6 @@ from tracker.payments.gateway import (
     CheckoutRequest,
     CheckoutStart,
     GatewayError,
-    GatewaySettlement,
     SessionFacts,
     SubscriptionCheckoutRequest,
     session_facts,
@@ -104,7 +103,7 @@ class SandboxGateway:
             raise GatewayError("no such sandbox session")
         return session_facts(self.session_object(session))
 
-    def settlement(self, payment_intent_id: str, facts: SessionFacts) -> GatewaySettlement:
+    def settlement(self, payment_intent_id: str, facts: SessionFacts) -> Settlement:
         """Settle at the configured rate, with the configured sandbox fee."""
 
         charge_id = db.session.scalar(
@@ -112,7 +111,7 @@ class SandboxGateway:
         )
         return _configured_settlement(facts.amount_minor, facts.currency, charge_id)
 
-    def invoice_settlement(self, invoice: dict[str, Any]) -> GatewaySettlement:
+    def invoice_settlement(self, invoice: dict[str, Any]) -> Settlement:
         """A sandbox invoice settles like a sandbox session: configured rate and fee."""
         return _configured_settlement(int(invoice.get("amount_paid") or 0),
                                       str(invoice.get("currency") or "").upper(),
@@ -381,18 +380,14 @@ class SandboxGateway:
         return obj
 
 
-def _configured_settlement(amount_minor: int, currency: str, charge_id: str | None) -> GatewaySettlement:
+def _configured_settlement(amount_minor: int, currency: str, charge_id: str | None) -> Settlement:
     config = current_app.config
     base = config["TRACKER_BASE_CURRENCY"]
     rate = config["TRACKER_EXCHANGE_RATES"].get(currency)
     if rate is None:
         raise GatewayError(f"no exchange rate configured for {currency}")
-    gross = convert(Money(amount_minor, currency), base, rate)
-    percent = config["TRACKER_SANDBOX_FEE_PERCENT"]
-    # convert() refuses a zero rate, and 0 % is a valid setting: no fee then.
-    fee = convert(gross, base, percent / 100) if percent else Money(0, base)
-    return GatewaySettlement(charge_id=charge_id, gross_minor=gross.amount_minor,
-                             fee_minor=fee.amount_minor, currency=base, rate=rate)
+    return settle_at_rate(Money(amount_minor, currency), base, rate,
+                          fee_percent=config["TRACKER_SANDBOX_FEE_PERCENT"], charge_id=charge_id)
 
 
 
