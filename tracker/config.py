@@ -220,7 +220,7 @@ def _check_site(config: dict[str, Any]) -> None:
         raise ConfigError("TRACKER_DEFAULT_LOCALE must be en or ja.")
 
 
-def _currency(config: dict[str, Any], name: str, code: str) -> str:
+def _currency(name: str, code: str) -> str:
     try:
         return money.normalize_currency(code)
     except money.MoneyError as exc:
@@ -229,12 +229,11 @@ def _currency(config: dict[str, Any], name: str, code: str) -> str:
 
 def _check_money(config: dict[str, Any]) -> None:
     """Base currency, accepted currencies, exchange rates and the sandbox's fee."""
-    config["TRACKER_BASE_CURRENCY"] = _currency(config, "TRACKER_BASE_CURRENCY",
-                                                config["TRACKER_BASE_CURRENCY"])
+    config["TRACKER_BASE_CURRENCY"] = _currency("TRACKER_BASE_CURRENCY", config["TRACKER_BASE_CURRENCY"])
     currencies = config["TRACKER_CURRENCIES"]
     if isinstance(currencies, str):
         currencies = [c for c in currencies.replace(" ", "").split(",") if c]
-    config["TRACKER_CURRENCIES"] = [_currency(config, "TRACKER_CURRENCIES", c) for c in currencies]
+    config["TRACKER_CURRENCIES"] = [_currency("TRACKER_CURRENCIES", c) for c in currencies]
     config["TRACKER_EXCHANGE_RATES"] = _parse_rates(
         config["TRACKER_EXCHANGE_RATES"], config["TRACKER_BASE_CURRENCY"]
     )

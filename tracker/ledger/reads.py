@@ -1,7 +1,7 @@
 """What the ledger holds: the sums every page and service reads.
 
 Totals are never stored elsewhere: each figure here is a SUM over ``ledger_entries`` (a case's
-in an index-only scan), or over the rollups for whole years (``tracker.ledger.rollups``).
+in an index-only scan); reports over whole years read the rollups (``tracker.ledger.rollups``).
 """
 
 from __future__ import annotations
