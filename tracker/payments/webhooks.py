@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -30,6 +31,13 @@ from tracker.payments.gateway import (
     webhook_secret,
 )
 from tracker.payments.models import PaymentEvent
+
+#: sent once per event handed to ``receive`` (the webhook endpoint, the sandbox's deliveries),
+#: with keywords ``type`` (the event's type, or "" when it was refused before it could be read)
+#: and ``outcome``: "processed", "flagged", "ignored", "duplicate", "invalid_signature",
+#: "malformed", "unavailable" or "error" (an exception escaped). The operations metrics count
+#: them (``tracker.ops.metrics``).
+event_received = Namespace().signal("webhook-event-received")
 
 HANDLED_TYPES = (
     "checkout.session.completed",
@@ -279,20 +287,37 @@ def ingest(event: dict[str, Any], raw: str, gateway: Gateway) -> tuple[bool, str
     return True, note
 
 
+def _outcome(note: str) -> str:
+    """The outcome of a stored event, from its handler's note, in a handful of words."""
+    if note.startswith("ignored"):
+        return "ignored"
+    return "flagged" if note == "flagged" else "processed"
+
+
 def receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any]]:
     """Handle one POST to /webhooks/stripe: 400 and nothing stored unless the signature holds."""
+    kind, outcome = "", "error"  # what an unexpected exception leaves
+    try:
+        status, body, kind, outcome = _receive(payload, sig_header)
+    finally:
+        event_received.send(current_app._get_current_object(), type=kind, outcome=outcome)
+    return status, body
+
+
+def _receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any], str, str]:
     gateway = get_gateway()
     try:
         event = verify_event(payload, sig_header, webhook_secret(current_app))
     except SignatureError as exc:
         current_app.logger.warning("webhook refused: %s", exc)
-        return 400, {"error": "invalid signature"}
+        return 400, {"error": "invalid signature"}, "", "invalid_signature"
     if not isinstance(event.get("data"), dict) or not isinstance(event["data"].get("object"), dict):
-        return 400, {"error": "not an event"}
+        return 400, {"error": "not an event"}, "", "malformed"
     problem = malformed(event)
     if problem:
         current_app.logger.warning("webhook refused: malformed %s", problem)
-        return 400, {"error": "malformed event"}
+        return 400, {"error": "malformed event"}, "", "malformed"
+    kind = event["type"]
     try:
         new, note = ingest(event, payload.decode("utf-8"), gateway)
     except (SQLAlchemyError, GatewayError):
@@ -300,6 +325,6 @@ def receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any]
         # itself (a settlement lookup) failed: ask the sender to try again.
         db.session.rollback()
         current_app.logger.exception("webhook %s not stored; the sender will retry", event["id"])
-        return 503, {"error": "temporarily unavailable; retry"}
-    return 200, {"received": True, "duplicate": not new, "note": note if new else "duplicate"}
-
+        return 503, {"error": "temporarily unavailable; retry"}, kind, "unavailable"
+    outcome = _outcome(note) if new else "duplicate"
+    return 200, {"received": True, "duplicate": not new, "note": note if new else "duplicate"}, kind, outcome
