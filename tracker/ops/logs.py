@@ -62,10 +62,14 @@ def installed_handler() -> logging.Handler | None:
 
 
 def uninstall() -> None:
-    """Take the JSON handler off the root logger (tests)."""
+    """Take the JSON handler off the root logger and give the app's logger Flask's own
+    handler back (tests)."""
     handler = installed_handler()
-    if handler is not None:
-        logging.getLogger().removeHandler(handler)
+    if handler is None:
+        return
+    logging.getLogger().removeHandler(handler)
+    for name in getattr(handler, "_tracker_took_default_from", ()):
+        logging.getLogger(name).addHandler(default_handler)
 
 
 def configure(app: Flask) -> None:
@@ -74,7 +78,9 @@ def configure(app: Flask) -> None:
         default_handler.addFilter(RequestIdFilter())
     if app.config["TRACKER_LOG_FORMAT"] != "json":
         return
-    root = logging.getLogger()
     uninstall()
-    root.addHandler(json_handler())
-    app.logger.removeHandler(default_handler)
+    handler = json_handler()
+    if default_handler in app.logger.handlers:
+        app.logger.removeHandler(default_handler)
+        handler._tracker_took_default_from = (app.logger.name,)  # type: ignore[attr-defined]
+    logging.getLogger().addHandler(handler)
