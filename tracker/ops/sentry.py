@@ -4,8 +4,9 @@ The people in our cases are in hiding and our donors trust us with their names, 
 reaches Sentry is cut down to what finds a bug, and scrubbed again on the way out
 (``scrub``, the ``before_send`` hook):
 
-* the SDK sends no personal data (``send_default_pii=False``), no request bodies
-  (``max_request_body_size="never"``) and no local variables of stack frames;
+* the SDK collects no personal data (``send_default_pii=False``, or its successor
+  ``data_collection`` with every personal category off: ``privacy_options``), no request
+  bodies (``max_request_body_size="never"``) and no local variables of stack frames;
 * an error's text (an exception's message, a log line's arguments) is dropped: it can quote
   anything the code held. The exception's type, the stack (files, functions, lines) and a log
   call's own template stay;
@@ -139,6 +140,28 @@ def before_breadcrumb(crumb: dict[str, Any], _hint: dict[str, Any]) -> dict[str,
     return {k: crumb.get(k) for k in ("category", "level", "type", "timestamp") if k in crumb}
 
 
+def privacy_options() -> dict[str, Any]:
+    """What the SDK may collect by itself: no personal data. SDKs from 2.75 on take this as
+    ``data_collection`` (and call ``send_default_pii`` deprecated); older ones as
+    ``send_default_pii=False``."""
+    import inspect
+
+    from sentry_sdk.consts import ClientConstructor
+
+    if "data_collection" not in inspect.signature(ClientConstructor.__init__).parameters:
+        return {"send_default_pii": False}
+    return {"data_collection": {
+        "user_info": False,
+        "cookies": {"mode": "off"},
+        "http_headers": {"request": {"mode": "allowlist", "terms": sorted(SAFE_HEADERS)}},
+        "http_bodies": [],
+        "url_query_params": {"mode": "off"},
+        "database_query_data": False,
+        "stack_frame_variables": False,
+        "gen_ai": {"inputs": False, "outputs": False},
+    }}
+
+
 def init_app(app: Flask, *, transport: Any = None) -> None:
     """Start reporting errors to ``SENTRY_DSN`` (nothing when it is unset). ``transport``
     replaces the SDK's sender (tests)."""
@@ -149,13 +172,12 @@ def init_app(app: Flask, *, transport: Any = None) -> None:
     from sentry_sdk.integrations.flask import FlaskIntegration
     from sentry_sdk.integrations.logging import LoggingIntegration
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = privacy_options()
     if transport is not None:
         options["transport"] = transport
     sentry_sdk.init(
         dsn=dsn,
         integrations=[FlaskIntegration(transaction_style="endpoint"), LoggingIntegration()],
-        send_default_pii=False,
         max_request_body_size="never",
         include_local_variables=False,
         before_send=before_send,
