@@ -147,3 +147,14 @@ def test_scrape_survives_an_unreachable_database(tmp_path) -> None:  # noqa: ANN
     assert response.status_code == 200
     assert "tracker_metrics_database_up 0.0" in response.text
     assert "tracker_outbox_pending_messages" not in response.text
+
+
+def test_multiprocess_mode_reads_the_shared_directory(scrape, monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+    """With PROMETHEUS_MULTIPROC_DIR set, a scrape adds up the workers' files there (none yet in
+    this test's empty directory: only the database gauges), not this process's memory."""
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    figures = scrape()
+    assert figures[("tracker_metrics_database_up", ())] == 1
+    assert not any(name.startswith("tracker_http_requests") for name, _ in figures)

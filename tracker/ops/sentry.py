@@ -182,6 +182,5 @@ def init_app(app: Flask, *, transport: Any = None) -> None:
         include_local_variables=False,
         before_send=before_send,
         before_breadcrumb=before_breadcrumb,
-        traces_sample_rate=0,
         **options,
     )
