@@ -205,13 +205,17 @@ def test_rollups_are_per_local_month(app) -> None:  # noqa: ANN001
     assert booked[early.id] == (datetime(2025, 8, 31, 15, 0, tzinfo=UTC), date(2025, 9, 1))
     assert booked[morning.id] == (datetime(2025, 8, 31, 23, 59, tzinfo=UTC), date(2025, 9, 1))
 
+    # summed over the slots (one group has several rows)
     totals = {(m, amount, n) for m, amount, n in db.session.execute(
-        sa.select(LedgerMonthTotal.month, LedgerMonthTotal.amount_minor, LedgerMonthTotal.entries)
+        sa.select(LedgerMonthTotal.month, sa.func.sum(LedgerMonthTotal.amount_minor),
+                  sa.func.sum(LedgerMonthTotal.entries))
         .where(LedgerMonthTotal.kind == "gift", LedgerMonthTotal.case_key == case.id,
-               LedgerMonthTotal.channel == "card", LedgerMonthTotal.currency == "JPY"))}
+               LedgerMonthTotal.channel == "card", LedgerMonthTotal.currency == "JPY")
+        .group_by(LedgerMonthTotal.month))}
     assert totals == {(date(2025, 8, 1), 12_345, 1), (date(2025, 9, 1), 6_000 + 4_321, 2)}
-    amounts = set(map(tuple, db.session.execute(sa.select(GiftAmountMonth.month, GiftAmountMonth.amount_minor,
-                                               GiftAmountMonth.gifts)).all()))
+    amounts = set(map(tuple, db.session.execute(
+        sa.select(GiftAmountMonth.month, GiftAmountMonth.amount_minor, sa.func.sum(GiftAmountMonth.gifts))
+        .group_by(GiftAmountMonth.month, GiftAmountMonth.amount_minor)).all()))
     assert amounts == {(date(2025, 8, 1), 12_345, 1), (date(2025, 9, 1), 6_000, 1),
                        (date(2025, 9, 1), 4_321, 1)}
     months = {(d, m) for d, m in db.session.execute(sa.select(DonorMonth.donor_id, DonorMonth.month))}

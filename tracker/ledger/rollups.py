@@ -28,7 +28,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.extensions import db
@@ -48,6 +48,8 @@ class LedgerMonthTotal(db.Model):
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
     #: the donor's currency (for a fee, its donation's), "" for money not from a donation
     original_currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    #: which of the SLOTS rows of this group the entry went to (its id modulo SLOTS)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=0)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     original_amount_minor: Mapped[int] = mapped_column(BigInteger)
     entries: Mapped[int] = mapped_column(Integer)
@@ -60,6 +62,7 @@ class GiftAmountMonth(db.Model):
 
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=0)
     gifts: Mapped[int] = mapped_column(Integer)
 
 
@@ -95,23 +98,38 @@ _CHANNEL = "COALESCE((SELECT channel FROM donations WHERE donations.id = NEW.don
 _DONOR = "(SELECT donor_id FROM donations WHERE donations.id = NEW.donation_id)"
 _DONATION_CURRENCY = "(SELECT currency FROM donations WHERE donations.id = NEW.donation_id)"
 
+#: Rows per rollup group: an entry goes to slot ``id % SLOTS`` of its group, so concurrent gifts
+#: to one case in one month (a viral appeal) update different rows instead of queueing for one
+#: row lock until each commits; readers sum over the slots. The slot is a function of the
+#: entry alone, so ``rebuild()`` makes exactly the rows the triggers made.
+SLOTS = 16
+
 _TOTALS_UPSERT = f"""
 INSERT INTO ledger_month_totals (month, case_key, kind, channel, currency, original_currency,
-                                 amount_minor, original_amount_minor, entries)
+                                 {{slot_column}}amount_minor, original_amount_minor, entries)
 VALUES (NEW.booked_month, COALESCE(NEW.case_id, 0), NEW.kind, {_CHANNEL}, NEW.currency,
-        COALESCE(NEW.original_currency, {_DONATION_CURRENCY}, ''), NEW.amount_minor,
+        COALESCE(NEW.original_currency, {_DONATION_CURRENCY}, ''), {{slot_value}}NEW.amount_minor,
         COALESCE(NEW.original_amount_minor, 0), 1)
-ON CONFLICT (month, case_key, kind, channel, currency, original_currency) DO UPDATE SET
+ON CONFLICT (month, case_key, kind, channel, currency, original_currency{{slot_key}}) DO UPDATE SET
     amount_minor = ledger_month_totals.amount_minor + excluded.amount_minor,
     original_amount_minor = ledger_month_totals.original_amount_minor
                             + excluded.original_amount_minor,
     entries = ledger_month_totals.entries + 1;
 """
 _GIFT_AMOUNT_UPSERT = """
-INSERT INTO gift_amount_months (month, amount_minor, gifts)
-VALUES (NEW.booked_month, NEW.amount_minor, 1)
-ON CONFLICT (month, amount_minor) DO UPDATE SET gifts = gift_amount_months.gifts + 1;
+INSERT INTO gift_amount_months (month, amount_minor, {slot_column}gifts)
+VALUES (NEW.booked_month, NEW.amount_minor, {slot_value}1)
+ON CONFLICT (month, amount_minor{slot_key}) DO UPDATE SET gifts = gift_amount_months.gifts + 1;
 """
+
+
+def _slotted(sql: str, slots: bool, entry: str = "NEW.id") -> str:
+    """Fill in the slot column, value and key (or nothing, for the tables before 0013)."""
+    if not slots:
+        return sql.format(slot_column="", slot_value="", slot_key="")
+    return sql.format(slot_column="slot, ", slot_value=f"({entry} % {SLOTS}), ", slot_key=", slot")
+
+
 _DONOR_MONTH_UPSERT = f"""
 INSERT INTO donor_months (donor_id, month, gifts, amount_minor)
 SELECT {_DONOR}, NEW.booked_month, 1, NEW.amount_minor WHERE {_DONOR} IS NOT NULL
@@ -144,25 +162,26 @@ UPDATE donors SET first_gift_month = NEW.booked_month
 WHERE id = {_DONOR} AND (first_gift_month IS NULL OR first_gift_month > NEW.booked_month);
 """
 
-def _sqlite_triggers(start_month: int) -> list[str]:
+def _sqlite_triggers(start_month: int, slots: bool) -> list[str]:
     donor_year = _DONOR_YEAR_UPSERT.format(
         fiscal_year=fiscal_year_sql("NEW.booked_month", "sqlite", start_month))
+    totals, amounts = _slotted(_TOTALS_UPSERT, slots), _slotted(_GIFT_AMOUNT_UPSERT, slots)
     return [
-        f"CREATE TRIGGER ledger_rollup_totals AFTER INSERT ON ledger_entries BEGIN {_TOTALS_UPSERT} END",
+        f"CREATE TRIGGER ledger_rollup_totals AFTER INSERT ON ledger_entries BEGIN {totals} END",
         "CREATE TRIGGER ledger_rollup_gifts AFTER INSERT ON ledger_entries WHEN NEW.kind = 'gift' "
-        f"BEGIN {_GIFT_AMOUNT_UPSERT} {_DONOR_MONTH_UPSERT} {donor_year} {_FIRST_GIFT} END",
+        f"BEGIN {amounts} {_DONOR_MONTH_UPSERT} {donor_year} {_FIRST_GIFT} END",
     ]
 
 
-def _pg_triggers(start_month: int) -> str:
+def _pg_triggers(start_month: int, slots: bool) -> str:
     donor_year = _DONOR_YEAR_UPSERT.format(
         fiscal_year=fiscal_year_sql("NEW.booked_month", "postgresql", start_month))
     return f"""
 CREATE OR REPLACE FUNCTION ledger_rollup() RETURNS trigger AS $$
 BEGIN
-    {_TOTALS_UPSERT}
+    {_slotted(_TOTALS_UPSERT, slots)}
     IF NEW.kind = 'gift' THEN
-        {_GIFT_AMOUNT_UPSERT}
+        {_slotted(_GIFT_AMOUNT_UPSERT, slots)}
         {_DONOR_MONTH_UPSERT}
         {donor_year}
         {_FIRST_GIFT}
@@ -184,15 +203,18 @@ def _start_month(start_month: int | None) -> int:
 _TRIGGER_NAMES = ("ledger_rollup_totals", "ledger_rollup_gifts", "ledger_rollup")
 
 
-def create_triggers(execute: Any, dialect: str, start_month: int | None = None) -> None:
+def create_triggers(execute: Any, dialect: str, start_month: int | None = None, *,
+                    slots: bool = True) -> None:
     """Create the rollup triggers; ``execute`` runs one SQL string (op.execute or a
     connection's exec_driver_sql). The fiscal year's start month (TRACKER_FISCAL_YEAR_START_
-    MONTH by default) is written into them: after changing it, run ``flask reports rebuild``."""
+    MONTH by default) is written into them: after changing it, run ``flask reports rebuild``.
+    ``slots=False`` makes them for the tables as they were before migration 0013 (for the
+    migrations that ran then)."""
     start = _start_month(start_month)
     if dialect == "postgresql":
-        execute(_pg_triggers(start))
+        execute(_pg_triggers(start, slots))
     else:
-        for statement in _sqlite_triggers(start):
+        for statement in _sqlite_triggers(start, slots):
             execute(statement)
 
 
@@ -210,16 +232,17 @@ _REBUILD = [
     "DELETE FROM donor_months",
     "DELETE FROM donor_years",
     """INSERT INTO ledger_month_totals (month, case_key, kind, channel, currency,
-           original_currency, amount_minor, original_amount_minor, entries)
+           original_currency, {slot_column}amount_minor, original_amount_minor, entries)
        SELECT l.booked_month, COALESCE(l.case_id, 0), l.kind, COALESCE(d.channel, ''),
-              l.currency, COALESCE(l.original_currency, d.currency, ''), SUM(l.amount_minor),
-              SUM(COALESCE(l.original_amount_minor, 0)), COUNT(*)
+              l.currency, COALESCE(l.original_currency, d.currency, ''), {slot_value}
+              SUM(l.amount_minor), SUM(COALESCE(l.original_amount_minor, 0)), COUNT(*)
        FROM ledger_entries l LEFT JOIN donations d ON d.id = l.donation_id
        GROUP BY l.booked_month, COALESCE(l.case_id, 0), l.kind, COALESCE(d.channel, ''),
-                l.currency, COALESCE(l.original_currency, d.currency, '')""",
-    """INSERT INTO gift_amount_months (month, amount_minor, gifts)
-       SELECT booked_month, amount_minor, COUNT(*) FROM ledger_entries WHERE kind = 'gift'
-       GROUP BY booked_month, amount_minor""",
+                l.currency, COALESCE(l.original_currency, d.currency, ''){slot_group}""",
+    """INSERT INTO gift_amount_months (month, amount_minor, {slot_column}gifts)
+       SELECT l.booked_month, l.amount_minor, {slot_value}COUNT(*) FROM ledger_entries l
+       WHERE l.kind = 'gift'
+       GROUP BY l.booked_month, l.amount_minor{slot_group}""",
     """INSERT INTO donor_months (donor_id, month, gifts, amount_minor)
        SELECT d.donor_id, l.booked_month, COUNT(*), SUM(l.amount_minor)
        FROM ledger_entries l JOIN donations d ON d.id = l.donation_id
@@ -228,17 +251,28 @@ _REBUILD = [
     """UPDATE donors SET first_gift_month =
            (SELECT MIN(month) FROM donor_months WHERE donor_months.donor_id = donors.id)""",
 ]
+
+
+def _rebuild_statement(sql: str, slots: bool) -> str:
+    if not slots:
+        return sql.format(slot_column="", slot_value="", slot_group="")
+    return sql.format(slot_column="slot, ", slot_value=f"(l.id % {SLOTS}), ",
+                      slot_group=f", (l.id % {SLOTS})")
+
+
 _REBUILD_DONOR_YEARS = """
     INSERT INTO donor_years (donor_id, fiscal_year, gifts, amount_minor)
     SELECT donor_id, {fiscal_year}, SUM(gifts), SUM(amount_minor) FROM donor_months
     GROUP BY donor_id, {fiscal_year}"""
 
 
-def rebuild(execute: Any, dialect: str | None = None, start_month: int | None = None) -> None:
-    """Recompute every rollup from the ledger (inside the caller's transaction)."""
+def rebuild(execute: Any, dialect: str | None = None, start_month: int | None = None, *,
+            slots: bool = True) -> None:
+    """Recompute every rollup from the ledger (inside the caller's transaction);
+    ``slots=False`` for the tables as they were before migration 0013."""
     dialect = dialect or db.engine.dialect.name
     for statement in _REBUILD:
-        execute(statement)
+        execute(_rebuild_statement(statement, slots))
     execute(_REBUILD_DONOR_YEARS.format(
         fiscal_year=fiscal_year_sql("month", dialect, _start_month(start_month))))
 
