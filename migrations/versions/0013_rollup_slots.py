@@ -6,7 +6,12 @@ locked until the gift's transaction commits: concurrent gifts to one case waited
 other, which is exactly the load of a viral appeal. Each group now has up to 16 rows ("slots");
 an entry adds itself to slot ``id % 16`` and readers sum over the slots (they always summed).
 
-The two tables are derived data: they are made again and refilled from the ledger.
+Public pages stop summing a case's ledger entries (a viral case has as many as it has gifts):
+``case_totals`` keeps all of a case's ledger per kind (in slots too), ``case_donors`` which
+donors gave to which case and ``case_donor_counts`` how many (in slots by donor), all kept by
+the same triggers.
+
+These tables are derived data: they are made again and refilled from the ledger.
 
 Revision ID: 0013
 Revises: 0012
@@ -15,6 +20,8 @@ Create Date: 2026-12-03 16:30:00
 """
 from alembic import op
 import sqlalchemy as sa
+
+import tracker.core.types
 
 from tracker.ledger import rollups
 
@@ -63,12 +70,37 @@ def _make_tables(slots):
                                 name=op.f('pk_ledger_month_totals')))
 
 
+def _case_tables():
+    op.create_table('case_totals',
+        sa.Column('case_key', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.String(length=20), nullable=False),
+        sa.Column('slot', sa.SmallInteger(), nullable=False),
+        sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+        sa.Column('entries', sa.Integer(), nullable=False),
+        sa.Column('last_created_at', tracker.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('case_key', 'kind', 'slot', name=op.f('pk_case_totals')))
+    op.create_table('case_donors',
+        sa.Column('case_key', sa.Integer(), nullable=False),
+        sa.Column('donor_id', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('case_key', 'donor_id', name=op.f('pk_case_donors')))
+    op.create_table('case_donor_counts',
+        sa.Column('case_key', sa.Integer(), nullable=False),
+        sa.Column('slot', sa.SmallInteger(), nullable=False),
+        sa.Column('donors', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('case_key', 'slot', name=op.f('pk_case_donor_counts')))
+
+
 def _remake(slots):
     dialect = op.get_bind().dialect.name
     rollups.drop_triggers(op.execute, dialect)
     op.drop_table('ledger_month_totals')
     op.drop_table('gift_amount_months')
     _make_tables(slots)
+    if slots:
+        _case_tables()
+    else:
+        for table in ('case_donor_counts', 'case_donors', 'case_totals'):
+            op.drop_table(table)
     start_month = _start_month()
     rollups.rebuild(op.execute, dialect, start_month, slots=slots)
     rollups.create_triggers(op.execute, dialect, start_month, slots=slots)

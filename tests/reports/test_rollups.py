@@ -122,13 +122,20 @@ def test_triggers_keep_the_rollups_equal_to_a_rebuild(app) -> None:  # noqa: ANN
     assert kinds == {"gift", "fee", "refund", "dispute", "dispute_reversal", "adjustment",
                      "disbursement", "transfer"}
     entries = db.session.scalar(sa.text("SELECT COUNT(*) FROM ledger_entries"))
-    assert sum(row[8] for row in kept["ledger_month_totals"]) == entries
+    assert sum(row[9] for row in kept["ledger_month_totals"]) == entries
+    assert sum(row[4] for row in kept["case_totals"]) == entries
     gifts = db.session.scalar(sa.text("SELECT COUNT(*) FROM ledger_entries WHERE kind = 'gift'"))
-    assert sum(row[2] for row in kept["gift_amount_months"]) == gifts
+    assert sum(row[3] for row in kept["gift_amount_months"]) == gifts
     # the amounts the triggers summed equal the ledger's sums per kind
     for kind, total in db.session.execute(sa.text(
             "SELECT kind, SUM(amount_minor) FROM ledger_entries GROUP BY kind")):
-        assert sum(row[6] for row in kept["ledger_month_totals"] if row[2] == kind) == total, kind
+        assert sum(row[7] for row in kept["ledger_month_totals"] if row[2] == kind) == total, kind
+        assert sum(row[3] for row in kept["case_totals"] if row[1] == kind) == total, kind
+    # each case's donors: the different donors of its succeeded gifts
+    for case_key, donors in db.session.execute(sa.text(
+            "SELECT COALESCE(case_id, 0), COUNT(DISTINCT donor_id) FROM donations"
+            " WHERE status = 'succeeded' GROUP BY COALESCE(case_id, 0)")):
+        assert sum(row[2] for row in kept["case_donor_counts"] if row[0] == case_key) == donors
 
 
 def test_a_rebuild_repairs_rollups_that_drifted(app) -> None:  # noqa: ANN001

@@ -25,12 +25,14 @@ or to check them: the tests compare both ways).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tracker.core.types import UTCDateTime
 from tracker.extensions import db
 
 
@@ -92,6 +94,42 @@ class DonorMonth(db.Model):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
 
 
+class CaseTotal(db.Model):
+    """All of a case's ledger per kind (key 0: the general fund), kept by triggers in slots.
+
+    A public case page reads its money here: a few rows however many gifts the case has.
+    """
+
+    __tablename__ = "case_totals"
+
+    case_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=0)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    entries: Mapped[int] = mapped_column(Integer)
+    #: the newest entry's ``created_at`` in this slot
+    last_created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseDonor(db.Model):
+    """That a donor gave to a case (a gift on the ledger): the case's donor count below."""
+
+    __tablename__ = "case_donors"
+
+    case_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    donor_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class CaseDonorCount(db.Model):
+    """How many different donors gave to a case, in slots (``donor_id % SLOTS``)."""
+
+    __tablename__ = "case_donor_counts"
+
+    case_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=0)
+    donors: Mapped[int] = mapped_column(Integer)
+
+
 # --- the triggers ---------------------------------------------------------------------------
 
 _CHANNEL = "COALESCE((SELECT channel FROM donations WHERE donations.id = NEW.donation_id), '')"
@@ -120,6 +158,41 @@ _GIFT_AMOUNT_UPSERT = """
 INSERT INTO gift_amount_months (month, amount_minor, {slot_column}gifts)
 VALUES (NEW.booked_month, NEW.amount_minor, {slot_value}1)
 ON CONFLICT (month, amount_minor{slot_key}) DO UPDATE SET gifts = gift_amount_months.gifts + 1;
+"""
+
+
+_CASE_TOTALS_UPSERT = """
+INSERT INTO case_totals (case_key, kind, slot, amount_minor, entries, last_created_at)
+VALUES (COALESCE(NEW.case_id, 0), NEW.kind, (NEW.id % {slots}), NEW.amount_minor, 1,
+        NEW.created_at)
+ON CONFLICT (case_key, kind, slot) DO UPDATE SET
+    amount_minor = case_totals.amount_minor + excluded.amount_minor,
+    entries = case_totals.entries + 1,
+    last_created_at = {greatest}(case_totals.last_created_at, excluded.last_created_at);
+"""
+_CASE_DONOR_COUNT_UPSERT = f"""
+INSERT INTO case_donor_counts (case_key, slot, donors)
+SELECT COALESCE(NEW.case_id, 0), ({_DONOR} % {{slots}}), 1 WHERE {{condition}}
+ON CONFLICT (case_key, slot) DO UPDATE SET donors = case_donor_counts.donors + 1;
+"""
+_CASE_DONOR_INSERT = f"""
+INSERT INTO case_donors (case_key, donor_id)
+SELECT COALESCE(NEW.case_id, 0), {_DONOR} WHERE {_DONOR} IS NOT NULL
+ON CONFLICT (case_key, donor_id) DO NOTHING;
+"""
+#: SQLite (one writer at a time): count the donor when the pair is not there yet, then add it
+_SQLITE_CASE_DONOR = _CASE_DONOR_COUNT_UPSERT.format(
+    slots=SLOTS,
+    condition=f"{_DONOR} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM case_donors WHERE "
+              f"case_key = COALESCE(NEW.case_id, 0) AND donor_id = {_DONOR})",
+) + _CASE_DONOR_INSERT
+#: PostgreSQL: add the pair first; only the transaction whose insert went in counts it (a
+#: concurrent one waits on the unique key, then finds the pair and does nothing)
+_PG_CASE_DONOR = f"""
+    {_CASE_DONOR_INSERT}
+    IF FOUND THEN
+        {_CASE_DONOR_COUNT_UPSERT.format(slots=SLOTS, condition="TRUE")}
+    END IF;
 """
 
 
@@ -166,21 +239,28 @@ def _sqlite_triggers(start_month: int, slots: bool) -> list[str]:
     donor_year = _DONOR_YEAR_UPSERT.format(
         fiscal_year=fiscal_year_sql("NEW.booked_month", "sqlite", start_month))
     totals, amounts = _slotted(_TOTALS_UPSERT, slots), _slotted(_GIFT_AMOUNT_UPSERT, slots)
+    case_totals = _CASE_TOTALS_UPSERT.format(slots=SLOTS, greatest="max") if slots else ""
+    case_donor = _SQLITE_CASE_DONOR if slots else ""
     return [
-        f"CREATE TRIGGER ledger_rollup_totals AFTER INSERT ON ledger_entries BEGIN {totals} END",
+        "CREATE TRIGGER ledger_rollup_totals AFTER INSERT ON ledger_entries "
+        f"BEGIN {totals} {case_totals} END",
         "CREATE TRIGGER ledger_rollup_gifts AFTER INSERT ON ledger_entries WHEN NEW.kind = 'gift' "
-        f"BEGIN {amounts} {_DONOR_MONTH_UPSERT} {donor_year} {_FIRST_GIFT} END",
+        f"BEGIN {amounts} {_DONOR_MONTH_UPSERT} {donor_year} {_FIRST_GIFT} {case_donor} END",
     ]
 
 
 def _pg_triggers(start_month: int, slots: bool) -> str:
     donor_year = _DONOR_YEAR_UPSERT.format(
         fiscal_year=fiscal_year_sql("NEW.booked_month", "postgresql", start_month))
+    case_totals = _CASE_TOTALS_UPSERT.format(slots=SLOTS, greatest="GREATEST") if slots else ""
+    case_donor = _PG_CASE_DONOR if slots else ""
     return f"""
 CREATE OR REPLACE FUNCTION ledger_rollup() RETURNS trigger AS $$
 BEGIN
     {_slotted(_TOTALS_UPSERT, slots)}
+    {case_totals}
     IF NEW.kind = 'gift' THEN
+        {case_donor}
         {_slotted(_GIFT_AMOUNT_UPSERT, slots)}
         {_DONOR_MONTH_UPSERT}
         {donor_year}
@@ -253,6 +333,25 @@ _REBUILD = [
 ]
 
 
+#: the all-time tables per case (since 0013)
+_REBUILD_CASES = [
+    "DELETE FROM case_totals",
+    "DELETE FROM case_donors",
+    "DELETE FROM case_donor_counts",
+    f"""INSERT INTO case_totals (case_key, kind, slot, amount_minor, entries, last_created_at)
+        SELECT COALESCE(case_id, 0), kind, (id % {SLOTS}), SUM(amount_minor), COUNT(*),
+               MAX(created_at)
+        FROM ledger_entries GROUP BY COALESCE(case_id, 0), kind, (id % {SLOTS})""",
+    """INSERT INTO case_donors (case_key, donor_id)
+        SELECT DISTINCT COALESCE(l.case_id, 0), d.donor_id
+        FROM ledger_entries l JOIN donations d ON d.id = l.donation_id
+        WHERE l.kind = 'gift' AND d.donor_id IS NOT NULL""",
+    f"""INSERT INTO case_donor_counts (case_key, slot, donors)
+        SELECT case_key, (donor_id % {SLOTS}), COUNT(*) FROM case_donors
+        GROUP BY case_key, (donor_id % {SLOTS})""",
+]
+
+
 def _rebuild_statement(sql: str, slots: bool) -> str:
     if not slots:
         return sql.format(slot_column="", slot_value="", slot_group="")
@@ -273,6 +372,9 @@ def rebuild(execute: Any, dialect: str | None = None, start_month: int | None = 
     dialect = dialect or db.engine.dialect.name
     for statement in _REBUILD:
         execute(_rebuild_statement(statement, slots))
+    if slots:
+        for statement in _REBUILD_CASES:
+            execute(statement)
     execute(_REBUILD_DONOR_YEARS.format(
         fiscal_year=fiscal_year_sql("month", dialect, _start_month(start_month))))
 
@@ -284,7 +386,7 @@ def rebuild_in_session(*, triggers: bool = False) -> None:
     dialect = connection.dialect.name
 
     def execute(sql: str) -> None:
-        connection.exec_driver_sql(sql)
+        connection.execute(sa.text(sql))  # text(): "%" is an operator here, not a placeholder
 
     if triggers:
         drop_triggers(execute, dialect)
