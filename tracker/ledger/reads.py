@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func
 
@@ -26,7 +26,7 @@ from tracker.ledger.models import (
     TRANSFER,
     LedgerEntry,
 )
-from tracker.ledger.rollups import CaseDonorCount, CaseTotal
+from tracker.ledger.rollups import CaseDonorCount, CaseTotal, LedgerMonthTotal
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,20 @@ def raised_between(start: datetime, end: datetime, base_currency: str) -> int:
             LedgerEntry.currency == base_currency,
             LedgerEntry.booked_at >= start,
             LedgerEntry.booked_at < end,
+        )
+    )
+    return int(total or 0)
+
+
+def raised_in_months(first: date, end: date, base_currency: str) -> int:
+    """``raised_between`` over whole local months [first, end), from the monthly rollups: a
+    fiscal year is a union of months, and its figure costs the same at any number of gifts."""
+    total = db.session.scalar(
+        db.select(func.coalesce(func.sum(LedgerMonthTotal.amount_minor), 0)).where(
+            LedgerMonthTotal.kind.in_([k for k in RAISED_KINDS if k != TRANSFER]),
+            LedgerMonthTotal.currency == base_currency,
+            LedgerMonthTotal.month >= first,
+            LedgerMonthTotal.month < end,
         )
     )
     return int(total or 0)
