@@ -114,6 +114,11 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "MAIL_USE_TLS": _env_bool(env, "MAIL_USE_TLS"),
         "MAIL_FROM": env.get("MAIL_FROM", "Rescue Tracker <no-reply@localhost>"),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # "inline": a webhook applies its event before answering (the embedded default);
+        # "queued": it stores the verified event and answers at once, and `flask worker`
+        # applies stored events in order within a second (a server with a worker: a spike of
+        # gifts never makes Stripe wait on a receipt being written).
+        "TRACKER_WEBHOOK_PROCESSING": env.get("TRACKER_WEBHOOK_PROCESSING") or "inline",
         "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR") or None,
         # How long a public page may be served from a worker's memory before the database is
         # asked again (this worker's own commits clear it at once). 0 asks every time.
@@ -218,6 +223,8 @@ def _check_site(config: dict[str, Any]) -> None:
         raise ConfigError("TRACKER_PUBLIC_URL must be an http(s) address such as https://give.example.org.")
     if config["TRACKER_DEFAULT_LOCALE"] not in ("en", "ja"):
         raise ConfigError("TRACKER_DEFAULT_LOCALE must be en or ja.")
+    if config.get("TRACKER_WEBHOOK_PROCESSING", "inline") not in ("inline", "queued"):
+        raise ConfigError("TRACKER_WEBHOOK_PROCESSING must be inline or queued.")
 
 
 def _currency(name: str, code: str) -> str:
