@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
+import shutil
 import ssl
 import subprocess
 import sys
@@ -168,6 +169,8 @@ def _app_env(database_url: str, *, https_port: int, smtp_port: int, redis_url: s
 def prod(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not Path(stack.NGINX).exists():
         pytest.skip("the production-shaped test needs Debian's nginx (apt-get install nginx)")
+    if shutil.which("openssl") is None:
+        pytest.skip("the production-shaped test makes its certificate with openssl (apt-get install openssl)")
     server = _postgres_server()
     redis_url = _redis()
     folder = tmp_path_factory.mktemp("production")
