@@ -22,7 +22,8 @@ worker_class = "gthread"
 workers = int(os.environ.get("TRACKER_WEB_WORKERS", "2"))
 threads = int(os.environ.get("TRACKER_WEB_THREADS", "4"))
 
-# A request taking longer than this is killed with its worker (nginx gives up at 60 s).
+# A worker process silent towards its master this long is killed and replaced. (With threads
+# a slow request alone does not trigger it: nginx gives up waiting for an answer after 60 s.)
 timeout = 30
 # On a stop or restart, requests under way get this long to finish.
 graceful_timeout = 20
