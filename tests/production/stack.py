@@ -154,16 +154,36 @@ class Process:
         return f"--- {self.name} ({self.log}) ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
-def wait_until_answers(url: str, process: Process, timeout: float = 60, **kwargs: object) -> None:
+class _Client(requests.Session):
+    """A session whose every request gives up after 30 s (a hang fails, never blocks)."""
+
+    def request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        kwargs.setdefault("timeout", 30)
+        return super().request(*args, **kwargs)
+
+
+def client(cert: Path | None = None) -> requests.Session:
+    """An HTTP client for the stack: it trusts ``cert`` (not REQUESTS_CA_BUNDLE, which
+    requests would let win over a session's own setting) and no proxy from the environment
+    (everything is on loopback)."""
+    http = _Client()
+    http.trust_env = False
+    if cert is not None:
+        http.verify = str(cert)
+    return http
+
+
+def wait_until_answers(url: str, process: Process, timeout: float = 60, cert: Path | None = None) -> None:
     """Wait until ``url`` answers 200 (the process dying meanwhile fails at once)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.running():
-            raise AssertionError(f"{process.name} exited early:\n{process.tail()}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=2, **kwargs).status_code == 200:  # type: ignore[arg-type]
-                return
-        time.sleep(0.2)
+    with client(cert) as http:
+        while time.monotonic() < deadline:
+            if not process.running():
+                raise AssertionError(f"{process.name} exited early:\n{process.tail()}")
+            with contextlib.suppress(requests.RequestException):
+                if http.get(url, timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
     raise AssertionError(f"{process.name} did not answer {url} within {timeout}s:\n{process.tail()}")
 
 

@@ -86,12 +86,7 @@ class Stack:
     processes: list[stack.Process] = field(default_factory=list)
 
     def session(self) -> requests.Session:
-        http = requests.Session()
-        # our certificate, not REQUESTS_CA_BUNDLE's (requests lets the environment win over a
-        # session's own setting), and no proxy from the environment: everything is loopback
-        http.trust_env = False
-        http.verify = str(self.cert)
-        return http
+        return stack.client(self.cert)
 
     def query(self, sql: str, **params: object) -> list[sa.Row]:
         engine = sa.create_engine(normalize_database_url(self.database_url), poolclass=sa.pool.NullPool)
@@ -229,8 +224,8 @@ def prod(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         processes.append(nginx)
 
         for port, process in zip(app_ports, processes, strict=False):
-            stack.wait_until_answers(f"http://127.0.0.1:{port}/healthz", process)
-        stack.wait_until_answers(f"https://127.0.0.1:{https_port}/healthz", nginx, verify=str(cert))
+            stack.wait_until_answers(f"http://127.0.0.1:{port}/healthz", process, timeout=120)
+        stack.wait_until_answers(f"https://127.0.0.1:{https_port}/healthz", nginx, cert=cert)
         yield Stack(https=f"https://127.0.0.1:{https_port}", http=f"http://127.0.0.1:{http_port}",
                     direct=[f"https://127.0.0.1:{p}" for p in direct_ports],
                     app_servers=[f"http://127.0.0.1:{p}" for p in app_ports], cert=cert, env=env,
@@ -307,7 +302,7 @@ def test_pages_and_static_files_through_nginx(prod: Stack) -> None:
     assert http.get(prod.https + "/static/no-such-file.css").status_code == 404
 
     # plain HTTP goes to HTTPS
-    redirect = requests.get(prod.http + "/cases/x?y=1", allow_redirects=False, timeout=10)
+    redirect = http.get(prod.http + "/cases/x?y=1", allow_redirects=False, timeout=10)
     assert redirect.status_code == 301
     assert redirect.headers["Location"].startswith("https://127.0.0.1") and \
         redirect.headers["Location"].endswith("/cases/x?y=1")
@@ -334,7 +329,7 @@ def test_hsts_when_the_proxy_says_https(prod: Stack) -> None:
         assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000"), base
     # the same app server without nginx in front (plain HTTP, no forwarded headers): no HSTS
     for base in prod.app_servers:
-        page = requests.get(base + "/", timeout=10)
+        page = http.get(base + "/", timeout=10)
         assert page.status_code == 200 and "Strict-Transport-Security" not in page.headers
 
 
@@ -370,10 +365,14 @@ def test_a_gift_through_one_app_server_shows_on_the_other(prod: Stack) -> None:
     before = raised(http, server_b, slug)
     give(http, server_a, slug)
     given = time.monotonic()
-    while (now := raised(http, server_b, slug)) != before + 5000:
+    while True:
+        asked = time.monotonic() - given
+        if (now := raised(http, server_b, slug)) == before + 5000:
+            break
         assert now == before, f"B shows {now}, neither {before} nor {before + 5000}"
-        assert time.monotonic() - given < window + 2, \
-            f"app server B still shows the old total {window + 2:.1f}s after the gift on A"
+        # (when the request was made counts, not how long a busy machine took to answer it)
+        assert asked < window + 0.5, f"app server B showed the old total when asked {asked:.2f}s after " \
+            f"the gift on A (TRACKER_PAGE_CACHE_SECONDS={window:g})"
         time.sleep(0.05)
     time.sleep(max(0.0, given + window + 0.3 - time.monotonic()))
     assert {raised(http, server_b, slug) for _ in range(6)} == {before + 5000}
