@@ -235,6 +235,13 @@ def prod(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             print("\n" + stack.logs(processes, folder / "error.log"))
 
 
+@pytest.fixture
+def http(prod: Stack) -> Iterator[requests.Session]:
+    """A visitor's browser (a cookie jar) for one test, trusting the stack's certificate."""
+    with prod.session() as session:
+        yield session
+
+
 # --- helpers ---------------------------------------------------------------------------------------
 
 
@@ -279,8 +286,7 @@ def raised(http: requests.Session, base: str, slug: str) -> int:
 # --- the tests ---------------------------------------------------------------------------------------
 
 
-def test_pages_and_static_files_through_nginx(prod: Stack) -> None:
-    http = prod.session()
+def test_pages_and_static_files_through_nginx(prod: Stack, http: requests.Session) -> None:
     slug = open_case_slug(prod)
     home = http.get(prod.https + "/")
     assert home.status_code == 200 and "Content-Security-Policy" in home.headers
@@ -321,8 +327,7 @@ def test_pages_and_static_files_through_nginx(prod: Stack) -> None:
         conn.close()
 
 
-def test_hsts_when_the_proxy_says_https(prod: Stack) -> None:
-    http = prod.session()
+def test_hsts_when_the_proxy_says_https(prod: Stack, http: requests.Session) -> None:
     for base in (prod.https, *prod.direct):
         page = http.get(base + "/")
         assert page.status_code == 200
@@ -333,8 +338,7 @@ def test_hsts_when_the_proxy_says_https(prod: Stack) -> None:
         assert page.status_code == 200 and "Strict-Transport-Security" not in page.headers
 
 
-def test_a_sandbox_gift_is_recorded_once(prod: Stack) -> None:
-    http = prod.session()
+def test_a_sandbox_gift_is_recorded_once(prod: Stack, http: requests.Session) -> None:
     slug = open_case_slug(prod)
     public_id = give(http, prod.https, slug)
     # the donor presses "pay" again, and opens the thank-you page again
@@ -354,10 +358,9 @@ def test_a_sandbox_gift_is_recorded_once(prod: Stack) -> None:
     assert events == 1, f"{events} payment events stored for {public_id}"
 
 
-def test_a_gift_through_one_app_server_shows_on_the_other(prod: Stack) -> None:
+def test_a_gift_through_one_app_server_shows_on_the_other(prod: Stack, http: requests.Session) -> None:
     """Each worker process caches public pages for TRACKER_PAGE_CACHE_SECONDS: a gift made
     through app server A shows on app server B (both of its workers) within that window."""
-    http = prod.session()
     slug = open_case_slug(prod)
     server_a, server_b = prod.direct
     window = float(prod.env["TRACKER_PAGE_CACHE_SECONDS"])
@@ -378,11 +381,10 @@ def test_a_gift_through_one_app_server_shows_on_the_other(prod: Stack) -> None:
     assert {raised(http, server_b, slug) for _ in range(6)} == {before + 5000}
 
 
-def test_rate_limits_are_shared_through_redis(prod: Stack) -> None:
+def test_rate_limits_are_shared_through_redis(prod: Stack, http: requests.Session) -> None:
     """Sign-in attempts alternate between the two app servers (each sees half of them), each
     from a "different" address in X-Forwarded-For, which nginx appends to rather than trusts:
     the limit still counts them all together."""
-    http = prod.session()
     page = http.get(prod.direct[0] + "/login")
     token = csrf_from(page.text)
     answers = []
@@ -400,14 +402,13 @@ def test_rate_limits_are_shared_through_redis(prod: Stack) -> None:
     assert answers[LOGIN_LIMIT:] == [429, 429], answers
 
 
-def test_the_worker_delivers_the_receipt(prod: Stack) -> None:
+def test_the_worker_delivers_the_receipt(prod: Stack, http: requests.Session) -> None:
     """The app servers only queue mail (TRACKER_OUTBOX_DELIVERY=worker); the worker sends it.
     With the worker stopped a receipt waits; once it runs, the receipt reaches the SMTP server."""
     if prod.worker_missing:
         pytest.fail(prod.worker_missing, pytrace=False)
     assert prod.worker is not None
     prod.worker.stop()
-    http = prod.session()
     email = f"donor-{secrets.token_hex(4)}@example.org"
     public_id = give(http, prod.https, open_case_slug(prod), email=email)
     [(number,)] = prod.query("SELECT r.number FROM receipts r JOIN donations d ON d.id = r.donation_id"
@@ -422,11 +423,10 @@ def test_the_worker_delivers_the_receipt(prod: Stack) -> None:
     assert len(sent) == 1 and number in sent[0].get_content()
 
 
-def test_readyz_follows_postgresql(prod: Stack) -> None:
+def test_readyz_follows_postgresql(prod: Stack, http: requests.Session) -> None:
     """PostgreSQL "stops": the forwarder the app servers reach it through is cut (the shared
     server keeps running). /readyz turns 503 through nginx, and 200 once it is back; /healthz
     too."""
-    http = prod.session()
     readyz_there = http.get(prod.https + "/readyz").status_code != 404
     assert http.get(prod.https + "/healthz").status_code == 200
     prod.proxy.cut()
