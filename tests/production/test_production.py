@@ -26,7 +26,8 @@ Without nginx (``apt-get install nginx``), PostgreSQL or Redis these tests skip,
 (TRACKER_REQUIRE_ALL_TESTS=1) fails the run; `.ci/run` installs nginx.
 
 Every process runs in its own process group and is killed with it at teardown, whatever
-happened. The whole module takes about 40 seconds on two idle cores, most of it starting up.
+happened. The module takes about 40 seconds on two cores (up to 100 s when other work loads
+them), most of it starting up.
 """
 
 from __future__ import annotations
