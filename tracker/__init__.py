@@ -54,7 +54,7 @@ def register_extensions(app: Flask) -> None:
     from tracker.core import access, database, i18n, labels, query, transactions
     from tracker.extensions import csrf, db, login_manager, migrate
     from tracker.mail import outbox
-    from tracker.web import pagecache, security, unavailable
+    from tracker.web import pagecache, security, staticfiles, unavailable
 
     db.init_app(app)
     database.init_app(app)
@@ -68,6 +68,7 @@ def register_extensions(app: Flask) -> None:
     auth.init_app(app)
     access.init_app(app)
     security.init_app(app)
+    staticfiles.init_app(app)  # ?v=<hash> on static files' addresses
     outbox.init_app(app)
     transactions.init_app(app)  # after db and outbox: see its docstring
     pagecache.init_app(app)
