@@ -208,3 +208,25 @@ def test_wrong_worker_settings_are_refused_at_start(setting: dict, tmp_path) -> 
     with pytest.raises(ConfigError):
         create_app({"TESTING": True, "SECRET_KEY": "x",
                     "DATABASE_URL": f"sqlite:///{tmp_path}/t.sqlite3", **setting})
+
+
+def test_a_failing_job_is_recorded_and_the_round_goes_on(app: Flask, caplog):  # noqa: ANN001
+    from tracker.worker.runner import Worker
+
+    ran: list[str] = []
+
+    def boom() -> str:
+        raise GatewayError("Stripe refused the request (APIConnectionError)")
+
+    def fine() -> str:
+        ran.append("fine")
+        return "done"
+
+    with caplog.at_level("INFO", logger="tracker.worker"):
+        Worker(app, [jobs.Job("boom", HOUR, boom), jobs.Job("fine", HOUR, fine)]).run(once=True)
+
+    assert ran == ["fine"]
+    row = db.session.get(jobruns.WorkerJob, "boom")
+    assert row.last_error == "GatewayError: Stripe refused the request (APIConnectionError)"
+    assert jobruns.last_run("boom") is None and jobruns.last_run("fine") is not None
+    assert any("job boom failed" in r.getMessage() for r in caplog.records)

@@ -2,8 +2,8 @@
 seconds, again, until asked to stop.
 
 ``stop()`` (the command wires SIGTERM and SIGINT to it) lets the message or job in hand
-finish, then the loop ends: a batch of mail is sent a few messages at a time so that the
-stop is seen within a few seconds. A failure (the database restarting, a job's error) is
+finish, then the loop ends: mail is sent one message at a time, so the stop is seen within
+one SMTP conversation. A failure (the database restarting, a job's error) is
 logged and the loop goes on; the worker runs for as long as it is left running.
 """
 
@@ -24,8 +24,8 @@ from tracker.worker.jobs import Job
 
 logger = logging.getLogger("tracker.worker")
 
-#: messages sent between two looks at the stop flag
-MAIL_BATCH = 10
+#: at most this many messages per log line
+MAIL_BATCH = 20
 #: at most this long between two looks at a job another worker ran (its lease may be freed)
 JOB_RECHECK_SECONDS = 60.0
 
@@ -40,6 +40,8 @@ class Worker:
         self._stopping = threading.Event()
         #: monotonic time before which a job is not claimed again (it ran, or another worker's did)
         self._not_before: dict[str, float] = {}
+        #: the last failure logged, and when (monotonic)
+        self._last_failure: tuple[str, float] = ("", 0.0)
 
     def stop(self, *_args: object) -> None:
         """Finish what is in hand, then leave the loop (safe from a signal handler)."""
@@ -57,19 +59,32 @@ class Worker:
             try:
                 self.send_mail()
                 self.run_due_jobs()
-            except Exception as exc:  # noqa: BLE001 - keep running; say why once per round
-                logger.error("worker: round failed: %s", describe_error(exc))
+            except Exception as exc:  # noqa: BLE001 - keep running (the database restarting)
+                self._log_failure(describe_error(exc))
             if once:
                 break
             self._stopping.wait(self.poll)
         logger.info("worker: stopped")
 
+    def _log_failure(self, error: str) -> None:
+        """Log a failed round; the same failure again at most once a minute."""
+        now = time.monotonic()
+        if error != self._last_failure[0] or now - self._last_failure[1] >= 60:
+            logger.error("worker: round failed: %s", error)
+            self._last_failure = (error, now)
+
     def send_mail(self) -> int:
-        """Send what is due, a batch at a time, until nothing is due or a stop is asked."""
+        """Send what is due, one message at a time (a stop is seen after each), logging one
+        line per batch of up to ``MAIL_BATCH``; returns how many were sent."""
         total = 0
         while not self.stopping:
+            sent = failed = 0
             with self.app.app_context():
-                sent, failed = deliver_pending(MAIL_BATCH)
+                while sent + failed < MAIL_BATCH and not self.stopping:
+                    one_sent, one_failed = deliver_pending(1)
+                    if not one_sent and not one_failed:
+                        break
+                    sent, failed = sent + one_sent, failed + one_failed
             if sent or failed:
                 logger.info("worker: mail sent %d, failed %d", sent, failed)
             total += sent
