@@ -66,7 +66,6 @@ _INFO_APP = "tracker_outbox_app"
 
 #: the ways of delivering (``TRACKER_OUTBOX_DELIVERY``)
 BACKGROUND, AFTER_RESPONSE, WORKER = "background", "after-response", "worker"
-DELIVERY_MODES: tuple[str, ...] = (BACKGROUND, AFTER_RESPONSE, WORKER)
 #: how long a CLI command waits, on its way out, for the mail it queued
 EXIT_WAIT_SECONDS = 60
 

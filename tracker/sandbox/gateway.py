@@ -109,8 +109,9 @@ class SandboxGateway:
         """End an open sandbox session (like Stripe's expire): its page takes no card any
         more, and checkout.session.expired is sent once the caller commits. A paid session
         stays complete; either way the session as it is afterwards."""
-        session = db.session.scalar(db.select(SandboxSession).where(SandboxSession.id == session_id)
-                                    .with_for_update())
+        session = db.session.scalar(
+            db.select(SandboxSession).where(SandboxSession.id == session_id).with_for_update()
+            .execution_options(populate_existing=True))
         if session is None:
             raise GatewayError("no such sandbox session")
         if session.status == SESSION_OPEN:
