@@ -159,8 +159,10 @@ def register_commands(app: Flask) -> None:
     from tracker.donations.cli import stripe_cli
     from tracker.mail.cli import outbox_cli
     from tracker.reports.cli import reports_cli
+    from tracker.worker.cli import worker_cli
 
-    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli, backup_cli):
+    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli, backup_cli,
+                    worker_cli):
         app.cli.add_command(command)
 
 
