@@ -1,5 +1,6 @@
-"""The worker's loop: send the mail that is due, run the jobs that are due, sleep ``poll``
-seconds, again, until asked to stop.
+"""The worker's loop: apply the webhook events stored for it (TRACKER_WEBHOOK_PROCESSING=
+queued), send the mail that is due, run the jobs that are due, sleep ``poll`` seconds, again,
+until asked to stop.
 
 ``stop()`` (the command wires SIGTERM and SIGINT to it) lets the message or job in hand
 finish, then the loop ends: mail is sent one message at a time, so the stop is seen within
@@ -20,12 +21,15 @@ from tracker.core import jobruns, transactions
 from tracker.core.time import utcnow
 from tracker.extensions import db
 from tracker.mail.outbox import deliver_pending, describe_error
+from tracker.payments.webhooks import apply_stored
 from tracker.worker.jobs import Job
 
 logger = logging.getLogger("tracker.worker")
 
 #: at most this many messages per log line
 MAIL_BATCH = 20
+#: at most this many webhook events per log line (a stop is seen between batches)
+EVENT_BATCH = 100
 #: at most this long between two looks at a job another worker ran (its lease may be freed)
 JOB_RECHECK_SECONDS = 60.0
 
@@ -57,6 +61,7 @@ class Worker:
                     ", ".join(job.name for job in self.jobs) or "none")
         while not self.stopping:
             try:
+                self.apply_events()
                 self.send_mail()
                 self.run_due_jobs()
             except Exception as exc:  # noqa: BLE001 - keep running (the database restarting)
@@ -72,6 +77,21 @@ class Worker:
         if error != self._last_failure[0] or now - self._last_failure[1] >= 60:
             logger.error("worker: round failed: %s", error)
             self._last_failure = (error, now)
+
+    def apply_events(self) -> int:
+        """Apply the stored webhook events, oldest first, in batches (each event in its own
+        transaction); returns how many were applied. Nothing is stored unless webhooks are
+        queued, and then other workers share the work (SKIP LOCKED)."""
+        total = 0
+        while not self.stopping:
+            with self.app.app_context():
+                applied, failed = apply_stored(EVENT_BATCH)
+            if applied or failed:
+                logger.info("worker: webhook events applied %d, failed %d", applied, failed)
+            total += applied
+            if failed or applied < EVENT_BATCH:
+                break
+        return total
 
     def send_mail(self) -> int:
         """Send what is due, one message at a time (a stop is seen after each), logging one

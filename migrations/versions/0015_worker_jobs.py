@@ -1,8 +1,8 @@
 """The worker's job leases: one row per periodic job (when it last started, finished and
 succeeded), so that of any number of workers one starts each run
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-03 16:10:00
 
 """
@@ -13,8 +13,8 @@ import tracker.core.types
 
 
 # revision identifiers, used by Alembic.
-revision = '0013'
-down_revision = '0012'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
