@@ -230,3 +230,38 @@ def test_a_failing_job_is_recorded_and_the_round_goes_on(app: Flask, caplog):  #
     assert row.last_error == "GatewayError: Stripe refused the request (APIConnectionError)"
     assert jobruns.last_run("boom") is None and jobruns.last_run("fine") is not None
     assert any("job boom failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_worker_round_applies_the_webhook_events_stored_for_it(app: Flask, client):  # noqa: ANN001
+    """TRACKER_WEBHOOK_PROCESSING=queued: the endpoint stores the event; one worker round
+    records the gift (once, with its receipt), and a second round finds nothing to do."""
+    from tests.payments.helpers import (
+        completion_event,
+        event_bytes,
+        ledger_kinds,
+        pay_without_delivery,
+        post_webhook,
+        receipts_for,
+        reload,
+        signature,
+        start_gift,
+    )
+
+    make_case("six-survivors", people=2, status=workflow.FUNDRAISING)
+    donation, session_id = start_gift(client, "six-survivors", email="queued@example.org")
+    pay_without_delivery(session_id)
+    payload = event_bytes(completion_event(session_id))
+    app.config["TRACKER_WEBHOOK_PROCESSING"] = "queued"
+    try:
+        answer = post_webhook(client, payload, signature(app, payload))
+        assert answer.get_json()["note"] == "queued"
+        assert reload(donation).status == PENDING
+        assert app.test_cli_runner().invoke(args=["worker", "--once"]).exit_code == 0
+        assert reload(donation).status == SUCCEEDED
+        assert ledger_kinds(donation)["gift"] == 1 and len(receipts_for(donation)) == 1
+        assert app.test_cli_runner().invoke(args=["worker", "--once"]).exit_code == 0
+        assert ledger_kinds(donation)["gift"] == 1
+        assert db.session.scalar(db.select(db.func.count()).select_from(PaymentEvent)
+                                 .where(PaymentEvent.processed_at.is_(None))) == 0
+    finally:
+        app.config["TRACKER_WEBHOOK_PROCESSING"] = "inline"
