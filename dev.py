@@ -2,6 +2,7 @@
 """Set up and run Rescue Tracker on a fresh machine that has only Python 3.11+.
 
     python3 dev.py serve   # venv + install, build the SQLite database, demo data, serve :5000
+                           # (and a worker beside the server: mail, periodic jobs)
     python3 dev.py test    # venv + install with test tools, run the whole test suite
     python3 dev.py i18n    # after changing text: extract it, update the Japanese catalog, compile
 
@@ -64,8 +65,10 @@ def flask(*args: str, env: dict[str, str]) -> None:
                    check=True, env=env, cwd=ROOT)
 
 
-def serve() -> None:
-    """Install, migrate the embedded SQLite database, load demo data and serve on :5000."""
+def serve() -> int:
+    """Install, migrate the embedded SQLite database, load demo data and serve on :5000, with
+    a worker beside the server (queued mail goes out at once, periodic jobs run); Ctrl-C stops
+    both."""
     ensure_installed(None)
     env = dict(os.environ)
     env.setdefault("SECRET_KEY", secret_key())
@@ -73,15 +76,35 @@ def serve() -> None:
     env.setdefault("SESSION_COOKIE_SECURE", "false")
     port = env.get("PORT", "5000")
     env.setdefault("TRACKER_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    # the server only queues mail; the worker started below sends it
+    env.setdefault("TRACKER_OUTBOX_DELIVERY", "worker")
     flask("db", "upgrade", env=env)
     print("\nDemo data and fresh sign-ins (passwords are new on every start):", flush=True)
     flask("seed-demo", "--accounts", env=env)
     print(f"\nRescue Tracker: http://127.0.0.1:{port}/  (staff sign-in at /login; Ctrl-C stops)\n",
           flush=True)
-    os.chdir(ROOT)
-    args = [str(venv_python()), "-m", "flask", "--app", "tracker", "run",
-            "--host", "127.0.0.1", "--port", port]
-    os.execve(args[0], args, env)
+    base = [str(venv_python()), "-m", "flask", "--app", "tracker"]
+    worker = subprocess.Popen([*base, "worker"], env=env, cwd=ROOT)
+    try:
+        server = subprocess.Popen([*base, "run", "--host", "127.0.0.1", "--port", port],
+                                  env=env, cwd=ROOT)
+        try:
+            return server.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the server too: let it finish
+            return server.wait()
+    finally:
+        stop(worker)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM (the worker finishes what it is sending), then wait; kill if it hangs."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def test(extra_args: list[str]) -> int:
@@ -125,8 +148,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     if argv[0] == "serve":
-        serve()
-        return 0
+        return serve()
     if argv[0] == "i18n":
         return i18n()
     return test(argv[1:])

@@ -50,11 +50,18 @@ def rollup_snapshot() -> dict[str, list[tuple[Any, ...]]]:
 
     return {
         "ledger_month_totals": read(
-            "SELECT month, case_key, kind, channel, currency, original_currency, amount_minor, "
+            "SELECT month, case_key, kind, channel, currency, original_currency, slot, amount_minor, "
             "original_amount_minor, entries FROM ledger_month_totals "
-            "ORDER BY month, case_key, kind, channel, currency, original_currency"),
+            "ORDER BY month, case_key, kind, channel, currency, original_currency, slot"),
         "gift_amount_months": read(
-            "SELECT month, amount_minor, gifts FROM gift_amount_months ORDER BY month, amount_minor"),
+            "SELECT month, amount_minor, slot, gifts FROM gift_amount_months"
+            " ORDER BY month, amount_minor, slot"),
+        "case_totals": read(
+            "SELECT case_key, kind, slot, amount_minor, entries, last_created_at FROM case_totals"
+            " ORDER BY case_key, kind, slot"),
+        "case_donors": read("SELECT case_key, donor_id FROM case_donors ORDER BY case_key, donor_id"),
+        "case_donor_counts": read(
+            "SELECT case_key, slot, donors FROM case_donor_counts ORDER BY case_key, slot"),
         "donor_months": read(
             "SELECT donor_id, month, gifts, amount_minor FROM donor_months ORDER BY donor_id, month"),
         "donor_years": read(

@@ -63,7 +63,7 @@ def register_extensions(app: Flask) -> None:
     from tracker.core import access, database, i18n, labels, query, transactions
     from tracker.extensions import csrf, db, login_manager, migrate
     from tracker.mail import outbox
-    from tracker.web import pagecache, security, unavailable
+    from tracker.web import pagecache, security, staticfiles, unavailable
 
     db.init_app(app)
     database.init_app(app)
@@ -77,6 +77,7 @@ def register_extensions(app: Flask) -> None:
     auth.init_app(app)
     access.init_app(app)
     security.init_app(app)
+    staticfiles.init_app(app)  # ?v=<hash> on static files' addresses
     outbox.init_app(app)
     transactions.init_app(app)  # after db and outbox: see its docstring
     pagecache.init_app(app)
@@ -167,8 +168,10 @@ def register_commands(app: Flask) -> None:
     from tracker.donations.cli import stripe_cli
     from tracker.mail.cli import outbox_cli
     from tracker.reports.cli import reports_cli
+    from tracker.worker.cli import worker_cli
 
-    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli, backup_cli):
+    for command in (users_cli, seed_demo, stripe_cli, outbox_cli, reports_cli, backup_cli,
+                    worker_cli):
         app.cli.add_command(command)
 
 

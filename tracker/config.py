@@ -114,7 +114,18 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "MAIL_USE_TLS": _env_bool(env, "MAIL_USE_TLS"),
         "MAIL_FROM": env.get("MAIL_FROM", "Rescue Tracker <no-reply@localhost>"),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # "inline": a webhook applies its event before answering (the embedded default);
+        # "queued": it stores the verified event and answers at once, and `flask worker`
+        # applies stored events in order within a second (a server with a worker: a spike of
+        # gifts never makes Stripe wait on a receipt being written).
+        "TRACKER_WEBHOOK_PROCESSING": env.get("TRACKER_WEBHOOK_PROCESSING") or "inline",
         "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR") or None,
+        # who sends queued mail: background (a thread in each process), worker (only
+        # `flask worker` sends) or after-response (tests); unset: background, tests after-response
+        "TRACKER_OUTBOX_DELIVERY": env.get("TRACKER_OUTBOX_DELIVERY") or None,
+        # how often the worker runs `stripe reconcile`, and when it ends an abandoned checkout
+        "TRACKER_RECONCILE_MINUTES": _env_int(env, "TRACKER_RECONCILE_MINUTES", 15),
+        "TRACKER_CHECKOUT_EXPIRE_HOURS": _env_int(env, "TRACKER_CHECKOUT_EXPIRE_HOURS", 24),
         # How long a public page may be served from a worker's memory before the database is
         # asked again (this worker's own commits clear it at once). 0 asks every time.
         "TRACKER_PAGE_CACHE_SECONDS": env.get("TRACKER_PAGE_CACHE_SECONDS") or "1",
@@ -202,8 +213,20 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     _check_database(config)
     _check_sessions(config)
     _check_rate_limits(config)
+    _check_worker(config)
     _check_operations(config)
     return config
+
+
+def _check_worker(config: dict[str, Any]) -> None:
+    """The outbox's delivery mode and the worker's periods."""
+    mode = config.get("TRACKER_OUTBOX_DELIVERY")
+    if mode is not None and mode not in ("background", "worker", "after-response"):
+        raise ConfigError("TRACKER_OUTBOX_DELIVERY must be background, worker or after-response.")
+    for name in ("TRACKER_RECONCILE_MINUTES", "TRACKER_CHECKOUT_EXPIRE_HOURS"):
+        value = config.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{name} must be a positive whole number.")
 
 
 def _check_secret_key(config: dict[str, Any], *, debug: bool) -> None:
@@ -226,6 +249,8 @@ def _check_site(config: dict[str, Any]) -> None:
         raise ConfigError("TRACKER_PUBLIC_URL must be an http(s) address such as https://give.example.org.")
     if config["TRACKER_DEFAULT_LOCALE"] not in ("en", "ja"):
         raise ConfigError("TRACKER_DEFAULT_LOCALE must be en or ja.")
+    if config.get("TRACKER_WEBHOOK_PROCESSING", "inline") not in ("inline", "queued"):
+        raise ConfigError("TRACKER_WEBHOOK_PROCESSING must be inline or queued.")
 
 
 def _currency(name: str, code: str) -> str:

@@ -5,6 +5,7 @@ from tracker.audit import AuditEntry
 from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.counters import Counter
+from tracker.core.jobruns import WorkerJob
 from tracker.donations.models import Donation, Donor, Receipt
 from tracker.donors.models import DonorSignIn
 from tracker.ledger.models import LedgerEntry
@@ -20,5 +21,5 @@ __all__ = [
     "Donation", "Donor", "DonorMonth", "DonorSignIn", "DonorYear", "GiftAmountMonth", "LedgerEntry",
     "LedgerMonthTotal", "OutboxMessage",
     "PaymentEvent", "Post", "PostImage", "Receipt", "RecurringGift", "RescueCase", "SandboxClock",
-    "SandboxSession", "SandboxSubscription", "User", "post_cases",
+    "SandboxSession", "SandboxSubscription", "User", "WorkerJob", "post_cases",
 ]

@@ -90,8 +90,9 @@ def upgrade():
                               sqlite_where=sa.text("kind = 'disbursement'"))
 
     start_month = _fiscal_year_start_month()
-    rollups.rebuild(op.execute, dialect, start_month)
-    rollups.create_triggers(op.execute, dialect, start_month)
+    # The tables as they were then (0013 adds the slots).
+    rollups.rebuild(op.execute, dialect, start_month, slots=False)
+    rollups.create_triggers(op.execute, dialect, start_month, slots=False)
     # ### end Alembic commands ###
 
 

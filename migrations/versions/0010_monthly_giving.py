@@ -32,7 +32,7 @@ def _donations_batch():
     with op.batch_alter_table('donations', schema=None) as batch_op:
         yield batch_op
     if dialect == "sqlite":
-        rollups.create_triggers(op.execute, dialect)
+        rollups.create_triggers(op.execute, dialect, slots=False)  # the tables as they were then
 
 
 def upgrade():

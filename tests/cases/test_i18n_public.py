@@ -64,7 +64,8 @@ def attribute(page: str, selector_attr: str, name: str) -> list[str]:
 
 def live_script_text(page: str) -> dict:
     """The words the live script gets from the page (data-text on its script tag)."""
-    match = re.search(r"<script src=\"/static/live\.js\" defer data-text='([^']*)'></script>", page)
+    match = re.search(r"<script src=\"/static/live\.js\?v=[0-9a-f]{12}\" defer data-text='([^']*)'></script>",
+                      page)
     assert match, "the live script and its words are on the page"
     return json.loads(html.unescape(match.group(1)))
 

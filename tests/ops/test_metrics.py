@@ -18,7 +18,7 @@ from tracker.core.time import utcnow
 from tracker.donations import services as donation_services
 from tracker.extensions import db
 from tracker.mail.outbox import OutboxMessage
-from tracker.ops.metrics import authorized, last_reconcile
+from tracker.ops.metrics import RECONCILE_JOB, authorized, last_reconcile
 
 TOKEN = "metrics-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -134,9 +134,23 @@ def test_outbox_and_reconcile_gauges(app: Flask, scrape) -> None:  # noqa: ANN00
     figures = scrape()
     assert figures[("tracker_outbox_pending_messages", ())] == 2
     assert 600 <= figures[("tracker_outbox_oldest_pending_age_seconds", ())] < 900
-    # never reconciled (nothing records it yet): the gauge says 0
+    # never reconciled: the gauge says 0
     assert last_reconcile() is None
     assert figures[("tracker_last_reconcile_timestamp_seconds", ())] == 0
+
+
+def test_last_reconcile_is_the_worker_jobs(app: Flask, scrape) -> None:  # noqa: ANN001
+    from tracker.core import jobruns
+    from tracker.worker.jobs import RECONCILE
+
+    assert RECONCILE_JOB == RECONCILE
+    when = utcnow().replace(microsecond=0) - timedelta(minutes=7)
+    assert jobruns.claim(RECONCILE, timedelta(minutes=10), now=when)
+    jobruns.finish(RECONCILE, "GatewayError: down", now=when)  # a failed run is no reconcile
+    assert last_reconcile() is None
+    jobruns.finish(RECONCILE, now=when)
+    assert last_reconcile() == when
+    assert scrape()[("tracker_last_reconcile_timestamp_seconds", ())] == when.timestamp()
 
 
 def test_scrape_survives_an_unreachable_database(tmp_path) -> None:  # noqa: ANN001

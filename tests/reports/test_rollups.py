@@ -122,13 +122,20 @@ def test_triggers_keep_the_rollups_equal_to_a_rebuild(app) -> None:  # noqa: ANN
     assert kinds == {"gift", "fee", "refund", "dispute", "dispute_reversal", "adjustment",
                      "disbursement", "transfer"}
     entries = db.session.scalar(sa.text("SELECT COUNT(*) FROM ledger_entries"))
-    assert sum(row[8] for row in kept["ledger_month_totals"]) == entries
+    assert sum(row[9] for row in kept["ledger_month_totals"]) == entries
+    assert sum(row[4] for row in kept["case_totals"]) == entries
     gifts = db.session.scalar(sa.text("SELECT COUNT(*) FROM ledger_entries WHERE kind = 'gift'"))
-    assert sum(row[2] for row in kept["gift_amount_months"]) == gifts
+    assert sum(row[3] for row in kept["gift_amount_months"]) == gifts
     # the amounts the triggers summed equal the ledger's sums per kind
     for kind, total in db.session.execute(sa.text(
             "SELECT kind, SUM(amount_minor) FROM ledger_entries GROUP BY kind")):
-        assert sum(row[6] for row in kept["ledger_month_totals"] if row[2] == kind) == total, kind
+        assert sum(row[7] for row in kept["ledger_month_totals"] if row[2] == kind) == total, kind
+        assert sum(row[3] for row in kept["case_totals"] if row[1] == kind) == total, kind
+    # each case's donors: the different donors of its succeeded gifts
+    for case_key, donors in db.session.execute(sa.text(
+            "SELECT COALESCE(case_id, 0), COUNT(DISTINCT donor_id) FROM donations"
+            " WHERE status = 'succeeded' GROUP BY COALESCE(case_id, 0)")):
+        assert sum(row[2] for row in kept["case_donor_counts"] if row[0] == case_key) == donors
 
 
 def test_a_rebuild_repairs_rollups_that_drifted(app) -> None:  # noqa: ANN001
@@ -205,13 +212,17 @@ def test_rollups_are_per_local_month(app) -> None:  # noqa: ANN001
     assert booked[early.id] == (datetime(2025, 8, 31, 15, 0, tzinfo=UTC), date(2025, 9, 1))
     assert booked[morning.id] == (datetime(2025, 8, 31, 23, 59, tzinfo=UTC), date(2025, 9, 1))
 
+    # summed over the slots (one group has several rows)
     totals = {(m, amount, n) for m, amount, n in db.session.execute(
-        sa.select(LedgerMonthTotal.month, LedgerMonthTotal.amount_minor, LedgerMonthTotal.entries)
+        sa.select(LedgerMonthTotal.month, sa.func.sum(LedgerMonthTotal.amount_minor),
+                  sa.func.sum(LedgerMonthTotal.entries))
         .where(LedgerMonthTotal.kind == "gift", LedgerMonthTotal.case_key == case.id,
-               LedgerMonthTotal.channel == "card", LedgerMonthTotal.currency == "JPY"))}
+               LedgerMonthTotal.channel == "card", LedgerMonthTotal.currency == "JPY")
+        .group_by(LedgerMonthTotal.month))}
     assert totals == {(date(2025, 8, 1), 12_345, 1), (date(2025, 9, 1), 6_000 + 4_321, 2)}
-    amounts = set(map(tuple, db.session.execute(sa.select(GiftAmountMonth.month, GiftAmountMonth.amount_minor,
-                                               GiftAmountMonth.gifts)).all()))
+    amounts = set(map(tuple, db.session.execute(
+        sa.select(GiftAmountMonth.month, GiftAmountMonth.amount_minor, sa.func.sum(GiftAmountMonth.gifts))
+        .group_by(GiftAmountMonth.month, GiftAmountMonth.amount_minor)).all()))
     assert amounts == {(date(2025, 8, 1), 12_345, 1), (date(2025, 9, 1), 6_000, 1),
                        (date(2025, 9, 1), 4_321, 1)}
     months = {(d, m) for d, m in db.session.execute(sa.select(DonorMonth.donor_id, DonorMonth.month))}

@@ -157,14 +157,32 @@ def public_people(case: RescueCase) -> list[PublicPerson]:
     ]
 
 
-def public_cases(statuses: frozenset[str] = workflow.OPEN_STATUSES) -> list[RescueCase]:
-    """Published cases in the given statuses, newest first (a private case in any status,
-    on hold or closed included, is never listed)."""
+def public_cases(statuses: frozenset[str] = workflow.OPEN_STATUSES, *,
+                 limit: int | None = None) -> list[RescueCase]:
+    """Published cases in the given statuses, newest first, at most ``limit`` of them (a
+    private case in any status, on hold or closed included, is never listed)."""
+    query = (
+        db.select(RescueCase)
+        .where(RescueCase.is_public, RescueCase.status.in_(statuses))
+        .order_by(RescueCase.published_at.desc().nulls_last(), RescueCase.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def public_case_page(page: int, per_page: int) -> list[RescueCase]:
+    """One page of every public case, open ones first, then newest first; one more than
+    ``per_page`` when there is a next page."""
+    is_open = RescueCase.status.in_(workflow.OPEN_STATUSES)
     return list(
         db.session.scalars(
             db.select(RescueCase)
-            .where(RescueCase.is_public, RescueCase.status.in_(statuses))
-            .order_by(RescueCase.published_at.desc().nulls_last(), RescueCase.id.desc())
+            .where(RescueCase.is_public)
+            .order_by(db.case((is_open, 0), else_=1), RescueCase.published_at.desc().nulls_last(),
+                      RescueCase.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
         )
     )
 

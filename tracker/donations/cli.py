@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 
 import click
 from flask.cli import with_appcontext
 
-from tracker.core.time import utcnow
-from tracker.donations import recording as services
-from tracker.extensions import db
+from tracker.donations import upkeep
 from tracker.mail import outbox
-from tracker.payments import webhooks
 from tracker.payments.gateway import GatewayError, get_gateway
 
 _DURATION = re.compile(r"^(\d+)\s*([mhd])$")
@@ -39,25 +35,9 @@ def stripe_cli() -> None:
 @with_appcontext
 def reconcile(since_text: str) -> None:
     """Record completed checkouts and events that never reached us. Safe to run again."""
-    since = utcnow() - parse_since(since_text)
-    gateway = get_gateway()
-    counts: dict[str, int] = {}
     try:
-        sessions = gateway.list_completed_sessions(since)
-        for facts in sessions:
-            outcome = services.record_payment(facts, gateway)
-            db.session.commit()
-            counts[str(outcome)] = counts.get(str(outcome), 0) + 1
-        events = gateway.list_events(since, list(webhooks.HANDLED_TYPES))
+        result = upkeep.reconcile(get_gateway(), parse_since(since_text))
     except GatewayError as exc:
-        db.session.rollback()
         raise click.ClickException(str(exc)) from None
-    new_events = 0
-    for event in events:
-        new, _ = webhooks.ingest(event, json.dumps(event, separators=(",", ":")), gateway)
-        new_events += new
     outbox.deliver_pending()
-    summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "none"
-    click.echo(f"Checkouts since {since:%Y-%m-%d %H:%M} UTC: {len(sessions)} ({summary}). "
-               f"Events: {len(events)} listed, {new_events} new.")
-
+    click.echo(result.summary())

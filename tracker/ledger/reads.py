@@ -1,16 +1,17 @@
 """What the ledger holds: the sums every page and service reads.
 
-Totals are never stored elsewhere: each figure here is a SUM over ``ledger_entries`` (a case's
-in an index-only scan); reports over whole years read the rollups (``tracker.ledger.rollups``).
+Each figure is a SUM over ``ledger_entries`` or over the rollups that its triggers keep in
+the same transaction (``tracker.ledger.rollups``): a case's money and donors come from its
+all-time rollups (public pages must not grow with history); reports over whole years read the
+monthly rollups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-import sqlalchemy as sa
 from sqlalchemy import func
 
 from tracker.core.time import as_utc
@@ -25,14 +26,8 @@ from tracker.ledger.models import (
     TRANSFER,
     LedgerEntry,
 )
+from tracker.ledger.rollups import CaseDonorCount, CaseTotal, LedgerMonthTotal
 
-#: the donations table as the ledger reads it (who gave, and whether the gift went through);
-#: a plain table so that the ledger does not depend on the donations package
-_donations = sa.table(
-    "donations", sa.column("id"), sa.column("case_id"), sa.column("donor_id"), sa.column("status"),
-)
-#: a donation whose money arrived (``tracker.donations.models.SUCCEEDED``)
-_SUCCEEDED = "succeeded"
 
 @dataclass(frozen=True, slots=True)
 class CaseMoney:
@@ -54,33 +49,38 @@ class CaseMoney:
 
 
 def money_by_case(case_ids: Iterable[int]) -> dict[int, CaseMoney]:
-    """Raised, donors and last movement for many cases in two grouped queries."""
+    """Raised, donors and last movement for many cases in two grouped queries.
+
+    Read from the all-time rollups per case (``case_totals``, ``case_donor_counts``): a few
+    rows per case however many gifts it has, so a viral case's page costs what a quiet one's
+    does. The triggers keep them in the ledger's own transaction (``flask reports check``).
+    """
     ids = list(case_ids)
     if not ids:
         return {}
-    raised = LedgerEntry.kind.in_(RAISED_KINDS)
-    raised_expr = func.coalesce(func.sum(LedgerEntry.amount_minor).filter(raised), 0)
+    raised = CaseTotal.kind.in_(RAISED_KINDS)
+    raised_expr = func.coalesce(func.sum(CaseTotal.amount_minor).filter(raised), 0)
     spent_expr = func.coalesce(
-        func.sum(LedgerEntry.amount_minor).filter(LedgerEntry.kind == DISBURSEMENT), 0
+        func.sum(CaseTotal.amount_minor).filter(CaseTotal.kind == DISBURSEMENT), 0
     )
     # When money was paid out is not public (it could hint at when a rescue moves).
-    moved_expr = func.max(LedgerEntry.created_at).filter(raised)
+    moved_expr = func.max(CaseTotal.last_created_at).filter(raised)
     ledger_rows = db.session.execute(
-        db.select(LedgerEntry.case_id, raised_expr, moved_expr, spent_expr)
-        .where(LedgerEntry.case_id.in_(ids), LedgerEntry.kind.in_(HELD_KINDS))
-        .group_by(LedgerEntry.case_id)
+        db.select(CaseTotal.case_key, raised_expr, moved_expr, spent_expr)
+        .where(CaseTotal.case_key.in_(ids), CaseTotal.kind.in_(HELD_KINDS))
+        .group_by(CaseTotal.case_key)
     ).all()
     donor_rows = dict(
         db.session.execute(
-            db.select(_donations.c.case_id, func.count(func.distinct(_donations.c.donor_id)))
-            .where(_donations.c.case_id.in_(ids), _donations.c.status == _SUCCEEDED)
-            .group_by(_donations.c.case_id)
+            db.select(CaseDonorCount.case_key, func.sum(CaseDonorCount.donors))
+            .where(CaseDonorCount.case_key.in_(ids))
+            .group_by(CaseDonorCount.case_key)
         ).all()
     )
-    result = {case_id: CaseMoney(donors=int(donor_rows.get(case_id, 0))) for case_id in ids}
+    result = {case_id: CaseMoney(donors=int(donor_rows.get(case_id) or 0)) for case_id in ids}
     for case_id, raised_sum, moved, spent in ledger_rows:
         result[case_id] = CaseMoney(
-            raised_minor=int(raised_sum), donors=int(donor_rows.get(case_id, 0)),
+            raised_minor=int(raised_sum), donors=int(donor_rows.get(case_id) or 0),
             last_moved=as_utc(moved) if moved is not None else None, spent_minor=-int(spent),
         )
     return result
@@ -100,6 +100,20 @@ def raised_between(start: datetime, end: datetime, base_currency: str) -> int:
             LedgerEntry.currency == base_currency,
             LedgerEntry.booked_at >= start,
             LedgerEntry.booked_at < end,
+        )
+    )
+    return int(total or 0)
+
+
+def raised_in_months(first: date, end: date, base_currency: str) -> int:
+    """``raised_between`` over whole local months [first, end), from the monthly rollups: a
+    fiscal year is a union of months, and its figure costs the same at any number of gifts."""
+    total = db.session.scalar(
+        db.select(func.coalesce(func.sum(LedgerMonthTotal.amount_minor), 0)).where(
+            LedgerMonthTotal.kind.in_([k for k in RAISED_KINDS if k != TRANSFER]),
+            LedgerMonthTotal.currency == base_currency,
+            LedgerMonthTotal.month >= first,
+            LedgerMonthTotal.month < end,
         )
     )
     return int(total or 0)

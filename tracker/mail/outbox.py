@@ -4,10 +4,12 @@ causes it and delivered after the commit, with retries while the mail server is 
 Queued mail goes out by itself within seconds: the commit of a transaction that queued a
 message wakes this process's courier, a background thread that delivers what is due (see
 ``wake``). A CLI command that queued mail waits for it before it exits. ``flask outbox
-deliver`` (cron, a timer) is the backstop for retries and for a process that died before
-sending. ``TRACKER_OUTBOX_DELIVERY`` chooses how: ``"background"`` (the default) or
-``"after-response"`` (tests: a request delivers its own mail once its response is closed, a CLI
-command before it exits, and nothing runs behind the test's back).
+deliver`` sends what is due by hand. ``TRACKER_OUTBOX_DELIVERY`` chooses how: ``"background"``
+(the default), ``"worker"`` (web processes and commands only queue; ``flask --app tracker
+worker``, which any number of machines may run, sends everything within a second or two, see
+``tracker.worker``) or ``"after-response"`` (tests: a request delivers its own mail once its
+response is closed, a CLI command before it exits, and nothing runs behind the test's back).
+Whatever the mode, ``deliver_pending`` claims each message first, so no message goes twice.
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ _G_COMMITTED = "tracker_outbox_committed"
 #: ``Session.info`` key: the app whose mail this transaction queued (wake it on commit)
 _INFO_APP = "tracker_outbox_app"
 
-#: the two ways of delivering (``TRACKER_OUTBOX_DELIVERY``)
-BACKGROUND, AFTER_RESPONSE = "background", "after-response"
+#: the ways of delivering (``TRACKER_OUTBOX_DELIVERY``)
+BACKGROUND, AFTER_RESPONSE, WORKER = "background", "after-response", "worker"
 #: how long a CLI command waits, on its way out, for the mail it queued
 EXIT_WAIT_SECONDS = 60
 
@@ -287,7 +289,8 @@ def wake(app: Flask | None = None) -> None:
     Returns at once; the courier thread of ``app`` (default: the current app) delivers in the
     background. Safe to call often, from any thread. Call it after committing: mail that is
     not committed yet is not due. With ``TRACKER_OUTBOX_DELIVERY = "after-response"`` it does
-    nothing (requests and commands then deliver their own mail).
+    nothing (requests and commands then deliver their own mail), nor with ``"worker"`` (the
+    worker polls the outbox).
     """
     app = app or current_app._get_current_object()
     if _mode(app) == BACKGROUND:
@@ -317,10 +320,13 @@ def _after_rollback(session: Session) -> None:
 
 def _deliver_before_exit(_exc: BaseException | None) -> None:
     """A CLI command (or a script's app context) that committed mail sends it before the
-    context ends: in the background mode by waiting for the courier, otherwise here."""
+    context ends: in the background mode by waiting for the courier, in the after-response
+    mode here; in the worker mode the worker sends it."""
     if has_request_context() or not g.pop(_G_COMMITTED, False):
         return
     app = current_app._get_current_object()
+    if _mode(app) == WORKER:
+        return
     if _mode(app) == BACKGROUND:
         if not wait_for_delivery(app, EXIT_WAIT_SECONDS):
             app.logger.warning("outbox: mail still being sent on exit; `flask outbox deliver` "

@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from tracker.core import jobruns
 from tracker.core.access import public
 from tracker.core.time import utcnow
 from tracker.extensions import db
@@ -143,10 +144,14 @@ def _listen() -> None:
 # --- read at scrape time ---------------------------------------------------------------------
 
 
+#: the worker's reconcile job (``tracker.worker.jobs.RECONCILE``, a sibling layer: named here)
+RECONCILE_JOB = "stripe-reconcile"
+
+
 def last_reconcile() -> datetime | None:
-    """When ``flask stripe reconcile`` (or the worker's reconcile job) last finished, or None
-    when it never has. Nothing records that yet: the worker's job table will (issue 17)."""
-    return None
+    """When the worker's reconcile job last finished without an error, or None when it never
+    has (``worker_jobs``)."""
+    return jobruns.last_run(RECONCILE_JOB)
 
 
 def outbox_state() -> tuple[int, float]:

@@ -149,6 +149,7 @@ class Gateway(Protocol):
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutStart: ...
     def retrieve_session(self, session_id: str) -> SessionFacts: ...
+    def expire_checkout(self, session_id: str) -> SessionFacts: ...
     def settlement(self, payment_intent_id: str, facts: SessionFacts) -> Settlement: ...
     def list_completed_sessions(self, since: datetime) -> list[SessionFacts]: ...
     def list_events(self, since: datetime, types: list[str]) -> list[dict[str, Any]]: ...
@@ -219,6 +220,21 @@ class StripeGateway:
     def retrieve_session(self, session_id: str) -> SessionFacts:
         """Fetch a session server-side (never trusting URL parameters)."""
         session = self._call(self.client.v1.checkout.sessions.retrieve, session_id)
+        return session_facts(session.to_dict())
+
+    def expire_checkout(self, session_id: str) -> SessionFacts:
+        """End an open Checkout Session so it can no longer be paid; the session as it is
+        afterwards. A session that was completed (paid) meanwhile cannot be expired: Stripe
+        refuses, and its facts (status "complete") are returned for the caller to leave it to
+        the webhook or reconcile. Stripe reports an expiry with checkout.session.expired."""
+        try:
+            session = self.client.v1.checkout.sessions.expire(
+                session_id, options={"idempotency_key": f"expire-{session_id}"})
+        except stripe.InvalidRequestError:
+            # not open any more (complete, or expired already): say how it is
+            return self.retrieve_session(session_id)
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe refused the request ({type(exc).__name__})") from exc
         return session_facts(session.to_dict())
 
     def settlement(self, payment_intent_id: str, facts: SessionFacts) -> Settlement:

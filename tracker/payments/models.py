@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.core.time import utcnow
@@ -16,12 +17,17 @@ GATEWAYS: tuple[str, ...] = ("stripe", "sandbox", "offline")
 
 
 class PaymentEvent(db.Model):
-    """A webhook event as received; stored in the same transaction as its effects."""
+    """A webhook event as received: stored in the same transaction as its effects, or (with
+    TRACKER_WEBHOOK_PROCESSING=queued) stored first and applied by the worker, which sets
+    ``processed_at``."""
 
     __tablename__ = "payment_events"
     __table_args__ = (
         UniqueConstraint("gateway", "event_id", name="uq_payment_events_gateway_event_id"),
         CheckConstraint(f"gateway IN {sql_in(GATEWAYS)}", name="gateway"),
+        # the few events waiting for the worker, oldest first, among all ever received
+        Index("ix_payment_events_unapplied", "id", postgresql_where=sa_text("processed_at IS NULL"),
+              sqlite_where=sa_text("processed_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -13,11 +13,13 @@ package so depends on nothing above it, as Stripe's own library knows nothing of
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from blinker import Namespace
 from flask import current_app
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tracker.core.time import utcnow
@@ -34,9 +36,9 @@ from tracker.payments.models import PaymentEvent
 
 #: sent once per event handed to ``receive`` (the webhook endpoint, the sandbox's deliveries),
 #: with keywords ``type`` (the event's type, or "" when it was refused before it could be read)
-#: and ``outcome``: "processed", "flagged", "ignored", "duplicate", "invalid_signature",
-#: "malformed", "unavailable" or "error" (an exception escaped). The operations metrics count
-#: them (``tracker.ops.metrics``).
+#: and ``outcome``: "processed", "flagged", "ignored", "queued" (stored for the worker),
+#: "duplicate", "invalid_signature", "malformed", "unavailable" or "error" (an exception
+#: escaped). The operations metrics count them (``tracker.ops.metrics``).
 event_received = Namespace().signal("webhook-event-received")
 
 HANDLED_TYPES = (
@@ -287,24 +289,115 @@ def ingest(event: dict[str, Any], raw: str, gateway: Gateway) -> tuple[bool, str
     return True, note
 
 
+# --------------------------------------------------------------------------- queued events
+
+#: the setting's value that stores events for the worker instead of applying them at once
+QUEUED = "queued"
+
+
+def queues_events() -> bool:
+    """Whether verified events are stored for ``flask worker`` (TRACKER_WEBHOOK_PROCESSING)."""
+    return current_app.config.get("TRACKER_WEBHOOK_PROCESSING") == QUEUED
+
+
+def enqueue(event: dict[str, Any], raw: str, gateway: Gateway) -> bool:
+    """Store a verified event unapplied and commit, in one statement; False when it was stored
+    before (a retry, or the same event at the same time on another server)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = (
+        insert(PaymentEvent)
+        .values(gateway=gateway.name, event_id=event["id"], type=str(event["type"])[:80],
+                livemode=bool(event.get("livemode")), payload=raw, received_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["gateway", "event_id"])
+        .returning(PaymentEvent.id)
+    )
+    new = db.session.execute(stmt).scalar() is not None
+    db.session.commit()
+    return new
+
+
+_UNAPPLIED = PaymentEvent.processed_at.is_(None)
+
+
+def _claim_unapplied() -> PaymentEvent | None:
+    """The oldest stored event not applied yet, held so that no other worker applies it.
+
+    PostgreSQL: locked FOR UPDATE SKIP LOCKED until this transaction ends, so workers on any
+    number of machines each take a different one. SQLite: marked applied in one UPDATE (which
+    takes the database's write lock) inside the same transaction, so a rollback frees it."""
+    oldest = db.select(PaymentEvent.id).where(_UNAPPLIED).order_by(PaymentEvent.id).limit(1)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return db.session.scalars(
+            db.select(PaymentEvent).where(_UNAPPLIED).order_by(PaymentEvent.id).limit(1)
+            .with_for_update(skip_locked=True).execution_options(populate_existing=True)
+        ).first()
+    claimed = db.session.execute(
+        db.update(PaymentEvent).where(PaymentEvent.id == oldest.scalar_subquery(), _UNAPPLIED)
+        .values(processed_at=utcnow()).returning(PaymentEvent.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    return db.session.get(PaymentEvent, claimed, populate_existing=True) if claimed else None
+
+
+def apply_stored(limit: int = 200) -> tuple[int, int]:
+    """Apply up to ``limit`` stored events in the order they arrived, each in its own
+    transaction (committed); returns (applied, failed). An event that fails (the database, or
+    Stripe itself for a settlement lookup) stays unapplied and this round stops: the next
+    round tries it again, as Stripe would have retried it."""
+    gateway = get_gateway()
+    applied = failed = 0
+    while applied + failed < limit:
+        row = _claim_unapplied()
+        if row is None:
+            break
+        event_id = row.event_id
+        try:
+            row.note = _apply(json.loads(row.payload), gateway)[:500]
+            row.processed_at = utcnow()
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - any failure: leave it for the next round
+            db.session.rollback()
+            current_app.logger.exception("webhook event %s not applied; will retry", event_id)
+            failed += 1
+            break
+        applied += 1
+    db.session.commit()  # end the (possibly read-only) transaction; hold no locks
+    return applied, failed
+
+
+def count_unapplied() -> int:
+    """Stored events waiting for the worker."""
+    return int(db.session.scalar(db.select(func.count()).select_from(PaymentEvent)
+                                 .where(_UNAPPLIED)) or 0)
+
+
 def _outcome(note: str) -> str:
-    """The outcome of a stored event, from its handler's note, in a handful of words."""
+    """The outcome of an applied event, from its handler's note, in a handful of words."""
     if note.startswith("ignored"):
         return "ignored"
     return "flagged" if note == "flagged" else "processed"
 
 
-def receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any]]:
-    """Handle one POST to /webhooks/stripe: 400 and nothing stored unless the signature holds."""
+def receive(payload: bytes, sig_header: str | None, *, queue: bool | None = None
+            ) -> tuple[int, dict[str, Any]]:
+    """Handle one POST to /webhooks/stripe: 400 and nothing stored unless the signature holds.
+
+    With ``queue`` (default: TRACKER_WEBHOOK_PROCESSING is "queued") the verified event is
+    only stored, and ``apply_stored`` (the worker) applies it. Each call sends
+    ``event_received`` with what became of the event."""
     kind, outcome = "", "error"  # what an unexpected exception leaves
     try:
-        status, body, kind, outcome = _receive(payload, sig_header)
+        status, body, kind, outcome = _receive(payload, sig_header, queue)
     finally:
         event_received.send(current_app._get_current_object(), type=kind, outcome=outcome)
     return status, body
 
 
-def _receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any], str, str]:
+def _receive(payload: bytes, sig_header: str | None, queue: bool | None
+             ) -> tuple[int, dict[str, Any], str, str]:
     gateway = get_gateway()
     try:
         event = verify_event(payload, sig_header, webhook_secret(current_app))
@@ -318,6 +411,15 @@ def _receive(payload: bytes, sig_header: str | None) -> tuple[int, dict[str, Any
         current_app.logger.warning("webhook refused: malformed %s", problem)
         return 400, {"error": "malformed event"}, "", "malformed"
     kind = event["type"]
+    if queues_events() if queue is None else queue:
+        try:
+            new = enqueue(event, payload.decode("utf-8"), gateway)
+        except SQLAlchemyError:
+            db.session.rollback()
+            current_app.logger.exception("webhook %s not stored; the sender will retry", event["id"])
+            return 503, {"error": "temporarily unavailable; retry"}, kind, "unavailable"
+        body = {"received": True, "duplicate": not new, "note": "queued" if new else "duplicate"}
+        return 200, body, kind, "queued" if new else "duplicate"
     try:
         new, note = ingest(event, payload.decode("utf-8"), gateway)
     except (SQLAlchemyError, GatewayError):

@@ -25,7 +25,9 @@ from tracker.core.transactions import transaction
 from tracker.extensions import db
 from tracker.posts import images, services
 from tracker.posts.forms import PhotoForm, PostForm, post_form_data
+from tracker.posts.freshness import post_fingerprint
 from tracker.posts.models import PUBLISHED, SCHEDULED, Post, PostImage
+from tracker.web import pagecache
 from tracker.web.templating import local_datetime
 
 bp = Blueprint("posts", __name__)
@@ -43,9 +45,17 @@ def show(slug: str):
     Shown in the reader's language when the post has a version in it, else as written (with a
     note saying so); a link leads to the version in the other language when there is one.
     """
-    post = services.get_visible_post(slug)
-    if post is None:
-        abort(404)
+
+    def render() -> str:
+        post = services.get_visible_post(slug)
+        if post is None:
+            abort(404)
+        return _render_post(post)
+
+    return pagecache.serve(("post", slug), lambda: post_fingerprint(slug), render)
+
+
+def _render_post(post: Post) -> str:
     page_language = current_locale()
     version = post.in_language(page_language)
     cases = [c for c in post.cases if c.is_public]

@@ -11,7 +11,8 @@ from tracker.ledger import rollups
 
 reports_cli = AppGroup("reports", help="Report rollups.")
 
-_TABLES = ("ledger_month_totals", "gift_amount_months", "donor_months", "donor_years")
+_TABLES = ("ledger_month_totals", "gift_amount_months", "donor_months", "donor_years",
+           "case_totals", "case_donors", "case_donor_counts")
 
 
 def _snapshot() -> dict[str, list[tuple]]:

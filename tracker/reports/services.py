@@ -73,13 +73,12 @@ def lives_saved(fiscal_year: int, *, public_only: bool = True) -> int:
 def year_summary(fiscal_year: int) -> YearSummary:
     """Lives saved and money raised (gifts less refunds and disputes) in a fiscal year."""
     base = current_app.config["TRACKER_BASE_CURRENCY"]
-    start, end = fiscal_year_bounds_utc(
-        fiscal_year, current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"], local_zone()
-    )
+    first, end = fiscal_year_dates(fiscal_year, current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"])
     return YearSummary(
         fiscal_year=fiscal_year,
         lives_saved=lives_saved(fiscal_year),
-        raised=Money(reads.raised_between(start, end, base), base),
+        # the monthly rollups: the home page shows this and must not sum a year of gifts
+        raised=Money(reads.raised_in_months(first, end, base), base),
     )
 
 
@@ -215,28 +214,36 @@ def _balances_before(cutoff: datetime, base: str) -> tuple[dict[int, int], int]:
     """What each case (key 0: the general fund) holds from everything booked before
     ``cutoff`` (held kinds, plus everything of the general fund), and all card fees.
 
-    Whole months come from the rollups; the cut-off's own month, when the cut-off is not
-    the first of a month, from the ledger itself (a month of entries at most)."""
+    From the rollups, up to the end of the cut-off's month; when the cut-off falls inside a
+    month (the year under way: the end of today), less what that month has booked from the
+    cut-off on (entries dated after today, normally none). So the figure never sums a month of
+    gifts, however busy the month."""
     month = local_month(cutoff - timedelta(microseconds=1))
-    whole_months_end = month if local_month(cutoff) == month else local_month(cutoff)
+    inside = local_month(cutoff) == month  # the cut-off is not the first of a month
+    months_end = _next_month(month) if inside else local_month(cutoff)
     held: dict[int, int] = {}
     fees = 0
     for case_key, kind, amount in db.session.execute(
         db.select(LedgerMonthTotal.case_key, LedgerMonthTotal.kind,
                   func.sum(LedgerMonthTotal.amount_minor))
-        .where(LedgerMonthTotal.month < whole_months_end, LedgerMonthTotal.currency == base)
+        .where(LedgerMonthTotal.month < months_end, LedgerMonthTotal.currency == base)
         .group_by(LedgerMonthTotal.case_key, LedgerMonthTotal.kind)
     ):
         fees += _add_balance(held, case_key, kind, int(amount))
-    if whole_months_end == month:  # the cut-off falls inside a month
+    if inside:
+        month_end = datetime.combine(months_end, time.min, local_zone())
         for case_id, kind, amount in db.session.execute(
             db.select(LedgerEntry.case_id, LedgerEntry.kind, func.sum(LedgerEntry.amount_minor))
-            .where(LedgerEntry.booked_at >= datetime.combine(month, time.min, local_zone()),
-                   LedgerEntry.booked_at < cutoff, LedgerEntry.currency == base)
+            .where(LedgerEntry.booked_at >= cutoff, LedgerEntry.booked_at < month_end,
+                   LedgerEntry.currency == base)
             .group_by(LedgerEntry.case_id, LedgerEntry.kind)
         ):
-            fees += _add_balance(held, case_id or 0, kind, int(amount))
+            fees += _add_balance(held, case_id or 0, kind, -int(amount))
     return held, fees
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
 def _add_balance(held: dict[int, int], case_key: int, kind: str, amount: int) -> int:

@@ -41,6 +41,8 @@ from tracker.payments.gateway import (
 from tracker.sandbox.models import (
     PAID,
     SESSION_COMPLETE,
+    SESSION_EXPIRED,
+    SESSION_OPEN,
     SUB_ACTIVE,
     SUB_CANCELED,
     SUB_INCOMPLETE,
@@ -103,6 +105,22 @@ class SandboxGateway:
             raise GatewayError("no such sandbox session")
         return session_facts(self.session_object(session))
 
+    def expire_checkout(self, session_id: str) -> SessionFacts:
+        """End an open sandbox session (like Stripe's expire): its page takes no card any
+        more, and checkout.session.expired is sent once the caller commits. A paid session
+        stays complete; either way the session as it is afterwards."""
+        session = db.session.scalar(
+            db.select(SandboxSession).where(SandboxSession.id == session_id).with_for_update()
+            .execution_options(populate_existing=True))
+        if session is None:
+            raise GatewayError("no such sandbox session")
+        if session.status == SESSION_OPEN:
+            session.status = SESSION_EXPIRED
+            db.session.flush()
+            send_after_commit([sandbox_event("checkout.session.expired",
+                                             self.session_object(session))])
+        return session_facts(self.session_object(session))
+
     def settlement(self, payment_intent_id: str, facts: SessionFacts) -> Settlement:
         """Settle at the configured rate, with the configured sandbox fee."""
 
@@ -142,9 +160,12 @@ class SandboxGateway:
         the card is declined. The event is not sent: the checkout page sends it (tests use
         this to stand for a payment whose event has not arrived yet)."""
 
-        session = db.session.get(SandboxSession, session_id)
+        # locked and read afresh: a session the worker expires meanwhile is never paid
+        session = db.session.scalar(
+            db.select(SandboxSession).where(SandboxSession.id == session_id).with_for_update()
+            .execution_options(populate_existing=True))
         digits = "".join(ch for ch in card_number if ch.isdigit())
-        if session is None or digits != SANDBOX_OK_CARD:
+        if session is None or digits != SANDBOX_OK_CARD or session.status == SESSION_EXPIRED:
             return None
         if session.status != SESSION_COMPLETE:
             token = secrets.token_hex(10)
@@ -404,9 +425,12 @@ def sandbox_event(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
 def deliver_sandbox_event(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Deliver one event as Stripe would: sign it with the webhook secret and hand the raw
     bytes to the same receiver the HTTP endpoint uses (in-process, so a single worker cannot
-    deadlock). Returns the receiver's (status, body)."""
+    deadlock), applied at once even when webhooks are queued for the worker: the sandbox's
+    checkout page hands its donor straight to the thank-you page. Returns the receiver's
+    (status, body)."""
     payload = json.dumps(event, separators=(",", ":")).encode()
-    return webhooks.receive(payload, sign_payload(payload, webhook_secret(current_app)))
+    return webhooks.receive(payload, sign_payload(payload, webhook_secret(current_app)),
+                            queue=False)
 
 
 def send_after_commit(events: list[dict[str, Any]]) -> None:

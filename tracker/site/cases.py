@@ -45,7 +45,7 @@ from tracker.donations import services as donation_services
 from tracker.extensions import db
 from tracker.posts.services import recent_visible_posts, visible_posts_for_case
 from tracker.reports.services import year_summary
-from tracker.site.public import case_fingerprint
+from tracker.site.public import case_fingerprint, listing_fingerprint
 from tracker.web import pagecache
 
 bp = Blueprint("cases", __name__)
@@ -54,21 +54,61 @@ staff_bp = Blueprint("staff", __name__, url_prefix="/staff")
 STAFF = ("staff", "admin")
 
 
+#: open cases on the home page; more are on the list of cases
+HOME_OPEN_CASES = 12
+#: recently completed cases on the home page
+HOME_COMPLETED_CASES = 6
+#: cases per page of the list of cases
+CASES_PER_PAGE = 24
+
+
 @bp.route("/")
 @public
 def home():
-    """Open cases with money and people progress, and lives saved this fiscal year."""
-    cases = public_view.public_cases()
-    completed = public_view.public_cases(frozenset({workflow.RESCUED}))[:6]
-    progress = public_view.progress_for(cases + completed)
-    return render_template(
-        "cases/home.html",
-        cases=cases,
-        completed=completed,
-        progress=progress,
-        summary=year_summary(current_fiscal_year()),
-        posts=recent_visible_posts(),
-    )
+    """Open cases with money and people progress, and lives saved this fiscal year.
+
+    Cached and validated like a case page; every list on it is bounded (the rest are on
+    ``/cases``) and its figures come from the rollups, so it costs the same at any history.
+    """
+
+    def render() -> str:
+        listed = public_view.public_cases(limit=HOME_OPEN_CASES + 1)
+        cases, more = listed[:HOME_OPEN_CASES], len(listed) > HOME_OPEN_CASES
+        completed = public_view.public_cases(frozenset({workflow.RESCUED}),
+                                             limit=HOME_COMPLETED_CASES)
+        return render_template(
+            "cases/home.html",
+            cases=cases,
+            more_cases=more,
+            completed=completed,
+            progress=public_view.progress_for(cases + completed),
+            summary=year_summary(current_fiscal_year()),
+            posts=recent_visible_posts(),
+        )
+
+    return pagecache.serve(("home",), listing_fingerprint, render)
+
+
+@bp.route("/cases")
+@public
+def index():
+    """Every public case, open ones first, newest first, a page at a time (``?page=2``)."""
+    raw = request.args.get("page", "1")
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        abort(404)
+    page = int(raw)
+
+    def render() -> str:
+        listed = public_view.public_case_page(page, CASES_PER_PAGE)
+        if not listed and page > 1:
+            abort(404)
+        cases = listed[:CASES_PER_PAGE]
+        return render_template(
+            "cases/index.html", cases=cases, progress=public_view.progress_for(cases),
+            page=page, has_next=len(listed) > CASES_PER_PAGE,
+        )
+
+    return pagecache.serve(("cases", page), listing_fingerprint, render)
 
 
 @bp.route("/cases/<slug>")

@@ -1,4 +1,4 @@
-"""What a public case page depends on, read in one query: its freshness fingerprint.
+"""What the public pages depend on, each read in one query: their freshness fingerprints.
 
 The fingerprint reads the case, its ledger and the posts the public can read about it, so a
 cached page is re-rendered exactly when one of them changes. It sits in the site layer because
@@ -10,11 +10,17 @@ from __future__ import annotations
 from sqlalchemy import func
 
 from tracker.cases.models import RescueCase
-from tracker.core.time import utcnow
+from tracker.core.time import local_today, utcnow
 from tracker.core.types import UTCDateTime
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
-from tracker.posts.models import PUBLISHED, SCHEDULED, Post, PostTranslation, post_cases
+from tracker.posts.models import (
+    PUBLISHED,
+    SCHEDULED,
+    Post,
+    PostTranslation,
+    post_cases,
+)
 
 
 def _fingerprint_statement():
@@ -58,3 +64,43 @@ def case_fingerprint(slug: str) -> tuple | None:
     # Core execution on the session's connection: no ORM work for a row of plain values.
     row = db.session.connection().execute(_FINGERPRINT, {"slug": slug, "now": utcnow()}).first()
     return tuple(row) if row is not None else None
+
+
+def _visible_posts_now(now):  # noqa: ANN001, ANN202 - a SQL expression
+    return db.or_(Post.status == PUBLISHED, db.and_(Post.status == SCHEDULED, Post.publish_at <= now))
+
+
+def _listing_statement():
+    """What the home page and the case list depend on, in one statement of index probes.
+
+    The public cases (how many, their last public change, publications and withdrawals),
+    the newest ledger entry of each public case (their money bars), and the posts the public
+    can read now with their versions (the news list). Nothing private moves it: a private
+    case's gifts or edits and a draft post leave it alone.
+    """
+    now = db.bindparam("now", type_=UTCDateTime())
+    public_ids = db.select(RescueCase.id).where(RescueCase.is_public)
+    visible = db.select(Post.id).where(_visible_posts_now(now))
+    newest_entry = (db.select(func.max(LedgerEntry.id)).where(LedgerEntry.case_id == RescueCase.id)
+                    .correlate(RescueCase).scalar_subquery())
+    return db.select(
+        db.select(func.count(RescueCase.id)).where(RescueCase.is_public).scalar_subquery(),
+        db.select(func.max(RescueCase.updated_at)).where(RescueCase.is_public).scalar_subquery(),
+        db.select(func.max(RescueCase.unpublished_at)).scalar_subquery(),
+        db.select(func.max(newest_entry)).where(RescueCase.id.in_(public_ids)).scalar_subquery(),
+        db.select(func.count()).where(Post.id.in_(visible)).scalar_subquery(),
+        db.select(func.max(Post.updated_at)).where(Post.id.in_(visible)).scalar_subquery(),
+        db.select(func.count()).where(PostTranslation.post_id.in_(visible)).scalar_subquery(),
+        db.select(func.max(PostTranslation.updated_at)).where(PostTranslation.post_id.in_(visible))
+        .scalar_subquery(),
+    )
+
+
+_LISTING = _listing_statement()
+
+
+def listing_fingerprint() -> tuple:
+    """Everything the home page and the list of cases depend on (see ``_listing_statement``),
+    and the local day: the fiscal year whose lives saved the home page counts, and embargoes."""
+    row = db.session.connection().execute(_LISTING, {"now": utcnow()}).one()
+    return (*row, local_today().isoformat())
