@@ -66,9 +66,9 @@ control_socket_disable = True
 # unit's private /tmp): the workers fork from this master and inherit it, and two app servers
 # never mix their counts. A directory set by hand is emptied at each start.
 if os.environ.get("TRACKER_METRICS_TOKEN") and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    import tempfile
+    import tempfile as _tempfile
 
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tracker-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _tempfile.mkdtemp(prefix="tracker-metrics-")
 
 
 def on_starting(server):  # noqa: ANN001, ANN201, ARG001

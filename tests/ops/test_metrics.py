@@ -172,3 +172,17 @@ def test_multiprocess_mode_reads_the_shared_directory(scrape, monkeypatch, tmp_p
     figures = scrape()
     assert figures[("tracker_metrics_database_up", ())] == 1
     assert not any(name.startswith("tracker_http_requests") for name, _ in figures)
+
+
+def test_queued_webhook_events_counted(app: Flask, client, scrape, monkeypatch) -> None:  # noqa: ANN001
+    """With TRACKER_WEBHOOK_PROCESSING=queued the endpoint only stores the event: "queued"."""
+    from tracker.sandbox.gateway import sandbox_event
+
+    monkeypatch.setitem(app.config, "TRACKER_WEBHOOK_PROCESSING", "queued")
+    queued = ("tracker_webhook_events_total", (("outcome", "queued"), ("type", "charge.refunded")))
+    before = scrape().get(queued, 0)
+    event = sandbox_event("charge.refunded", {"id": "ch_x", "payment_intent": "pi_x", "amount": 5000,
+                                              "amount_refunded": 5000, "currency": "jpy",
+                                              "refunds": {"data": []}})
+    assert deliver(client, app, event).get_json() == {"received": True, "duplicate": False, "note": "queued"}
+    assert scrape()[queued] == before + 1
