@@ -8,8 +8,9 @@ Absent (404) while ``TRACKER_METRICS_TOKEN`` is unset; with it set, a request wi
   ("none" when no route matched), never the raw path (slugs, tokens, unbounded);
 * ``tracker_webhook_events_total{type, outcome}``: each event handed to the webhook receiver
   (``tracker.payments.webhooks.event_received``); types we do not take are "other";
-* ``tracker_gifts_recorded_total``: gift entries committed to the ledger by this app;
-* read from the database at scrape time: ``tracker_outbox_pending_messages``,
+* read from the database at scrape time: ``tracker_gifts_recorded_total`` (gift entries on
+  the ledger, booked by any process: the web, the worker, a command),
+  ``tracker_outbox_pending_messages``,
   ``tracker_outbox_oldest_pending_age_seconds`` (0 when none wait),
   ``tracker_last_reconcile_timestamp_seconds`` (0 when never) and
   ``tracker_metrics_database_up`` (0 when those could not be read).
@@ -33,16 +34,16 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from tracker.core import jobruns
 from tracker.core.access import public
 from tracker.core.time import utcnow
 from tracker.extensions import db
-from tracker.ledger.models import GIFT, LedgerEntry
+from tracker.ledger.models import GIFT
+from tracker.ledger.rollups import CaseTotal
 from tracker.mail.outbox import OutboxMessage
 from tracker.payments import webhooks
 
@@ -58,7 +59,6 @@ LATENCY = Histogram("tracker_http_request_duration_seconds",
                     ["endpoint"], registry=REGISTRY)
 WEBHOOK_EVENTS = Counter("tracker_webhook_events", "Webhook events received, by type and outcome",
                          ["type", "outcome"], registry=REGISTRY)
-GIFTS = Counter("tracker_gifts_recorded", "Gifts committed to the ledger", registry=REGISTRY)
 
 #: the WSGI environ key where a request's Flask endpoint is left for the middleware
 ENDPOINT_KEY = "tracker.endpoint"
@@ -104,41 +104,15 @@ def _count_webhook_event(_sender: Any, type: str, outcome: str, **_: Any) -> Non
     WEBHOOK_EVENTS.labels(kind, outcome).inc()
 
 
-#: ``Session.info`` key: gift entries flushed in the transaction under way
-_NEW_GIFTS = "tracker_metrics_new_gifts"
-
-
-def _note_new_gifts(session: Session, _flush_context: Any) -> None:
-    new = sum(1 for obj in session.new if isinstance(obj, LedgerEntry) and obj.kind == GIFT)
-    if new:
-        session.info[_NEW_GIFTS] = session.info.get(_NEW_GIFTS, 0) + new
-
-
-def _count_committed_gifts(session: Session) -> None:
-    if session.in_nested_transaction():
-        return
-    new = session.info.pop(_NEW_GIFTS, 0)
-    if new:
-        GIFTS.inc(new)
-
-
-def _forget_uncommitted_gifts(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:
-        session.info.pop(_NEW_GIFTS, None)
-
-
 _listening: list[bool] = []
 
 
 def _listen() -> None:
-    """Once per process: the webhook signal and the sessions' flushes and commits."""
+    """Once per process: the webhook receiver's signal."""
     if _listening:
         return
     _listening.append(True)
     webhooks.event_received.connect(_count_webhook_event, weak=False)
-    event.listen(Session, "after_flush", _note_new_gifts)
-    event.listen(Session, "after_commit", _count_committed_gifts)
-    event.listen(Session, "after_transaction_end", _forget_uncommitted_gifts)
 
 
 # --- read at scrape time ---------------------------------------------------------------------
@@ -152,6 +126,13 @@ def last_reconcile() -> datetime | None:
     """When the worker's reconcile job last finished without an error, or None when it never
     has (``worker_jobs``)."""
     return jobruns.last_run(RECONCILE_JOB)
+
+
+def gifts_recorded() -> int:
+    """Gift entries on the ledger, whichever process booked them (the web, the worker applying
+    queued events, a command): the sum of the trigger-kept per-case counts, a few rows."""
+    return int(db.session.scalar(select(func.coalesce(func.sum(CaseTotal.entries), 0))
+                                 .where(CaseTotal.kind == GIFT)) or 0)
 
 
 def outbox_state() -> tuple[int, float]:
@@ -175,6 +156,7 @@ class DatabaseCollector(Collector):
                                "1 when the database figures below could be read")
         try:
             pending, age = outbox_state()
+            gifts = gifts_recorded()
             reconciled = last_reconcile()
             db.session.rollback()
         except Exception:  # noqa: BLE001 - a scrape must not fail with the database
@@ -186,6 +168,7 @@ class DatabaseCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
+        yield CounterMetricFamily("tracker_gifts_recorded", "Gifts booked on the ledger", value=gifts)
         yield GaugeMetricFamily("tracker_outbox_pending_messages", "Mail waiting to be sent", value=pending)
         yield GaugeMetricFamily("tracker_outbox_oldest_pending_age_seconds",
                                 "Age of the oldest mail waiting to be sent (0 when none)", value=age)
@@ -235,7 +218,7 @@ def metrics():
 
 
 def init_app(app: Flask) -> None:
-    """Count every request, webhook event and gift; serve /metrics (its blueprint)."""
+    """Count every request and webhook event; serve /metrics (its blueprint)."""
     _listen()
     app.wsgi_app = MetricsMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     app.before_request_funcs.setdefault(None, []).insert(0, _note_endpoint)
