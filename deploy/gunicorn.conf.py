@@ -60,5 +60,29 @@ preload_app = False
 # reloads); older gunicorn ignores the setting.
 control_socket_disable = True
 
-# Hook for the Prometheus metrics (TRACKER_METRICS_TOKEN): with several worker processes,
-# PROMETHEUS_MULTIPROC_DIR and a child_exit hook that marks the dead worker belong here.
+# Prometheus metrics (TRACKER_METRICS_TOKEN; README, "Operations"): each worker process counts
+# on its own, so the counters are kept in files in PROMETHEUS_MULTIPROC_DIR, which any
+# worker's /metrics adds up. Unset, each start gets a fresh directory of its own (under the
+# unit's private /tmp): the workers fork from this master and inherit it, and two app servers
+# never mix their counts. A directory set by hand is emptied at each start.
+if os.environ.get("TRACKER_METRICS_TOKEN") and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile as _tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _tempfile.mkdtemp(prefix="tracker-metrics-")
+
+
+def on_starting(server):  # noqa: ANN001, ANN201, ARG001
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201, ARG001
+    """A worker ended: its live gauges go (its counters stay counted)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -44,7 +44,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_errorhandlers(app)
     register_commands(app)
     register_template_helpers(app)
+    register_operations(app)
     return app
+
+
+def register_operations(app: Flask) -> None:
+    """``/readyz``, ``/metrics``, ``X-Request-ID``, JSON logs and error reports (``tracker.ops``);
+    last, so that its middleware wraps everything else."""
+    from tracker import ops
+
+    ops.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -166,6 +166,13 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # built from it, never from a request's Host header, which a stranger asking for a
         # donor's sign-in link could forge. Unset: the request's host (development).
         "TRACKER_PUBLIC_URL": (env.get("TRACKER_PUBLIC_URL") or "").rstrip("/") or None,
+        # The bearer token Prometheus sends for GET /metrics (at least 16 characters); unset,
+        # /metrics answers 404.
+        "TRACKER_METRICS_TOKEN": env.get("TRACKER_METRICS_TOKEN") or None,
+        # "plain" (Flask's lines) or "json" (one JSON object per line, with the request id).
+        "TRACKER_LOG_FORMAT": (env.get("TRACKER_LOG_FORMAT") or "plain").strip().lower(),
+        # Where errors are reported (sentry-sdk), scrubbed of personal data; unset: nowhere.
+        "SENTRY_DSN": env.get("SENTRY_DSN") or None,
     }
 
 
@@ -207,6 +214,7 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     _check_sessions(config)
     _check_rate_limits(config)
     _check_worker(config)
+    _check_operations(config)
     return config
 
 
@@ -366,3 +374,18 @@ def _check_rate_limits(config: dict[str, Any]) -> None:
     # Redis down: count in memory meanwhile rather than refuse every sign-in and gift.
     config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+
+
+def _check_operations(config: dict[str, Any]) -> None:
+    """The metrics token, the log format and the error reporting address."""
+    token = config.get("TRACKER_METRICS_TOKEN")
+    if token is not None and (not isinstance(token, str) or len(token) < 16 or not token.isprintable()
+                              or " " in token):
+        raise ConfigError("TRACKER_METRICS_TOKEN must be at least 16 characters without spaces (for "
+                          "example `python3 -c 'import secrets; print(secrets.token_hex(32))'`).")
+    if config.get("TRACKER_LOG_FORMAT", "plain") not in ("plain", "json"):
+        raise ConfigError("TRACKER_LOG_FORMAT must be plain or json.")
+    config.setdefault("TRACKER_LOG_FORMAT", "plain")
+    dsn = config.get("SENTRY_DSN")
+    if dsn and not re.fullmatch(r"https?://[^\s@/]+@[^\s/]+/\S+", dsn):
+        raise ConfigError("SENTRY_DSN must be a Sentry DSN such as https://KEY@o1.ingest.sentry.io/1.")

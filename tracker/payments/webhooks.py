@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -32,6 +33,13 @@ from tracker.payments.gateway import (
     webhook_secret,
 )
 from tracker.payments.models import PaymentEvent
+
+#: sent once per event handed to ``receive`` (the webhook endpoint, the sandbox's deliveries),
+#: with keywords ``type`` (the event's type, or "" when it was refused before it could be read)
+#: and ``outcome``: "processed", "flagged", "ignored", "queued" (stored for the worker),
+#: "duplicate", "invalid_signature", "malformed", "unavailable" or "error" (an exception
+#: escaped). The operations metrics count them (``tracker.ops.metrics``).
+event_received = Namespace().signal("webhook-event-received")
 
 HANDLED_TYPES = (
     "checkout.session.completed",
@@ -366,32 +374,52 @@ def count_unapplied() -> int:
                                  .where(_UNAPPLIED)) or 0)
 
 
+def _outcome(note: str) -> str:
+    """The outcome of an applied event, from its handler's note, in a handful of words."""
+    if note.startswith("ignored"):
+        return "ignored"
+    return "flagged" if note == "flagged" else "processed"
+
+
 def receive(payload: bytes, sig_header: str | None, *, queue: bool | None = None
             ) -> tuple[int, dict[str, Any]]:
     """Handle one POST to /webhooks/stripe: 400 and nothing stored unless the signature holds.
 
     With ``queue`` (default: TRACKER_WEBHOOK_PROCESSING is "queued") the verified event is
-    only stored, and ``apply_stored`` (the worker) applies it."""
+    only stored, and ``apply_stored`` (the worker) applies it. Each call sends
+    ``event_received`` with what became of the event."""
+    kind, outcome = "", "error"  # what an unexpected exception leaves
+    try:
+        status, body, kind, outcome = _receive(payload, sig_header, queue)
+    finally:
+        event_received.send(current_app._get_current_object(), type=kind, outcome=outcome)
+    return status, body
+
+
+def _receive(payload: bytes, sig_header: str | None, queue: bool | None
+             ) -> tuple[int, dict[str, Any], str, str]:
     gateway = get_gateway()
     try:
         event = verify_event(payload, sig_header, webhook_secret(current_app))
     except SignatureError as exc:
         current_app.logger.warning("webhook refused: %s", exc)
-        return 400, {"error": "invalid signature"}
+        return 400, {"error": "invalid signature"}, "", "invalid_signature"
     if not isinstance(event.get("data"), dict) or not isinstance(event["data"].get("object"), dict):
-        return 400, {"error": "not an event"}
+        return 400, {"error": "not an event"}, "", "malformed"
     problem = malformed(event)
     if problem:
         current_app.logger.warning("webhook refused: malformed %s", problem)
-        return 400, {"error": "malformed event"}
+        return 400, {"error": "malformed event"}, "", "malformed"
+    kind = event["type"]
     if queues_events() if queue is None else queue:
         try:
             new = enqueue(event, payload.decode("utf-8"), gateway)
         except SQLAlchemyError:
             db.session.rollback()
             current_app.logger.exception("webhook %s not stored; the sender will retry", event["id"])
-            return 503, {"error": "temporarily unavailable; retry"}
-        return 200, {"received": True, "duplicate": not new, "note": "queued" if new else "duplicate"}
+            return 503, {"error": "temporarily unavailable; retry"}, kind, "unavailable"
+        body = {"received": True, "duplicate": not new, "note": "queued" if new else "duplicate"}
+        return 200, body, kind, "queued" if new else "duplicate"
     try:
         new, note = ingest(event, payload.decode("utf-8"), gateway)
     except (SQLAlchemyError, GatewayError):
@@ -399,6 +427,6 @@ def receive(payload: bytes, sig_header: str | None, *, queue: bool | None = None
         # itself (a settlement lookup) failed: ask the sender to try again.
         db.session.rollback()
         current_app.logger.exception("webhook %s not stored; the sender will retry", event["id"])
-        return 503, {"error": "temporarily unavailable; retry"}
-    return 200, {"received": True, "duplicate": not new, "note": note if new else "duplicate"}
-
+        return 503, {"error": "temporarily unavailable; retry"}, kind, "unavailable"
+    outcome = _outcome(note) if new else "duplicate"
+    return 200, {"received": True, "duplicate": not new, "note": note if new else "duplicate"}, kind, outcome
