@@ -4,7 +4,9 @@ For each database (PostgreSQL, SQLite or both) it builds a fresh database, loads
 ``flask seed-demo --donations N`` once (default one million gifts; the time is printed), then,
 on this machine, under the same gunicorn settings (gthread, 2 workers x 4 threads):
 
-* the bare endpoint (bench/bare_app.py), the baseline, measured in the same section;
+* the bare endpoint (bench/bare_app.py), the baseline, measured again right before each
+  endpoint (before and after each webhook run), so a ratio is to the bare figure of the same
+  moment on a machine whose other load comes and goes;
 * the public pages, each warmed up for a second and then measured: the home page, a case
   page, its ``progress.json`` answered 200 (no If-None-Match) and 304 (the ETag of a first
   answer sent back), a published post, the transparency page of the year under way (found
@@ -17,9 +19,9 @@ on this machine, under the same gunicorn settings (gthread, 2 workers x 4 thread
   donations succeeded == events), and ``flask reports check`` must find the rollups exact.
 
 A Python load generator with keep-alive connections measures requests per second and latency;
-each figure is printed as a ratio to the bare endpoint of the same section, so figures compare
-across machines and runs on a busy machine. Targets: public pages >= 0.5x, the donate form
->= 0.15x, webhook ingestion >= 0.1x.
+each figure is printed as a ratio to the bare endpoint measured just before it, so figures
+compare across machines and hold on a machine busy with other work. Targets: public pages
+>= 0.5x, the donate form >= 0.15x, webhook ingestion >= 0.1x.
 
     .venv/bin/python bench/http_bench.py [--database postgresql|sqlite|both]
         [--donations 1000000] [--seconds 8] [--events 1500] [--strict]
@@ -319,27 +321,30 @@ class Section:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.rows: list[tuple[str, dict[str, float], float | None]] = []
+        self.rows: list[tuple[str, dict[str, float], float | None, float]] = []
         self.notes: list[str] = []
         self.exact = True
         self.missed: list[str] = []
-        self.bare = 0.0
         self.timings: list[tuple[str, float]] = []
 
-    def add(self, name: str, result: dict[str, float], target: float | None) -> None:
-        self.rows.append((name, result, target))
-        ratio = result["rps"] / self.bare if self.bare else 0.0
+    def add(self, name: str, result: dict[str, float], target: float | None, bare: float) -> None:
+        """One row; ``bare`` is the bare endpoint's req/s measured right before (and, for
+        webhooks, after) it, so a machine whose load drifts during the section still gives
+        fair ratios."""
+        self.rows.append((name, result, target, bare))
+        ratio = result["rps"] / bare if bare else 0.0
         met = target is None or (ratio >= target and not result["errors"])
         if not met:
             self.missed.append(name)
         say(f"  {name:<34} {result['rps']:>8.1f} req/s {ratio:>6.2f}x  p50 {result['p50_ms']:7.1f} ms"
-            f"  p99 {result['p99_ms']:7.1f} ms  errors {int(result['errors'])}")
+            f"  p99 {result['p99_ms']:7.1f} ms  errors {int(result['errors'])}"
+            f"  (bare {bare:.0f} req/s; load average {os.getloadavg()[0]:.1f})")
 
     def table(self) -> list[str]:
-        lines = [f"{'endpoint':<34} {'req/s':>9} {'ratio':>7} {'p50 ms':>8} {'p99 ms':>8} "
-                 f"{'errors':>7} {'target':>7}  result"]
-        for name, r, target in self.rows:
-            ratio = r["rps"] / self.bare if self.bare else 0.0
+        lines = [f"{'endpoint':<34} {'req/s':>9} {'bare':>7} {'ratio':>7} {'p50 ms':>8} "
+                 f"{'p99 ms':>8} {'errors':>7} {'target':>7}  result"]
+        for name, r, target, bare in self.rows:
+            ratio = r["rps"] / bare if bare else 0.0
             if target is None:
                 verdict, shown = "(info)", "-"
             else:
@@ -347,7 +352,7 @@ class Section:
                 verdict, shown = ("met" if ok else "MISSED"), f">={target:g}x"
                 if r["errors"] and ratio >= target:
                     verdict = "MISSED (errors)"
-            lines.append(f"{name:<34} {r['rps']:>9.1f} {ratio:>6.2f}x {r['p50_ms']:>8.1f} "
+            lines.append(f"{name:<34} {r['rps']:>9.1f} {bare:>7.0f} {ratio:>6.2f}x {r['p50_ms']:>8.1f} "
                          f"{r['p99_ms']:>8.1f} {int(r['errors']):>7} {shown:>7}  {verdict}")
         return lines
 
@@ -409,14 +414,19 @@ def bench_database(kind: str, args: argparse.Namespace) -> Section:
 
         # -- the baseline --
         started = time.perf_counter()
+        # The bare server stays up (idle, it costs nothing) and is measured again right before
+        # each endpoint: other work on the machine comes and goes, and a ratio is only fair
+        # to a baseline taken at the same moment.
         bare_port = free_port()
         procs.append(start_gunicorn("bench.bare_app:app", bare_port, env, args.workers))
-        load = Load(bare_port, args.concurrency)
-        load.run(get("/"), 1.0)
-        bare = load.run(get("/"), args.seconds)
-        section.bare = bare["rps"]
-        section.add("bare endpoint (baseline)", bare, None)
-        stop(procs.pop())
+        bare_load = Load(bare_port, args.concurrency)
+        bare_load.run(get("/"), 1.0)
+
+        def bare() -> float:
+            return bare_load.run(get("/"), args.seconds)["rps"]
+
+        first = bare_load.run(get("/"), args.seconds)
+        section.add("bare endpoint (baseline)", first, None, first["rps"])
 
         # -- the pages --
         port = free_port()
@@ -447,9 +457,10 @@ def bench_database(kind: str, args: argparse.Namespace) -> Section:
             ("/healthz", get("/healthz"), None, 200),
         ]
         for name, request, target, expect in pages:
+            baseline = bare()
             load.run(request, 1.0, expect)
             result = load.run(request, args.seconds, expect)
-            section.add(name, result, target)
+            section.add(name, result, target, baseline)
             for sample in load.samples:
                 section.notes.append(f"{name}: unexpected answer: {sample}")
         timed_step(section, "bare endpoint and pages", started)
@@ -457,16 +468,18 @@ def bench_database(kind: str, args: argparse.Namespace) -> Section:
         # -- webhook ingestion --
         for mode, events in (("viral", viral), ("spread", spread)):
             started = time.perf_counter()
-            ok = ingest(section, app, load, mode, events, secret, sign_payload, args)
+            ok = ingest(section, app, load, mode, events, secret, sign_payload, args, bare)
+            check_started = time.perf_counter()
             status, output = flask_cli(env, "reports", "check")
             exact = status == 0
             say(f"  flask reports check after {mode}: {'exact' if exact else 'NOT EXACT'}: "
-                f"{output.splitlines()[-1] if output else ''}")
+                f"{output.splitlines()[-1] if output else ''} "
+                f"({time.perf_counter() - check_started:.0f} s)")
             section.notes.append(f"rollups after {mode} (flask reports check): "
                                  f"{'exact' if exact else 'NOT EXACT'}: {output[-300:]}")
             section.exact = section.exact and ok and exact
             timed_step(section, f"webhook {mode} and reports check", started)
-        log_tail = stop(procs.pop())
+        log_tail = stop(procs.pop())  # the app's server (the bare one is stopped below)
         if any("unexpected answer" in note for note in section.notes) or not section.exact:
             section.notes.append("app server's log (tail):\n" + log_tail)
     finally:
@@ -485,7 +498,7 @@ def bench_database(kind: str, args: argparse.Namespace) -> Section:
 
 
 def ingest(section: Section, app, load: Load, mode: str, events: list[dict], secret: str,  # noqa: ANN001
-           sign_payload, args: argparse.Namespace) -> bool:  # noqa: ANN001
+           sign_payload, args: argparse.Namespace, bare: Callable[[], float]) -> bool:  # noqa: ANN001
     """Send every event twice (the copies adjacent); True when each gift was recorded once."""
     bodies = [json.dumps(e, separators=(",", ":")).encode() for e in events]
     warm = min(WEBHOOK_WARMUP_EVENTS, len(bodies) // 10)
@@ -507,12 +520,14 @@ def ingest(section: Section, app, load: Load, mode: str, events: list[dict], sec
                      "Content-Type": "application/json"})
         return next_event
 
+    baseline = bare()
     if warm:
         load.run(sender(bodies[:warm]), args.webhook_limit)
     warm_samples = list(load.samples)
     result = load.run(sender(bodies[warm:]), args.webhook_limit)
     name = f"webhook {mode}"
-    section.add(name, result, WEBHOOK_TARGET)
+    baseline = (baseline + bare()) / 2  # a long run: the bare endpoint before and after it
+    section.add(name, result, WEBHOOK_TARGET, baseline)
     for sample in warm_samples + load.samples:
         section.notes.append(f"{name}: unexpected answer: {sample}")
     after = count_rows(app)
