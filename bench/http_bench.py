@@ -375,8 +375,10 @@ def bench_database(kind: str, args: argparse.Namespace) -> Section:
     url = (create_postgres(admin_url, pg_name) if kind == "postgresql"
            else f"sqlite:///{tmp}/bench.sqlite3")
     env = {**os.environ, "SECRET_KEY": SECRET, "DATABASE_URL": url, "PYTHONPATH": str(ROOT),
-           "MAIL_FILE_DIR": mail_dir}
+           "MAIL_FILE_DIR": mail_dir, "TRACKER_OUTBOX_DELIVERY": "worker"}
     env.pop("STRIPE_SECRET_KEY", None)
+    queued_env = {**env, "TRACKER_WEBHOOK_PROCESSING": "queued"}
+    inline_env = {**env, "TRACKER_WEBHOOK_PROCESSING": "inline"}
     procs: list[subprocess.Popen] = []
     app = None
     try:
@@ -408,8 +410,10 @@ def bench_database(kind: str, args: argparse.Namespace) -> Section:
 
         started = time.perf_counter()
         say(f"  making {args.events} + {args.events} paid sandbox checkouts in-process")
-        viral = pending_sessions(app, [CASE], args.events, "viral")
-        spread = pending_sessions(app, slugs, args.events, "spread")
+        runs = []
+        for processing in args.webhooks:
+            runs.append((processing, "viral", pending_sessions(app, [CASE], args.events, "viral")))
+            runs.append((processing, "spread", pending_sessions(app, slugs, args.events, "spread")))
         timed_step(section, "checkouts for the webhook runs", started)
 
         # -- the baseline --
@@ -430,7 +434,7 @@ def bench_database(kind: str, args: argparse.Namespace) -> Section:
 
         # -- the pages --
         port = free_port()
-        procs.append(start_gunicorn("wsgi:app", port, env, args.workers))
+        procs.append(start_gunicorn("wsgi:app", port, queued_env, args.workers))
         load = Load(port, args.concurrency)
         status, headers, _ = fetch_once(port, "/transparency")
         if status not in (301, 302, 303, 307, 308):
@@ -465,20 +469,37 @@ def bench_database(kind: str, args: argparse.Namespace) -> Section:
                 section.notes.append(f"{name}: unexpected answer: {sample}")
         timed_step(section, "bare endpoint and pages", started)
 
-        # -- webhook ingestion --
-        for mode, events in (("viral", viral), ("spread", spread)):
+        # -- webhook ingestion: queued (the app server stores, `flask worker`s apply) and
+        # inline (the app server applies before answering), each viral and spread --
+        servers = {"queued": (port, load)}
+        if "inline" in args.webhooks:
+            inline_port = free_port()
+            procs.append(start_gunicorn("wsgi:app", inline_port, inline_env, args.workers))
+            servers["inline"] = (inline_port, Load(inline_port, args.concurrency))
+        for processing, mode, events in runs:
             started = time.perf_counter()
-            ok = ingest(section, app, load, mode, events, secret, sign_payload, args, bare)
-            check_started = time.perf_counter()
-            status, output = flask_cli(env, "reports", "check")
-            exact = status == 0
-            say(f"  flask reports check after {mode}: {'exact' if exact else 'NOT EXACT'}: "
-                f"{output.splitlines()[-1] if output else ''} "
-                f"({time.perf_counter() - check_started:.0f} s)")
-            section.notes.append(f"rollups after {mode} (flask reports check): "
-                                 f"{'exact' if exact else 'NOT EXACT'}: {output[-300:]}")
-            section.exact = section.exact and ok and exact
-            timed_step(section, f"webhook {mode} and reports check", started)
+            workers = ([start_workers(queued_env, args.apply_workers)]
+                       if processing == "queued" else [])
+            try:
+                ok = ingest(section, app, servers[processing][1], f"{processing} {mode}", events,
+                            secret, sign_payload, args, bare, applied_by=workers)
+            finally:
+                for group in workers:
+                    for proc in group:
+                        stop(proc)
+            section.exact = section.exact and ok
+            timed_step(section, f"webhook {processing} {mode}", started)
+        started = time.perf_counter()
+        status, output = flask_cli(env, "reports", "check")
+        exact = status == 0
+        say(f"  flask reports check after the webhook runs: {'exact' if exact else 'NOT EXACT'}: "
+            f"{output.splitlines()[-1] if output else ''}")
+        section.notes.append(f"rollups after the webhook runs (flask reports check): "
+                             f"{'exact' if exact else 'NOT EXACT'}: {output[-300:]}")
+        section.exact = section.exact and exact
+        timed_step(section, "reports check", started)
+        if "inline" in servers:
+            stop(procs.pop())  # the inline app server
         log_tail = stop(procs.pop())  # the app's server (the bare one is stopped below)
         if any("unexpected answer" in note for note in section.notes) or not section.exact:
             section.notes.append("app server's log (tail):\n" + log_tail)
@@ -497,9 +518,34 @@ def bench_database(kind: str, args: argparse.Namespace) -> Section:
     return section
 
 
+def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:
+    """``count`` `flask worker` processes (they apply queued webhook events and send mail)."""
+    procs = []
+    for _ in range(count):
+        log = tempfile.TemporaryFile()  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "tracker", "worker",
+                                 "--poll", "0.2"], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=log)
+        proc.log = log  # type: ignore[attr-defined]
+        procs.append(proc)
+    return procs
+
+
+def unapplied(app) -> int:  # noqa: ANN001
+    from tracker.payments.webhooks import count_unapplied
+
+    with app.app_context():
+        return count_unapplied()
+
+
 def ingest(section: Section, app, load: Load, mode: str, events: list[dict], secret: str,  # noqa: ANN001
-           sign_payload, args: argparse.Namespace, bare: Callable[[], float]) -> bool:  # noqa: ANN001
-    """Send every event twice (the copies adjacent); True when each gift was recorded once."""
+           sign_payload, args: argparse.Namespace, bare: Callable[[], float],  # noqa: ANN001
+           applied_by: list | None = None) -> bool:
+    """Send every event twice (the copies adjacent); True when each gift was recorded once.
+
+    With ``applied_by`` (queued webhooks: the workers' processes) the gifts are recorded by
+    the workers: after the last delivery this waits until none is left unapplied and prints
+    the end-to-end rate (events applied per second, from the first delivery to the last gift)."""
     bodies = [json.dumps(e, separators=(",", ":")).encode() for e in events]
     warm = min(WEBHOOK_WARMUP_EVENTS, len(bodies) // 10)
     before = count_rows(app)
@@ -524,8 +570,22 @@ def ingest(section: Section, app, load: Load, mode: str, events: list[dict], sec
     if warm:
         load.run(sender(bodies[:warm]), args.webhook_limit)
     warm_samples = list(load.samples)
+    first_sent = time.perf_counter()
     result = load.run(sender(bodies[warm:]), args.webhook_limit)
     name = f"webhook {mode}"
+    if applied_by:
+        deadline = time.perf_counter() + args.webhook_limit
+        while unapplied(app) and time.perf_counter() < deadline:
+            time.sleep(0.1)
+        drained = time.perf_counter() - first_sent
+        waiting = unapplied(app)
+        workers = sum(len(group) for group in applied_by)
+        applied_note = (f"{name}: {len(bodies) - warm} events applied by {workers} worker "
+                        f"processes in {drained:.1f} s from the first delivery: "
+                        f"{(len(bodies) - warm) / drained:.0f} events/s end to end"
+                        + (f"; {waiting} STILL WAITING" if waiting else ""))
+        say("  " + applied_note)
+        section.notes.append(applied_note)
     baseline = (baseline + bare()) / 2  # a long run: the bare endpoint before and after it
     section.add(name, result, WEBHOOK_TARGET, baseline)
     for sample in warm_samples + load.samples:
@@ -556,9 +616,16 @@ def main() -> int:
     parser.add_argument("--webhook-limit", type=float, default=600.0,
                         help="at most this many seconds per webhook run")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--webhooks", default="queued,inline",
+                        help="webhook processing to measure: queued, inline or both (queued,inline)")
+    parser.add_argument("--apply-workers", type=int, default=2,
+                        help="`flask worker` processes applying queued events during a run")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed too")
     args = parser.parse_args()
+    args.webhooks = [w for w in args.webhooks.replace(" ", "").split(",") if w]
+    if not args.webhooks or set(args.webhooks) - {"queued", "inline"}:
+        parser.error("--webhooks takes queued, inline or queued,inline")
 
     kinds = ["postgresql", "sqlite"] if args.database == "both" else [args.database]
     sections = [bench_database(kind, args) for kind in kinds]

@@ -11,10 +11,12 @@ from flask import (
     current_app,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import generate_csrf
 
 from tracker.cases import public as public_view
 from tracker.cases.models import RescueCase
@@ -39,6 +41,8 @@ from tracker.payments.gateway import (
     SubscriptionCheckoutRequest,
     get_gateway,
 )
+from tracker.site.public import case_fingerprint
+from tracker.web import pagecache
 
 bp = Blueprint("donations", __name__)
 
@@ -205,6 +209,23 @@ def _give_monthly(case: RescueCase | None, form: DonationForm):
     return _hand_off(form, begin)
 
 
+def _form_page(slug: str | None):
+    """The form as everyone first sees it, kept like a public page (validated by the case's
+    fingerprint: its progress, whether it takes gifts; 404 for a case the public cannot see)
+    with each visitor's CSRF token put in: a spike of donors costs an index probe and a string
+    replacement per visit, not a render."""
+
+    def render() -> str:
+        case = public_view.get_public_case(slug) if slug is not None else None
+        if slug is not None and case is None:
+            abort(404)
+        return _render_give(case, _form())
+
+    fingerprint = ((lambda: case_fingerprint(slug)) if slug is not None
+                   else (lambda: ("general fund",)))
+    return pagecache.serve_form(("give", slug or ""), fingerprint, render, generate_csrf())
+
+
 def _give(case: RescueCase | None):
     form = _form()
     if case is not None and not services.accepts_gifts(case):
@@ -216,15 +237,24 @@ def _give(case: RescueCase | None):
         if response is not None:
             return response
     status = 422 if form.is_submitted() and (form.errors or form.form_errors) else 200
+    return _render_give(case, form), status
+
+
+def _render_give(case: RescueCase | None, form: DonationForm) -> str:
+    if case is not None and not services.accepts_gifts(case) and not form.form_errors:
+        form.form_errors.append(
+            _("This case is not taking gifts now; please give to the general fund."))
     progress = public_view.progress_for([case])[case.id] if case else None
     return render_template("donations/give.html", form=form, case=case, progress=progress,
-                           sandbox=get_gateway().name == "sandbox"), status
+                           sandbox=get_gateway().name == "sandbox")
 
 
 @bp.route("/donate", methods=["GET", "POST"])
 @public
 def give():
     """Give to the general fund."""
+    if request.method == "GET":
+        return _form_page(None)
     return _give(None)
 
 
@@ -232,6 +262,8 @@ def give():
 @public
 def give_to_case(slug: str):
     """Give to one case."""
+    if request.method == "GET":
+        return _form_page(slug)
     case = public_view.get_public_case(slug)
     if case is None:
         abort(404)

@@ -100,6 +100,23 @@ def serve(key: Hashable, fingerprint: Callable[[], Hashable | None], render: Cal
     """
     key = (request.host_url, current_locale(), key)
     shared = cacheable()
+    page = _page(key, shared, fingerprint, render, mimetype)
+    if shared and page.etag in request.if_none_match:
+        response = Response(status=304)
+    else:
+        response = Response(page.body, mimetype=page.mimetype)
+    if shared:
+        response.set_etag(page.etag)
+        # Browsers and proxies must ask again each time: the ETag makes that cheap.
+        response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _page(key: Hashable, shared: bool, fingerprint: Callable[[], Hashable | None],
+          render: Callable[[], str], mimetype: str) -> CachedPage:
+    """The page for ``key``: kept (and checked against its fingerprint at most every
+    TRACKER_PAGE_CACHE_SECONDS), or rendered (and kept when ``shared``); 404 when the
+    fingerprint is None."""
     max_age = current_app.config["TRACKER_PAGE_CACHE_SECONDS"]
     cache = pages()
     page = cache.fresh(key, max_age) if shared and max_age > 0 else None
@@ -112,15 +129,27 @@ def serve(key: Hashable, fingerprint: Callable[[], Hashable | None], render: Cal
             page = CachedPage(current, etag_for((key, current)), render().encode("utf-8"), mimetype)
             if shared:
                 cache.put(key, page)
-    if shared and page.etag in request.if_none_match:
-        response = Response(status=304)
-    else:
-        response = Response(page.body, mimetype=page.mimetype)
-    if shared:
-        response.set_etag(page.etag)
-        # Browsers and proxies must ask again each time: the ETag makes that cheap.
-        response.headers["Cache-Control"] = "no-cache"
-    return response
+    return page
+
+
+def serve_form(key: Hashable, fingerprint: Callable[[], Hashable | None],
+               render: Callable[[], str], token: str) -> Response:
+    """A form page kept like a public page for anonymous visitors, with this visitor's CSRF
+    ``token`` put in at each request (the kept copy holds a placeholder): the donate form
+    costs a string replacement, not a render. No ETag: every answer carries its own token."""
+    key = (request.host_url, current_locale(), key)
+    shared = cacheable()
+
+    def render_without_token() -> str:
+        return render().replace(token, _TOKEN_SLOT)
+
+    page = _page(key, shared, fingerprint, render_without_token if shared else render, "text/html")
+    body = page.body.replace(_TOKEN_SLOT.encode(), token.encode()) if shared else page.body
+    return Response(body, mimetype=page.mimetype)
+
+
+#: where a kept form page had its CSRF token (no token or page text contains it)
+_TOKEN_SLOT = "\u2063csrf-token-slot\u2063"  # noqa: S105 - a placeholder, not a secret
 
 
 def init_app(app: Flask) -> None:
