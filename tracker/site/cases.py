@@ -111,13 +111,22 @@ def index():
     return pagecache.serve(("cases", page), listing_fingerprint, render)
 
 
+def _still_public(slug: str) -> RescueCase:
+    """The case a page is being rendered for; 404 if staff took it off the public site
+    between the page's freshness check and now."""
+    case = public_view.get_public_case(slug)
+    if case is None:
+        abort(404)
+    return case
+
+
 @bp.route("/cases/<slug>")
 @public
 def show(slug: str):
     """A case's public page: story, progress, people by alias, linked posts, donor wall."""
 
     def render() -> str:
-        case = public_view.get_public_case(slug)
+        case = _still_public(slug)
         return render_template(
             "cases/show.html",
             case=case,
@@ -142,7 +151,7 @@ def progress(slug: str):
     """
 
     def render() -> str:
-        case = public_view.get_public_case(slug)
+        case = _still_public(slug)
         data = public_view.progress_json(public_view.progress_for([case])[case.id])
         return json.dumps(data, separators=(",", ":"))
 
@@ -158,7 +167,7 @@ def people(slug: str):
     progress.json."""
 
     def render() -> str:
-        case = public_view.get_public_case(slug)
+        case = _still_public(slug)
         data = public_view.people_json(case, public_view.progress_for([case])[case.id])
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 

@@ -42,6 +42,9 @@ class PageCache:
         self.size = size
         self._pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
         self._lock = threading.Lock()
+        #: bumped by every clear(): a page rendered from what was read before a commit of
+        #: this process must not be kept after it (``put`` with the generation it started in)
+        self.generation = 0
 
     def fresh(self, key: Hashable, max_age: float) -> CachedPage | None:
         """A page checked against the database less than ``max_age`` seconds ago."""
@@ -61,9 +64,13 @@ class PageCache:
             self._pages.move_to_end(key)
             return page
 
-    def put(self, key: Hashable, page: CachedPage) -> None:
+    def put(self, key: Hashable, page: CachedPage, generation: int | None = None) -> None:
+        """Keep ``page``, unless the cache was cleared since ``generation`` (a commit came
+        between the fingerprint read and now: the page may show what that commit changed)."""
         page.checked_at = time.monotonic()
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return
             self._pages[key] = page
             self._pages.move_to_end(key)
             while len(self._pages) > self.size:
@@ -71,6 +78,7 @@ class PageCache:
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._pages.clear()
 
 
@@ -101,7 +109,9 @@ def serve(key: Hashable, fingerprint: Callable[[], Hashable | None], render: Cal
     key = (request.host_url, current_locale(), key)
     shared = cacheable()
     page = _page(key, shared, fingerprint, render, mimetype)
-    if shared and page.etag in request.if_none_match:
+    # weak comparison (RFC 9110): a proxy that compresses the page (nginx's gzip) sends the
+    # ETag on as W/"...", and the browser asks with that
+    if shared and request.if_none_match.contains_weak(page.etag):
         response = Response(status=304)
     else:
         response = Response(page.body, mimetype=page.mimetype)
@@ -121,6 +131,7 @@ def _page(key: Hashable, shared: bool, fingerprint: Callable[[], Hashable | None
     cache = pages()
     page = cache.fresh(key, max_age) if shared and max_age > 0 else None
     if page is None:
+        generation = cache.generation  # before anything is read
         current = fingerprint()
         if current is None:
             abort(404)
@@ -128,7 +139,7 @@ def _page(key: Hashable, shared: bool, fingerprint: Callable[[], Hashable | None
         if page is None:
             page = CachedPage(current, etag_for((key, current)), render().encode("utf-8"), mimetype)
             if shared:
-                cache.put(key, page)
+                cache.put(key, page, generation)
     return page
 
 
