@@ -1,8 +1,7 @@
 """Indexes that keep public pages' cost flat as history grows, and queued webhook events
 
 The donor wall (a case's newest succeeded gifts) sorted every succeeded gift of the case to
-show twenty; the home page's news sorted every readable post to show five. Each now walks an
-index in order and stops. And the worker finds the webhook events waiting for it (with
+show twenty; it now walks an index in order and stops. And the worker finds the webhook events waiting for it (with
 TRACKER_WEBHOOK_PROCESSING=queued) among all ever received by a partial index.
 
 Revision ID: 0014
@@ -25,8 +24,6 @@ def upgrade():
     op.create_index('ix_donations_case_status_settled', 'donations',
                     ['case_id', 'status', 'settled_at'], unique=False)
     op.drop_index('ix_donations_case_status', table_name='donations')
-    op.create_index('ix_posts_shown_at', 'posts', [sa.text('coalesce(published_at, publish_at)')],
-                    unique=False)
 
 
     op.create_index('ix_payment_events_unapplied', 'payment_events', ['id'], unique=False,
@@ -36,6 +33,5 @@ def upgrade():
 
 def downgrade():
     op.drop_index('ix_payment_events_unapplied', table_name='payment_events')
-    op.drop_index('ix_posts_shown_at', table_name='posts')
     op.create_index('ix_donations_case_status', 'donations', ['case_id', 'status'], unique=False)
     op.drop_index('ix_donations_case_status_settled', table_name='donations')

@@ -43,7 +43,8 @@ def seed(app) -> Seed:
 
 # --- known-good baselines ---------------------------------------------------------------------
 
-ROLLUP_TABLES = ("ledger_month_totals", "gift_amount_months", "donor_months")
+ROLLUP_TABLES = ("ledger_month_totals", "gift_amount_months", "donor_months", "case_totals",
+                 "case_donors", "case_donor_counts")
 
 BASELINES: dict[str, Callable[[Seed], dict[str, Any]]] = {
     "rescue_cases": lambda s: {

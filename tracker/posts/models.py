@@ -15,7 +15,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases.models import RescueCase
@@ -58,8 +57,6 @@ class Post(db.Model):
         CheckConstraint("status <> 'published' OR published_at IS NOT NULL", name="published_has_time"),
         CheckConstraint("length(slug) >= 3", name="slug_length"),
         Index("ix_posts_status_published_at", "status", "published_at"),
-        # the newest posts the public can read (the home page's news) without sorting them all
-        Index("ix_posts_shown_at", sa_text("coalesce(published_at, publish_at)")),
         CheckConstraint(f"language IN {sql_in(POST_LANGUAGES)}", name="language"),
     )
 
