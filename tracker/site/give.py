@@ -223,7 +223,7 @@ def _form_page(slug: str | None):
 
     fingerprint = ((lambda: case_fingerprint(slug)) if slug is not None
                    else (lambda: ("general fund",)))
-    return pagecache.serve_form(("give", slug or ""), fingerprint, render, generate_csrf())
+    return pagecache.serve_form(("give", slug or ""), fingerprint, render, generate_csrf)
 
 
 def _give(case: RescueCase | None):

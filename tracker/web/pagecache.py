@@ -144,18 +144,21 @@ def _page(key: Hashable, shared: bool, fingerprint: Callable[[], Hashable | None
 
 
 def serve_form(key: Hashable, fingerprint: Callable[[], Hashable | None],
-               render: Callable[[], str], token: str) -> Response:
+               render: Callable[[], str], token: Callable[[], str]) -> Response:
     """A form page kept like a public page for anonymous visitors, with this visitor's CSRF
-    ``token`` put in at each request (the kept copy holds a placeholder): the donate form
-    costs a string replacement, not a render. No ETag: every answer carries its own token."""
+    token (``token()``, asked only once the page is known to exist, so a 404 touches no
+    session and looks like any other) put in at each request; the kept copy holds a
+    placeholder. The donate form costs a string replacement, not a render. No ETag: every
+    answer carries its own token."""
     key = (request.host_url, current_locale(), key)
     shared = cacheable()
 
     def render_without_token() -> str:
-        return render().replace(token, _TOKEN_SLOT)
+        html = render()
+        return html.replace(token(), _TOKEN_SLOT)  # the token the render put in (one per request)
 
     page = _page(key, shared, fingerprint, render_without_token if shared else render, "text/html")
-    body = page.body.replace(_TOKEN_SLOT.encode(), token.encode()) if shared else page.body
+    body = page.body.replace(_TOKEN_SLOT.encode(), token().encode()) if shared else page.body
     return Response(body, mimetype=page.mimetype)
 
 
