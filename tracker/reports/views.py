@@ -87,13 +87,17 @@ def transparency(fiscal_year: int):
 
     Aggregates only: no case, donor, payee or date finer than the year is named here.
     """
-    years = _known_year(fiscal_year)
+
+    def fingerprint() -> tuple:
+        # inside the fingerprint, so that the page cache's second answers without asking
+        # which years there are (an unknown year is a 404 with its explanation)
+        return (tuple(_known_year(fiscal_year)), services.transparency_fingerprint())
 
     def render() -> str:
         return render_template("reports/transparency.html", t=services.transparency(fiscal_year),
-                               years=years, current=current_fiscal_year())
+                               years=_known_year(fiscal_year), current=current_fiscal_year())
 
-    return pagecache.serve(("transparency", fiscal_year), services.transparency_fingerprint, render)
+    return pagecache.serve(("transparency", fiscal_year), fingerprint, render)
 
 
 # --- the directors' funding reports ----------------------------------------------------------
