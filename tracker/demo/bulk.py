@@ -601,7 +601,7 @@ class _Loader:
             spent += amount
             # the first month whose earlier months raised enough for everything paid so far
             covered, month = 0, 0
-            while covered * 0.95 < spent:
+            while covered * 0.8 < spent:
                 if month == MONTHS - 1:
                     return
                 covered += monthly[month]
