@@ -100,3 +100,15 @@ def init_app(app: Flask) -> None:
     # Teardown functions run last-registered first: this one before Flask-SQLAlchemy's, which
     # then finds nothing left to close.
     app.teardown_appcontext(_end_session)
+
+
+def upsert_insert(table: Any) -> Any:
+    """``INSERT`` for the session's database with ``ON CONFLICT`` (PostgreSQL's or SQLite's
+    ``insert()``, which both have ``on_conflict_do_nothing``/``_do_update``)."""
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from tracker.extensions import db
+
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)

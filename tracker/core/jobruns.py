@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tracker.core.database import upsert_insert
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime
 from tracker.extensions import db
@@ -39,11 +40,7 @@ class WorkerJob(db.Model):
 
 def _ensure_row(name: str) -> None:
     """INSERT the job's row unless it exists (race-free on both engines)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    db.session.execute(insert(WorkerJob).values(name=name).on_conflict_do_nothing(
+    db.session.execute(upsert_insert(WorkerJob).values(name=name).on_conflict_do_nothing(
         index_elements=["name"]))
 
 

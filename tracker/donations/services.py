@@ -9,12 +9,11 @@ from decimal import Decimal
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tracker import audit
 from tracker.cases import workflow
 from tracker.cases.models import RescueCase
+from tracker.core.database import upsert_insert
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.locks import lock_row
 from tracker.core.money import Money, MoneyError, Settlement, check_gateway_limits, settle_at_rate
@@ -63,9 +62,7 @@ def _find_or_create_donor(email: str | None, name: str = "") -> tuple[Donor, boo
     donor = db.session.scalar(db.select(Donor).where(Donor.email == email))
     if donor is not None:
         return donor, False
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    created = db.session.execute(insert(Donor).values(email=email, name=name)
+    created = db.session.execute(upsert_insert(Donor).values(email=email, name=name)
                                  .on_conflict_do_nothing(index_elements=[Donor.email])
                                  .returning(Donor.id)).scalar() is not None
     donor = db.session.scalars(

@@ -25,6 +25,7 @@ from sqlalchemy import CheckConstraint, Index, String, Text, event, func, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from tracker.core.database import upsert_insert
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime
 from tracker.extensions import db
@@ -82,12 +83,8 @@ def _insert_if_new(values: dict[str, object]) -> int | None:
     Race-free: on PostgreSQL a concurrent transaction queueing the same key makes this wait
     for its outcome instead of failing the caller's transaction with a unique violation.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     stmt = (
-        insert(OutboxMessage)
+        upsert_insert(OutboxMessage)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(OutboxMessage.id)

@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from tracker.core.database import upsert_insert
 from tracker.core.time import utcnow
 from tracker.extensions import db
 from tracker.payments.gateway import (
@@ -303,12 +304,8 @@ def queues_events() -> bool:
 def enqueue(event: dict[str, Any], raw: str, gateway: Gateway) -> bool:
     """Store a verified event unapplied and commit, in one statement; False when it was stored
     before (a retry, or the same event at the same time on another server)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     stmt = (
-        insert(PaymentEvent)
+        upsert_insert(PaymentEvent)
         .values(gateway=gateway.name, event_id=event["id"], type=str(event["type"])[:80],
                 livemode=bool(event.get("livemode")), payload=raw, received_at=utcnow())
         .on_conflict_do_nothing(index_elements=["gateway", "event_id"])

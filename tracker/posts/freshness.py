@@ -18,7 +18,8 @@ from tracker.posts.models import (
 )
 
 
-def _visible_posts_now(now):  # noqa: ANN001, ANN202 - a SQL expression
+def visible_posts_now(now):  # noqa: ANN001, ANN202 - a SQL expression
+    """Posts the public can read at ``now`` (a bind parameter in the freshness statements)."""
     return db.or_(Post.status == PUBLISHED, db.and_(Post.status == SCHEDULED, Post.publish_at <= now))
 
 
@@ -41,7 +42,7 @@ def _post_statement():
         .scalar_subquery(),
         db.select(func.max(RescueCase.unpublished_at)).where(RescueCase.id.in_(linked))
         .scalar_subquery(),
-    ).where(Post.slug == db.bindparam("slug"), _visible_posts_now(now))
+    ).where(Post.slug == db.bindparam("slug"), visible_posts_now(now))
 
 
 _POST = _post_statement()

@@ -14,9 +14,8 @@ from tracker.core.time import local_today, utcnow
 from tracker.core.types import UTCDateTime
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
+from tracker.posts.freshness import visible_posts_now
 from tracker.posts.models import (
-    PUBLISHED,
-    SCHEDULED,
     Post,
     PostTranslation,
     post_cases,
@@ -31,7 +30,7 @@ def _fingerprint_statement():
     # prepared). An embargo lifting changes this set by itself, at request time.
     visible = db.select(post_cases.c.post_id).join(Post, Post.id == post_cases.c.post_id).where(
         post_cases.c.case_id == RescueCase.id,
-        db.or_(Post.status == PUBLISHED, db.and_(Post.status == SCHEDULED, Post.publish_at <= now)),
+        visible_posts_now(now),
     )
     return db.select(
         RescueCase.id,
@@ -66,10 +65,6 @@ def case_fingerprint(slug: str) -> tuple | None:
     return tuple(row) if row is not None else None
 
 
-def _visible_posts_now(now):  # noqa: ANN001, ANN202 - a SQL expression
-    return db.or_(Post.status == PUBLISHED, db.and_(Post.status == SCHEDULED, Post.publish_at <= now))
-
-
 def _listing_statement():
     """What the home page and the case list depend on, in one statement of index probes.
 
@@ -80,7 +75,7 @@ def _listing_statement():
     """
     now = db.bindparam("now", type_=UTCDateTime())
     public_ids = db.select(RescueCase.id).where(RescueCase.is_public)
-    visible = db.select(Post.id).where(_visible_posts_now(now))
+    visible = db.select(Post.id).where(visible_posts_now(now))
     newest_entry = (db.select(func.max(LedgerEntry.id)).where(LedgerEntry.case_id == RescueCase.id)
                     .correlate(RescueCase).scalar_subquery())
     return db.select(
