@@ -108,9 +108,75 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def test(extra_args: list[str]) -> int:
-    """Install with the test tools and run pytest; returns pytest's exit code."""
+    """Install with the test tools and run pytest; returns pytest's exit code.
+
+    With TEST_DATABASE_URL set, no arguments and two or more CPUs, the suite runs as two
+    pytest processes side by side (``shards``): the PostgreSQL half, and the rest (SQLite, the
+    browser and no-database tests) on a second PostgreSQL database beside the first, made and
+    dropped here, so that the two never share one. TRACKER_TEST_SHARDS=1 runs one process.
+    """
     ensure_installed("dev")
-    return subprocess.run([str(venv_python()), "-m", "pytest", *extra_args], cwd=ROOT).returncode
+    pytest = [str(venv_python()), "-m", "pytest"]
+    url = os.environ.get("TEST_DATABASE_URL")
+    if (extra_args or not url or (os.cpu_count() or 1) < 2
+            or os.environ.get("TRACKER_TEST_SHARDS") == "1"):
+        return subprocess.run([*pytest, *extra_args], cwd=ROOT).returncode
+    return sharded(pytest, url)
+
+
+#: makes (``create``) or drops (``drop``) the database named in argv[2] on argv[1]'s server
+_SIBLING_DATABASE = """
+import sys, sqlalchemy as sa
+from tracker.config import normalize_database_url
+url = sa.make_url(normalize_database_url(sys.argv[1]))
+admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+with admin.connect() as conn:
+    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sys.argv[3]}" WITH (FORCE)'))
+    if sys.argv[2] == "create":
+        conn.execute(sa.text(f'CREATE DATABASE "{sys.argv[3]}"'))
+print(url.set(database=sys.argv[3]).render_as_string(hide_password=False))
+"""
+
+
+def sharded(pytest: list[str], url: str) -> int:
+    """Both halves of the suite at once, each line of output marked with its half; fails
+    when either half fails (each half applies TRACKER_REQUIRE_ALL_TESTS itself)."""
+    import threading
+    from urllib.parse import urlsplit
+
+    sibling = (urlsplit(url).path.lstrip("/") or "tracker_test") + "_rest"
+    made = subprocess.run([str(venv_python()), "-c", _SIBLING_DATABASE, url, "create", sibling],
+                          cwd=ROOT, check=True, capture_output=True, text=True)
+    sibling_url = made.stdout.strip().splitlines()[-1]
+    shards = {"postgresql": url, "rest": sibling_url}
+    processes, lock = {}, threading.Lock()
+
+    def relay(name: str, stream) -> None:  # noqa: ANN001 - a text pipe
+        for line in stream:
+            with lock:
+                sys.stdout.write(f"[{name}] {line}")
+                sys.stdout.flush()
+
+    try:
+        threads = []
+        for name, database in shards.items():
+            env = {**os.environ, "TRACKER_TEST_SHARD": name, "TEST_DATABASE_URL": database}
+            processes[name] = subprocess.Popen(
+                [*pytest, "--durations=15"], cwd=ROOT, env=env, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            threads.append(threading.Thread(target=relay, args=(name, processes[name].stdout)))
+            threads[-1].start()
+        codes = {name: process.wait() for name, process in processes.items()}
+        for thread in threads:
+            thread.join()
+    finally:
+        for process in processes.values():
+            stop(process)
+        subprocess.run([str(venv_python()), "-c", _SIBLING_DATABASE, url, "drop", sibling],
+                       cwd=ROOT, capture_output=True)
+    for name, code in codes.items():
+        print(f"test shard {name}: {'passed' if code == 0 else f'FAILED (exit {code})'}")
+    return next((code for code in codes.values() if code != 0), 0)
 
 
 #: the keywords that mark translatable text, in Python and in templates

@@ -251,11 +251,30 @@ def make_user(app: Flask):
 # --- reporting and the no-skips rule ----------------------------------------------------------
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+#: folders whose tests share fixed resources (Redis databases they flush, gunicorn fleets) and
+#: so stay in one shard whatever their database
+_ONE_SHARD_FOLDERS = ("tests/load/", "tests/production/")
+
+
+def _shard(item: pytest.Item, backend: str) -> str:
+    """Which half of a sharded run (dev.py test, TRACKER_TEST_SHARD) runs ``item``."""
+    path = item.nodeid.replace("\\", "/")
+    if backend == "postgresql" or path.startswith(_ONE_SHARD_FOLDERS):
+        return "postgresql"
+    return "rest"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = os.environ.get("TRACKER_TEST_SHARD")
+    kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("database_url") if callspec else None
         item.user_properties.append(("backend", backend or "none"))
+        (kept if shard is None or _shard(item, backend or "none") == shard else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 _outcomes: Counter[tuple[str, str]] = Counter()
