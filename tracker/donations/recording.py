@@ -22,7 +22,7 @@ from tracker.core.i18n import current_locale
 from tracker.core.money import Money, Settlement, divide_half_up, format_money
 from tracker.core.time import utcnow
 from tracker.core.validation import check_reason
-from tracker.donations import receipts
+from tracker.donations import notices, receipts
 from tracker.donations.models import EXPIRED, FAILED, FLAGGED, PENDING, SUCCEEDED, Donation
 from tracker.donations.services import lock_donation, settle
 from tracker.extensions import db
@@ -271,6 +271,7 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
         )
         audit.record("donation.refunded", donation, case_id=donation.case_id,
                      after={"refund": ref, "amount_minor": part}, actor_label="payments")
+        notices.refund_notice(donation, part, ref)
         new += 1
     return new
 

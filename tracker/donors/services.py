@@ -425,10 +425,22 @@ def receipt_of(donor: Donor, number: str) -> ReceiptDocument | None:
     someone else's: the caller answers 404 either way)."""
     if not number or len(number) > 32:
         return None
+    return _receipt_document(Receipt.number == number, Donation.donor_id == donor.id)
+
+
+def receipt_of_gift(public_id: str) -> ReceiptDocument | None:
+    """The receipt of the gift with this public id, if it has one. The caller decides who may
+    see it (the thank-you page: only the browser that gave it)."""
+    if not public_id or len(public_id) > 40:
+        return None
+    return _receipt_document(Donation.public_id == public_id)
+
+
+def _receipt_document(*conditions) -> ReceiptDocument | None:  # noqa: ANN002 - SQL conditions
     row = db.session.execute(
         select(Receipt, Donation.case_id, Donation.gateway)
         .join(Donation, Donation.id == Receipt.donation_id)
-        .where(Receipt.number == number, Donation.donor_id == donor.id)
+        .where(*conditions)
     ).first()
     if row is None:
         return None

@@ -30,6 +30,7 @@ from tracker.donations import recording as services
 from tracker.donations.models import PENDING, Donation, Donor
 from tracker.donations.services import GiftInput, prepare_donor
 from tracker.extensions import db
+from tracker.monthly import notices
 from tracker.monthly.models import (
     ACTIVE,
     CANCELED,
@@ -243,6 +244,7 @@ def subscription_changed(sub: dict[str, Any], gateway: Gateway, *, deleted: bool
         gift.move_to(status)
     if gift.status == CANCELED:
         db.session.flush()
+        notices.cancelled(gift)
         return "monthly gift canceled"
     items = (sub.get("items") or {}).get("data") or []
     first = items[0] if items and isinstance(items[0], dict) else {}
@@ -278,6 +280,7 @@ def cancel_recurring(gift: RecurringGift, *, by: str) -> list[dict[str, Any]]:
     db.session.flush()
     audit.record("recurring.canceled", locked, case_id=locked.case_id, before=before,
                  after={"status": CANCELED}, actor_label=by)
+    notices.cancelled(locked)
     return []
 
 
@@ -302,6 +305,7 @@ def change_recurring_amount(gift: RecurringGift, new_amount: Money, *, by: str) 
     before = {"amount_minor": locked.amount_minor, "currency": locked.currency}
     locked.amount_minor = new_amount.amount_minor
     db.session.flush()
+    notices.amount_changed(locked, before["amount_minor"])
     audit.record("recurring.amount_changed", locked, case_id=locked.case_id, before=before,
                  after={"amount_minor": new_amount.amount_minor, "currency": locked.currency},
                  actor_label=by)

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -23,13 +25,15 @@ from tracker.cases.models import RescueCase
 from tracker.core.access import public
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
-from tracker.core.i18n import current_locale
+from tracker.core.i18n import current_locale, language
 from tracker.core.money import Money, format_money, parse_amount
 from tracker.core.transactions import transaction
+from tracker.donations import receipts, services
 from tracker.donations import recording as payments
-from tracker.donations import services
 from tracker.donations.forms import DonationForm
 from tracker.donations.models import PENDING, SUCCEEDED, Donation
+from tracker.donors import pdf
+from tracker.donors import services as donor_services
 from tracker.donors.views import signed_in_donor
 from tracker.extensions import db
 from tracker.monthly import services as recurring
@@ -48,6 +52,11 @@ bp = Blueprint("donations", __name__)
 
 #: the words for a gift that did not go through, on its thank-you page
 STATUS_LABELS = {"failed": _l("failed"), "expired": _l("expired"), "flagged": _l("flagged")}
+
+#: the session key listing the gifts started in this browser (newest last), whose receipts
+#: its thank-you pages offer as a PDF even when no email was given
+GIFTS_HERE = "gifts_here"
+GIFTS_REMEMBERED = 10
 
 GATEWAY_DOWN = _l("The payment service did not answer. Nothing was charged; please try again.")
 
@@ -167,6 +176,7 @@ def _give_once(case: RescueCase | None, form: DonationForm):
             locale=current_locale(), signed_in_donor_id=_signed_in_donor_id(),
         )
         donation = services.start_donation(case, gift, gateway.name)
+        _remember_gift(donation.public_id)
         request = CheckoutRequest(
             donation_id=donation.public_id,
             amount=Money(donation.amount_minor, donation.currency),
@@ -303,8 +313,39 @@ def thanks(public_id: str):
         db.session.refresh(donation)
     return render_template(
         "donations/thanks.html", donation=donation, confirmed=donation.status == SUCCEEDED,
+        receipt=(receipts.receipt_for(donation)
+                 if donation.status == SUCCEEDED and _given_here(donation.public_id) else None),
         waiting=donation.status == PENDING,
         amount=Money(donation.amount_minor, donation.currency),
         case=_public_case(donation.case_id),
         status_labels=STATUS_LABELS,
     )
+
+
+def _remember_gift(public_id: str) -> None:
+    """Note in this browser's session that it started gift ``public_id``."""
+    kept = [g for g in session.get(GIFTS_HERE, []) if isinstance(g, str) and g != public_id]
+    session[GIFTS_HERE] = [*kept, public_id][-GIFTS_REMEMBERED:]
+
+
+def _given_here(public_id: str) -> bool:
+    """Whether this browser started gift ``public_id`` (its session says so)."""
+    return public_id in session.get(GIFTS_HERE, [])
+
+
+@bp.get("/donations/<public_id>/receipt.pdf")
+@public
+def thanks_receipt(public_id: str):
+    """The receipt of a gift as a PDF, for the browser that gave it (even without an email),
+    in the language it gave in. Any other browser, or a gift without a receipt yet, gets the
+    same 404 as a gift that does not exist."""
+    document = donor_services.receipt_of_gift(public_id) if _given_here(public_id) else None
+    if document is None:
+        abort(404)
+    locale = db.session.scalar(db.select(Donation.locale).where(Donation.public_id == public_id))
+    with language(locale or current_locale()):
+        body = pdf.receipt_pdf(document)
+    response = Response(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="receipt-{document.number}.pdf"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
