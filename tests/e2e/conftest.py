@@ -199,6 +199,8 @@ def snap(request: pytest.FixtureRequest) -> Callable:
 #: tests/e2e/package.json pins axe-core; ``npm ci`` installs it here when it is missing
 E2E_DIR = Path(__file__).resolve().parent
 AXE_JS = E2E_DIR / "node_modules" / "axe-core" / "axe.min.js"
+#: installed by the same ``npm ci`` (tests/e2e/test_lighthouse.py)
+LIGHTHOUSE = E2E_DIR / "node_modules" / ".bin" / "lighthouse"
 #: the WCAG 2.0 / 2.1 A and AA rules
 AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 #: how long ``npm ci`` may take, in seconds
@@ -212,7 +214,7 @@ def axe_source() -> str:
     TRACKER_REQUIRE_ALL_TESTS=1, as in CI, the skip fails the run, as intended)."""
     if "source" in _axe:
         return _axe["source"]
-    if not AXE_JS.exists():
+    if not AXE_JS.exists() or not LIGHTHOUSE.exists():
         missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
         if missing:
             pytest.skip(f"the accessibility checks need {' and '.join(missing)} to install axe-core "

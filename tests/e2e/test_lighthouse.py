@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.e2e.conftest import CHROMIUM, E2E_DIR, axe_source
+from tests.e2e.conftest import CHROMIUM, E2E_DIR, LIGHTHOUSE, axe_source
 from tracker.cases.models import RescueCase
 from tracker.donations.models import SUCCEEDED, Donation
 from tracker.extensions import db
@@ -26,7 +26,6 @@ from tracker.posts.models import Post
 
 pytestmark = pytest.mark.e2e
 
-LIGHTHOUSE = E2E_DIR / "node_modules" / ".bin" / "lighthouse"
 RESULTS = Path(__file__).resolve().parents[2] / "test-results" / "lighthouse"
 CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
 MINIMUM = 95
