@@ -107,6 +107,10 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # in minor units of its currency (offline gifts are gifts: TRACKER_MAX_GIFT_MINOR).
         "TRACKER_MAX_STAFF_AMOUNT_MINOR": _env_int(env, "TRACKER_MAX_STAFF_AMOUNT_MINOR",
                                                    100_000_000),
+        # Ways to pay yen that complete later, offered beside cards at checkout: "konbini"
+        # (a convenience-store voucher) and "bank_transfer" (Stripe's jp_bank_transfer); both
+        # by default, "none" for cards only (a Stripe account without them enabled).
+        "TRACKER_JAPANESE_PAYMENT_METHODS": _methods(env.get("TRACKER_JAPANESE_PAYMENT_METHODS")),
         "MAIL_SERVER": env.get("MAIL_SERVER") or None,
         "MAIL_PORT": _env_int(env, "MAIL_PORT", 25),
         "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
@@ -214,8 +218,23 @@ def finalize(config: dict[str, Any], *, debug: bool) -> dict[str, Any]:
     _check_sessions(config)
     _check_rate_limits(config)
     _check_worker(config)
+    _check_methods(config)
     _check_operations(config)
     return config
+
+
+def _methods(value: str | None) -> tuple[str, ...]:
+    """TRACKER_JAPANESE_PAYMENT_METHODS: unset is both; "none" (or empty) is none."""
+    if value is None:
+        return ("konbini", "bank_transfer")
+    return tuple(m.strip() for m in value.replace(",", " ").split() if m.strip() and m.strip() != "none")
+
+
+def _check_methods(config: dict[str, Any]) -> None:
+    unknown = set(config.get("TRACKER_JAPANESE_PAYMENT_METHODS") or ()) - {"konbini", "bank_transfer"}
+    if unknown:
+        raise ConfigError("TRACKER_JAPANESE_PAYMENT_METHODS takes konbini and bank_transfer "
+                          f"(or none); not {', '.join(sorted(unknown))}.")
 
 
 def _check_worker(config: dict[str, Any]) -> None:

@@ -198,6 +198,14 @@ def test_the_donation_form_creates_one_checkout_session_with_only_public_fields(
         "payment_intent_data[metadata][donation_id]": pid,
         "success_url": f"http://localhost/donations/{pid}/thanks",
         "cancel_url": f"http://localhost/cases/{SLUG}/donate",
+        # yen: cards, a convenience-store voucher and a bank transfer (both complete later)
+        "payment_method_types[0]": "card",
+        "payment_method_types[1]": "konbini",
+        "payment_method_types[2]": "customer_balance",
+        "payment_method_options[konbini][expires_after_days]": "3",
+        "payment_method_options[customer_balance][funding_type]": "bank_transfer",
+        "payment_method_options[customer_balance][bank_transfer][type]": "jp_bank_transfer",
+        "customer_creation": "always",
         "customer_email": "donor@example.org",
         "locale": "en",
     }

@@ -63,6 +63,22 @@ _TABLES: Final[dict[str, dict[str, LazyString]]] = {
         "past_due": lazy_pgettext("monthly gift status", "Payment failed; retrying"),
         "canceled": lazy_pgettext("monthly gift status", "Cancelled"),
     },
+    "pay_later": {
+        "konbini": lazy_pgettext("way to pay", "Convenience store"),
+        "bank_transfer": lazy_pgettext("way to pay", "Bank transfer"),
+    },
+    "payment_detail": {
+        "store:familymart": lazy_pgettext("store", "FamilyMart"),
+        "store:lawson": lazy_pgettext("store", "Lawson"),
+        "store:ministop": lazy_pgettext("store", "Ministop"),
+        "store:seicomart": lazy_pgettext("store", "Seicomart"),
+        "bank_name": lazy_pgettext("transfer", "Bank"),
+        "branch_name": lazy_pgettext("transfer", "Branch"),
+        "account_type": lazy_pgettext("transfer", "Account type"),
+        "account_number": lazy_pgettext("transfer", "Account number"),
+        "account_holder_name": lazy_pgettext("transfer", "Account name"),
+        "reference": lazy_pgettext("transfer", "Reference"),
+    },
     "channel": {
         "card": lazy_pgettext("payment channel", "Card"),
         "bank_transfer": lazy_pgettext("payment channel", "Bank transfer"),

@@ -118,6 +118,9 @@ class Donation(db.Model):
     #: gateway identifiers, UNIQUE so one payment is never recorded twice
     gateway_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     gateway_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: a checkout finished with a way to pay that completes later (``konbini`` voucher,
+    #: ``bank_transfer``): the gift waits for that payment (still pending), not for a card
+    awaiting_method: Mapped[str | None] = mapped_column(String(24))
     gateway_charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     livemode: Mapped[bool] = mapped_column(default=False)
     #: the monthly gift this is one month's payment of (see ``tracker.monthly.models``)

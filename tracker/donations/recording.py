@@ -89,6 +89,11 @@ def record_payment(facts: SessionFacts, gateway: Gateway,
     if facts.status != "complete" or facts.payment_status != "paid" or not facts.payment_intent_id:
         donation.gateway_session_id = facts.session_id
         donation.gateway_payment_intent_id = facts.payment_intent_id
+        if facts.status == "complete" and facts.payment_intent_id and donation.awaiting_method is None:
+            # Checkout finished with a way to pay that completes later (a konbini voucher, a
+            # bank transfer): the gift waits for checkout.session.async_payment_succeeded.
+            instructions = gateway.payment_instructions(facts.payment_intent_id)
+            donation.awaiting_method = instructions.method if instructions else None
         db.session.flush()
         return Outcome.WAITING
     got = settlement() if settlement else gateway.settlement(facts.payment_intent_id, facts)
@@ -134,7 +139,8 @@ def mark_failed(facts: SessionFacts, status: str) -> None:
         return
     donation = lock_donation(facts.donation_id)
     if donation is not None and donation.status == PENDING:
-        donation.status = status
+        # A voucher or transfer that was never paid in time ends as expired, not failed.
+        donation.status = EXPIRED if donation.awaiting_method else status
         db.session.flush()
 
 

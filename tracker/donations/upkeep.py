@@ -76,6 +76,7 @@ def abandoned_checkouts(gateway: Gateway, older_than: timedelta, limit: int = 20
         select(Donation.public_id)
         .where(Donation.status == PENDING, Donation.channel == "card",
                Donation.gateway == gateway.name, Donation.recurring_gift_id.is_(None),
+               Donation.awaiting_method.is_(None),  # a voucher ends by its own expiry
                Donation.created_at < cutoff)
         .order_by(Donation.created_at, Donation.id)
         .limit(limit)

@@ -107,6 +107,77 @@ def session_facts(obj: dict[str, Any]) -> SessionFacts:
     )
 
 
+#: ways to pay yen that complete after the checkout: a convenience-store voucher (konbini) and a
+#: bank transfer to a virtual account (Stripe's customer balance, ``jp_bank_transfer``)
+KONBINI, BANK_TRANSFER = "konbini", "bank_transfer"
+ASYNC_METHODS = (KONBINI, BANK_TRANSFER)
+#: Stripe's limits for a konbini payment, in yen
+KONBINI_MIN_JPY, KONBINI_MAX_JPY = 120, 300_000
+#: how long a konbini voucher can be paid (Stripe's default is 3 days)
+KONBINI_DAYS = 3
+
+
+def later_methods(amount: Money) -> tuple[str, ...]:
+    """The ways to pay that complete later offered beside cards for a one-off gift of
+    ``amount``: only yen, only those configured (TRACKER_JAPANESE_PAYMENT_METHODS), konbini
+    only within Stripe's limits for it."""
+    if amount.currency != "JPY":
+        return ()
+    configured = current_app.config.get("TRACKER_JAPANESE_PAYMENT_METHODS", ASYNC_METHODS)
+    offered = []
+    for method in ASYNC_METHODS:
+        if method not in configured:
+            continue
+        if method == KONBINI and not KONBINI_MIN_JPY <= amount.amount_minor <= KONBINI_MAX_JPY:
+            continue
+        offered.append(method)
+    return tuple(offered)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentInstructions:
+    """How a donor finishes a payment that completes later, as the gateway gives it: the
+    voucher or transfer details to show on the thank-you page. ``details`` are (key, value)
+    pairs whose keys the page names in words (store, confirmation number, bank, account...)."""
+
+    method: str
+    expires_at: datetime | None
+    hosted_url: str | None
+    details: tuple[tuple[str, str], ...]
+
+
+def instructions_from_intent(intent: dict[str, Any]) -> PaymentInstructions | None:
+    """PaymentInstructions from a PaymentIntent's ``next_action`` (None when it has none)."""
+    action = intent.get("next_action") or {}
+    if action.get("type") == "konbini_display_details":
+        shown = action.get("konbini_display_details") or {}
+        details = []
+        for store, numbers in sorted((shown.get("stores") or {}).items()):
+            if isinstance(numbers, dict) and numbers.get("confirmation_number"):
+                details.append((f"store:{store}", str(numbers["confirmation_number"])))
+        expires = shown.get("expires_at")
+        return PaymentInstructions(KONBINI, _from_epoch(expires), shown.get("hosted_voucher_url"),
+                                   tuple(details))
+    if action.get("type") == "display_bank_transfer_instructions":
+        shown = action.get("display_bank_transfer_instructions") or {}
+        details = []
+        for address in shown.get("financial_addresses") or []:
+            zengin = (address or {}).get("zengin") or {}
+            for key in ("bank_name", "branch_name", "account_type", "account_number",
+                        "account_holder_name"):
+                if zengin.get(key):
+                    details.append((key, str(zengin[key])))
+        if shown.get("reference"):
+            details.append(("reference", str(shown["reference"])))
+        return PaymentInstructions(BANK_TRANSFER, None, shown.get("hosted_instructions_url"),
+                                   tuple(details))
+    return None
+
+
+def _from_epoch(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if isinstance(value, int | float) else None
+
+
 def session_facts_from_event(event: dict[str, Any]) -> SessionFacts:
     """The session carried by a checkout.session.* event."""
     return session_facts(event["data"]["object"])
@@ -159,6 +230,7 @@ class Gateway(Protocol):
     def invoice_settlement(self, invoice: dict[str, Any]) -> Settlement: ...
     def cancel_subscription(self, subscription_id: str) -> dict[str, Any]: ...
     def change_subscription_amount(self, subscription_id: str, amount: Money) -> dict[str, Any]: ...
+    def payment_instructions(self, payment_intent_id: str) -> PaymentInstructions | None: ...
 
 
 # --- Stripe ----------------------------------------------------------------------------------
@@ -207,6 +279,22 @@ class StripeGateway:
             "success_url": request.success_url,
             "cancel_url": request.cancel_url,
         }
+        later = later_methods(request.amount)
+        if later:
+            # Cards, and for yen the ways to pay that complete later: the session completes
+            # unpaid and checkout.session.async_payment_succeeded (or _failed) follows.
+            params["payment_method_types"] = ["card", *(
+                "customer_balance" if m == BANK_TRANSFER else m for m in later)]
+            options: dict[str, Any] = {}
+            if KONBINI in later:
+                options["konbini"] = {"expires_after_days": KONBINI_DAYS}
+            if BANK_TRANSFER in later:
+                options["customer_balance"] = {
+                    "funding_type": "bank_transfer",
+                    "bank_transfer": {"type": "jp_bank_transfer"},
+                }
+                params["customer_creation"] = "always"  # a transfer is paid into a customer
+            params["payment_method_options"] = options
         if request.customer_email:
             params["customer_email"] = request.customer_email
         params["locale"] = request.locale or "auto"
@@ -221,6 +309,12 @@ class StripeGateway:
         """Fetch a session server-side (never trusting URL parameters)."""
         session = self._call(self.client.v1.checkout.sessions.retrieve, session_id)
         return session_facts(session.to_dict())
+
+    def payment_instructions(self, payment_intent_id: str) -> PaymentInstructions | None:
+        """The voucher or transfer details of a payment that completes later (from the
+        PaymentIntent's next_action), or None when it has none."""
+        intent = self._call(self.client.v1.payment_intents.retrieve, payment_intent_id)
+        return instructions_from_intent(intent.to_dict())
 
     def expire_checkout(self, session_id: str) -> SessionFacts:
         """End an open Checkout Session so it can no longer be paid; the session as it is

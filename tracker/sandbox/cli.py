@@ -7,10 +7,11 @@ from flask.cli import with_appcontext
 
 from tracker.core import transactions
 from tracker.core.time import local_zone
+from tracker.donations.models import Donation
 from tracker.extensions import db
 from tracker.mail import outbox
 from tracker.payments.gateway import GatewayError, get_gateway
-from tracker.sandbox.gateway import SandboxGateway
+from tracker.sandbox.gateway import SandboxGateway, send_after_commit
 
 
 def _sandbox() -> SandboxGateway:
@@ -68,3 +69,24 @@ def card(subscription: str, state: str) -> None:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"{subscription}: card {'declines' if state == 'decline' else 'pays'}.")
+
+
+@sandbox_cli.command("voucher")
+@click.argument("reference")
+@click.argument("outcome", type=click.Choice(["pay", "expire"]))
+@with_appcontext
+def voucher(reference: str, outcome: str) -> None:
+    """Settle a convenience-store voucher or bank transfer waiting for its payment: the donor
+    pays it, or it runs out unpaid. REFERENCE is the checkout session (cs_test_sbx_...) or the
+    gift's public id (don_...). (`flask sandbox advance` also ends every voucher past its time.)"""
+    gateway = _sandbox()
+    session_id = db.session.scalar(
+        db.select(Donation.gateway_session_id).where(Donation.public_id == reference)) or reference
+    event = gateway.settle_later(session_id, paid=outcome == "pay")
+    if event is None:
+        db.session.rollback()
+        raise click.ClickException(f"{reference}: no voucher or transfer is waiting for its payment")
+    send_after_commit([event])
+    transactions.commit()  # then the sandbox delivers the event through the webhook
+    outbox.deliver_pending()
+    click.echo(f"{reference}: {'paid' if outcome == 'pay' else 'ended unpaid'}.")

@@ -29,11 +29,16 @@ from tracker.extensions import db
 from tracker.monthly.models import RecurringGift, add_months
 from tracker.payments import webhooks
 from tracker.payments.gateway import (
+    BANK_TRANSFER,
+    KONBINI,
+    KONBINI_DAYS,
     CheckoutRequest,
     CheckoutStart,
     GatewayError,
+    PaymentInstructions,
     SessionFacts,
     SubscriptionCheckoutRequest,
+    later_methods,
     session_facts,
     sign_payload,
     webhook_secret,
@@ -47,6 +52,7 @@ from tracker.sandbox.models import (
     SUB_CANCELED,
     SUB_INCOMPLETE,
     SUB_PAST_DUE,
+    UNPAID,
     SandboxClock,
     SandboxSession,
     SandboxSubscription,
@@ -57,6 +63,15 @@ SANDBOX_DECLINE_CARD = "4000000000000002"
 #: failed tries of one invoice before the sandbox cancels the subscription (like Stripe's
 #: default "cancel after all retries fail")
 SANDBOX_MAX_ATTEMPTS = 4
+#: how long a sandbox bank transfer may take before it ends unpaid (a konbini voucher lasts
+#: KONBINI_DAYS, as on Stripe)
+TRANSFER_DAYS = 7
+#: the pretend bank account a sandbox transfer is paid into (TEST MODE: no such account)
+SANDBOX_BANK = (("bank_name", "テスト銀行"), ("branch_name", "サンドボックス支店"),
+                ("account_type", "普通"), ("account_number", "0000000"),
+                ("account_holder_name", "テスト用口座"))
+#: the stores a sandbox voucher names (as Stripe's voucher lists them)
+SANDBOX_STORES = ("familymart", "lawson", "ministop", "seicomart")
 
 
 def _sandbox_token() -> str:
@@ -176,6 +191,78 @@ class SandboxGateway:
             session.completed_at = utcnow()
             db.session.flush()
         return sandbox_event("checkout.session.completed", self.session_object(session))
+
+    # --- ways to pay that complete later (konbini, bank transfer) ---
+
+    def pay_later(self, session_id: str, method: str) -> dict[str, Any] | None:
+        """Finish a sandbox checkout with a convenience-store voucher or a bank transfer: the
+        session completes unpaid (as Stripe's does) with a voucher number or transfer
+        reference valid for a few days of sandbox time. Returns checkout.session.completed
+        (payment_status "unpaid"), not sent; None when the session cannot take ``method``."""
+        session = self._locked_session(session_id)
+        if session is None or session.status != SESSION_OPEN:
+            return None
+        if method not in later_methods(Money(session.amount_minor, session.currency)):
+            return None
+        session.status = SESSION_COMPLETE
+        session.payment_status = UNPAID
+        session.payment_method = method
+        session.payment_intent_id = f"pi_sbx_{secrets.token_hex(10)}"
+        session.voucher_number = (f"{secrets.randbelow(10**11):011d}" if method == KONBINI
+                                  else f"{secrets.randbelow(10**8):08d}")
+        days = KONBINI_DAYS if method == KONBINI else TRANSFER_DAYS
+        session.voucher_expires_at = self.now() + timedelta(days=days)
+        session.completed_at = utcnow()
+        db.session.flush()
+        return sandbox_event("checkout.session.completed", self.session_object(session))
+
+    def settle_later(self, session_id: str, *, paid: bool) -> dict[str, Any] | None:
+        """The donor pays the voucher or transfer (``paid``), or it runs out unpaid: returns
+        checkout.session.async_payment_succeeded or _failed, not sent; None when the session
+        is not waiting for such a payment (already paid or ended)."""
+        session = self._locked_session(session_id)
+        if (session is None or session.payment_method not in (KONBINI, BANK_TRANSFER)
+                or session.payment_status != UNPAID or session.voucher_expires_at is None):
+            return None
+        if paid:
+            session.payment_status = PAID
+            session.charge_id = f"ch_sbx_{secrets.token_hex(10)}"
+            kind = "checkout.session.async_payment_succeeded"
+        else:
+            kind = "checkout.session.async_payment_failed"
+        session.voucher_expires_at = None  # settled either way: nothing more to pay
+        db.session.flush()
+        return sandbox_event(kind, self.session_object(session))
+
+    def expire_vouchers(self) -> list[dict[str, Any]]:
+        """Every voucher or transfer past its time on the sandbox clock ends unpaid (its
+        events are sent once the caller commits, and returned)."""
+        due = db.session.scalars(
+            db.select(SandboxSession.id).where(SandboxSession.payment_status == UNPAID,
+                                               SandboxSession.voucher_expires_at <= self.now())
+            .order_by(SandboxSession.voucher_expires_at)).all()
+        events = [e for e in (self.settle_later(sid, paid=False) for sid in due) if e]
+        send_after_commit(events)
+        return events
+
+    def payment_instructions(self, payment_intent_id: str) -> PaymentInstructions | None:
+        """The voucher or transfer details of a sandbox session waiting for its payment."""
+        session = db.session.scalar(
+            db.select(SandboxSession).where(SandboxSession.payment_intent_id == payment_intent_id))
+        if session is None or session.payment_method not in (KONBINI, BANK_TRANSFER):
+            return None
+        url = url_for("sandbox.voucher", session_id=session.id, _external=True)
+        if session.payment_method == KONBINI:
+            details = tuple((f"store:{store}", session.voucher_number or "") for store in SANDBOX_STORES)
+        else:
+            details = (*SANDBOX_BANK, ("reference", session.voucher_number or ""))
+        return PaymentInstructions(session.payment_method, session.voucher_expires_at, url, details)
+
+    @staticmethod
+    def _locked_session(session_id: str) -> SandboxSession | None:
+        return db.session.scalar(
+            db.select(SandboxSession).where(SandboxSession.id == session_id).with_for_update()
+            .execution_options(populate_existing=True))
 
     # --- subscriptions (monthly gifts) ---
     #
@@ -351,7 +438,7 @@ class SandboxGateway:
                 if got[0]["type"] != "invoice.paid":
                     break
         send_after_commit(events)
-        return events
+        return events + self.expire_vouchers()
 
     @staticmethod
     def find_subscription(ref: str) -> SandboxSubscription | None:

@@ -46,6 +46,11 @@ class SandboxSession(db.Model):
     cancel_url: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: card, or a way to pay that completes later (konbini, bank_transfer): then the session
+    #: completes unpaid with a voucher (or transfer reference) valid until voucher_expires_at
+    payment_method: Mapped[str | None] = mapped_column(String(24))
+    voucher_number: Mapped[str | None] = mapped_column(String(32))
+    voucher_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 SUB_INCOMPLETE, SUB_ACTIVE, SUB_PAST_DUE, SUB_CANCELED = "incomplete", "active", "past_due", "canceled"

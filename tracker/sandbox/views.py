@@ -9,12 +9,13 @@ from tracker.core.access import public
 from tracker.core.money import Money
 from tracker.core.transactions import commit
 from tracker.extensions import db
-from tracker.payments.gateway import get_gateway
+from tracker.payments.gateway import KONBINI, get_gateway, later_methods
 from tracker.sandbox.gateway import SandboxGateway, send_after_commit
 from tracker.sandbox.models import (
     SESSION_COMPLETE,
     SESSION_OPEN,
     SUB_INCOMPLETE,
+    UNPAID,
     SandboxSession,
     SandboxSubscription,
 )
@@ -41,7 +42,16 @@ def checkout(session_id: str):
     error = None
     if session.status == SESSION_COMPLETE:
         return redirect(session.success_url, code=303)
+    later = later_methods(amount)
     if request.method == "POST" and session.status == SESSION_OPEN:
+        method = request.form.get("method", "card")
+        if method != "card":
+            event = gateway.pay_later(session_id, method) if method in later else None
+            if event is None:
+                abort(400)
+            send_after_commit([event])
+            commit()  # then the sandbox's events are delivered
+            return redirect(session.success_url, code=303)
         card = request.form.get("card_number", "")[:40]
         event = gateway.pay(session_id, card)
         if event is None:
@@ -51,7 +61,31 @@ def checkout(session_id: str):
             commit()  # then the sandbox's events are delivered
             return redirect(session.success_url, code=303)
     return render_template("payments/sandbox_checkout.html", session=session, amount=amount,
-                           error=error, monthly=False), (402 if error else 200)
+                           error=error, monthly=False, later=later), (402 if error else 200)
+
+
+@bp.route("/sandbox/voucher/<session_id>", methods=["GET", "POST"])
+@public
+def voucher(session_id: str):
+    """TEST MODE voucher or transfer: what the donor takes to the store or the bank. Two
+    buttons stand for what happens outside: the donor pays it, or it runs out unpaid."""
+    gateway = get_gateway()
+    if not isinstance(gateway, SandboxGateway):
+        abort(404)
+    session = db.session.get(SandboxSession, session_id)
+    if session is None or session.payment_method is None or session.payment_intent_id is None:
+        abort(404)
+    if request.method == "POST":
+        event = gateway.settle_later(session_id, paid=request.form.get("outcome") == "paid")
+        if event is not None:
+            send_after_commit([event])
+            commit()  # then the sandbox's events are delivered
+        return redirect(session.success_url, code=303)
+    return render_template("payments/sandbox_voucher.html", session=session,
+                           amount=Money(session.amount_minor, session.currency),
+                           instructions=gateway.payment_instructions(session.payment_intent_id),
+                           waiting=session.payment_status == UNPAID and session.voucher_expires_at,
+                           konbini=session.payment_method == KONBINI)
 
 
 def _subscription_checkout(gateway: SandboxGateway, subscription: SandboxSubscription):

@@ -311,11 +311,19 @@ def thanks(public_id: str):
         except GatewayError:
             pass  # rolled back by the block; we will ask again on the next refresh
         db.session.refresh(donation)
+    awaiting = donation.status == PENDING and donation.awaiting_method is not None
+    instructions = None
+    if awaiting and donation.gateway_payment_intent_id and _given_here(donation.public_id):
+        try:
+            instructions = get_gateway().payment_instructions(donation.gateway_payment_intent_id)
+        except GatewayError:
+            instructions = None  # the page says to wait; the details come on the next visit
     return render_template(
         "donations/thanks.html", donation=donation, confirmed=donation.status == SUCCEEDED,
+        awaiting=awaiting, instructions=instructions,
         receipt=(receipts.receipt_for(donation)
                  if donation.status == SUCCEEDED and _given_here(donation.public_id) else None),
-        waiting=donation.status == PENDING,
+        waiting=donation.status == PENDING and not awaiting,
         amount=Money(donation.amount_minor, donation.currency),
         case=_public_case(donation.case_id),
         status_labels=STATUS_LABELS,
