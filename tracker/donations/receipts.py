@@ -80,7 +80,8 @@ def issue_receipt(donation: Donation) -> Receipt:
         with language(donation.locale):
             subject = _("Your receipt %(number)s", number=receipt.number)
             body = receipt_text(receipt)
-        outbox.queue("receipt", f"receipt:{receipt.number}", donor.email, subject, body)
+        outbox.queue("receipt", f"receipt:{receipt.number}", donor.email, subject, body,
+                     locale=donation.locale)
     return receipt
 
 

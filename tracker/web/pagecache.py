@@ -24,6 +24,7 @@ from flask_login import current_user
 from sqlalchemy import event
 
 from tracker.core.i18n import current_locale
+from tracker.organization.identity import site_version
 
 
 @dataclass(slots=True)
@@ -135,6 +136,10 @@ def _page(key: Hashable, shared: bool, fingerprint: Callable[[], Hashable | None
         current = fingerprint()
         if current is None:
             abort(404)
+        if mimetype == "text/html":
+            # every page shows the organization's name, logo and footer (and the about,
+            # contact and privacy pages its text): one read of its row, kept for the render
+            current = (current, site_version())
         page = cache.get(key, current) if shared else None
         if page is None:
             page = CachedPage(current, etag_for((key, current)), render().encode("utf-8"), mimetype)
