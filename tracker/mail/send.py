@@ -45,6 +45,8 @@ def signature(identity: Identity, locale: str | None = None) -> str:
         lines.append(legal)
         if name != legal:
             lines.append(name)
+        if identity.certification(code):
+            lines.append(identity.certification(code))
         if identity.address(code):
             lines.append(identity.address(code))
         if identity.contact_email:

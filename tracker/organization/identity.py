@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from email.utils import formataddr, parseaddr
 
+from babel.dates import format_date
 from flask import current_app, g, has_app_context, has_request_context
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -85,6 +86,15 @@ class Identity:
     def certifying_authority(self, locale: str | None = None) -> str:
         return _pick(self.certifying_authority_en, self.certifying_authority_ja,
                      locale or current_locale())
+
+    def certification(self, locale: str | None = None) -> str:
+        """The certified NPO's status in a sentence, in ``locale``; empty when not certified."""
+        if not self.certified or self.certified_on is None:
+            return ""
+        with language(locale or current_locale()) as code:
+            return _("Certified NPO (認定NPO法人) since %(date)s, certified by %(authority)s",
+                     date=format_date(self.certified_on, format="long", locale=code),
+                     authority=self.certifying_authority(code))
 
     def sender(self, locale: str | None = None) -> str:
         """The From header of a mail in ``locale``: the sender address with the name as display
