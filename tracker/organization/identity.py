@@ -74,6 +74,7 @@ class Identity:
         return _pick(self.legal_name_en, self.legal_name_ja, locale) or self.name(locale)
 
     def representative(self, locale: str | None = None) -> str:
+        """The representative's name and title in ``locale`` (or the other language's)."""
         return _pick(self.representative_en, self.representative_ja, locale or current_locale())
 
     def address(self, locale: str | None = None) -> str:
@@ -84,6 +85,7 @@ class Identity:
         return text
 
     def certifying_authority(self, locale: str | None = None) -> str:
+        """The authority that certified the NPO, in ``locale`` (or the other language's)."""
         return _pick(self.certifying_authority_en, self.certifying_authority_ja,
                      locale or current_locale())
 
