@@ -154,6 +154,9 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # Checkouts started per client IP: slows card testing through the donation form.
         "TRACKER_RATELIMIT_CHECKOUT": env.get("TRACKER_RATELIMIT_CHECKOUT",
                                               "10 per minute;30 per hour;100 per day"),
+        # Messages sent with the contact form per client IP.
+        "TRACKER_RATELIMIT_CONTACT": env.get("TRACKER_RATELIMIT_CONTACT",
+                                             "3 per minute;10 per hour;30 per day"),
         # Per account: after this many failed sign-ins in 15 minutes the account is locked for
         # TRACKER_LOGIN_LOCKOUT_SECONDS, doubling with each lockout in a day, never beyond
         # TRACKER_LOGIN_LOCKOUT_MAX_SECONDS. A browser the user signed in from before is exempt.
@@ -374,7 +377,8 @@ def _check_rate_limits(config: dict[str, Any]) -> None:
     """Validate the limit settings and point Flask-Limiter at Redis or memory."""
     from limits import parse_many
 
-    for name in ("TRACKER_RATELIMIT_LOGIN", "TRACKER_RATELIMIT_CHECKOUT"):
+    for name in ("TRACKER_RATELIMIT_LOGIN", "TRACKER_RATELIMIT_CHECKOUT",
+                 "TRACKER_RATELIMIT_CONTACT"):
         try:
             parse_many(str(config[name]))
         except ValueError:

@@ -12,6 +12,7 @@ from tracker.ledger.models import LedgerEntry
 from tracker.ledger.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
 from tracker.mail.outbox import OutboxMessage
 from tracker.monthly.models import RecurringGift
+from tracker.organization.models import Organization, OrganizationLogo, SitePage
 from tracker.payments.models import PaymentEvent
 from tracker.posts.models import Post, PostImage, post_cases
 from tracker.sandbox.models import SandboxClock, SandboxSession, SandboxSubscription
@@ -19,7 +20,7 @@ from tracker.sandbox.models import SandboxClock, SandboxSession, SandboxSubscrip
 __all__ = [
     "AuditEntry", "Beneficiary", "BudgetLine", "Counter", "Disbursement", "DisbursementReceipt",
     "Donation", "Donor", "DonorMonth", "DonorSignIn", "DonorYear", "GiftAmountMonth", "LedgerEntry",
-    "LedgerMonthTotal", "OutboxMessage",
+    "LedgerMonthTotal", "Organization", "OrganizationLogo", "OutboxMessage",
     "PaymentEvent", "Post", "PostImage", "Receipt", "RecurringGift", "RescueCase", "SandboxClock",
-    "SandboxSession", "SandboxSubscription", "User", "WorkerJob", "post_cases",
+    "SandboxSession", "SandboxSubscription", "SitePage", "User", "WorkerJob", "post_cases",
 ]

@@ -59,7 +59,8 @@ def _urls_for(app) -> list[str]:
     posts = list(db.session.scalars(db.select(Post)))
     people = list(db.session.scalars(db.select(Beneficiary)))
     values = {
-        "slug": [c.slug for c in cases] + [p.slug for p in posts] + ["no-such-thing"],
+        # "about": the organization's pages (/staff/organization/pages/<slug>)
+        "slug": [c.slug for c in cases] + [p.slug for p in posts] + ["no-such-thing", "about"],
         "case_id": [c.id for c in cases] + [999999],
         "person_id": [p.id for p in people][:3],
         "filename": ["site.css"],
@@ -73,6 +74,8 @@ def _urls_for(app) -> list[str]:
         "table": ["summary", "cases", "lybunt", "no-such-table"],
         "token": ["not-a-real-sign-in-link"],
         "number": ["R-0000001", "no-such-receipt"],
+        # the organization's logo (the demo has none)
+        "name": ["no-such-logo.png"],
     }
     urls = []
     for rule in app.url_map.iter_rules():

@@ -2,8 +2,8 @@
 
 Each kind of mail the app sends is set off through the real pages by a client whose every
 request carries a forged ``Host: evil.example`` header: a receipt (a card gift through the
-form and the sandbox checkout), a donor's sign-in link, and a rescue report's news (staff
-publish the report). Every URL in every message must start with TRACKER_PUBLIC_URL. A new
+form and the sandbox checkout), a donor's sign-in link, a contact-form message and a rescue
+report's news (staff publish the report). Every URL in every message must start with TRACKER_PUBLIC_URL. A new
 call of ``outbox.queue`` in the code fails the test until it is driven here too.
 
 Runs on SQLite and PostgreSQL.
@@ -34,7 +34,7 @@ EMAIL = "aiko.links@example.org"
 SLUG = "six-survivors"
 URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s<>\"')]+", re.IGNORECASE)
 #: every kind of mail the app sends, each driven below
-KINDS = {"receipt", "donor-sign-in", "rescue-report"}
+KINDS = {"receipt", "donor-sign-in", "rescue-report", "contact"}
 
 
 class ForgedHostClient(FlaskClient):
@@ -75,6 +75,10 @@ def test_every_link_in_every_mail_is_on_the_public_url(app: Flask, forged: Flask
     page = forged.get("/my/sign-in")
     assert forged.post("/my/sign-in", data={"email": EMAIL, "csrf_token": csrf_from(page.text)}
                        ).status_code == 200
+    # A message through the contact form, to the organization (its mail carries no link).
+    page = forged.get("/contact")
+    assert forged.post("/contact", data={"name": "Aiko", "email": EMAIL, "message": "Hello.",
+                                         "csrf_token": csrf_from(page.text)}).status_code == 302
     # A rescue report published by staff: its news goes to the donor.
     user, password = make_user("staff")
     assert Auth(forged).login(user.email, password).status_code == 302

@@ -141,7 +141,9 @@ def test_message_is_delivered_over_smtp(app, monkeypatch, smtp_server):
     assert message["Date"]
     assert message.get_content_type() == "text/plain"
     assert message.get_content_charset() == "utf-8"
-    assert message.get_content().replace("\r\n", "\n") == body  # CRLF on the wire
+    # CRLF on the wire; the closing line and the organization's signature end every mail
+    assert message.get_content().replace("\r\n", "\n") == (
+        body + "\nWith warm regards,\n\n-- \nRescue Tracker\n")
     sent = row()
     assert sent.sent_at is not None and sent.attempts == 0 and sent.last_error is None
     assert outbox.deliver_pending() == (0, 0)
@@ -236,7 +238,7 @@ def test_file_transport_writes_one_eml_file(app, monkeypatch, tmp_path):
     message = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
     assert message["Subject"] == "Your receipt RT-000042"
     assert message["To"] == "donor@example.org"
-    assert message.get_content() == "Amount: ¥5,000\n"
+    assert message.get_content() == "Amount: ¥5,000\n\nWith warm regards,\n\n-- \nRescue Tracker\n"
     assert row().sent_at is not None
     assert outbox.deliver_pending() == (0, 0)
     assert len(list(mail_dir.iterdir())) == 1

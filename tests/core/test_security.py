@@ -72,6 +72,8 @@ def test_staff_and_report_pages_are_never_stored(app, client, make_user, role, p
 # --- the role matrix --------------------------------------------------------------------------
 
 WHO = (None, "staff", "director", "admin")
+#: staff pages only admins may open (the organization's identity and its pages)
+ADMIN_ONLY = ("/staff/organization",)
 
 
 def _url(rule) -> str:  # noqa: ANN001
@@ -91,8 +93,9 @@ def test_every_route_declares_who_may_open_it(app):
 @pytest.mark.parametrize("role", WHO)
 def test_the_role_matrix(app, client, make_user, role):
     """Every route, requested by anonymous visitors, staff, directors and admins: nobody
-    but staff and admins reaches /staff, nobody but directors and admins reaches /reports,
-    anonymous visitors are sent to sign in, and nothing answers 500."""
+    but staff and admins reaches /staff (and only admins /staff/organization), nobody but
+    directors and admins reaches /reports, anonymous visitors are sent to sign in, and nothing
+    answers 500."""
     if role:
         user, password = make_user(role)
         assert Auth(client).login(user.email, password).status_code == 302
@@ -123,7 +126,9 @@ def test_the_role_matrix(app, client, make_user, role):
                 assert response.status_code not in (302, 403) or (
                     response.status_code == 302 and "/login" not in response.headers.get(
                         "Location", "")), (role, method, path, response.status_code)
-            if path.startswith("/staff"):
+            if path.startswith(ADMIN_ONLY):
+                assert (role == "admin") == allowed, (role, path)
+            elif path.startswith("/staff"):
                 assert (role in ("staff", "admin")) == allowed, (role, path)
             if path.startswith("/reports"):
                 assert (role in ("director", "admin")) == allowed, (role, path)

@@ -94,7 +94,10 @@ COLUMNS: dict[tuple[str, str], str] = {
         "id", "created_at", "actor_id", "actor_label", "action", "object_type", "object_id", "case_id")},
     **{("outbox_messages", c): DELETED for c in ("to_address", "subject", "body_text", "last_error")},
     **{("outbox_messages", c): NOT_PERSONAL for c in (
-        "id", "kind", "dedupe_key", "created_at", "next_attempt_at", "sent_at", "attempts")},
+        "id", "kind", "dedupe_key", "created_at", "next_attempt_at", "sent_at", "attempts",
+        # the language a mail is written in (its subject, kept too, shows it anyway); with the
+        # address and body gone it points at nobody
+        "locale")},
 }
 #: tables that keep copies of what concerned a donor without a foreign key to their rows
 COPIES = ("audit_entries", "outbox_messages")

@@ -2,6 +2,8 @@
 
 - Sign-in: password and second-factor attempts share one budget per client address
   (TRACKER_RATELIMIT_LOGIN).
+- Contact messages: the contact form's sends per client address (TRACKER_RATELIMIT_CONTACT),
+  so the organization's inbox cannot be flooded through it.
 - Checkout creation: the donation forms share one budget per client address
   (TRACKER_RATELIMIT_CHECKOUT), which slows anyone testing stolen cards through them.
 
@@ -31,6 +33,7 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, str]] = {
     "donors.sign_in": ("sign-in", "TRACKER_RATELIMIT_LOGIN"),
     "donations.give": ("checkout", "TRACKER_RATELIMIT_CHECKOUT"),
     "donations.give_to_case": ("checkout", "TRACKER_RATELIMIT_CHECKOUT"),
+    "organization.contact": ("contact", "TRACKER_RATELIMIT_CONTACT"),
 }
 
 EXTENSION = "tracker.limiter"

@@ -24,6 +24,7 @@ from tracker.core.time import (
     utcnow,
 )
 from tracker.demo import bulk as bulk_seed
+from tracker.demo.organization import seed_organization
 from tracker.donations import services as donations
 from tracker.extensions import db
 from tracker.posts import services as posts
@@ -325,6 +326,8 @@ def seed_demo(donation_count: int, with_accounts: bool, seed: int) -> None:
         click.echo(f"Added {count} demo cases with their people, posts and gifts.")
     else:
         click.echo("Demo cases are already there.")
+    if seed_organization():
+        click.echo("Added the demo organization's details and its about, contact and privacy pages.")
     added = _seed_bulk(donation_count, rng) if donation_count else 0
     if donation_count:
         click.echo(f"Added {added} demo gifts ({donation_count} wanted in all).")

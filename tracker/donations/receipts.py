@@ -25,6 +25,7 @@ from tracker.core.time import as_utc, local_zone, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Receipt
 from tracker.extensions import db
 from tracker.mail import outbox
+from tracker.organization.identity import current_identity
 
 #: the purpose stored on a receipt for the general fund (stored in English, shown translated)
 GENERAL_FUND = "General fund"
@@ -80,7 +81,8 @@ def issue_receipt(donation: Donation) -> Receipt:
         with language(donation.locale):
             subject = _("Your receipt %(number)s", number=receipt.number)
             body = receipt_text(receipt)
-        outbox.queue("receipt", f"receipt:{receipt.number}", donor.email, subject, body)
+        outbox.queue("receipt", f"receipt:{receipt.number}", donor.email, subject, body,
+                     locale=donation.locale)
     return receipt
 
 
@@ -113,4 +115,10 @@ def receipt_text(receipt: Receipt) -> str:
         if donation.gateway == "sandbox":
             lines += ["", str(TEST_MODE_LINE)]
         lines += ["", _("Please keep this receipt for your records.")]
+        identity = current_identity()
+        if not identity.is_default:
+            # who issued it: the signature under the mail repeats it, a download needs it
+            lines += ["", _("Issued by: %(name)s", name=identity.legal_name(locale))]
+            lines += [line for line in (identity.address(locale), identity.certification(locale))
+                      if line]
     return "\n".join(lines) + "\n"

@@ -27,6 +27,7 @@ from reportlab.pdfgen.canvas import Canvas
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
 from tracker.donors.services import AnnualReceipt, ReceiptDocument
+from tracker.organization.identity import current_identity
 
 LATIN, LATIN_BOLD = "Helvetica", "Helvetica-Bold"
 JAPANESE = "HeiseiKakuGo-W5"
@@ -64,7 +65,7 @@ class _Page:
         self.buffer = io.BytesIO()
         self.canvas = Canvas(self.buffer, pagesize=A4, pageCompression=1)
         self.canvas.setTitle(title)
-        self.canvas.setAuthor(_("Rescue Tracker"))
+        self.canvas.setAuthor(current_identity().legal_name())
         self.japanese = current_locale() == "ja"
         self.y = HEIGHT - MARGIN
 
@@ -99,7 +100,13 @@ class _Page:
         self.canvas.line(MARGIN, self.y + 6, WIDTH - MARGIN, self.y + 6)
 
     def heading(self, title: str) -> None:
-        self.text(MARGIN, _("Rescue Tracker"), 10)
+        """The organization (legal name, address, certification), then ``title``."""
+        identity = current_identity()
+        self.text(MARGIN, identity.legal_name(), 10, bold=True)
+        for line in (identity.address(), identity.certification()):
+            if line:
+                self.down(13)
+                self.text(MARGIN, line, 9, width=WIDTH - 2 * MARGIN)
         self.down(28)
         self.text(MARGIN, title, 20, bold=True)
         self.down(30)

@@ -224,7 +224,8 @@ def request_link(email: str, link_for: Callable[[str], str]) -> bool:
         body = sign_in_email(url)
     # Keyed by the hash, not the row id: a deleted row's id may be handed out again (SQLite).
     message = outbox.queue(MAIL_KIND, f"{MAIL_KIND}:{token_hash}",
-                           donor.email if sending else NOBODY, subject, body)
+                           donor.email if sending else NOBODY, subject, body,
+                           locale=donor.locale if sending else None)
     # The stand-in goes again (for a real link this deletes nothing).
     db.session.execute(
         delete(OutboxMessage)

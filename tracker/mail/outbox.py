@@ -54,6 +54,9 @@ class OutboxMessage(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     #: the last delivery error (class and message; never the body)
     last_error: Mapped[str | None] = mapped_column(String(500))
+    #: the language the body is written in: the signature and the sender's name follow it
+    #: (None: the default language)
+    locale: Mapped[str | None] = mapped_column(String(5))
 
 
 # --------------------------------------------------------------------------- queueing
@@ -92,8 +95,12 @@ def _insert_if_new(values: dict[str, object]) -> int | None:
     return db.session.execute(stmt).scalar()
 
 
-def queue(kind: str, dedupe_key: str, to: str, subject: str, body: str) -> OutboxMessage | None:
+def queue(kind: str, dedupe_key: str, to: str, subject: str, body: str,
+          locale: str | None = None) -> OutboxMessage | None:
     """Queue an email in the caller's transaction (flushed, not committed).
+
+    ``locale`` is the language ``body`` is written in: the closing line and the organization's
+    signature added when it is sent, and the sender's display name, are in it.
 
     Returns the new message, or None (adding nothing) when a message with ``dedupe_key``
     already exists. Within a request the message is delivered after the response has been
@@ -105,6 +112,7 @@ def queue(kind: str, dedupe_key: str, to: str, subject: str, body: str) -> Outbo
     new_id = _insert_if_new({
         "kind": kind, "dedupe_key": dedupe_key, "to_address": to, "subject": subject,
         "body_text": body, "created_at": now, "next_attempt_at": now, "attempts": 0,
+        "locale": locale,
     })
     if new_id is None:
         return None
@@ -186,7 +194,7 @@ def deliver_pending(limit: int = 50) -> tuple[int, int]:
         if message is None:
             break
         try:
-            send_email(message.to_address, message.subject, message.body_text)
+            send_email(message.to_address, message.subject, message.body_text, message.locale)
         except Exception as exc:  # noqa: BLE001 - any failure: record it and retry later
             message.attempts += 1
             message.last_error = describe_error(exc)

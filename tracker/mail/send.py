@@ -19,8 +19,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from flask import current_app
+from flask_babel import gettext as _
 
+from tracker.core.i18n import language
 from tracker.core.time import utcnow
+from tracker.organization.identity import Identity, current_identity
 
 #: seconds to wait for the SMTP server at each step
 SMTP_TIMEOUT = 10
@@ -33,13 +36,35 @@ def _sender_domain(sender: str) -> str:
     return domain or "localhost"
 
 
-def build_message(to: str, subject: str, body: str) -> EmailMessage:
-    """A plain-text UTF-8 message from MAIL_FROM to ``to``, with Date and Message-ID.
+def signature(identity: Identity, locale: str | None = None) -> str:
+    """The closing line and the organization's signature that end every mail, in ``locale``:
+    its legal name (and its name when that differs), postal address and contact address."""
+    with language(locale) as code:
+        lines = [_("With warm regards,"), "", "-- "]
+        legal, name = identity.legal_name(code), identity.name(code)
+        lines.append(legal)
+        if name != legal:
+            lines.append(name)
+        if identity.certification(code):
+            lines.append(identity.certification(code))
+        if identity.address(code):
+            lines.append(identity.address(code))
+        if identity.contact_email:
+            lines.append(_("Email: %(address)s", address=identity.contact_email))
+    return "\n".join(lines) + "\n"
+
+
+def build_message(to: str, subject: str, body: str, locale: str | None = None) -> EmailMessage:
+    """A plain-text UTF-8 message to ``to``, with Date and Message-ID, from the organization's
+    sender address under its name (MAIL_FROM while no identity is stored), its body ended by
+    the closing line and signature in ``locale`` (the language the body is written in).
 
     Header values containing line breaks are refused by the email package (ValueError), so
     nothing a user typed can add headers.
     """
-    sender = current_app.config.get("MAIL_FROM") or "Rescue Tracker <no-reply@localhost>"
+    identity = current_identity()
+    sender = identity.sender(locale)
+    body = body.rstrip("\n") + "\n\n" + signature(identity, locale)
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -89,13 +114,13 @@ def _write_file(message: EmailMessage) -> str:
     return final
 
 
-def send_email(to: str, subject: str, body: str) -> None:
+def send_email(to: str, subject: str, body: str, locale: str | None = None) -> None:
     """Deliver one plain-text email now; raise (smtplib.SMTPException, OSError) on failure.
 
     Only public information may go in ``subject`` and ``body``: never a beneficiary's name
     or whereabouts (see the Safety section of the design).
     """
-    message = build_message(to, subject, body)
+    message = build_message(to, subject, body, locale)
     if current_app.config.get("MAIL_SERVER"):
         _send_smtp(message)
     else:

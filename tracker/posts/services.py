@@ -590,6 +590,6 @@ def queue_rescue_report_emails(post: Post) -> int:
                     "helped make this possible. Thank you.") + "\n"
             )
         message = outbox.queue("rescue-report", f"rescue-report:{post.id}:{donor_id}", email,
-                               subject, body)
+                               subject, body, locale=code)
         queued += message is not None
     return queued

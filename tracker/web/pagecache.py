@@ -5,9 +5,11 @@ served while the fingerprint is unchanged: the database decides, the cache only 
 rendering work, and the fingerprint doubles as the ETag.
 
 For at most ``TRACKER_PAGE_CACHE_SECONDS`` (default 1 s) after a check, a page is served
-without asking the database again ("micro-caching"). Any commit made by this process clears
-the cache at once, so a gift or a rescue recorded here shows on the next request here; other
-workers and app servers show it within that second.
+without asking the database again ("micro-caching"). An HTML page's fingerprint also carries
+the organization's version (``tracker.organization.identity.site_version``): every page shows
+its name, logo and footer, so saving the identity or one of its pages renders every page anew.
+Any commit made by this process clears the cache at once, so a gift or a rescue recorded here
+shows on the next request here; other workers and app servers show it within that second.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from flask_login import current_user
 from sqlalchemy import event
 
 from tracker.core.i18n import current_locale
+from tracker.organization.identity import site_version
 
 
 @dataclass(slots=True)
@@ -135,6 +138,10 @@ def _page(key: Hashable, shared: bool, fingerprint: Callable[[], Hashable | None
         current = fingerprint()
         if current is None:
             abort(404)
+        if mimetype == "text/html":
+            # every page shows the organization's name, logo and footer (and the about,
+            # contact and privacy pages its text): one read of its row, kept for the render
+            current = (current, site_version())
         page = cache.get(key, current) if shared else None
         if page is None:
             page = CachedPage(current, etag_for((key, current)), render().encode("utf-8"), mimetype)

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money, format_rate
 from tracker.core.time import as_utc, local_zone
+from tracker.organization.identity import current_identity
 
 _ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "em", "h2", "h3", "h4", "hr", "i", "li",
@@ -76,3 +77,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(plain_excerpt, "excerpt")
     app.add_template_filter(local_datetime, "localtime")
     app.add_template_filter(long_date, "longdate")
+    # the organization's name, logo and footer details (read once per request)
+    app.add_template_global(current_identity, "organization")
