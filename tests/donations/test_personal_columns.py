@@ -48,7 +48,10 @@ NOT_PERSONAL = "not personal"
 #: (table, column) -> how anonymization treats it (NOT_PERSONAL: ids, money, dates, statuses,
 #: choices and gateway references, which the accounts keep)
 COLUMNS: dict[tuple[str, str], str] = {
-    **{("donors", c): ERASED for c in ("email", "name", "locale")},
+    **{("donors", c): ERASED for c in ("email", "name", "locale", "tax_name", "tax_kana",
+                                       "tax_postal_code", "tax_address")},
+    **{("tax_receipts", c): NOT_PERSONAL
+       for c in ("id", "donor_id", "year", "first_issued_at", "last_issued_at", "issues")},
     **{("donors", c): NOT_PERSONAL for c in ("id", "created_at", "first_gift_month", "anonymized_at")},
     **{("donations", c): ERASED for c in (
         "display_name", "receipt_name", "message", "locale", "wants_updates")},
@@ -57,6 +60,7 @@ COLUMNS: dict[tuple[str, str], str] = {
         "id", "public_id", "case_id", "donor_id", "amount_minor", "currency", "channel", "gateway",
         "status", "settled_currency", "gross_minor", "fee_minor", "net_minor", "exchange_rate",
         "gateway_session_id", "gateway_payment_intent_id", "gateway_charge_id", "livemode",
+        "awaiting_method",
         "recurring_gift_id", "gateway_invoice_id", "received_on", "show_on_wall", "created_at",
         "settled_at")},
     **{("recurring_gifts", c): ERASED for c in ("display_name", "receipt_name", "locale")},
@@ -83,7 +87,9 @@ COLUMNS: dict[tuple[str, str], str] = {
         "id", "gateway", "event_id", "type", "livemode", "received_at", "processed_at", "donation_id")},
     **{("sandbox_sessions", c): NOT_PERSONAL for c in (
         "id", "donation_id", "amount_minor", "currency", "status", "payment_status",
-        "payment_intent_id", "charge_id", "success_url", "cancel_url", "created_at", "completed_at")},
+        "payment_intent_id", "charge_id", "success_url", "cancel_url", "created_at", "completed_at",
+        # a sandbox voucher's number is the sandbox's own random digits, not the donor's
+        "payment_method", "voucher_number", "voucher_expires_at")},
     **{("sandbox_subscriptions", c): NOT_PERSONAL for c in (
         "id", "checkout_session_id", "recurring_gift_id", "customer_id", "amount_minor", "currency",
         "status", "card_declines", "anchor_at", "periods", "open_invoice_id", "attempt_count",
@@ -149,6 +155,7 @@ def _donor_rows(donor_id: int, donation_ids: list[int], gift_ids: list[int]) -> 
         "recurring_gifts": lambda t: t.c.donor_id == donor_id,
         "receipts": lambda t: t.c.donation_id.in_(donation_ids),
         "donor_sign_ins": lambda t: t.c.donor_id == donor_id,
+        "tax_receipts": lambda t: t.c.donor_id == donor_id,
         "payment_events": lambda t: sa.true(),
         "outbox_messages": lambda t: sa.true(),
         "audit_entries": lambda t: owned(
@@ -192,6 +199,10 @@ def test_anonymizing_erases_every_personal_column(app: Flask, client, make_user)
     sent = outbox.queue("thanks", f"thanks:{planted.donor_id}", planted.email,
                         f"Thank you, {planted.name}", "Thank you.")
     sent.sent_at, sent.last_error = utcnow(), f"mailbox of {planted.email} full"
+    # Who their tax receipts are made out to.
+    donor = db.session.get(Donor, planted.donor_id)
+    donor.tax_name, donor.tax_kana = planted.name, "ヤマダ タロウ"
+    donor.tax_postal_code, donor.tax_address = "100-0001", f"1-1 Chiyoda, c/o {planted.name}"
     db.session.commit()
 
     donor_id = planted.donor_id

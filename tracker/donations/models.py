@@ -19,6 +19,7 @@ from sqlalchemy import (
     Numeric,
     String,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -61,6 +62,12 @@ class Donor(db.Model):
     anonymized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the language of this donor's latest gift (en or ja): their mail is written in it
     locale: Mapped[str | None] = mapped_column(String(2))
+    #: who their tax receipts (寄附金受領証明書) are addressed to, as the signed-in donor set
+    #: it: name, its reading in katakana, postal code (123-4567) and address
+    tax_name: Mapped[str] = mapped_column(String(200), default="", server_default=text("''"))
+    tax_kana: Mapped[str] = mapped_column(String(200), default="", server_default=text("''"))
+    tax_postal_code: Mapped[str] = mapped_column(String(8), default="", server_default=text("''"))
+    tax_address: Mapped[str] = mapped_column(String(300), default="", server_default=text("''"))
 
 
 class Donation(db.Model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField
+from wtforms import EmailField, StringField
 from wtforms.validators import DataRequired, Length
 
 from tracker.core.forms import AmountField, Form, NoControlCharacters
@@ -34,3 +34,18 @@ class MonthlyAmountForm(Form):
                     NoControlCharacters()],
         render_kw={"inputmode": "decimal"},
     )
+
+
+class TaxAddresseeForm(Form):
+    """Who the donor's tax receipts (寄附金受領証明書) are made out to."""
+
+    name = StringField(_l("Name on the receipt"),
+                       validators=[Length(max=200), NoControlCharacters()],
+                       render_kw={"autocomplete": "name"})
+    kana = StringField(_l("Reading of the name (katakana)"),
+                       validators=[Length(max=200), NoControlCharacters()])
+    postal_code = StringField(_l("Postal code"),
+                              validators=[Length(max=10), NoControlCharacters()],
+                              render_kw={"autocomplete": "postal-code", "inputmode": "numeric"})
+    address = StringField(_l("Address"), validators=[Length(max=300), NoControlCharacters()],
+                          render_kw={"autocomplete": "street-address"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.core.time import utcnow
@@ -41,3 +41,19 @@ class DonorSignIn(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: when the session it started was ended by signing out
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TaxReceipt(db.Model):
+    """That a donor's tax receipt for a calendar year was issued: when first, when last and
+    how often. The receipt itself is made again from the ledger each time; from the second
+    issue on it says it is a reissue (再発行)."""
+
+    __tablename__ = "tax_receipts"
+    __table_args__ = (UniqueConstraint("donor_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id", ondelete="CASCADE"))
+    year: Mapped[int]
+    first_issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    issues: Mapped[int] = mapped_column(default=1, server_default="1")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import unicodedata
 from collections.abc import Iterable
+from datetime import date
 
 from babel.dates import format_date
 from flask_babel import gettext as _
@@ -27,6 +28,7 @@ from reportlab.pdfgen.canvas import Canvas
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, format_money
 from tracker.donors.services import AnnualReceipt, ReceiptDocument
+from tracker.donors.tax import TaxReceiptDocument
 from tracker.organization.identity import current_identity
 
 LATIN, LATIN_BOLD = "Helvetica", "Helvetica-Bold"
@@ -208,4 +210,66 @@ def annual_pdf(annual: AnnualReceipt) -> bytes:
         page.text(MARGIN, _("TEST MODE — no money moved."), bold=True)
         page.down()
     page.text(MARGIN, _("Thank you for your support."))
+    return page.finish()
+
+
+def tax_receipt_pdf(receipt: TaxReceiptDocument) -> bytes:
+    """A calendar year's tax receipt (寄附金受領証明書) as a PDF document: the addressee with
+    様, every gift received in the year in yen, the total, the statement of receipt for the
+    organization's specified non-profit activities, and who issued it."""
+    identity = current_identity()
+    locale = current_locale()
+    title = _("Receipt for donations (tax year %(year)d)", year=receipt.year)
+    page = _Page(title)
+    page.heading(title)
+    if receipt.reissue_of is not None:
+        page.text(MARGIN, _("Reissued on %(today)s (first issued on %(first)s)",
+                            today=_day(receipt.issued_on), first=_day(receipt.reissue_of)), 10, bold=True)
+        page.down()
+    addressee = receipt.addressee
+    page.text(MARGIN, f"〒{addressee.postal_code}  {addressee.address}", 10, width=WIDTH - 2 * MARGIN)
+    page.down()
+    if addressee.kana:
+        page.text(MARGIN, addressee.kana, 8)
+        page.down(12)
+    page.text(MARGIN, _("To %(name)s", name=addressee.name), 14, bold=True)
+    page.down(24)
+    page.rows([
+        (_("Receipt number"), receipt.number),
+        (_("Date of issue"), _day(receipt.issued_on)),
+        (_("Period"), _("%(start)s to %(end)s", start=_day(date(receipt.year, 1, 1)),
+                        end=_day(date(receipt.year, 12, 31)))),
+        (_("Total received"), _money(receipt.total)),
+    ])
+    page.down(8)
+    page.text(MARGIN, _("We received the amount above as a donation for our specified non-profit "
+                        "activities."), 10, width=WIDTH - 2 * MARGIN)
+    page.down(20)
+    page.text(_COLUMNS["date"], _("Date received"), 9, bold=True)
+    page.text(_COLUMNS["amount"], _("Amount"), 9, bold=True, right=True)
+    page.down(10)
+    page.rule()
+    page.down(10)
+    for line in receipt.lines:
+        page.text(_COLUMNS["date"], _day(line.day), 9)
+        if line.kind != "gift":
+            page.text(_COLUMNS["number"], _("Returned or corrected"), 9)
+        elif line.original is not None:
+            page.text(_COLUMNS["number"], _("Given as %(amount)s", amount=_money(line.original)), 9)
+        page.text(_COLUMNS["amount"], _money(line.amount), 9, right=True)
+        page.down()
+    page.down(4)
+    page.rule()
+    page.down(24)
+    page.text(MARGIN, identity.legal_name(locale), 11, bold=True)
+    page.down()
+    for line in (identity.address(locale), identity.representative(locale),
+                 identity.certification(locale)):
+        if line:
+            page.text(MARGIN, line, 9, width=WIDTH - 2 * MARGIN)
+            page.down()
+    if receipt.test_mode:
+        page.down()
+        page.text(MARGIN, _("TEST MODE — no money moved."), bold=True)
+        page.down()
     return page.finish()

@@ -84,7 +84,8 @@ ANONYMIZED_ADDRESS = "anonymized@invalid"
 ANONYMIZED_BODY = "[Removed when the recipient was anonymized.]"
 #: what each erased column of a donor's rows holds once they are anonymized
 ERASED: dict[str, dict[str, Any]] = {
-    "donors": {"email": None, "name": "", "locale": None},
+    "donors": {"email": None, "name": "", "locale": None, "tax_name": "", "tax_kana": "",
+               "tax_postal_code": "", "tax_address": ""},
     "donations": {"display_name": "", "receipt_name": None, "message": "", "locale": None,
                   "wants_updates": False},
     "recurring_gifts": {"display_name": "", "receipt_name": None, "locale": None},

@@ -39,8 +39,8 @@ from tracker.core.links import public_url
 from tracker.core.money import Money, format_money, parse_amount
 from tracker.core.transactions import transaction
 from tracker.donations.models import Donor
-from tracker.donors import pdf, services
-from tracker.donors.forms import ButtonForm, LinkRequestForm, MonthlyAmountForm
+from tracker.donors import pdf, services, tax
+from tracker.donors.forms import ButtonForm, LinkRequestForm, MonthlyAmountForm, TaxAddresseeForm
 from tracker.monthly import services as recurring
 from tracker.monthly.models import CANCELED
 from tracker.payments.gateway import GatewayError
@@ -190,9 +190,16 @@ def page(donor: Donor):
 
 
 def _page(donor: Donor, amount_form: MonthlyAmountForm | None = None,
-          amount_for: str | None = None, status: int = 200):
+          amount_for: str | None = None, status: int = 200,
+          tax_form: TaxAddresseeForm | None = None):
     monthly = recurring.gifts_of(donor)
+    if tax_form is None:
+        addressee = tax.addressee_of(donor)
+        tax_form = TaxAddresseeForm(formdata=None, name=addressee.name, kana=addressee.kana,
+                                    postal_code=addressee.postal_code, address=addressee.address)
     return render_template("donors/page.html", donor=donor, page=services.donor_page(donor),
+                           tax_form=tax_form, tax_years=tax.tax_years(donor),
+                           tax_ready=tax.addressee_of(donor).complete,
                            sign_out_form=ButtonForm(), monthly=monthly,
                            monthly_amounts={g.public_id: Money(g.amount_minor, g.currency)
                                             for g in monthly},
@@ -300,3 +307,40 @@ def annual(donor: Donor, fiscal_year: int):
     PDF, in their language; 404 for a year without their gifts."""
     return _pdf(donor, services.annual_receipt(donor, fiscal_year), pdf.annual_pdf,
                 f"annual-receipt-FY{fiscal_year}.pdf")
+
+
+# --- tax receipts (寄附金受領証明書) ------------------------------------------------------------
+
+
+@bp.post("/tax-addressee")
+@public
+@donor_required
+def tax_addressee(donor: Donor):
+    """Set who the donor's tax receipts are made out to."""
+    form = TaxAddresseeForm()
+    if not form.validate_on_submit():
+        return _page(donor, tax_form=form, status=422)
+    try:
+        with transaction():
+            tax.set_addressee(donor, form.name.data or "", form.kana.data or "",
+                              form.postal_code.data or "", form.address.data or "")
+    except DomainError as exc:
+        getattr(form, exc.field or "name").errors = [exc.reason]
+        return _page(donor, tax_form=form, status=422)
+    flash(_("Your tax receipts will be made out to %(name)s.", name=donor.tax_name), "info")
+    return redirect(url_for("donors.page") + "#tax-receipts", 303)
+
+
+@bp.get("/tax/<int:year>.pdf")
+@public
+@donor_required
+def tax_receipt(donor: Donor, year: int):
+    """The donor's tax receipt for a calendar year that is over, in their language; each
+    download is recorded as an issue (a second copy says it is a reissue). 404 for a year
+    without gifts or not over; the page asks for the addressee first when it is not set."""
+    if not tax.addressee_of(donor).complete:
+        flash(_("First enter who the tax receipt is made out to."), "error")
+        return redirect(url_for("donors.page") + "#tax-receipts", 303)
+    with transaction():
+        document = tax.tax_receipt(donor, year)
+    return _pdf(donor, document, pdf.tax_receipt_pdf, f"tax-receipt-{year}.pdf")
