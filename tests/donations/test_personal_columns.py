@@ -92,7 +92,8 @@ COLUMNS: dict[tuple[str, str], str] = {
     ("audit_entries", "ip"): AUDIT_IP,
     **{("audit_entries", c): NOT_PERSONAL for c in (
         "id", "created_at", "actor_id", "actor_label", "action", "object_type", "object_id", "case_id")},
-    **{("outbox_messages", c): DELETED for c in ("to_address", "subject", "body_text", "last_error")},
+    **{("outbox_messages", c): DELETED for c in (
+        "to_address", "subject", "body_text", "last_error", "headers_json")},
     **{("outbox_messages", c): NOT_PERSONAL for c in (
         "id", "kind", "dedupe_key", "created_at", "next_attempt_at", "sent_at", "attempts")},
 }

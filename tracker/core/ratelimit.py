@@ -31,6 +31,7 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, str]] = {
     "donors.sign_in": ("sign-in", "TRACKER_RATELIMIT_LOGIN"),
     "donations.give": ("checkout", "TRACKER_RATELIMIT_CHECKOUT"),
     "donations.give_to_case": ("checkout", "TRACKER_RATELIMIT_CHECKOUT"),
+    "follow.follow": ("follow", "TRACKER_RATELIMIT_FOLLOW"),
 }
 
 EXTENSION = "tracker.limiter"

@@ -33,8 +33,10 @@ def _sender_domain(sender: str) -> str:
     return domain or "localhost"
 
 
-def build_message(to: str, subject: str, body: str) -> EmailMessage:
-    """A plain-text UTF-8 message from MAIL_FROM to ``to``, with Date and Message-ID.
+def build_message(to: str, subject: str, body: str,
+                  headers: dict[str, str] | None = None) -> EmailMessage:
+    """A plain-text UTF-8 message from MAIL_FROM to ``to``, with Date and Message-ID, and
+    ``headers`` besides (``List-Unsubscribe``...; they never replace the ones set here).
 
     Header values containing line breaks are refused by the email package (ValueError), so
     nothing a user typed can add headers.
@@ -47,6 +49,9 @@ def build_message(to: str, subject: str, body: str) -> EmailMessage:
     message["Date"] = format_datetime(utcnow())
     # An explicit domain: make_msgid() would otherwise look up this host's FQDN (slow DNS).
     message["Message-ID"] = make_msgid(domain=_sender_domain(sender))
+    for name, value in (headers or {}).items():
+        if name not in message:
+            message[name] = value
     message.set_content(body, subtype="plain", charset="utf-8")
     return message
 
@@ -89,13 +94,13 @@ def _write_file(message: EmailMessage) -> str:
     return final
 
 
-def send_email(to: str, subject: str, body: str) -> None:
+def send_email(to: str, subject: str, body: str, headers: dict[str, str] | None = None) -> None:
     """Deliver one plain-text email now; raise (smtplib.SMTPException, OSError) on failure.
 
     Only public information may go in ``subject`` and ``body``: never a beneficiary's name
     or whereabouts (see the Safety section of the design).
     """
-    message = build_message(to, subject, body)
+    message = build_message(to, subject, body, headers)
     if current_app.config.get("MAIL_SERVER"):
         _send_smtp(message)
     else:
