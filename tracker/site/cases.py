@@ -295,7 +295,7 @@ def embed_code(case: RescueCase) -> str:
     src = public_url("cases.widget", slug=case.slug)
     title = _("Progress of the rescue “%(title)s”", title=case.public_title)
     return (f'<iframe src="{escape(src)}" title="{escape(title)}" width="100%" '
-            f'height="{WIDGET_HEIGHT}" style="border:0;max-width:100%" loading="lazy"></iframe>')
+            f'height="{WIDGET_HEIGHT}" loading="lazy"></iframe>')
 
 
 @staff_bp.route("/cases/<int:case_id>")
