@@ -86,7 +86,7 @@ def _publish_update(staff_client_, case, slug: str, kind: str = "update", publis
 # --------------------------------------------------------------------------- following
 
 
-def test_follow_sends_a_confirmation_and_only_the_link_confirms(client, case, mail_dir: Path) -> None:
+def test_follow_sends_a_confirmation_and_only_the_link_confirms(client, case, mail_dir: Path) -> None:  # noqa: F811
     answer = _follow(client, case.slug, " Reader@Example.ORG ", lang="ja")
     assert answer.status_code == 200
     assert "メール" in answer.text

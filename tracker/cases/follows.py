@@ -131,9 +131,7 @@ def request_follow(case: RescueCase, email: str, locale: str | None,
                             secret=secrets.token_hex(16), created_at=now)
         db.session.add(follow)
         db.session.flush()
-    elif follow.confirmed_at is not None:
-        return None
-    elif follow.confirm_sent_at is not None and \
+    elif follow.confirmed_at is not None or follow.confirm_sent_at is not None and \
             as_utc(follow.confirm_sent_at) > now - timedelta(minutes=RESEND_MINUTES):
         return None
     else:

@@ -15,8 +15,8 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from markupsafe import escape
 from flask_login import current_user
+from markupsafe import escape
 
 from tracker import audit
 from tracker.budgets import services as budget_services

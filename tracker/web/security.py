@@ -3,8 +3,8 @@
 * A Content-Security-Policy with a fresh nonce per request and no 'unsafe-inline': scripts
   and styles come from this site's static files (or carry the nonce), nothing may frame the
   pages (but a page made for an iframe, which calls ``allow_framing``: a case's widget, framed
-  by the sites in TRACKER_EMBED_ORIGINS), plugins are off, ``<base>`` cannot be rewritten, forms post only here (and to
-  Stripe's hosted Checkout, which a donation form redirects to).
+  by the sites in TRACKER_EMBED_ORIGINS), plugins are off, ``<base>`` cannot be rewritten,
+  forms post only here (and to Stripe's hosted Checkout, which a donation form redirects to).
 * nosniff, a strict Referrer-Policy (a case's address never leaves with a click elsewhere),
   HSTS when the request came over HTTPS.
 * Staff and report pages, and a donor's own pages and receipts (/my), are never stored by a
