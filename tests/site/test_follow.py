@@ -145,6 +145,10 @@ def test_an_unconfirmed_address_asking_again_gets_one_mail_per_ten_minutes(app, 
 def test_bad_addresses_and_private_cases(client, case) -> None:
     bad = _follow(client, case.slug, "not an address")
     assert bad.status_code == 422
+    assert "does not look like an email address" in bad.text
+    in_japanese = _follow(client, case.slug, "x@", lang="ja")
+    assert in_japanese.status_code == 422
+    assert "メールアドレスの形式ではないようです" in in_japanese.text
     assert _follows() == [] and _messages() == []
     private = make_case("private-request", status="requested")
     assert client.get(f"/cases/{private.slug}/follow").status_code == 404

@@ -122,7 +122,12 @@ def request_follow(case: RescueCase, email: str, locale: str | None,
     """
     if not case.is_public:
         raise NotFound(_("There is no such case."))
-    address = normalize_email(email)
+    try:
+        address = normalize_email(email)
+    except DomainError:
+        # Our own words: the validator's English would be spliced into a Japanese sentence.
+        raise DomainError(_("This does not look like an email address. Please check it "
+                            "(for example name@example.org)."), field="email") from None
     now = now or utcnow()
     follow = db.session.scalar(select(CaseFollow).where(CaseFollow.case_id == case.id,
                                                         CaseFollow.email == address))
