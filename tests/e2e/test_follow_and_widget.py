@@ -20,7 +20,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PHONE, axe_violations
+from tests.e2e.conftest import PHONE, axe_violations, sign_in
 from tests.factories import give, make_case
 from tracker.cases import workflow
 from tracker.cases.follows import CaseFollow
@@ -83,7 +83,7 @@ def _path(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url)
 
 
-def test_follow_confirm_and_unsubscribe(app: Flask, new_context) -> None:  # noqa: ANN001
+def test_follow_confirm_and_unsubscribe(app: Flask, new_context, snap) -> None:  # noqa: ANN001
     slug = "e2e-follow"
     case = make_case(slug, people=2, status=workflow.FUNDRAISING, public_title="Two in hiding")
     case_id = case.id
@@ -94,6 +94,7 @@ def test_follow_confirm_and_unsubscribe(app: Flask, new_context) -> None:  # noq
     assert page.evaluate(NO_SIDEWAYS)
     found = axe_violations(page)
     assert not found, str(found)
+    snap(page, "follow-form")
     page.get_by_label("Email").fill("follower@example.org")
     page.get_by_role("button", name="Follow this rescue").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
@@ -134,7 +135,8 @@ def test_follow_confirm_and_unsubscribe(app: Flask, new_context) -> None:  # noq
     assert db.session.scalar(db.select(db.func.count()).select_from(CaseFollow)) == 0
 
 
-def test_widget_in_another_origins_iframe_follows_a_gift(app: Flask, new_context, blog) -> None:  # noqa: ANN001
+def test_widget_in_another_origins_iframe_follows_a_gift(app: Flask, new_context, blog, snap,  # noqa: ANN001
+                                                         make_user) -> None:  # noqa: ANN001
     slug = "e2e-widget"
     case = make_case(slug, people=3, status=workflow.FUNDRAISING, goal=100_000,
                      public_title="Three waiting in a safe house")
@@ -151,6 +153,7 @@ def test_widget_in_another_origins_iframe_follows_a_gift(app: Flask, new_context
     give(case, 25_000)
     expect(raised).to_have_text("¥25,000", timeout=LIVE_UPDATE_MS)
     expect(widget.locator('[data-live="money-bar"]')).to_have_attribute("value", "25")
+    snap(page, "widget-in-blog")
 
     # The button opens the donate page in a new tab, on the tracker's own origin.
     with page.context.expect_page() as opened:
@@ -165,3 +168,16 @@ def test_widget_in_another_origins_iframe_follows_a_gift(app: Flask, new_context
     assert alone.evaluate(NO_SIDEWAYS)
     found = axe_violations(alone)
     assert not found, str(found)
+
+    # Staff copy the embed code from the case's staff page; it is the iframe of this widget.
+    user, password = make_user("staff")
+    staff = new_context(permissions=["clipboard-read", "clipboard-write"]).new_page()
+    sign_in(staff, user.email, password)
+    staff.goto(f"/staff/cases/{case.id}")
+    code = staff.get_by_label("Embed code")
+    expect(code).to_have_value(re.compile(rf'^<iframe src="http://[^"]+/cases/{slug}/widget" '
+                                          r'title="[^"]+" width="100%" height="\d+"'))
+    staff.get_by_role("button", name="Copy the code").click()
+    expect(staff.locator('[data-copy-status="embed-code"]')).to_have_text("Copied")
+    assert staff.evaluate("() => navigator.clipboard.readText()") == code.input_value()
+    snap(staff, "staff-embed-code")
