@@ -93,8 +93,11 @@ def test_embed_origins_setting_is_checked() -> None:
 
 def test_widget_of_a_private_or_unknown_case_is_404(client, app) -> None:
     private = make_case("private-one", status="requested")
-    assert client.get(f"/cases/{private.slug}/widget").status_code == 404
-    assert client.get("/cases/nothing-here/widget").status_code == 404
+    for path in (f"/cases/{private.slug}/widget", "/cases/nothing-here/widget"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert _frame_ancestors(response) == "frame-ancestors 'none'"
+        assert PRIVATE_NOTE not in response.text
 
 
 def test_staff_copy_the_embed_code_from_the_case_page(app: Flask, make_user, case) -> None:

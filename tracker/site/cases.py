@@ -151,7 +151,6 @@ def widget(slug: str):
     progress (live, as on the case page) and a button that opens the donate page in a new
     tab. Framed by the sites TRACKER_EMBED_ORIGINS names (any when unset); cached like the
     case page."""
-    security.allow_framing()
 
     def render() -> str:
         case = _still_public(slug)
@@ -163,7 +162,9 @@ def widget(slug: str):
             open_statuses=sorted(workflow.OPEN_STATUSES),
         )
 
-    return pagecache.serve(("widget", slug), lambda: case_fingerprint(slug), render)
+    response = pagecache.serve(("widget", slug), lambda: case_fingerprint(slug), render)
+    security.allow_framing()  # the widget only: a 404 above keeps framing denied
+    return response
 
 
 @bp.route("/cases/<slug>/progress.json")
