@@ -290,3 +290,16 @@ def test_erasing_a_donor_removes_the_follows_of_their_address(app: Flask, client
     assert response.status_code == 302, response.text[:2000]
     assert [f.email for f in _follows()] == ["keep@example.org"]
     assert follows.forget_email("keep@example.org") == 1
+
+
+def test_unconfirmed_follows_are_deleted_once_their_link_has_expired(app, case) -> None:
+    now = utcnow()
+    with app.test_request_context():
+        follows.request_follow(case, "never@example.org", "en", now - timedelta(hours=73))
+        follows.request_follow(case, "recent@example.org", "en", now - timedelta(hours=1))
+        old = follows.request_follow(case, "confirmed@example.org", "en", now - timedelta(hours=80))
+        old.confirmed_at = now - timedelta(hours=79)
+        db.session.commit()
+    assert follows.prune_unconfirmed(now) == 1
+    db.session.commit()
+    assert sorted(f.email for f in _follows()) == ["confirmed@example.org", "recent@example.org"]

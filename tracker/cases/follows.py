@@ -10,6 +10,8 @@ updates once it has confirmed that it asked to (double opt-in).
   outdated link raises ``FollowLinkInvalid`` / ``FollowLinkExpired``, changing nothing.
 * ``unsubscribe`` ends a follow from the link in every follower's mail (no expiry: RFC 8058
   one-click). The row is deleted: nothing of the address stays.
+* ``prune_unconfirmed`` deletes follows never confirmed once their link has expired (the
+  worker's hourly job): an address nobody confirmed is not kept.
 * ``forget_email`` deletes every follow of an address (a person's erasure,
   ``tracker.donors.privacy``); ``follows_of`` lists them for a person's data export.
 
@@ -228,6 +230,19 @@ def follows_of(email: str | None) -> list[CaseFollow]:
     return list(db.session.scalars(
         select(CaseFollow).where(CaseFollow.email == email_key(email)).order_by(CaseFollow.id)
     ))
+
+
+def prune_unconfirmed(now: datetime | None = None) -> int:
+    """Delete the follows never confirmed whose last confirmation link has expired: an
+    address nobody confirmed is not kept. How many there were (the worker runs this hourly)."""
+    cutoff = (now or utcnow()) - timedelta(hours=CONFIRM_HOURS)
+    result = db.session.execute(
+        delete(CaseFollow).where(CaseFollow.confirmed_at.is_(None),
+                                 db.func.coalesce(CaseFollow.confirm_sent_at, CaseFollow.created_at) < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    return int(result.rowcount or 0)
 
 
 def forget_email(email: str | None) -> int:
