@@ -157,7 +157,8 @@ def test_feed_is_valid_atom_with_public_posts_only(app: Flask, client, make_user
     # Validated like public pages.
     assert client.get("/feed.atom", headers={"If-None-Match": response.headers["ETag"]}).status_code == 304
     # Linked from every page's head.
-    for path in ("/", f"/cases/{case.slug}", "/posts/an-appeal"):
+    for path in ("/", f"/cases/{case.slug}", "/posts/an-appeal", f"/cases/{case.slug}/widget",
+                 f"/cases/{case.slug}/follow", "/no-such-page"):
         assert '<link rel="alternate" type="application/atom+xml"' in client.get(path).text, path
 
 
