@@ -134,13 +134,15 @@ def register_blueprints(app: Flask) -> None:
     from tracker.site.audit import bp as audit_bp
     from tracker.site.cases import bp as cases_bp
     from tracker.site.cases import staff_bp
+    from tracker.site.feed import bp as feed_bp
+    from tracker.site.follow import bp as follow_bp
     from tracker.site.give import bp as donations_bp
     from tracker.site.organization import bp as organization_bp
     from tracker.web.views import bp as core_bp
 
     for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp,
                audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp, donors_bp,
-               staff_recurring_bp, organization_bp):
+               staff_recurring_bp, organization_bp, follow_bp, feed_bp):
         app.register_blueprint(bp)
     register_sandbox(app)
 

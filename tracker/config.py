@@ -157,6 +157,8 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # Messages sent with the contact form per client IP.
         "TRACKER_RATELIMIT_CONTACT": env.get("TRACKER_RATELIMIT_CONTACT",
                                              "3 per minute;10 per hour;30 per day"),
+        # Follow requests per client IP: each one may send a confirmation mail to any address.
+        "TRACKER_RATELIMIT_FOLLOW": env.get("TRACKER_RATELIMIT_FOLLOW", "5 per minute;20 per hour"),
         # Per account: after this many failed sign-ins in 15 minutes the account is locked for
         # TRACKER_LOGIN_LOCKOUT_SECONDS, doubling with each lockout in a day, never beyond
         # TRACKER_LOGIN_LOCKOUT_MAX_SECONDS. A browser the user signed in from before is exempt.
@@ -173,6 +175,9 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # built from it, never from a request's Host header, which a stranger asking for a
         # donor's sign-in link could forge. Unset: the request's host (development).
         "TRACKER_PUBLIC_URL": (env.get("TRACKER_PUBLIC_URL") or "").rstrip("/") or None,
+        # The sites that may show a case's widget (/cases/<slug>/widget) in an iframe: origins
+        # separated by spaces or commas (https://blog.example.org); unset: any site ("*").
+        "TRACKER_EMBED_ORIGINS": env.get("TRACKER_EMBED_ORIGINS") or "*",
         # The bearer token Prometheus sends for GET /metrics (at least 16 characters); unset,
         # /metrics answers 404.
         "TRACKER_METRICS_TOKEN": env.get("TRACKER_METRICS_TOKEN") or None,
@@ -273,6 +278,25 @@ def _check_site(config: dict[str, Any]) -> None:
         raise ConfigError("TRACKER_DEFAULT_LOCALE must be en or ja.")
     if config.get("TRACKER_WEBHOOK_PROCESSING", "inline") not in ("inline", "queued"):
         raise ConfigError("TRACKER_WEBHOOK_PROCESSING must be inline or queued.")
+    config["TRACKER_EMBED_ORIGINS"] = parse_embed_origins(config.get("TRACKER_EMBED_ORIGINS") or "*")
+
+
+#: one origin a page may be framed by: scheme, host (a leading "*." allowed), optional port
+_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def parse_embed_origins(raw: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """TRACKER_EMBED_ORIGINS as a tuple of origins for CSP ``frame-ancestors``: ``("*",)``
+    for any site; ConfigError for anything that is not an origin (a path, a quote, a ``;``
+    would change the policy)."""
+    items = raw.replace(",", " ").split() if isinstance(raw, str) else [str(i) for i in raw]
+    if not items or items == ["*"]:
+        return ("*",)
+    for item in items:
+        if not _ORIGIN.fullmatch(item):
+            raise ConfigError(f"TRACKER_EMBED_ORIGINS: {item!r} is not an origin; write origins "
+                              "like https://blog.example.org, separated by spaces or commas, or *.")
+    return tuple(dict.fromkeys(i.rstrip("/").lower() for i in items))
 
 
 def _currency(name: str, code: str) -> str:
@@ -378,7 +402,7 @@ def _check_rate_limits(config: dict[str, Any]) -> None:
     from limits import parse_many
 
     for name in ("TRACKER_RATELIMIT_LOGIN", "TRACKER_RATELIMIT_CHECKOUT",
-                 "TRACKER_RATELIMIT_CONTACT"):
+                 "TRACKER_RATELIMIT_CONTACT", "TRACKER_RATELIMIT_FOLLOW"):
         try:
             parse_many(str(config[name]))
         except ValueError:

@@ -3,6 +3,7 @@
 from tracker.accounts.models import User
 from tracker.audit import AuditEntry
 from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
+from tracker.cases.follows import CaseFollow
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.counters import Counter
 from tracker.core.jobruns import WorkerJob
@@ -18,7 +19,7 @@ from tracker.posts.models import Post, PostImage, post_cases
 from tracker.sandbox.models import SandboxClock, SandboxSession, SandboxSubscription
 
 __all__ = [
-    "AuditEntry", "Beneficiary", "BudgetLine", "Counter", "Disbursement", "DisbursementReceipt",
+    "AuditEntry", "Beneficiary", "BudgetLine", "CaseFollow", "Counter", "Disbursement", "DisbursementReceipt",
     "Donation", "Donor", "DonorMonth", "DonorSignIn", "DonorYear", "GiftAmountMonth", "LedgerEntry",
     "LedgerMonthTotal", "Organization", "OrganizationLogo", "OutboxMessage",
     "PaymentEvent", "Post", "PostImage", "Receipt", "RecurringGift", "RescueCase", "SandboxClock",

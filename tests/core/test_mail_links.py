@@ -2,9 +2,11 @@
 
 Each kind of mail the app sends is set off through the real pages by a client whose every
 request carries a forged ``Host: evil.example`` header: a receipt (a card gift through the
-form and the sandbox checkout), a donor's sign-in link, a contact-form message and a rescue
-report's news (staff publish the report). Every URL in every message must start with TRACKER_PUBLIC_URL. A new
-call of ``outbox.queue`` in the code fails the test until it is driven here too.
+form and the sandbox checkout), a donor's sign-in link, a contact-form message, a follower's
+confirmation link, the news of a rescue report and an update (staff publish them), with the
+followers' unsubscribe link in the text and in the List-Unsubscribe header, and a refund's
+notice. Every URL in every message must start with TRACKER_PUBLIC_URL. A new call of
+``outbox.queue`` in the code fails the test until it is driven here too.
 
 Runs on SQLite and PostgreSQL.
 """
@@ -25,8 +27,12 @@ from tests.payments.conftest import mail_dir  # noqa: F401  (autouse fixture, sh
 from tests.payments.helpers import pay_on_page, start_gift
 from tests.posts.helpers import post_form
 from tracker.core import links
+from tracker.core.transactions import transaction
+from tracker.donations import recording
+from tracker.donations.models import Donation
 from tracker.extensions import db
 from tracker.mail.outbox import OutboxMessage
+from tracker.payments.gateway import get_gateway
 
 PUBLIC = "https://give.example.org"
 EVIL = "evil.example"
@@ -34,7 +40,11 @@ EMAIL = "aiko.links@example.org"
 SLUG = "six-survivors"
 URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s<>\"')]+", re.IGNORECASE)
 #: every kind of mail the app sends, each driven below
-KINDS = {"receipt", "donor-sign-in", "rescue-report", "contact"}
+KINDS = {"receipt", "donor-sign-in", "rescue-report", "contact", "follow-confirm", "case-update",
+         "refund"}
+#: the calls of ``outbox.queue`` in the code (a post's news, rescue report or update, is one;
+#: the donor's notices, of a refund or a monthly gift's change, are one)
+QUEUE_CALLS = 6
 
 
 class ForgedHostClient(FlaskClient):
@@ -79,26 +89,48 @@ def test_every_link_in_every_mail_is_on_the_public_url(app: Flask, forged: Flask
     page = forged.get("/contact")
     assert forged.post("/contact", data={"name": "Aiko", "email": EMAIL, "message": "Hello.",
                                          "csrf_token": csrf_from(page.text)}).status_code == 302
-    # A rescue report published by staff: its news goes to the donor.
+    # A follower of the case: the confirmation link, then the news with an unsubscribe link.
+    page = forged.get(f"/cases/{SLUG}/follow")
+    assert forged.post(f"/cases/{SLUG}/follow", data={
+        "email": "follower.links@example.org", "csrf_token": csrf_from(page.text)}).status_code == 200
+    db.session.rollback()
+    [confirm] = db.session.scalars(db.select(OutboxMessage.body_text)
+                                   .where(OutboxMessage.kind == "follow-confirm")).all()
+    path = URL.search(confirm).group(0).removeprefix(PUBLIC)
+    page = forged.get(path)
+    assert forged.post(path, data={"csrf_token": csrf_from(page.text)}).status_code == 200
+    # A rescue report published by staff: its news goes to the donor (and the follower).
     user, password = make_user("staff")
     assert Auth(forged).login(user.email, password).status_code == 302
     response = post_form(forged, slug="all-safe", title="Everyone is safe", kind="rescue_report",
                          cases=[str(case.id)], publish="publish")
     assert response.status_code == 302, response.text[:2000]
+    # An update: its news goes to the follower only.
+    response = post_form(forged, slug="halfway", title="Halfway there", kind="update",
+                         cases=[str(case.id)], publish="publish")
+    assert response.status_code == 302, response.text[:2000]
+
+    # A refund of the card gift: the donor is told (a notice like a monthly gift's change).
+    db.session.rollback()
+    with transaction():
+        recording.refund_donation(db.session.get(Donation, _donation.id), 1_000, "Asked back",
+                                  user, get_gateway())
 
     db.session.rollback()
     messages = list(db.session.scalars(db.select(OutboxMessage).order_by(OutboxMessage.id)))
     assert {m.kind for m in messages} == KINDS
-    assert queue_calls_in_code() == len(KINDS), (
+    assert queue_calls_in_code() == QUEUE_CALLS, (
         "a mail is queued from a new place in the code: send it in this test too")
     linked = set()
     for message in messages:
-        text = f"{message.subject}\n{message.body_text}"
+        text = f"{message.subject}\n{message.body_text}\n{' '.join(message.headers.values())}"
         assert EVIL not in text, (message.kind, text)
         for url in URL.findall(text):
             assert url.startswith(PUBLIC + "/"), (message.kind, url)
             linked.add(message.kind)
-    assert linked >= {"donor-sign-in", "rescue-report"}
+    assert linked >= {"donor-sign-in", "rescue-report", "follow-confirm", "case-update"}
+    [update] = [m for m in messages if m.kind == "case-update"]
+    assert update.headers["List-Unsubscribe"].startswith(f"<{PUBLIC}/unsubscribe/")
 
 
 def test_public_url_ignores_the_request_host(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:

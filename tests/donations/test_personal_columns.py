@@ -99,6 +99,8 @@ COLUMNS: dict[tuple[str, str], str] = {
     **{("audit_entries", c): NOT_PERSONAL for c in (
         "id", "created_at", "actor_id", "actor_label", "action", "object_type", "object_id", "case_id")},
     **{("outbox_messages", c): DELETED for c in ("to_address", "subject", "body_text", "last_error")},
+    # An unsubscribe link's signed token (a follow's id), never an address; cleared anyway.
+    ("outbox_messages", "headers_json"): NOT_PERSONAL,
     **{("outbox_messages", c): NOT_PERSONAL for c in (
         "id", "kind", "dedupe_key", "created_at", "next_attempt_at", "sent_at", "attempts",
         # the language a mail is written in (its subject, kept too, shows it anyway); with the

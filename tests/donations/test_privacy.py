@@ -278,8 +278,9 @@ def test_export_has_the_donors_gifts_receipts_and_emails_and_nothing_of_others(a
     # Nothing of the other donor, nothing private of the case or its people, no staff memo.
     for secret in (planted.other_email, planted.other_name, planted.other.public_id, marker):
         assert secret.lower() not in text.lower(), secret
-    assert sorted(data) == ["donations", "donor", "emails", "exported_at", "format",
+    assert sorted(data) == ["donations", "donor", "emails", "exported_at", "follows", "format",
                             "monthly_gifts", "payment_events"]
+    assert data["follows"] == []  # (see tests/site/test_follow.py)
     assert data["monthly_gifts"] == []  # (this donor gives once; see test_anonymize_monthly)
 
     [entry] = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "donor.exported"))
@@ -381,7 +382,7 @@ def test_anonymize_removes_every_personal_field_and_keeps_the_accounts(app, clie
         # language too (issue 15)
         "donor_fields": 3, "donations": 2, "donation_fields": 8, "monthly_gifts": 0, "receipts": 2,
         "emails_deleted": 2, "emails_redacted": 1, "payment_events": 1, "audit_entries": 3,
-        "case_pages_refreshed": 1, "ledger_memos_left": 0}
+        "case_pages_refreshed": 1, "ledger_memos_left": 0, "follows": 0}
     assert entry.actor_label.startswith("staff")
 
 

@@ -85,6 +85,10 @@ FUZZED_PUBLIC_WRITES = {
     ("/my/sign-out", "POST"),
     ("/my/monthly/<public_id>/cancel", "POST"),
     ("/my/monthly/<public_id>/amount", "POST"),
+    # following a case: tests/safety/test_fuzz_follow.py
+    ("/cases/<slug>/follow", "POST"),
+    ("/follow/confirm/<token>", "POST"),
+    ("/unsubscribe/<token>", "POST"),
 }
 
 

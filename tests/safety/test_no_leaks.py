@@ -74,6 +74,7 @@ from tracker.budgets import services as budget_services
 from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases import services as case_services
 from tracker.cases import workflow
+from tracker.cases.follows import CaseFollow
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.access import PUBLIC, policy_for
 from tracker.core.money import Money, format_money
@@ -82,6 +83,7 @@ from tracker.donations.models import FLAGGED, Donation, Receipt
 from tracker.extensions import db
 from tracker.mail import outbox
 from tracker.mail.outbox import OutboxMessage
+from tracker.posts import services as post_services
 from tracker.posts.images import store_image
 from tracker.posts.models import Post, PostImage
 from tracker.sandbox.models import SandboxSession
@@ -591,6 +593,18 @@ def test_no_private_field_leaves_the_app(
              cases=[in_progress]),
     ])
     db.session.commit()
+
+    # -- a confirmed follower of every case, and the news of the report and the update -------
+    # (tracker.cases.follows; their mail is scanned with every other mail below)
+    for n, followed in enumerate(cases):
+        db.session.add(CaseFollow(case_id=followed.id, email=f"follower{n}@example.org", locale="en",
+                                  secret=f"{n:032d}", created_at=now, confirmed_at=now))
+    db.session.commit()
+    with app.test_request_context():
+        for slug in ("leak-report", "leak-update"):
+            assert post_services.queue_post_emails(
+                db.session.scalar(db.select(Post).where(Post.slug == slug))) > 0
+        db.session.commit()
 
     # -- a photo on a published post, its EXIF (description, camera, GPS) full of markers -------
     appeal = db.session.scalar(db.select(Post).where(Post.slug == "leak-appeal"))

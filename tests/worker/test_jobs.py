@@ -148,7 +148,7 @@ def test_one_worker_round_runs_every_job_once_and_records_the_last_reconcile(app
     last = jobs.last_run(jobs.RECONCILE)
     assert last is not None and utcnow() - last < timedelta(minutes=1)
     assert {name for name in db.session.scalars(db.select(jobruns.WorkerJob.name))} == {
-        jobs.RECONCILE, jobs.EXPIRE_CHECKOUTS, jobs.PRUNE_SIGN_INS}
+        jobs.RECONCILE, jobs.EXPIRE_CHECKOUTS, jobs.PRUNE_SIGN_INS, jobs.PRUNE_FOLLOWS}
     # the leases hold: a second round right away runs nothing again
     started = dict(db.session.execute(db.select(jobruns.WorkerJob.name,
                                                 jobruns.WorkerJob.last_started_at)).all())

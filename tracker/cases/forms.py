@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, DateField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from tracker.cases import workflow
 from tracker.cases.models import AGE_BANDS, TRACKS
 from tracker.core import labels
-from tracker.core.forms import AmountField, Form
+from tracker.core.forms import AmountField, Form, NoControlCharacters
 
 #: track -> its label in the case form
 TRACK_LABELS = labels.table("track")
@@ -112,3 +120,19 @@ class UnpublishForm(Form):
             "Tick the box to confirm: the case's public page, progress and donate page will "
             "answer as if the case never existed, and its rescue reports go back to draft."))],
     )
+
+
+class FollowForm(Form):
+    """The address that gets a case's news (double opt-in: it confirms from a mail first)."""
+
+    email = EmailField(
+        _l("Email"),
+        validators=[DataRequired(_l("Enter the email address the news should go to.")),
+                    Length(max=254, message=_l("An email address has at most 254 characters.")),
+                    NoControlCharacters()],
+        render_kw={"autocomplete": "email"},
+    )
+
+
+class FollowButtonForm(Form):
+    """Only the CSRF token: the button under a confirmation link."""

@@ -187,6 +187,12 @@ def public_case_page(page: int, per_page: int) -> list[RescueCase]:
     )
 
 
+def get_public_case_by_id(case_id: int) -> RescueCase | None:
+    """A case by id if the public may see it; None otherwise."""
+    return db.session.scalar(db.select(RescueCase).where(RescueCase.id == case_id,
+                                                         RescueCase.is_public))
+
+
 def get_public_case(slug: str) -> RescueCase | None:
     """A case by slug if the public may see it (``RescueCase.is_public``); None for unknown,
     never published or unpublished cases alike."""

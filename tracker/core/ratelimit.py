@@ -34,6 +34,7 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, str]] = {
     "donations.give": ("checkout", "TRACKER_RATELIMIT_CHECKOUT"),
     "donations.give_to_case": ("checkout", "TRACKER_RATELIMIT_CHECKOUT"),
     "organization.contact": ("contact", "TRACKER_RATELIMIT_CONTACT"),
+    "follow.follow": ("follow", "TRACKER_RATELIMIT_FOLLOW"),
 }
 
 EXTENSION = "tracker.limiter"

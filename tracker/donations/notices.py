@@ -36,11 +36,12 @@ def send(kind: str, key: str, email: str | None, locale: str | None,
     there is no address or the key was already used)."""
     if not email:
         return False
-    with language(locale):
+    with language(locale) as code:
         subject, lines = write(current_locale())
         opening = [_("Dear %(name)s,", name=name), ""] if name.strip() else []
         opening += [_("Thank you for your support."), ""]
-    return outbox.queue(kind, key, email, subject, "\n".join(opening + lines) + "\n") is not None
+    body = "\n".join(opening + lines) + "\n"
+    return outbox.queue(kind, key, email, subject, body, locale=code) is not None
 
 
 def refund_notice(donation, amount_minor: int, ref: str) -> bool:  # noqa: ANN001 - a Donation

@@ -23,9 +23,10 @@ What is redacted, table by table:
 * ``rescue_cases``: updated_at of a case whose public donor wall showed the donor's name or
   message is bumped, so cached public pages are rendered again (nothing is removed);
 * ``outbox_messages``: unsent mail to the donor is deleted; sent mail keeps its kind, subject
-  and dates, loses its address and body;
+  and dates, loses its address, body and extra headers (an unsubscribe link);
 * ``payment_events``: the gateway's personal fields (customer and billing details, emails,
   phone, address, card details, receipt URL) in the stored payloads of the donor's payments;
+* ``case_follows``: every follow of the donor's address is deleted (``tracker.cases.follows``);
 * ``audit_entries``: the donor's name and email in the before/after data of entries about the
   donor, their gifts or their monthly gifts (and the email in any other entry but a staff
   user's own), and the client address of such entries that no staff member made (the
@@ -61,6 +62,7 @@ from flask_babel import gettext as _
 
 from tracker import audit
 from tracker.audit import AuditEntry
+from tracker.cases import follows
 from tracker.cases.models import RescueCase
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
@@ -119,7 +121,15 @@ def _when(value: datetime | date | None) -> str | None:
 
 def _case(donation: Donation | RecurringGift) -> dict[str, Any] | None:
     """The case as its public page shows it; None is the general fund."""
-    case = donation.case
+    return _public_case_of(donation.case)
+
+
+def _public_case(case_id: int) -> dict[str, Any] | None:
+    """The case with this id as its public page shows it."""
+    return _public_case_of(db.session.get(RescueCase, case_id))
+
+
+def _public_case_of(case: RescueCase | None) -> dict[str, Any] | None:
     if case is None:
         return None
     if not case.is_public:
@@ -232,6 +242,10 @@ def export_donor(donor: Donor, *, actor: Any = None) -> dict[str, Any]:
             "queued_at": _when(m.created_at), "sent_at": _when(m.sent_at),
             "status": "sent" if m.sent_at is not None else "waiting",
         } for m in messages],
+        "follows": [{
+            "case": _public_case(f.case_id), "language": f.locale,
+            "asked_at": _when(f.created_at), "confirmed_at": _when(f.confirmed_at),
+        } for f in follows.follows_of(donor.email)],
         "payment_events": [{
             "gateway": e.gateway, "event_id": e.event_id, "type": e.type,
             "received_at": _when(e.received_at),
@@ -370,6 +384,8 @@ class Redactions:
     case_pages_refreshed: int = 0
     #: ledger memos naming the donor: the ledger is append-only, so they stay (staff are told)
     ledger_memos_left: int = 0
+    #: the cases the donor's address followed (``tracker.cases.follows``): deleted
+    follows: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -516,6 +532,8 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
         )
     ) if donations else 0
 
+    # Following a case is personal data of its own: the address stops following every case.
+    done.follows = follows.forget_email(email)
     done.donor_fields = _erase(locked)
     locked.anonymized_at = utcnow()
     db.session.flush()
@@ -560,7 +578,9 @@ def _redact_messages(messages: list[OutboxMessage], scrub: _Scrubber) -> tuple[i
             deleted += 1
             continue
         changes = {"to_address": ANONYMIZED_ADDRESS, "body_text": ANONYMIZED_BODY,
-                   "subject": scrub.text(message.subject), "last_error": scrub.text(message.last_error)}
+                   "subject": scrub.text(message.subject), "last_error": scrub.text(message.last_error),
+                   # an unsubscribe link names a follow of the address (deleted with it)
+                   "headers_json": None}
         if any(getattr(message, k) != v for k, v in changes.items()):
             for key, value in changes.items():
                 setattr(message, key, value)

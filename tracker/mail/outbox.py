@@ -14,6 +14,7 @@ Whatever the mode, ``deliver_pending`` claims each message first, so no message 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import datetime, timedelta
@@ -57,6 +58,13 @@ class OutboxMessage(db.Model):
     #: the language the body is written in: the signature and the sender's name follow it
     #: (None: the default language)
     locale: Mapped[str | None] = mapped_column(String(5))
+    #: extra headers as a JSON object, e.g. ``List-Unsubscribe`` (RFC 8058) on a follower's mail
+    headers_json: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The extra headers this message is sent with (none: an empty dict)."""
+        return dict(json.loads(self.headers_json)) if self.headers_json else {}
 
 
 # --------------------------------------------------------------------------- queueing
@@ -95,24 +103,32 @@ def _insert_if_new(values: dict[str, object]) -> int | None:
     return db.session.execute(stmt).scalar()
 
 
-def queue(kind: str, dedupe_key: str, to: str, subject: str, body: str,
-          locale: str | None = None) -> OutboxMessage | None:
+def queue(kind: str, dedupe_key: str, to: str, subject: str, body: str, *,
+          locale: str | None = None, headers: dict[str, str] | None = None) -> OutboxMessage | None:
     """Queue an email in the caller's transaction (flushed, not committed).
 
     ``locale`` is the language ``body`` is written in: the closing line and the organization's
     signature added when it is sent, and the sender's display name, are in it.
+
+    ``headers`` are extra headers the message is sent with (``List-Unsubscribe`` and
+    ``List-Unsubscribe-Post`` on mail a reader can stop with one click); a value holding a
+    line break is refused here, before anything is queued (ValueError).
 
     Returns the new message, or None (adding nothing) when a message with ``dedupe_key``
     already exists. Within a request the message is delivered after the response has been
     sent (see ``init_app``); otherwise by ``flask outbox deliver`` or the next delivery run.
     Only public information may go in ``subject`` and ``body``.
     """
+    for name, value in (headers or {}).items():
+        if any(c in f"{name}{value}" for c in "\r\n") or ":" in name:
+            raise ValueError(f"header {name!r} may not hold a line break")
     db.session.flush()
     now = utcnow()
     new_id = _insert_if_new({
         "kind": kind, "dedupe_key": dedupe_key, "to_address": to, "subject": subject,
         "body_text": body, "created_at": now, "next_attempt_at": now, "attempts": 0,
         "locale": locale,
+        "headers_json": json.dumps(headers, sort_keys=True) if headers else None,
     })
     if new_id is None:
         return None
@@ -194,7 +210,8 @@ def deliver_pending(limit: int = 50) -> tuple[int, int]:
         if message is None:
             break
         try:
-            send_email(message.to_address, message.subject, message.body_text, message.locale)
+            send_email(message.to_address, message.subject, message.body_text,
+                       locale=message.locale, headers=message.headers)
         except Exception as exc:  # noqa: BLE001 - any failure: record it and retry later
             message.attempts += 1
             message.last_error = describe_error(exc)

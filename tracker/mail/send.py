@@ -54,10 +54,12 @@ def signature(identity: Identity, locale: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_message(to: str, subject: str, body: str, locale: str | None = None) -> EmailMessage:
+def build_message(to: str, subject: str, body: str, locale: str | None = None,
+                  headers: dict[str, str] | None = None) -> EmailMessage:
     """A plain-text UTF-8 message to ``to``, with Date and Message-ID, from the organization's
     sender address under its name (MAIL_FROM while no identity is stored), its body ended by
-    the closing line and signature in ``locale`` (the language the body is written in).
+    the closing line and signature in ``locale`` (the language the body is written in), and
+    ``headers`` besides (``List-Unsubscribe``...; they never replace the ones set here).
 
     Header values containing line breaks are refused by the email package (ValueError), so
     nothing a user typed can add headers.
@@ -72,6 +74,9 @@ def build_message(to: str, subject: str, body: str, locale: str | None = None) -
     message["Date"] = format_datetime(utcnow())
     # An explicit domain: make_msgid() would otherwise look up this host's FQDN (slow DNS).
     message["Message-ID"] = make_msgid(domain=_sender_domain(sender))
+    for name, value in (headers or {}).items():
+        if name not in message:
+            message[name] = value
     message.set_content(body, subtype="plain", charset="utf-8")
     return message
 
@@ -114,13 +119,14 @@ def _write_file(message: EmailMessage) -> str:
     return final
 
 
-def send_email(to: str, subject: str, body: str, locale: str | None = None) -> None:
+def send_email(to: str, subject: str, body: str, locale: str | None = None,
+               headers: dict[str, str] | None = None) -> None:
     """Deliver one plain-text email now; raise (smtplib.SMTPException, OSError) on failure.
 
     Only public information may go in ``subject`` and ``body``: never a beneficiary's name
     or whereabouts (see the Safety section of the design).
     """
-    message = build_message(to, subject, body, locale)
+    message = build_message(to, subject, body, locale, headers)
     if current_app.config.get("MAIL_SERVER"):
         _send_smtp(message)
     else:

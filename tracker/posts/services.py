@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +25,13 @@ from sqlalchemy import and_, or_
 from sqlalchemy.orm import selectinload
 
 from tracker import audit
+from tracker.cases import follows
 from tracker.cases import signals as case_signals
+from tracker.cases.follows import CaseFollow
 from tracker.cases.models import RescueCase
 from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError
+from tracker.core.i18n import current_locale as current_locale_code
 from tracker.core.i18n import default_locale, known, language
 from tracker.core.links import public_url
 from tracker.core.time import as_utc, utcnow
@@ -60,6 +63,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 RESCUE_REPORT = "rescue_report"
+UPDATE = "update"
 
 
 # --------------------------------------------------------------------------- public reading
@@ -343,8 +347,8 @@ def _after_publication(post: Post, happened: str | None) -> None:
         audit.record("post.published", post, case_id=audit_case_id(post),
                      after={"status": post.status,
                             "published_at": as_utc(post.published_at).isoformat()})
-        if post.kind == RESCUE_REPORT:
-            queue_rescue_report_emails(post)
+        if post.kind in FOLLOWER_KINDS:
+            queue_post_emails(post)
     elif happened == SCHEDULED:
         audit.record("post.scheduled", post, case_id=audit_case_id(post),
                      after={"status": post.status, "publish_at": as_utc(post.publish_at).isoformat()})
@@ -542,54 +546,117 @@ def _rescue_report_text(case: RescueCase, aliases: list[str]) -> tuple[str, str]
     return title, body
 
 
-def queue_rescue_report_emails(post: Post) -> int:
-    """Queue the news of a published rescue report, once per donor, to everyone who gave a
-    recorded gift to one of its (public) cases, asked for updates and left an email address.
+#: the kinds of post whose publication is mailed to a case's confirmed followers
+FOLLOWER_KINDS: frozenset[str] = frozenset({RESCUE_REPORT, UPDATE})
 
-    Public facts only: the post's title and link, the case's public title, a thank-you.
-    Each message is written in the donor's language (``Donor.locale``; the default language
-    when unknown), with the post's version in that language when it has one.
-    Idempotent (the outbox refuses a second message with the same key); returns how many
-    messages were queued now. The link is on TRACKER_PUBLIC_URL (``tracker.core.links``).
+
+@dataclass(slots=True)
+class _Reader:
+    """One address a published post is mailed to: a donor who asked for news (rescue
+    reports), a confirmed follower (updates and rescue reports), or both."""
+
+    email: str
+    locale: str | None
+    #: the outbox key: one message per post and reader, whoever queues it again
+    key: str
+    #: the public titles of the post's cases this reader gave to (a donor)
+    gave_to: list[str] = field(default_factory=list)
+    #: the public titles of the post's cases this reader follows
+    follows: list[str] = field(default_factory=list)
+    #: the follow whose one-click unsubscribe the mail carries (a follower)
+    follow: CaseFollow | None = None
+
+
+def _readers(post: Post, cases: dict[int, RescueCase]) -> list[_Reader]:
+    """Who hears of ``post``: donors of its cases who asked for news of a rescue report,
+    and the confirmed followers of its cases for an update or a rescue report; one reader
+    per address (a donor who also follows hears once)."""
+    readers: dict[str, _Reader] = {}
+    if post.kind == RESCUE_REPORT:
+        rows = db.session.execute(
+            db.select(Donor.id, Donor.email, Donor.locale, Donation.case_id)
+            .join(Donation, Donation.donor_id == Donor.id)
+            .where(
+                Donation.case_id.in_(list(cases)),
+                Donation.status == SUCCEEDED,
+                Donation.wants_updates.is_(True),
+                Donor.email.is_not(None),
+                Donor.email != "",
+            )
+            .distinct()
+            .order_by(Donor.id, Donation.case_id)
+        )
+        for donor_id, email, locale, case_id in rows:
+            reader = readers.setdefault(email.lower(), _Reader(
+                email, known(locale), f"rescue-report:{post.id}:{donor_id}"))
+            reader.gave_to.append(cases[case_id].public_title)
+    if post.kind in FOLLOWER_KINDS:
+        for follow in follows.confirmed_followers(list(cases)):
+            reader = readers.setdefault(follow.email.lower(), _Reader(
+                follow.email, known(follow.locale), f"post-news:{post.id}:follow:{follow.id}"))
+            reader.follows.append(cases[follow.case_id].public_title)
+            reader.follow = reader.follow or follow
+    return list(readers.values())
+
+
+def _news_mail(post: Post, reader: _Reader) -> tuple[str, str]:
+    """The subject and body of the mail about ``post`` to ``reader``, in the reader's
+    language (the current one): public facts only."""
+    version = post.in_language(current_locale_code())
+    link = public_url("posts.show", slug=post.slug,
+                      **({"lang": current_locale_code()} if reader.locale else {}))
+    if post.kind == RESCUE_REPORT:
+        subject = _("Rescue report: %(title)s", title=version.title)
+        news = _("We have just published a rescue report: %(title)s", title=version.title)
+    else:
+        subject = _("Update: %(title)s", title=version.title)
+        news = _("We have just published an update: %(title)s", title=version.title)
+    lines = []
+    if reader.gave_to:
+        lines.append(_("Thank you for your gift to %(cases)s.",
+                       cases=_join([_quoted(t) for t in reader.gave_to])) + "\n")
+    elif reader.follows:
+        lines.append(_("You follow the rescue %(cases)s on our site.",
+                       cases=_join([_quoted(t) for t in reader.follows])) + "\n")
+    lines.append(news + "\n" + _("Read it here: %(link)s", link=link) + "\n")
+    if reader.gave_to:
+        lines.append(_("You asked us to tell you when the people in this case are safe. Your gift "
+                       "helped make this possible. Thank you.") + "\n")
+    if reader.follow is not None:
+        lines.append(_("To stop receiving news of this rescue, open this link: %(link)s",
+                       link=public_url("follow.unsubscribe",
+                                       token=follows.unsubscribe_token(reader.follow))) + "\n")
+    return subject[:200], "\n".join(lines)
+
+
+def queue_post_emails(post: Post) -> int:
+    """Queue the news of a published post to everyone who asked for it, once per address:
+    for a rescue report, everyone who gave a recorded gift to one of its (public) cases,
+    asked for updates and left an email address; for an update or a rescue report, every
+    confirmed follower of those cases (``tracker.cases.follows``), whose mail carries a
+    one-click unsubscribe (``List-Unsubscribe``, RFC 8058) in its headers and its text.
+
+    Public facts only: the post's title and link, the cases' public titles, a thank-you.
+    Each message is written in the reader's language (the default language when unknown),
+    with the post's version in that language when it has one. Idempotent (the outbox refuses
+    a second message with the same key); returns how many messages were queued now. Links
+    are on TRACKER_PUBLIC_URL (``tracker.core.links``).
     """
     cases = {c.id: c for c in post.cases if c.is_public}
     if not cases:
         return 0
-    rows = db.session.execute(
-        db.select(Donor.id, Donor.email, Donor.locale, Donation.case_id)
-        .join(Donation, Donation.donor_id == Donor.id)
-        .where(
-            Donation.case_id.in_(list(cases)),
-            Donation.status == SUCCEEDED,
-            Donation.wants_updates.is_(True),
-            Donor.email.is_not(None),
-            Donor.email != "",
-        )
-        .distinct()
-        .order_by(Donor.id, Donation.case_id)
-    )
-    donors: dict[int, tuple[str, str | None, list[str]]] = {}
-    for donor_id, email, locale, case_id in rows:
-        donors.setdefault(donor_id, (email, known(locale), []))[2].append(cases[case_id].public_title)
-    if not donors:
-        return 0
     queued = 0
-    for donor_id, (email, locale, titles) in donors.items():
-        with language(locale) as code:
-            version = post.in_language(code)
-            # A donor who gave in a known language gets the page in it (and keeps it).
-            link = public_url("posts.show", slug=post.slug, **({"lang": code} if locale else {}))
-            subject = _("Rescue report: %(title)s", title=version.title)[:200]
-            body = (
-                _("Thank you for your gift to %(cases)s.",
-                  cases=_join([_quoted(t) for t in titles])) + "\n\n"
-                + _("We have just published a rescue report: %(title)s", title=version.title)
-                + "\n"
-                + _("Read it here: %(link)s", link=link) + "\n\n"
-                + _("You asked us to tell you when the people in this case are safe. Your gift "
-                    "helped make this possible. Thank you.") + "\n"
-            )
-        message = outbox.queue("rescue-report", f"rescue-report:{post.id}:{donor_id}", email,
-                               subject, body, locale=code)
+    for reader in _readers(post, cases):
+        with language(reader.locale) as code:
+            subject, body = _news_mail(post, reader)
+        headers = follows.unsubscribe_headers(reader.follow) if reader.follow is not None else None
+        kind = "rescue-report" if post.kind == RESCUE_REPORT else "case-update"
+        message = outbox.queue(kind, reader.key, reader.email, subject, body, locale=code,
+                               headers=headers)
         queued += message is not None
     return queued
+
+
+def queue_rescue_report_emails(post: Post) -> int:
+    """The news of a published rescue report (``queue_post_emails``)."""
+    return queue_post_emails(post)

@@ -16,6 +16,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import escape
 
 from tracker import audit
 from tracker.budgets import services as budget_services
@@ -38,6 +39,7 @@ from tracker.core.access import public, roles
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale
+from tracker.core.links import public_url
 from tracker.core.money import Money, MoneyError, format_money, format_plain, parse_amount
 from tracker.core.time import current_fiscal_year, local_today
 from tracker.core.transactions import transaction
@@ -46,7 +48,7 @@ from tracker.extensions import db
 from tracker.posts.services import recent_visible_posts, visible_posts_for_case
 from tracker.reports.services import year_summary
 from tracker.site.public import case_fingerprint, listing_fingerprint
-from tracker.web import pagecache
+from tracker.web import pagecache, security
 
 bp = Blueprint("cases", __name__)
 staff_bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -140,6 +142,29 @@ def show(slug: str):
         )
 
     return pagecache.serve(("case", slug), lambda: case_fingerprint(slug), render)
+
+
+@bp.route("/cases/<slug>/widget")
+@public
+def widget(slug: str):
+    """A small page for an iframe on the NGO's blog: the case's title, money and people
+    progress (live, as on the case page) and a button that opens the donate page in a new
+    tab. Framed by the sites TRACKER_EMBED_ORIGINS names (any when unset); cached like the
+    case page."""
+
+    def render() -> str:
+        case = _still_public(slug)
+        return render_template(
+            "cases/widget.html",
+            case=case,
+            progress=public_view.progress_for([case])[case.id],
+            accepts_gifts=donation_services.accepts_gifts(case),
+            open_statuses=sorted(workflow.OPEN_STATUSES),
+        )
+
+    response = pagecache.serve(("widget", slug), lambda: case_fingerprint(slug), render)
+    security.allow_framing()  # the widget only: a 404 above keeps framing denied
+    return response
 
 
 @bp.route("/cases/<slug>/progress.json")
@@ -257,7 +282,21 @@ def _render_detail(case: RescueCase, *, status_form=None, person_form=None, resc
         publish_form=PublishForm(),
         unpublish_form=unpublish_form or UnpublishForm(),
         today=local_today(),
+        embed_code=embed_code(case),
     ), code
+
+
+#: the embed code's iframe height in CSS pixels (title, two bars, the button; the page wraps)
+WIDGET_HEIGHT = 300
+
+
+def embed_code(case: RescueCase) -> str:
+    """The <iframe> staff paste into the NGO's blog to show the case's widget: its absolute
+    address (on TRACKER_PUBLIC_URL), a title for screen readers, the full width."""
+    src = public_url("cases.widget", slug=case.slug)
+    title = _("Progress of the rescue “%(title)s”", title=case.public_title)
+    return (f'<iframe src="{escape(src)}" title="{escape(title)}" width="100%" '
+            f'height="{WIDGET_HEIGHT}" loading="lazy"></iframe>')
 
 
 @staff_bp.route("/cases/<int:case_id>")

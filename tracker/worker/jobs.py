@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from flask import Flask, current_app
 
+from tracker.cases import follows
 from tracker.core.jobruns import last_run
 from tracker.donations import upkeep
 from tracker.donors.services import prune_sign_ins
@@ -22,6 +23,7 @@ __all__ = ["RECONCILE", "Job", "default_jobs", "last_run"]
 
 #: job names (the rows of ``worker_jobs``; ``last_run(RECONCILE)`` is the last reconcile)
 RECONCILE, EXPIRE_CHECKOUTS, PRUNE_SIGN_INS = "stripe-reconcile", "expire-checkouts", "prune-sign-ins"
+PRUNE_FOLLOWS = "prune-follows"
 #: how far back each periodic reconcile looks (as ``flask stripe reconcile``'s default)
 RECONCILE_WINDOW = timedelta(hours=72)
 
@@ -52,10 +54,17 @@ def _prune_sign_ins() -> str:
     return f"donor sign-in links deleted: {gone}"
 
 
+def _prune_follows() -> str:
+    gone = follows.prune_unconfirmed()
+    db.session.commit()
+    return f"unconfirmed follows deleted: {gone}"
+
+
 def default_jobs(app: Flask) -> list[Job]:
     """The jobs every worker runs, with the app's intervals."""
     return [
         Job(RECONCILE, timedelta(minutes=app.config["TRACKER_RECONCILE_MINUTES"]), _reconcile),
         Job(EXPIRE_CHECKOUTS, timedelta(minutes=15), _expire_checkouts),
         Job(PRUNE_SIGN_INS, timedelta(hours=1), _prune_sign_ins),
+        Job(PRUNE_FOLLOWS, timedelta(hours=1), _prune_follows),
     ]
