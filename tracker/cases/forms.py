@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
@@ -10,6 +11,7 @@ from tracker.cases import workflow
 from tracker.cases.models import AGE_BANDS, TRACKS
 from tracker.core import labels
 from tracker.core.forms import AmountField, Form
+from tracker.core.images import ALT_MAX
 
 #: track -> its label in the case form
 TRACK_LABELS = labels.table("track")
@@ -112,3 +114,16 @@ class UnpublishForm(Form):
             "Tick the box to confirm: the case's public page, progress and donate page will "
             "answer as if the case never existed, and its rescue reports go back to draft."))],
     )
+
+
+class CoverForm(Form):
+    """Upload a case's cover photo (checked for faces before the public sees it)."""
+
+    photo = FileField(_l("Cover photo"), validators=[FileRequired(_l("Choose a photo to upload."))])
+    alt_text = StringField(_l("Description (alt text)"),
+                           validators=[Length(max=ALT_MAX, message=_l("Keep the description to "
+                                                                      "300 characters."))])
+
+
+class RemoveCoverForm(Form):
+    """Take the cover photo away."""
