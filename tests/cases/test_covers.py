@@ -21,8 +21,8 @@ from tracker.cases import covers
 from tracker.cases import services as case_services
 from tracker.cases.models import CaseCover
 from tracker.core import faces
-from tracker.demo.covers import landscape
 from tracker.core.errors import DomainError
+from tracker.demo.covers import landscape
 from tracker.extensions import db
 from tracker.posts import images
 from tracker.site.public import case_fingerprint, listing_fingerprint

@@ -121,8 +121,8 @@ class CoverForm(Form):
 
     photo = FileField(_l("Cover photo"), validators=[FileRequired(_l("Choose a photo to upload."))])
     alt_text = StringField(_l("Description (alt text)"),
-                           validators=[Length(max=ALT_MAX, message=_l("Keep the description to "
-                                                                      "300 characters."))])
+                           validators=[Length(max=ALT_MAX, message=_l(
+                               "Keep the description to %(max)d characters."))])
 
 
 class RemoveCoverForm(Form):

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from flask_babel import gettext as _
 
 from tracker import audit
-from tracker.core.errors import DomainError
 from tracker.core import faces
+from tracker.core.errors import DomainError
 from tracker.core.images import (
     ALT_MAX,
     EXTENSIONS,

@@ -20,8 +20,8 @@ from flask_login import current_user
 
 from tracker import audit
 from tracker.budgets import services as budget_services
-from tracker.cases import public as public_view
 from tracker.cases import covers, services, workflow
+from tracker.cases import public as public_view
 from tracker.cases.forms import (
     TRACK_NAMES,
     CaseForm,
