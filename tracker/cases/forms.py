@@ -119,7 +119,7 @@ class UnpublishForm(Form):
 class CoverForm(Form):
     """Upload a case's cover photo (checked for faces before the public sees it)."""
 
-    photo = FileField(_l("Cover photo"), validators=[FileRequired(_l("Choose a photo to upload."))])
+    photo = FileField(_l("Photo"), validators=[FileRequired(_l("Choose a photo to upload."))])
     alt_text = StringField(_l("Description (alt text)"),
                            validators=[Length(max=ALT_MAX, message=_l(
                                "Keep the description to %(max)d characters."))])
