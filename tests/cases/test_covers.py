@@ -242,8 +242,9 @@ def test_a_held_post_photo_blocks_publishing_until_blurred(client, auth, staff):
     assert post_form(client, edit_url(post.slug), publish="publish").status_code == 302
     assert only_post().status == "published"
     auth.logout()
-    assert client.get(f"/images/{image.token}.jpg").status_code == 200
-    assert client.get(name).status_code == 404  # the unblurred name is gone
+    served = client.get(name)  # the same name: the Markdown pasted into the post still works
+    assert served.status_code == 200 and served.data == image.data
+    assert faces.check(served.data) == (faces.CLEAR, [])
 
 
 def test_a_held_post_photo_is_not_public_and_consent_releases_it(client, auth, staff):

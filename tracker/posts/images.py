@@ -80,19 +80,21 @@ def held_images(post: Post) -> list[PostImage]:
 
 def blur_image(image: PostImage, post: Post) -> None:
     """Blur the faces found in a held photo of ``post`` (the regions stored with it), check the
-    result again and keep it under a new name (the old URL answers 404). Audited
-    "post.image_blurred". Flushes; the caller commits."""
+    result again and keep it. Audited "post.image_blurred". Flushes; the caller commits.
+
+    The photo keeps its name, so the Markdown already pasted into the post still shows it: a
+    held photo was never served to the public, so no shared cache can hold the unblurred one.
+    """
     _own(image, post)
     if not image.face_held:
         raise DomainError(_("This photo is not held: there is nothing to blur."), field="photo")
     before = {"image_id": image.id, "token": image.token, "face_status": image.face_status}
     data, details = faces.blurred(image, image.data, image.content_type)
     image.data, image.byte_size = data, len(data)
-    image.token = secrets.token_urlsafe(16)
     post.updated_at = utcnow()
     db.session.flush()
     audit.record("post.image_blurred", post, case_id=audit_case_id(post), before=before,
-                 after={"image_id": image.id, "token": image.token, **details})
+                 after={"image_id": image.id, **details})
 
 
 def consent_image(image: PostImage, post: Post, agreed: bool, note: str | None) -> None:

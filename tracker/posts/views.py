@@ -308,8 +308,7 @@ def staff_photo_blur(slug: str, image_id: int):
         flash(_("The check still finds a face: look at the new boxes and blur again, or confirm "
                 "that the person agreed."), "warning")
         return redirect(url_for("posts.staff_photo_review", slug=post.slug, image_id=found.id))
-    flash(_("The faces are blurred. The photo has a new name: paste its new Markdown into the "
-            "text."), "success")
+    flash(_("The faces are blurred; the photo can be shown."), "success")
     return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
 
 
