@@ -262,3 +262,14 @@ def test_a_held_post_photo_is_not_public_and_consent_releases_it(client, auth, s
     assert entry.action == "post.image_consented" and entry.after["note"] == "Agreed on camera, recorded"
     with pytest.raises(DomainError):  # nothing left to confirm
         images.consent_image(image, post, True, "Again")
+
+
+def test_a_held_upload_leaves_the_public_fingerprints_and_its_release_moves_them(app, case):
+    before = (listing_fingerprint(), case_fingerprint(case.slug))
+    covers.store_cover(case, face_photo(), "A person by the river", None)
+    db.session.commit()
+    assert (listing_fingerprint(), case_fingerprint(case.slug)) == before  # nothing public moved
+    covers.blur_cover(case)
+    db.session.commit()
+    assert listing_fingerprint() != before[0] and case_fingerprint(case.slug) != before[1]
+    assert covers.public_covers([case.id])[case.id].alt_text == "A person by the river"

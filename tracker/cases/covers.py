@@ -3,8 +3,10 @@ size, and checked for faces (``tracker.core.faces``) before the public may see i
 
 The public sees a cover only while its case is public and the face check lets it be shown
 (clear, blurred, or consented to); anything else answers like a photo that never existed.
-Every change bumps the case's ``updated_at``, which the public pages' fingerprints read, so a
-cached card or page shows the new cover at once.
+Every change the public can see (a cover shown, replaced, removed or released) bumps the case's
+``updated_at``, which the public pages' fingerprints read, so a cached card or page shows it at
+once; a held upload leaves it alone (``updated_at`` is public: it must not tell anyone that
+something is being prepared).
 """
 
 from __future__ import annotations
@@ -86,6 +88,12 @@ def _sizes(cover: CaseCover, page: bytes) -> None:
     cover.updated_at = utcnow()
 
 
+def _public_change(case: RescueCase, seen: bool) -> None:
+    """Bump ``updated_at`` when the public sees a different cover (or none) from now on."""
+    if seen:
+        case.updated_at = utcnow()
+
+
 def store_cover(case: RescueCase, upload: bytes, alt_text: str,
                 uploaded_by: User | None) -> CaseCover:
     """Re-encode an upload as the case's cover (replacing any), check it for faces and audit
@@ -95,6 +103,7 @@ def store_cover(case: RescueCase, upload: bytes, alt_text: str,
     cleaned, _content_type, _w, _h = reencode(upload)
     page, width, height = jpeg_variant(cleaned, PAGE_WIDTH)
     previous = cover_of(case)
+    was_shown = previous is not None and previous.face_showable
     if previous is not None:
         audit.record("case.cover_removed", case, case_id=case.id,
                      before={"cover_id": previous.id, "token": previous.token},
@@ -106,7 +115,7 @@ def store_cover(case: RescueCase, upload: bytes, alt_text: str,
     _sizes(cover, page)
     faces.set_checked(cover, page)
     db.session.add(cover)
-    case.updated_at = utcnow()
+    _public_change(case, was_shown or cover.face_showable)
     db.session.flush()
     audit.record("case.cover_added", case, case_id=case.id,
                  after={"cover_id": cover.id, "width": width, "height": height,
@@ -121,8 +130,8 @@ def remove_cover(case: RescueCase) -> bool:
         return False
     audit.record("case.cover_removed", case, case_id=case.id,
                  before={"cover_id": cover.id, "token": cover.token})
+    _public_change(case, cover.face_showable)
     db.session.delete(cover)
-    case.updated_at = utcnow()
     db.session.flush()
     return True
 
@@ -142,7 +151,7 @@ def blur_cover(case: RescueCase) -> CaseCover:
     before = {"cover_id": cover.id, "token": cover.token, "face_status": cover.face_status}
     page, details = faces.blurred(cover, cover.data, "image/jpeg")
     _sizes(cover, page)
-    case.updated_at = utcnow()
+    _public_change(case, cover.face_showable)
     db.session.flush()
     audit.record("case.cover_blurred", case, case_id=case.id, before=before,
                  after={"cover_id": cover.id, "token": cover.token, **details})
@@ -154,7 +163,8 @@ def consent_cover(case: RescueCase, agreed: bool, note: str | None) -> CaseCover
     required). Audited "case.cover_consented" with the note. Flushes."""
     cover = _held(case)
     details = faces.consented(cover, agreed, note)
-    cover.updated_at = case.updated_at = utcnow()
+    cover.updated_at = utcnow()
+    _public_change(case, True)
     db.session.flush()
     audit.record("case.cover_consented", case, case_id=case.id,
                  before={"cover_id": cover.id, "face_status": faces.HELD},
