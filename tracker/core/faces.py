@@ -19,9 +19,12 @@ import threading
 from io import BytesIO
 from typing import Any
 
+from flask_babel import gettext as _
 from PIL import Image, ImageDraw, ImageFilter
 from sqlalchemy import JSON, CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
+
+from tracker.core.errors import DomainError
 
 #: no face was found
 CLEAR = "clear"
@@ -49,6 +52,8 @@ _detect_lock = threading.Lock()
 
 def _cascade(name: str):
     """A cascade from the files OpenCV ships, loaded once per process."""
+    # OpenCV is imported when a photo is first checked: it is slow to load, and most
+    # processes (the worker, most requests) never check a photo.
     import cv2
 
     with _lock:
@@ -210,10 +215,6 @@ def blurred(photo: FaceReviewMixin, data: bytes, content_type: str) -> tuple[byt
 
 def clean_note(note: str | None) -> str:
     """A consent note on one line, 1-300 characters; raises DomainError(face_note)."""
-    from flask_babel import gettext as _
-
-    from tracker.core.errors import DomainError
-
     text = " ".join((note or "").split())
     if not text:
         raise DomainError(_("Write how the person agreed to be shown (for example “Agreed in "
@@ -227,10 +228,6 @@ def clean_note(note: str | None) -> str:
 def consented(photo: FaceReviewMixin, agreed: bool, note: str | None) -> dict:
     """Record that staff confirmed on purpose that the people shown agreed; returns the audit
     details. Raises DomainError when the box is not ticked or the note is missing."""
-    from flask_babel import gettext as _
-
-    from tracker.core.errors import DomainError
-
     if not agreed:
         raise DomainError(_("Tick the box to confirm that the person agreed to be shown."),
                           field="agreed")
