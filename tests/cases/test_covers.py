@@ -273,3 +273,23 @@ def test_a_held_upload_leaves_the_public_fingerprints_and_its_release_moves_them
     db.session.commit()
     assert listing_fingerprint() != before[0] and case_fingerprint(case.slug) != before[1]
     assert covers.public_covers([case.id])[case.id].alt_text == "A person by the river"
+
+
+def test_post_photo_review_routes_are_staff_only(client, auth, make_user, staff):
+    assert post_form(client).status_code == 302
+    post = only_post()
+    upload(client, post.slug, face_photo())
+    [image] = stored_images()
+    auth.logout()
+    director, password = make_user("director")
+    base = f"/staff/posts/{post.slug}/photos/{image.id}"
+    for signed_in in (False, True):
+        if signed_in:
+            auth.login(director.email, password)
+        for method, path in (("get", "review"), ("get", "preview.img"), ("get", "boxes.img"),
+                             ("post", "blur"), ("post", "consent")):
+            response = getattr(client, method)(f"{base}/{path}")
+            assert response.status_code in (302, 400, 403), (path, response.status_code)
+            if response.status_code == 302:
+                assert "/login" in response.location
+    assert stored_images()[0].face_status == faces.HELD
