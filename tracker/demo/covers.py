@@ -28,7 +28,7 @@ def _ridge(rng: random.Random, width: int, base: int, amplitude: int) -> list[tu
         points.append((x, y))
         x += rng.randint(40, 120)
         y = max(base - amplitude, min(base + amplitude, y + rng.randint(-amplitude, amplitude) // 2))
-    points.append((width, y))
+    points.append((width, points[-1][1]))
     return points
 
 
@@ -56,19 +56,19 @@ def landscape(seed: int) -> Image.Image:
                                     (middle, horizon + 30, 45), (near, horizon + 90, 25)):
         ridge = _ridge(rng, width, base, amplitude)
         draw.polygon([*ridge, (width, height), (0, height)], fill=colour)
-    # a road (grey) or a river (blue) winding to the horizon
-    path_colour = (150, 150, 146) if rng.random() < 0.5 else (92, 150, 200)
-    x = rng.randint(width // 3, 2 * width // 3)
-    for y in range(height, horizon + 20, -6):
-        spread = 8 + (y - horizon) * 0.35
-        draw.line([(x - spread, y), (x + spread, y)], fill=path_colour, width=7)
-        x += rng.randint(-4, 4)
     for _ in range(rng.randint(3, 8)):  # trees: a trunk and a crown, well away from faces' shapes
         tx, ty = rng.randint(0, width), rng.randint(horizon + 40, height - 20)
         size = rng.randint(14, 30)
         draw.rectangle((tx - 3, ty - size, tx + 3, ty), fill=(70, 50, 30))
         draw.polygon([(tx, ty - 3 * size), (tx - size, ty - size), (tx + size, ty - size)],
                      fill=(30, 80, 40))
+    # a road (grey) or a river (blue) winding to the horizon, over the trees behind it
+    path_colour = (150, 150, 146) if rng.random() < 0.5 else (92, 150, 200)
+    x = rng.randint(width // 3, 2 * width // 3)
+    for y in range(height, horizon + 20, -4):
+        spread = 3 + (y - horizon) * 0.18
+        draw.line([(x - spread, y), (x + spread, y)], fill=path_colour, width=5)
+        x += rng.randint(-3, 3)
     return image.filter(ImageFilter.GaussianBlur(1))
 
 
