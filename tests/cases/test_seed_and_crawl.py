@@ -8,13 +8,13 @@ import re
 import pytest
 
 from tracker.budgets.models import Disbursement
-from tracker.cases.models import Beneficiary, RescueCase
+from tracker.cases.models import Beneficiary, CaseCover, RescueCase
 from tracker.core.access import policy_for
-from tracker.core.time import current_fiscal_year
+from tracker.core.time import current_fiscal_year, local_today
 from tracker.donations.models import Donation, Donor
 from tracker.extensions import db
 from tracker.ledger.models import LedgerEntry
-from tracker.posts.models import Post
+from tracker.posts.models import Post, PostImage
 
 
 def _counts():
@@ -27,6 +27,11 @@ def test_seed_demo_is_idempotent(runner, app):
     assert first.exit_code == 0, first.output
     counts = _counts()
     assert counts["RescueCase"] == 5 and counts["Donation"] > 0
+    # every demo case has a drawn landscape cover that passed the face check, in both sizes
+    demo_covers = list(db.session.scalars(db.select(CaseCover)))
+    assert len(demo_covers) == 5 and {c.face_status for c in demo_covers} == {"clear"}
+    assert len({c.data for c in demo_covers}) == 5  # varied per case
+    assert all(c.card_width == 480 and c.width <= 1200 for c in demo_covers)
     again = runner.invoke(args=["seed-demo"])
     assert again.exit_code == 0 and "already there" in again.output
     assert _counts() == counts
@@ -72,10 +77,17 @@ def _urls_for(app) -> list[str]:
         "donor_id": [d.id for d in db.session.scalars(db.select(Donor).limit(3))] + [999999],
         "fiscal_year": [current_fiscal_year(), current_fiscal_year() - 1, 1990, 9999],
         "table": ["summary", "cases", "lybunt", "no-such-table"],
+        # tax receipts (calendar years)
+        "year": [local_today().year - 1, local_today().year, 1990],
         "token": ["not-a-real-sign-in-link"],
         "number": ["R-0000001", "no-such-receipt"],
-        # the organization's logo (the demo has none)
-        "name": ["no-such-logo.png"],
+        # the organization's logo (the demo has none), cover photos (the demo cases have drawn
+        # ones) and their review images
+        "name": ["no-such-logo.png"] + [
+            f"{c.token}-{size}.jpg" for c in db.session.scalars(db.select(CaseCover).limit(2))
+            for size in ("card", "page")] + ["nothing-card.jpg", "x.png"],
+        "kind": ["page", "boxes", "preview", "other"],
+        "image_id": [i.id for i in db.session.scalars(db.select(PostImage).limit(2))] + [999999],
     }
     urls = []
     for rule in app.url_map.iter_rules():

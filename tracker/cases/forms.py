@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
@@ -18,6 +19,7 @@ from tracker.cases import workflow
 from tracker.cases.models import AGE_BANDS, TRACKS
 from tracker.core import labels
 from tracker.core.forms import AmountField, Form, NoControlCharacters
+from tracker.core.images import ALT_MAX
 
 #: track -> its label in the case form
 TRACK_LABELS = labels.table("track")
@@ -136,3 +138,16 @@ class FollowForm(Form):
 
 class FollowButtonForm(Form):
     """Only the CSRF token: the button under a confirmation link."""
+
+
+class CoverForm(Form):
+    """Upload a case's cover photo (checked for faces before the public sees it)."""
+
+    photo = FileField(_l("Photo"), validators=[FileRequired(_l("Choose a photo to upload."))])
+    alt_text = StringField(_l("Description (alt text)"),
+                           validators=[Length(max=ALT_MAX, message=_l(
+                               "Keep the description to %(max)d characters."))])
+
+
+class RemoveCoverForm(Form):
+    """Take the cover photo away."""

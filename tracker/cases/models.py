@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, false
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases import workflow
-from tracker.core import labels
+from tracker.core import faces, labels
+from tracker.core.faces import FaceReviewMixin
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
@@ -159,3 +169,37 @@ class Beneficiary(db.Model):
 
     def __repr__(self) -> str:
         return f"<Beneficiary {self.id} case={self.case_id} {self.status}>"
+
+
+class CaseCover(FaceReviewMixin, db.Model):
+    """A case's cover photo, stored re-encoded (no metadata) in two sizes, so every app server
+    serves it without shared disks: ``data`` for the case page and link previews, ``card_data``
+    for the case cards. Public only while the case is public and the face check allows it
+    (``tracker.core.faces``); the detected regions are in ``data``'s pixels."""
+
+    __tablename__ = "case_covers"
+    __table_args__ = (
+        CheckConstraint("width > 0 AND height > 0 AND card_width > 0 AND card_height > 0",
+                        name="dimensions"),
+        faces.status_check(),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: one cover per case (a new upload replaces it)
+    case_id: Mapped[int] = mapped_column(ForeignKey("rescue_cases.id", ondelete="CASCADE"),
+                                         unique=True)
+    #: random public name used in URLs; a new one whenever the pixels change
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    #: the page size (JPEG)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    width: Mapped[int]
+    height: Mapped[int]
+    #: the card size (JPEG)
+    card_data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    card_width: Mapped[int]
+    card_height: Mapped[int]
+    #: alternative text for screen readers, written by staff
+    alt_text: Mapped[str] = mapped_column(String(300))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,7 +8,7 @@ from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import ImmutableMultiDict
-from wtforms import PasswordField, StringField
+from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from tracker.core.errors import DomainError
@@ -79,3 +79,15 @@ def apply_error(form: FlaskForm, exc: DomainError) -> None:
         field.errors = [*list(field.errors), exc.reason]
     else:
         form.form_errors.append(exc.reason)
+
+
+class FaceBlurForm(Form):
+    """Blur the faces the check found in a held photo (tracker.core.faces)."""
+
+
+class FaceConsentForm(Form):
+    """Show a held photo as it is: the person agreed (box and note both required; the service
+    says so in words when either is missing)."""
+
+    agreed = BooleanField(_l("The people shown agreed to appear on our public pages"))
+    face_note = TextAreaField(_l("How they agreed (kept in the audit log)"))

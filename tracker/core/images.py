@@ -47,6 +47,25 @@ EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 Image.MAX_IMAGE_PIXELS = MAX_HEADER_PIXELS
 
 
+#: the longest description (alt text) of a photo
+ALT_MAX = 300
+
+
+def clean_alt_text(alt_text: str) -> str:
+    """Alt text on one line (line breaks would break the Markdown snippet), 1-300 characters."""
+    alt = " ".join((alt_text or "").split())
+    if not alt:
+        raise DomainError(
+            _("Describe the photo for people who cannot see it (for example “Volunteers at the "
+              "border crossing”). Never write names or places that identify someone."),
+            field="alt_text",
+        )
+    if len(alt) > ALT_MAX:
+        raise DomainError(_("Keep the description to %(max)d characters.", max=ALT_MAX),
+                          field="alt_text")
+    return alt
+
+
 def _not_an_image() -> str:
     return _("This file is not a photo we can read. Upload a JPEG, PNG, WebP or GIF image.")
 
@@ -153,3 +172,18 @@ def reencode(data: bytes, field: str = "photo") -> tuple[bytes, str, int, int]:
     except Exception:  # noqa: BLE001 - an unusual pixel format we cannot convert
         raise DomainError(_not_an_image(), field=field) from None
     return out.getvalue(), content_type, pixels.width, pixels.height
+
+
+def jpeg_variant(data: bytes, max_width: int) -> tuple[bytes, int, int]:
+    """A JPEG no wider than ``max_width`` of an image already cleaned by ``reencode`` (a
+    transparent one on white): ``(bytes, width, height)``, pixels only, no metadata."""
+    with Image.open(BytesIO(data)) as opened:
+        image = opened.convert("RGBA")
+    background = Image.new("RGB", image.size, (255, 255, 255))
+    background.paste(image, mask=image.getchannel("A"))
+    if background.width > max_width:
+        height = max(1, round(background.height * max_width / background.width))
+        background = background.resize((max_width, height), Image.Resampling.LANCZOS)
+    out = BytesIO()
+    background.save(out, "JPEG", quality=JPEG_QUALITY - 5, optimize=True, progressive=True)
+    return out.getvalue(), background.width, background.height

@@ -14,7 +14,7 @@ from tracker.accounts import services as accounts
 from tracker.accounts import totp
 from tracker.accounts.models import User
 from tracker.budgets import services as budgets
-from tracker.cases import services, workflow
+from tracker.cases import covers, services, workflow
 from tracker.cases.models import RescueCase
 from tracker.core.money import Money
 from tracker.core.time import (
@@ -24,6 +24,7 @@ from tracker.core.time import (
     utcnow,
 )
 from tracker.demo import bulk as bulk_seed
+from tracker.demo.covers import landscape_jpeg
 from tracker.demo.organization import seed_organization
 from tracker.donations import services as donations
 from tracker.extensions import db
@@ -192,6 +193,10 @@ def _seed_fixed(rng: random.Random) -> int:
             ),
             base,
         )
+        # a drawn landscape (places, never people), checked like any upload
+        covers.store_cover(case, landscape_jpeg(rng.randint(0, 10_000)),
+                           "A landscape of hills under the sky, with a road or a river (a drawn "
+                           "demo picture)", None)
         for category, planned in spec.get("budget", {}).items():
             budgets.set_line(case, category, Money(planned if base == "JPY" else planned // 100, base))
         if spec.get("budget"):

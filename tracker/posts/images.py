@@ -9,10 +9,19 @@ from typing import TYPE_CHECKING
 from flask_babel import gettext as _
 
 from tracker import audit
+from tracker.core import faces
 from tracker.core.errors import DomainError
-from tracker.core.images import EXTENSIONS, MAX_UPLOAD_BYTES, read_upload, reencode
+from tracker.core.images import (
+    ALT_MAX,
+    EXTENSIONS,
+    MAX_UPLOAD_BYTES,
+    clean_alt_text,
+    read_upload,
+    reencode,
+)
 
-__all__ = ["EXTENSIONS", "MAX_UPLOAD_BYTES", "read_upload", "reencode", "store_image"]
+__all__ = ["ALT_MAX", "EXTENSIONS", "MAX_UPLOAD_BYTES", "clean_alt_text", "read_upload", "reencode",
+           "store_image"]
 from tracker.core.time import utcnow
 from tracker.extensions import db
 from tracker.posts.models import Post, PostImage
@@ -20,24 +29,6 @@ from tracker.posts.services import audit_case_id
 
 if TYPE_CHECKING:
     from tracker.accounts.models import User
-
-ALT_MAX = 300
-
-
-def clean_alt_text(alt_text: str) -> str:
-    """Alt text on one line (line breaks would break the Markdown snippet), 1-300 characters."""
-    alt = " ".join((alt_text or "").split())
-    if not alt:
-        raise DomainError(
-            _("Describe the photo for people who cannot see it (for example “Volunteers at the "
-              "border crossing”). Never write names or places that identify someone."),
-            field="alt_text",
-        )
-    if len(alt) > ALT_MAX:
-        raise DomainError(_("Keep the description to %(max)d characters.", max=ALT_MAX),
-                          field="alt_text")
-    return alt
-
 
 def store_image(upload_bytes: bytes, alt_text: str, post: Post, uploaded_by: User | None) -> PostImage:
     """Re-encode an uploaded photo for ``post`` and add it under a random public name.
@@ -59,12 +50,14 @@ def store_image(upload_bytes: bytes, alt_text: str, post: Post, uploaded_by: Use
         data=data,
         uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
     )
+    faces.set_checked(image, data)
     db.session.add(image)
     post.updated_at = utcnow()
     db.session.flush()
     audit.record("post.image_added", post, case_id=audit_case_id(post),
                  after={"image_id": image.id, "width": width, "height": height,
-                        "content_type": content_type, "byte_size": len(data)})
+                        "content_type": content_type, "byte_size": len(data),
+                        "face_status": image.face_status, "face_regions": image.face_regions})
     return image
 
 
@@ -72,13 +65,55 @@ def remove_image(image: PostImage, post: Post) -> None:
     """Delete a photo of ``post`` (a wrong photo must be removable at once). Its URL answers
     404 from then on; copies already in browsers' or proxies' caches are out of our reach.
     Flushes; the caller commits."""
-    if image.post_id != post.id:
-        raise DomainError(_("This photo belongs to another post."), field="photo")
+    _own(image, post)
     audit.record("post.image_removed", post, case_id=audit_case_id(post),
                  before={"image_id": image.id, "token": image.token})
     db.session.delete(image)
     post.updated_at = utcnow()
     db.session.flush()
+
+
+def held_images(post: Post) -> list[PostImage]:
+    """The post's photos the face check holds (the post cannot be published while any is)."""
+    return [image for image in images_of(post) if image.face_held]
+
+
+def blur_image(image: PostImage, post: Post) -> None:
+    """Blur the faces found in a held photo of ``post`` (the regions stored with it), check the
+    result again and keep it. Audited "post.image_blurred". Flushes; the caller commits.
+
+    The photo keeps its name, so the Markdown already pasted into the post still shows it: a
+    held photo was never served to the public, so no shared cache can hold the unblurred one.
+    """
+    _own(image, post)
+    if not image.face_held:
+        raise DomainError(_("This photo is not held: there is nothing to blur."), field="photo")
+    before = {"image_id": image.id, "token": image.token, "face_status": image.face_status}
+    data, details = faces.blurred(image, image.data, image.content_type)
+    image.data, image.byte_size = data, len(data)
+    post.updated_at = utcnow()
+    db.session.flush()
+    audit.record("post.image_blurred", post, case_id=audit_case_id(post), before=before,
+                 after={"image_id": image.id, **details})
+
+
+def consent_image(image: PostImage, post: Post, agreed: bool, note: str | None) -> None:
+    """Show a held photo of ``post`` as it is: staff confirm the people shown agreed (box
+    ticked, note required). Audited "post.image_consented" with the note. Flushes."""
+    _own(image, post)
+    if not image.face_held:
+        raise DomainError(_("This photo is not held: there is nothing to confirm."), field="photo")
+    details = faces.consented(image, agreed, note)
+    post.updated_at = utcnow()
+    db.session.flush()
+    audit.record("post.image_consented", post, case_id=audit_case_id(post),
+                 before={"image_id": image.id, "face_status": faces.HELD},
+                 after={"image_id": image.id, **details})
+
+
+def _own(image: PostImage, post: Post) -> None:
+    if image.post_id != post.id:
+        raise DomainError(_("This photo belongs to another post."), field="photo")
 
 
 def filename(image: PostImage) -> str:
@@ -111,8 +146,9 @@ def find_by_filename(name: str) -> PostImage | None:
 
 
 def is_public(image: PostImage) -> bool:
-    """Whether the public may see the image now: its post is published or past its embargo."""
-    if image.post_id is None:
+    """Whether the public may see the image now: its post is published or past its embargo,
+    and the face check lets it be shown (not held)."""
+    if image.post_id is None or not image.face_showable:
         return False
     post = db.session.get(Post, image.post_id)
     return post is not None and post.is_visible(utcnow())

@@ -18,7 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases.models import RescueCase
-from tracker.core import labels
+from tracker.core import faces, labels
+from tracker.core.faces import FaceReviewMixin
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
@@ -135,7 +136,7 @@ class PostTranslation(db.Model):
     post: Mapped[Post] = relationship(back_populates="translations")
 
 
-class PostImage(db.Model):
+class PostImage(FaceReviewMixin, db.Model):
     """A photo for posts, stored re-encoded (EXIF and GPS gone) in the database, so that every
     app server can serve it without shared disks."""
 
@@ -144,6 +145,7 @@ class PostImage(db.Model):
         CheckConstraint("content_type IN ('image/jpeg', 'image/png')", name="content_type"),
         CheckConstraint("width > 0 AND height > 0", name="dimensions"),
         CheckConstraint("byte_size > 0", name="byte_size"),
+        faces.status_check(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

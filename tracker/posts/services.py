@@ -29,7 +29,7 @@ from tracker.cases import follows
 from tracker.cases import signals as case_signals
 from tracker.cases.follows import CaseFollow
 from tracker.cases.models import RescueCase
-from tracker.core import labels
+from tracker.core import faces, labels
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.i18n import current_locale as current_locale_code
 from tracker.core.i18n import default_locale, known, language
@@ -46,6 +46,7 @@ from tracker.posts.models import (
     PUBLISHED,
     SCHEDULED,
     Post,
+    PostImage,
     PostTranslation,
     other_language,
     post_cases,
@@ -382,6 +383,17 @@ def create_post(data: PostInput, *, author_id: int | None, now: datetime | None 
     return post
 
 
+def _refuse_held_photos(post: Post) -> None:
+    """A post cannot be published or scheduled while the face check holds one of its photos."""
+    held = db.session.scalar(
+        db.select(db.func.count(PostImage.id))
+        .where(PostImage.post_id == post.id, PostImage.face_status == faces.HELD))
+    if held:
+        raise Conflict(_("A photo of this post shows a face and is held. Under “Photos”, blur "
+                         "the faces or confirm that the person agreed, then publish."),
+                       field="publish")
+
+
 def update_post(post: Post, data: PostInput, *, now: datetime | None = None) -> Post:
     """Edit a post, and publish, schedule or take it back to draft as staff chose.
 
@@ -393,6 +405,8 @@ def update_post(post: Post, data: PostInput, *, now: datetime | None = None) -> 
     # Lock the row (PostgreSQL) so that two staff saving at once apply one after the other.
     db.session.refresh(post, with_for_update=True)
     cases, version = _check_input(data, post, now)
+    if data.publish in (PUBLISH_NOW, SCHEDULE):
+        _refuse_held_photos(post)
     before = _snapshot(post)
     post.title = data.title.strip()
     post.slug = data.slug

@@ -16,9 +16,10 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from tracker.core import faces
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
-from tracker.core.forms import apply_error
+from tracker.core.forms import FaceBlurForm, FaceConsentForm, apply_error
 from tracker.core.i18n import current_locale, language_url
 from tracker.core.time import utcnow
 from tracker.core.transactions import transaction
@@ -59,7 +60,7 @@ def _render_post(post: Post) -> str:
     page_language = current_locale()
     version = post.in_language(page_language)
     cases = [c for c in post.cases if c.is_public]
-    photos = images.images_of(post)
+    photos = [p for p in images.images_of(post) if p.face_showable]
     og_image = (url_for("posts.image", filename=images.filename(photos[0]), _external=True)
                 if photos else None)
     languages = post.languages
@@ -217,6 +218,11 @@ def staff_photo(slug: str):
         except DomainError as exc:
             apply_error(photo_form, exc)
         else:
+            if stored.face_held:
+                flash(_("The photo shows a face, so it is held: blur the faces or confirm that "
+                        "the person agreed before the post can be published."), "warning")
+                return redirect(url_for("posts.staff_photo_review", slug=post.slug,
+                                        image_id=stored.id))
             flash(_("Photo added as %(name)s: paste its Markdown into the text.",
                     name=images.filename(stored)), "success")
             return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
@@ -236,3 +242,89 @@ def staff_remove_photo(slug: str, image_id: int):
         images.remove_image(found, post)
     flash(_("Photo removed. Also take its Markdown out of the text."), "success")
     return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
+
+
+# --- the face check's review of a held photo (tracker.core.faces) ------------------------------
+
+
+def _staff_image(slug: str, image_id: int) -> tuple[Post, PostImage]:
+    post = _staff_post(slug)
+    found = db.session.get(PostImage, image_id)
+    if found is None or found.post_id != post.id:
+        abort(404)
+    return post, found
+
+
+def _render_review(post: Post, found: PostImage, consent_form=None, code: int = 200):
+    return render_template(
+        "staff/photo_review.html",
+        title=_("Photo of “%(title)s”", title=post.title),
+        photo=found,
+        image_url=lambda kind: url_for("posts.staff_photo_image", slug=post.slug,
+                                       image_id=found.id, kind=kind),
+        blur_url=url_for("posts.staff_photo_blur", slug=post.slug, image_id=found.id),
+        consent_url=url_for("posts.staff_photo_consent", slug=post.slug, image_id=found.id),
+        back_url=url_for("posts.staff_edit", slug=post.slug) + "#photos",
+        blur_form=FaceBlurForm(), consent_form=consent_form or FaceConsentForm(),
+    ), code
+
+
+@bp.route("/staff/posts/<slug>/photos/<int:image_id>/review")
+@roles(*STAFF)
+def staff_photo_review(slug: str, image_id: int):
+    """A held photo: the faces found, the blurred preview, and the two ways to release it."""
+    return _render_review(*_staff_image(slug, image_id))
+
+
+@bp.route("/staff/posts/<slug>/photos/<int:image_id>/<kind>.img")
+@roles(*STAFF)
+def staff_photo_image(slug: str, image_id: int, kind: str):
+    """The faces found framed ("boxes") or blurred as the blur would write it ("preview")."""
+    _post, found = _staff_image(slug, image_id)
+    if kind not in faces.REVIEW_KINDS:
+        abort(404)
+    data = faces.review_image(found, found.data, found.content_type, kind)
+    response = Response(data, mimetype=found.content_type if kind == "preview" else "image/jpeg")
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.route("/staff/posts/<slug>/photos/<int:image_id>/blur", methods=["POST"])
+@roles(*STAFF)
+def staff_photo_blur(slug: str, image_id: int):
+    """Blur the faces found as previewed, then check the photo again (audited)."""
+    post, found = _staff_image(slug, image_id)
+    if not FaceBlurForm().validate_on_submit():
+        abort(400)
+    try:
+        with transaction():
+            images.blur_image(found, post)
+            held = found.face_held
+    except DomainError as exc:
+        flash(exc.reason, "error")
+        return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
+    if held:
+        flash(_("The check still finds a face: look at the new boxes and blur again, or confirm "
+                "that the person agreed."), "warning")
+        return redirect(url_for("posts.staff_photo_review", slug=post.slug, image_id=found.id))
+    flash(_("The faces are blurred; the photo can be shown."), "success")
+    return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
+
+
+@bp.route("/staff/posts/<slug>/photos/<int:image_id>/consent", methods=["POST"])
+@roles(*STAFF)
+def staff_photo_consent(slug: str, image_id: int):
+    """Show a held photo as it is: the person agreed (box and note required; audited)."""
+    post, found = _staff_image(slug, image_id)
+    form = FaceConsentForm()
+    if form.validate_on_submit():
+        try:
+            with transaction():
+                images.consent_image(found, post, bool(form.agreed.data), form.face_note.data)
+        except DomainError as exc:
+            apply_error(form, exc)
+        else:
+            flash(_("Noted: the photo is shown as it is."), "success")
+            return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
+    return _render_review(*_staff_image(slug, image_id), consent_form=form, code=422)

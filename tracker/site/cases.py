@@ -6,6 +6,7 @@ import json
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -20,25 +21,28 @@ from markupsafe import escape
 
 from tracker import audit
 from tracker.budgets import services as budget_services
+from tracker.cases import covers, services, workflow
 from tracker.cases import public as public_view
-from tracker.cases import services, workflow
 from tracker.cases.forms import (
     TRACK_NAMES,
     CaseForm,
     CloseForm,
+    CoverForm,
     EditCaseForm,
     PersonForm,
     PublishForm,
+    RemoveCoverForm,
     RescuedForm,
     StatusForm,
     UnpublishForm,
 )
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core import confirm
+from tracker.core import confirm, faces
 from tracker.core.access import public, roles
 from tracker.core.errors import Conflict, DomainError
-from tracker.core.forms import apply_error
+from tracker.core.forms import FaceBlurForm, FaceConsentForm, apply_error
 from tracker.core.i18n import current_locale
+from tracker.core.images import read_upload
 from tracker.core.links import public_url
 from tracker.core.money import Money, MoneyError, format_money, format_plain, parse_amount
 from tracker.core.time import current_fiscal_year, local_today
@@ -84,6 +88,7 @@ def home():
             more_cases=more,
             completed=completed,
             progress=public_view.progress_for(cases + completed),
+            covers=covers.public_covers([c.id for c in cases]),
             summary=year_summary(current_fiscal_year()),
             posts=recent_visible_posts(),
         )
@@ -107,6 +112,7 @@ def index():
         cases = listed[:CASES_PER_PAGE]
         return render_template(
             "cases/index.html", cases=cases, progress=public_view.progress_for(cases),
+            covers=covers.public_covers([c.id for c in cases]),
             page=page, has_next=len(listed) > CASES_PER_PAGE,
         )
 
@@ -139,6 +145,7 @@ def show(slug: str):
             accepts_gifts=donation_services.accepts_gifts(case),
             open_statuses=sorted(workflow.OPEN_STATUSES),
             budget=budget_services.public_budget(case),
+            cover=covers.public_covers([case.id]).get(case.id),
         )
 
     return pagecache.serve(("case", slug), lambda: case_fingerprint(slug), render)
@@ -267,7 +274,7 @@ def _close_form(case: RescueCase, form: CloseForm | None = None) -> CloseForm:
 
 
 def _render_detail(case: RescueCase, *, status_form=None, person_form=None, rescued_form=None,
-                   close_form=None, unpublish_form=None, code: int = 200):
+                   close_form=None, unpublish_form=None, cover_form=None, code: int = 200):
     return render_template(
         "staff/case_detail.html",
         case=case,
@@ -281,6 +288,9 @@ def _render_detail(case: RescueCase, *, status_form=None, person_form=None, resc
         close_form=_close_form(case, close_form),
         publish_form=PublishForm(),
         unpublish_form=unpublish_form or UnpublishForm(),
+        cover=covers.cover_of(case),
+        cover_form=cover_form or CoverForm(),
+        remove_cover_form=RemoveCoverForm(),
         today=local_today(),
         embed_code=embed_code(case),
     ), code
@@ -511,3 +521,152 @@ def unpublish(case_id: int):
     flash(_("The case is private again: its public addresses answer as if it never existed.")
           if done else _("The case was not public."), "success")
     return redirect(url_for("staff.case_detail", case_id=case.id))
+
+
+# --- cover photos ------------------------------------------------------------------------------
+
+#: a public cover never changes under its random name (new pixels get a new name)
+PUBLIC_IMAGE_CACHE = "public, max-age=31536000, immutable"
+
+
+def _image_response(data: bytes, mimetype: str, cache_control: str) -> Response:
+    response = Response(data, mimetype=mimetype)
+    response.headers["Cache-Control"] = cache_control
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.route("/cases/<slug>/cover/<name>")
+@public
+def cover(slug: str, name: str):
+    """A public case's cover in one size (``<token>-card.jpg`` or ``<token>-page.jpg``).
+
+    404 unless the case is public and the face check lets the photo be shown: a hidden case's
+    cover answers like one that never existed, whoever asks (staff look at it on the staff page).
+    """
+    stem, dot, ext = name.rpartition(".")
+    token, dash, size = stem.rpartition("-")
+    if ext != "jpg" or not dot or not dash or size not in covers.SIZES:
+        abort(404)
+    found = covers.find_public(slug, token)
+    if found is None:
+        abort(404)
+    return _image_response(found.data if size == "page" else found.card_data, "image/jpeg",
+                           PUBLIC_IMAGE_CACHE)
+
+
+def _render_cover_review(case: RescueCase, cover_row, *, consent_form=None, code: int = 200):
+    return render_template(
+        "staff/photo_review.html",
+        title=_("Cover photo of “%(title)s”", title=case.public_title),
+        photo=cover_row,
+        image_url=lambda kind: url_for("staff.cover_image", case_id=case.id, kind=kind),
+        blur_url=url_for("staff.cover_blur", case_id=case.id),
+        consent_url=url_for("staff.cover_consent", case_id=case.id),
+        back_url=url_for("staff.case_detail", case_id=case.id) + "#cover",
+        blur_form=FaceBlurForm(), consent_form=consent_form or FaceConsentForm(),
+    ), code
+
+
+@staff_bp.route("/cases/<int:case_id>/cover", methods=["POST"])
+@roles(*STAFF)
+def cover_upload(case_id: int):
+    """Upload (or replace) the case's cover; a photo with a face is held for review."""
+    case = _staff_case(case_id)
+    form = CoverForm()
+    if form.validate_on_submit():
+        try:
+            with transaction():
+                stored = covers.store_cover(case, read_upload(form.photo.data.stream),
+                                            form.alt_text.data or "", current_user)
+                held = stored.face_held
+        except DomainError as exc:
+            apply_error(form, exc)
+        else:
+            if held:
+                flash(_("The photo shows a face, so it is held: blur the faces or confirm that "
+                        "the person agreed before it is shown."), "warning")
+                return redirect(url_for("staff.cover_review", case_id=case.id))
+            flash(_("Cover photo saved."), "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id) + "#cover")
+    return _render_detail(_staff_case(case_id), cover_form=form, code=422)
+
+
+@staff_bp.route("/cases/<int:case_id>/cover/remove", methods=["POST"])
+@roles(*STAFF)
+def cover_remove(case_id: int):
+    """Take the cover away; its addresses answer 404 from then on."""
+    case = _staff_case(case_id)
+    if not RemoveCoverForm().validate_on_submit():
+        return _render_detail(case, code=422)
+    with transaction():
+        covers.remove_cover(case)
+    flash(_("Cover photo removed."), "success")
+    return redirect(url_for("staff.case_detail", case_id=case.id) + "#cover")
+
+
+@staff_bp.route("/cases/<int:case_id>/cover/review")
+@roles(*STAFF)
+def cover_review(case_id: int):
+    """A held cover: the faces found, the blurred preview, and the two ways to release it."""
+    case = _staff_case(case_id)
+    found = covers.cover_of(case)
+    if found is None:
+        abort(404)
+    return _render_cover_review(case, found)
+
+
+@staff_bp.route("/cases/<int:case_id>/cover/<kind>.jpg")
+@roles(*STAFF)
+def cover_image(case_id: int, kind: str):
+    """The cover as staff see it: as stored ("page"), the faces framed ("boxes") or blurred as
+    the blur would write it ("preview"). Never kept by any cache."""
+    found = covers.cover_of(_staff_case(case_id))
+    if found is None or kind not in ("page", *faces.REVIEW_KINDS):
+        abort(404)
+    data = found.data if kind == "page" else faces.review_image(found, found.data, "image/jpeg",
+                                                                kind)
+    return _image_response(data, "image/jpeg", "private, no-store")
+
+
+@staff_bp.route("/cases/<int:case_id>/cover/blur", methods=["POST"])
+@roles(*STAFF)
+def cover_blur(case_id: int):
+    """Blur the faces found in the held cover as previewed, then check it again (audited)."""
+    case = _staff_case(case_id)
+    if not FaceBlurForm().validate_on_submit():
+        abort(400)
+    try:
+        with transaction():
+            found = covers.blur_cover(case)
+            held = found.face_held
+    except DomainError as exc:
+        flash(exc.reason, "error")
+        return redirect(url_for("staff.case_detail", case_id=case.id) + "#cover")
+    if held:
+        flash(_("The check still finds a face: look at the new boxes and blur again, or confirm "
+                "that the person agreed."), "warning")
+        return redirect(url_for("staff.cover_review", case_id=case.id))
+    flash(_("The faces are blurred; the cover can be shown."), "success")
+    return redirect(url_for("staff.case_detail", case_id=case.id) + "#cover")
+
+
+@staff_bp.route("/cases/<int:case_id>/cover/consent", methods=["POST"])
+@roles(*STAFF)
+def cover_consent(case_id: int):
+    """Show the held cover as it is: the person agreed (box and note required; audited)."""
+    case = _staff_case(case_id)
+    form = FaceConsentForm()
+    if form.validate_on_submit():
+        try:
+            with transaction():
+                covers.consent_cover(case, bool(form.agreed.data), form.face_note.data)
+        except DomainError as exc:
+            apply_error(form, exc)
+        else:
+            flash(_("Noted: the cover is shown as it is."), "success")
+            return redirect(url_for("staff.case_detail", case_id=case.id) + "#cover")
+    found = covers.cover_of(case)
+    if found is None:
+        abort(404)
+    return _render_cover_review(case, found, consent_form=form, code=422)

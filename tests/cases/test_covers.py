@@ -1,0 +1,295 @@
+"""Cover photos and the face check (tracker.core.faces): a photo with a face is held (not
+public, its post not publishable) until staff blur the faces (audited, checked again) or record
+the person's consent with a note (audited); covers are public only with their public case,
+without metadata, and change the public pages' fingerprints."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
+
+from tests.conftest import csrf_from
+from tests.factories import make_case
+from tests.posts.helpers import edit_url, jpeg_with_gps, only_post, post_form, stored_images, upload
+from tracker.audit import AuditEntry
+from tracker.cases import covers
+from tracker.cases import services as case_services
+from tracker.cases.models import CaseCover
+from tracker.core import faces
+from tracker.core.errors import DomainError
+from tracker.demo.covers import landscape
+from tracker.extensions import db
+from tracker.posts import images
+from tracker.site.public import case_fingerprint, listing_fingerprint
+
+FACE = Path(__file__).parent.parent / "fixtures" / "drawn_face.png"
+MARKER = "SAFEHOUSE-c0v3r"
+
+
+def face_photo(size=(900, 600)) -> bytes:
+    """A colour JPEG with the drawn face in it (see tests/fixtures/README.md)."""
+    scene = Image.new("RGB", size, (110, 150, 190))
+    scene.paste(Image.open(FACE).convert("RGB"), (size[0] // 2 - 120, size[1] // 2 - 120))
+    out = BytesIO()
+    scene.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+@pytest.fixture
+def staff(client, auth, make_user):
+    user, password = make_user("staff")
+    assert auth.login(user.email, password).status_code == 302
+    return user
+
+
+@pytest.fixture
+def case(app):
+    made = make_case("mountain-pass", people=2, status="fundraising")
+    case_services.publish(made)
+    db.session.commit()
+    return made
+
+
+def upload_cover(client, case_id: int, data: bytes, alt: str = "A road between green hills"):
+    form = {"alt_text": alt,
+            "photo": FileStorage(BytesIO(data), filename="cover.jpg", content_type="image/jpeg"),
+            "csrf_token": csrf_from(client.get(f"/staff/cases/{case_id}").text)}
+    boundary, body = encode_multipart(form)
+    return client.post(f"/staff/cases/{case_id}/cover", data=body,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def the_cover() -> CaseCover | None:
+    db.session.expire_all()
+    return db.session.scalar(db.select(CaseCover))
+
+
+def actions(prefix: str) -> list[AuditEntry]:
+    db.session.expire_all()
+    return list(db.session.scalars(db.select(AuditEntry).where(AuditEntry.action.like(prefix))
+                                   .order_by(AuditEntry.id)))
+
+
+# --- the check itself ---------------------------------------------------------------------------
+
+
+def test_the_drawn_face_is_found_and_a_generated_landscape_is_clear():
+    status, regions = faces.check(face_photo())
+    assert status == faces.HELD and len(regions) == 1
+    x, y, w, h = regions[0]
+    assert 300 <= x + w // 2 <= 600 and 150 <= y + h // 2 <= 450  # where the face was pasted
+    for seed in range(4):
+        out = BytesIO()
+        landscape(seed).save(out, "JPEG")
+        assert faces.check(out.getvalue()) == (faces.CLEAR, [])
+
+
+def test_blurring_the_stored_regions_removes_the_detection_and_is_deterministic():
+    data = face_photo()
+    _, regions = faces.check(data)
+    once = faces.blur_regions(data, "image/jpeg", regions)
+    assert once == faces.blur_regions(data, "image/jpeg", regions)
+    assert faces.check(once) == (faces.CLEAR, [])
+
+
+# --- covers ---------------------------------------------------------------------------------------
+
+
+def test_a_clear_cover_is_shown_on_cards_page_and_preview_without_metadata(client, auth, staff, case):
+    before_list, before_case = listing_fingerprint(), case_fingerprint(case.slug)
+    assert upload_cover(client, case.id, jpeg_with_gps(MARKER, (2400, 1600))).status_code == 302
+    cover = the_cover()
+    assert cover.face_status == faces.CLEAR and (cover.width, cover.card_width) == (1200, 480)
+    assert listing_fingerprint() != before_list and case_fingerprint(case.slug) != before_case
+    auth.logout()
+    page = client.get(f"/cases/{case.slug}").text
+    page_url = f"/cases/{case.slug}/cover/{cover.token}-page.jpg"
+    assert f'<meta property="og:image" content="http://localhost{page_url}">' in page
+    assert '<meta property="og:image:width" content="1200">' in page
+    assert 'content="summary_large_image"' in page
+    assert 'alt="A road between green hills" width="1200" height="800"' in page
+    home = client.get("/").text
+    assert f"{cover.token}-card.jpg" in home and 'loading="lazy"' in home
+    assert f"{cover.token}-card.jpg" in client.get("/cases").text
+    for size in ("page", "card"):
+        served = client.get(f"/cases/{case.slug}/cover/{cover.token}-{size}.jpg")
+        assert served.status_code == 200 and served.mimetype == "image/jpeg"
+        assert MARKER.encode() not in served.data and b"Exif" not in served.data
+        assert b"MarkerPhoneMaker" not in served.data
+        assert not Image.open(BytesIO(served.data)).getexif()
+    assert actions("case.cover%")[-1].action == "case.cover_added"
+
+
+def test_a_hidden_case_cover_answers_404_to_everyone(client, auth, staff, case):
+    upload_cover(client, case.id, jpeg_with_gps(MARKER))
+    token = the_cover().token
+    assert client.get(f"/cases/{case.slug}/cover/{token}-card.jpg").status_code == 200
+    case_services.unpublish(case_services.get_case_for_update(case.id))
+    db.session.commit()
+    assert client.get(f"/cases/{case.slug}/cover/{token}-card.jpg").status_code == 404  # staff too
+    auth.logout()
+    assert client.get(f"/cases/{case.slug}/cover/{token}-page.jpg").status_code == 404
+    assert client.get(f"/cases/other/cover/{token}-page.jpg").status_code == 404
+
+
+def test_a_cover_with_a_face_is_held_then_blurred_and_audited(client, auth, staff, case):
+    response = upload_cover(client, case.id, face_photo())
+    assert response.status_code == 302 and response.location.endswith("/cover/review")
+    cover = the_cover()
+    assert cover.face_status == faces.HELD and len(cover.face_regions) == 1
+    token = cover.token
+    review = client.get(f"/staff/cases/{case.id}/cover/review").text
+    assert "review-boxes" in review and "review-preview" in review
+    preview = client.get(f"/staff/cases/{case.id}/cover/preview.jpg")
+    assert preview.headers["Cache-Control"] == "private, no-store"
+    assert faces.check(preview.data) == (faces.CLEAR, [])
+    # held: not on the public page, its address 404
+    auth.logout()
+    assert client.get(f"/cases/{case.slug}/cover/{token}-page.jpg").status_code == 404
+    assert "og:image" not in client.get(f"/cases/{case.slug}").text
+    assert client.post(f"/staff/cases/{case.id}/cover/blur").status_code in (302, 400, 403)
+    assert the_cover().face_status == faces.HELD  # anonymous: nothing changed
+
+
+def test_blur_applies_the_preview_and_is_audited(client, staff, case):
+    upload_cover(client, case.id, face_photo())
+    regions = the_cover().face_regions
+    preview = client.get(f"/staff/cases/{case.id}/cover/preview.jpg").data
+    csrf = csrf_from(client.get(f"/staff/cases/{case.id}/cover/review").text)
+    response = client.post(f"/staff/cases/{case.id}/cover/blur", data={"csrf_token": csrf})
+    assert response.status_code == 302
+    cover = the_cover()
+    assert cover.face_status == faces.BLURRED and cover.face_regions is None
+    assert cover.data == preview  # exactly what staff saw
+    [entry] = [e for e in actions("case.cover%") if e.action == "case.cover_blurred"]
+    assert entry.after["regions_blurred"] == regions and entry.actor_id == staff.id
+    assert client.get(f"/cases/{case.slug}/cover/{cover.token}-page.jpg").status_code == 200
+
+
+def test_consent_needs_the_box_and_a_note_and_is_audited(client, staff, case):
+    upload_cover(client, case.id, face_photo())
+    url = f"/staff/cases/{case.id}/cover/consent"
+    csrf = csrf_from(client.get(f"/staff/cases/{case.id}/cover/review").text)
+    refused = client.post(url, data={"csrf_token": csrf, "face_note": "Agreed"})
+    assert refused.status_code == 422 and "Tick the box" in refused.text
+    refused = client.post(url, data={"csrf_token": csrf, "agreed": "y", "face_note": "  "})
+    assert refused.status_code == 422 and "Write how the person agreed" in refused.text
+    assert the_cover().face_status == faces.HELD
+    assert not [e for e in actions("case.cover%") if e.action == "case.cover_consented"]
+    ok = client.post(url, data={"csrf_token": csrf, "agreed": "y",
+                                "face_note": "Signed form kept at the office"})
+    assert ok.status_code == 302
+    cover = the_cover()
+    assert cover.face_status == faces.CONSENTED and cover.face_note == "Signed form kept at the office"
+    [entry] = [e for e in actions("case.cover%") if e.action == "case.cover_consented"]
+    assert entry.after["note"] == "Signed form kept at the office"
+
+
+@pytest.mark.parametrize("role", [None, "director"])
+def test_cover_routes_are_staff_only(client, auth, make_user, case, role):
+    covers.store_cover(case, face_photo(), "A person", None)
+    db.session.commit()
+    if role:
+        user, password = make_user(role)
+        auth.login(user.email, password)
+    for method, path in (("get", "review"), ("get", "preview.jpg"), ("get", "boxes.jpg"),
+                         ("post", "blur"), ("post", "consent")):
+        response = getattr(client, method)(f"/staff/cases/{case.id}/cover/{path}")
+        assert response.status_code in (302, 403, 400), (path, response.status_code)
+        if response.status_code == 302:
+            assert "/login" in response.location
+    assert the_cover().face_status == faces.HELD
+
+
+def test_the_lists_load_covers_in_one_statement(app, case):
+    other = make_case("river-crossing", status="fundraising")
+    case_services.publish(other)
+    covers.store_cover(case, jpeg_with_gps(MARKER), "Hills", None)
+    covers.store_cover(other, jpeg_with_gps(MARKER), "A river", None)
+    db.session.commit()
+    found = covers.public_covers([case.id, other.id])
+    assert set(found) == {case.id, other.id} and found[other.id].alt_text == "A river"
+
+
+# --- post photos ------------------------------------------------------------------------------------
+
+
+def test_a_held_post_photo_blocks_publishing_until_blurred(client, auth, staff):
+    assert post_form(client).status_code == 302
+    post = only_post()
+    assert upload(client, post.slug, face_photo()).status_code == 302
+    [image] = stored_images()
+    assert image.face_status == faces.HELD
+    # publishing is refused with a form error, and nothing changes
+    refused = post_form(client, edit_url(post.slug), publish="publish")
+    assert refused.status_code in (409, 422) and "shows a face and is held" in refused.text
+    assert only_post().status == "draft"
+    # not public: staff see it, nobody else does
+    name = f"/images/{image.token}.jpg"
+    assert client.get(name).status_code == 200
+    review = f"/staff/posts/{post.slug}/photos/{image.id}"
+    assert faces.check(client.get(f"{review}/preview.img").data)[0] == faces.CLEAR
+    csrf = csrf_from(client.get(f"{review}/review").text)
+    assert client.post(f"{review}/blur", data={"csrf_token": csrf}).status_code == 302
+    [image] = stored_images()
+    assert image.face_status == faces.BLURRED
+    assert [e.action for e in actions("post.image%")][-1] == "post.image_blurred"
+    assert post_form(client, edit_url(post.slug), publish="publish").status_code == 302
+    assert only_post().status == "published"
+    auth.logout()
+    served = client.get(name)  # the same name: the Markdown pasted into the post still works
+    assert served.status_code == 200 and served.data == image.data
+    assert faces.check(served.data) == (faces.CLEAR, [])
+
+
+def test_a_held_post_photo_is_not_public_and_consent_releases_it(client, auth, staff):
+    assert post_form(client, publish="publish").status_code == 302
+    post = only_post()
+    upload(client, post.slug, face_photo())
+    [image] = stored_images()
+    auth.logout()
+    assert client.get(f"/images/{image.token}.jpg").status_code == 404
+    assert "og:image" not in client.get(f"/posts/{post.slug}").text
+    images.consent_image(image, post, True, "Agreed on camera, recorded")
+    db.session.commit()
+    assert client.get(f"/images/{image.token}.jpg").status_code == 200
+    entry = actions("post.image%")[-1]
+    assert entry.action == "post.image_consented" and entry.after["note"] == "Agreed on camera, recorded"
+    with pytest.raises(DomainError):  # nothing left to confirm
+        images.consent_image(image, post, True, "Again")
+
+
+def test_a_held_upload_leaves_the_public_fingerprints_and_its_release_moves_them(app, case):
+    before = (listing_fingerprint(), case_fingerprint(case.slug))
+    covers.store_cover(case, face_photo(), "A person by the river", None)
+    db.session.commit()
+    assert (listing_fingerprint(), case_fingerprint(case.slug)) == before  # nothing public moved
+    covers.blur_cover(case)
+    db.session.commit()
+    assert listing_fingerprint() != before[0] and case_fingerprint(case.slug) != before[1]
+    assert covers.public_covers([case.id])[case.id].alt_text == "A person by the river"
+
+
+def test_post_photo_review_routes_are_staff_only(client, auth, make_user, staff):
+    assert post_form(client).status_code == 302
+    post = only_post()
+    upload(client, post.slug, face_photo())
+    [image] = stored_images()
+    auth.logout()
+    director, password = make_user("director")
+    base = f"/staff/posts/{post.slug}/photos/{image.id}"
+    for signed_in in (False, True):
+        if signed_in:
+            auth.login(director.email, password)
+        for method, path in (("get", "review"), ("get", "preview.img"), ("get", "boxes.img"),
+                             ("post", "blur"), ("post", "consent")):
+            response = getattr(client, method)(f"{base}/{path}")
+            assert response.status_code in (302, 400, 403), (path, response.status_code)
+            if response.status_code == 302:
+                assert "/login" in response.location
+    assert stored_images()[0].face_status == faces.HELD

@@ -1,0 +1,237 @@
+"""The face check every photo that can reach a public page passes: one home for detecting
+faces, drawing what was found, blurring it, and the review state a photo carries.
+
+Safety: the people in the cases are in hiding; a face in a photo on a public page can be
+recognised. So a photo in which OpenCV's Haar cascades (frontal and profile faces, the model
+files shipped inside ``opencv-python-headless``: nothing is downloaded at run time) find a face
+is *held*: not shown publicly, and a post carrying it cannot be published, until staff blur
+the regions found (the check then runs again on the result) or confirm on purpose, with a note,
+that the person agreed to be shown. A cascade misses some faces and sees some that are not
+there: it is a safety net in front of the staff's own judgement, not a replacement for it.
+
+The regions found are stored with the photo (``FaceReviewMixin.face_regions``), so the
+preview staff look at and the blur they apply are the same pixels, whatever the detector does.
+"""
+
+from __future__ import annotations
+
+import threading
+from io import BytesIO
+from typing import Any
+
+from flask_babel import gettext as _
+from PIL import Image, ImageDraw, ImageFilter
+from sqlalchemy import JSON, CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tracker.core.errors import DomainError
+
+#: no face was found
+CLEAR = "clear"
+#: a face was found: not public until blurred or consented
+HELD = "held"
+#: staff blurred the regions found and the check found no face afterwards
+BLURRED = "blurred"
+#: staff confirmed, with a note, that the people shown agreed to it
+CONSENTED = "consented"
+FACE_STATUSES = (CLEAR, HELD, BLURRED, CONSENTED)
+#: the statuses a public page may show
+SHOWABLE = (CLEAR, BLURRED, CONSENTED)
+
+#: the detector works on a copy no larger than this (faster; small faces are still found)
+DETECT_SIDE = 800
+#: each region is widened by this share of its size on every side before blurring
+MARGIN = 0.25
+CONSENT_NOTE_MAX = 300
+
+_cascades: dict[str, Any] = {}
+_lock = threading.Lock()
+#: one detection at a time per process (a shared classifier is not documented as thread-safe)
+_detect_lock = threading.Lock()
+
+
+def _cascade(name: str):
+    """A cascade from the files OpenCV ships, loaded once per process."""
+    # OpenCV is imported when a photo is first checked: it is slow to load, and most
+    # processes (the worker, most requests) never check a photo.
+    import cv2
+
+    with _lock:
+        if name not in _cascades:
+            classifier = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+            if classifier.empty():  # pragma: no cover - a broken install
+                raise RuntimeError(f"OpenCV cascade {name} could not be loaded")
+            _cascades[name] = classifier
+        return _cascades[name]
+
+
+def detect_faces(data: bytes) -> list[list[int]]:
+    """The face regions found in an encoded image, as ``[x, y, width, height]`` in its own
+    pixels, sorted. Frontal faces, and profiles looking either way."""
+    import cv2
+    import numpy as np
+
+    with Image.open(BytesIO(data)) as image:
+        gray = image.convert("L")
+    scale = min(1.0, DETECT_SIDE / max(gray.size))
+    if scale < 1.0:
+        gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))),
+                           Image.Resampling.LANCZOS)
+    pixels = cv2.equalizeHist(np.asarray(gray, dtype=np.uint8))
+    width = pixels.shape[1]
+    min_side = max(24, min(pixels.shape) // 20)
+    classifiers = [(_cascade(name), mirrored) for name, mirrored in (
+        ("haarcascade_frontalface_default.xml", False),
+        ("haarcascade_profileface.xml", False),
+        ("haarcascade_profileface.xml", True),  # profiles looking the other way
+    )]
+    found: list[tuple[int, int, int, int]] = []
+    with _detect_lock:
+        for classifier, mirrored in classifiers:
+            source = cv2.flip(pixels, 1) if mirrored else pixels
+            boxes = classifier.detectMultiScale(source, scaleFactor=1.1, minNeighbors=5,
+                                                minSize=(min_side, min_side))
+            for x, y, w, h in (boxes if len(boxes) else []):
+                x = width - x - w if mirrored else x
+                found.append((int(x), int(y), int(w), int(h)))
+    regions = [[round(v / scale) for v in box] for box in found]
+    return sorted(regions)
+
+
+def _widened(region: list[int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    x, y, w, h = region
+    dx, dy = round(w * MARGIN), round(h * MARGIN)
+    return (max(0, x - dx), max(0, y - dy), min(size[0], x + w + dx), min(size[1], y + h + dy))
+
+
+def _encode(image: Image.Image, content_type: str) -> bytes:
+    """Encode pixels only (a new image: no metadata can come along)."""
+    pixels = Image.frombytes(image.mode, image.size, image.tobytes())
+    out = BytesIO()
+    if content_type == "image/png":
+        pixels.save(out, "PNG", optimize=True)
+    else:
+        pixels.convert("RGB").save(out, "JPEG", quality=85, optimize=True, progressive=True)
+    return out.getvalue()
+
+
+def blur_regions(data: bytes, content_type: str, regions: list[list[int]]) -> bytes:
+    """The image with every region (widened by ``MARGIN``) pixelated and then blurred hard,
+    encoded again without metadata. Deterministic: the same input gives the same bytes."""
+    with Image.open(BytesIO(data)) as opened:
+        image = opened.copy()
+    image.load()
+    for region in regions:
+        box = _widened(region, image.size)
+        if box[2] <= box[0] or box[3] <= box[1]:
+            continue
+        patch = image.crop(box)
+        w, h = patch.size
+        # pixelate to a few blocks (no feature survives), then blur away the block edges
+        blocks = patch.resize((max(1, w // 12), max(1, h // 12)), Image.Resampling.BILINEAR)
+        patch = blocks.resize((w, h), Image.Resampling.NEAREST)
+        patch = patch.filter(ImageFilter.GaussianBlur(max(4, min(w, h) // 8)))
+        image.paste(patch, box[:2])
+    return _encode(image, content_type)
+
+
+def draw_regions(data: bytes, content_type: str, regions: list[list[int]]) -> bytes:
+    """The image with a thick frame around each region found (staff review only)."""
+    with Image.open(BytesIO(data)) as opened:
+        image = opened.convert("RGB")
+    draw = ImageDraw.Draw(image)
+    line = max(3, max(image.size) // 200)
+    for x, y, w, h in regions:
+        draw.rectangle((x, y, x + w, y + h), outline=(255, 0, 180), width=line)
+        draw.rectangle((x - line, y - line, x + w + line, y + h + line), outline=(0, 0, 0),
+                       width=max(1, line // 2))
+    return _encode(image, "image/jpeg")
+
+
+#: what staff may look at while reviewing a held photo
+REVIEW_KINDS = ("boxes", "preview")
+
+
+def review_image(photo: FaceReviewMixin, data: bytes, content_type: str, kind: str) -> bytes:
+    """What staff look at while reviewing: the stored regions framed ("boxes") or blurred
+    exactly as the blur will write them ("preview")."""
+    regions = list(photo.face_regions or [])
+    if kind == "preview":
+        return blur_regions(data, content_type, regions)
+    return draw_regions(data, content_type, regions)
+
+
+def check(data: bytes) -> tuple[str, list[list[int]]]:
+    """The face check of an encoded image: ``(HELD, regions)`` or ``(CLEAR, [])``."""
+    regions = detect_faces(data)
+    return (HELD if regions else CLEAR), regions
+
+
+def status_check() -> CheckConstraint:
+    """The CHECK constraint a model with ``FaceReviewMixin`` adds to its table arguments."""
+    statuses = ", ".join(f"'{s}'" for s in FACE_STATUSES)
+    return CheckConstraint(f"face_status IN ({statuses})", name="face_status")
+
+
+class FaceReviewMixin:
+    """The face check's result on a stored photo (post photos, case covers)."""
+
+    #: clear, held (a face was found), blurred or consented (see tracker.core.faces)
+    face_status: Mapped[str] = mapped_column(String(10), default=CLEAR, server_default=CLEAR)
+    #: the regions the last check found, ``[[x, y, w, h], ...]`` in the stored image's pixels
+    face_regions: Mapped[list[list[int]] | None] = mapped_column(JSON)
+    #: why staff showed a face on purpose (the person's agreement), when consented
+    face_note: Mapped[str | None] = mapped_column(String(CONSENT_NOTE_MAX))
+
+    @property
+    def face_held(self) -> bool:
+        return self.face_status == HELD
+
+    @property
+    def face_showable(self) -> bool:
+        return self.face_status in SHOWABLE
+
+
+def set_checked(photo: FaceReviewMixin, data: bytes) -> None:
+    """Run the check on ``data`` (the photo's stored bytes) and record the result."""
+    status, regions = check(data)
+    photo.face_status = status
+    photo.face_regions = regions or None
+    photo.face_note = None
+
+
+def blurred(photo: FaceReviewMixin, data: bytes, content_type: str) -> tuple[bytes, dict]:
+    """The photo's bytes with its stored regions blurred, the check run again on the result and
+    recorded; returns ``(new bytes, audit details)``. The caller stores the bytes, audits."""
+    regions = list(photo.face_regions or [])
+    new = blur_regions(data, content_type, regions)
+    status, again = check(new)
+    photo.face_status = BLURRED if status == CLEAR else HELD
+    photo.face_regions = again or None
+    photo.face_note = None
+    return new, {"regions_blurred": regions, "face_status": photo.face_status,
+                 "regions_found_after": again}
+
+
+def clean_note(note: str | None) -> str:
+    """A consent note on one line, 1-300 characters; raises DomainError(face_note)."""
+    text = " ".join((note or "").split())
+    if not text:
+        raise DomainError(_("Write how the person agreed to be shown (for example “Agreed in "
+                            "writing on 3 May, form kept in the office”)."), field="face_note")
+    if len(text) > CONSENT_NOTE_MAX:
+        raise DomainError(_("Keep the note to %(max)d characters.", max=CONSENT_NOTE_MAX),
+                          field="face_note")
+    return text
+
+
+def consented(photo: FaceReviewMixin, agreed: bool, note: str | None) -> dict:
+    """Record that staff confirmed on purpose that the people shown agreed; returns the audit
+    details. Raises DomainError when the box is not ticked or the note is missing."""
+    if not agreed:
+        raise DomainError(_("Tick the box to confirm that the person agreed to be shown."),
+                          field="agreed")
+    text = clean_note(note)
+    photo.face_status = CONSENTED
+    photo.face_note = text
+    return {"face_status": CONSENTED, "note": text, "regions": photo.face_regions}
