@@ -18,9 +18,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func
 
-from tests.conftest import csrf_from
 from tests.factories import make_case
-from tests.payments.helpers import fresh, gift_form, post_gift, start_gift
+from tests.payments.helpers import fresh, post_gift, start_gift
 from tracker.donations.models import Donation
 from tracker.extensions import db
 from tracker.monthly.models import RecurringGift

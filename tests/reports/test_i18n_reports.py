@@ -41,9 +41,9 @@ JAPANESE_DONATION_HEADER = [
     "支援者名", "支援者メールアドレス",
 ]
 FLOWS_EN = ["gifts (count)", "gifts", "refunds", "disputes", "corrections", "net", "fees",
-            "net after fees"]
+            "fee cover", "net after fees"]
 FLOWS_JA = ["寄付件数", "寄付額", "返金", "チャージバック", "訂正", "純額", "手数料",
-            "手数料差引後の純額"]
+            "支援者負担の手数料", "手数料差引後の純額"]
 
 
 @dataclass

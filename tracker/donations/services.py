@@ -211,6 +211,50 @@ def card_fee_cover(amount: Money) -> Money:
 WALL_CHOICES = ("name", "anonymous", "hidden")
 
 
+#: the longest note on a preset (a short sentence: "pays a guide for one person")
+PRESET_NOTE_LENGTH = 120
+
+
+def save_preset_notes(case: RescueCase, notes: dict[tuple[str, int], tuple[str, str]]) -> int:
+    """Set what each preset amount of ``case`` pays for: {(currency, amount_minor): (English,
+    Japanese)}; empty text removes a note. Only the configured presets may carry one. Audited;
+    the case's public pages change (``updated_at``). Returns how many notes changed."""
+    offered = {(c, m) for c in current_app.config["TRACKER_CURRENCIES"] for m in PRESETS.get(c, ())}
+    for key, (en, ja) in notes.items():
+        if key not in offered:
+            raise DomainError(_("That amount is not one of the form's presets."), field="notes")
+        for text in (en, ja):
+            if _has_control_characters(text):
+                raise DomainError(_("Remove the control characters from the text."), field="notes")
+            check_length(text, PRESET_NOTE_LENGTH, "notes", _l("note"))
+    existing = {(row.currency, row.amount_minor): row for row in db.session.scalars(
+        db.select(PresetNote).where(PresetNote.case_id == case.id))}
+    changed: dict[str, list[str]] = {}
+    for (currency, minor), (en, ja) in notes.items():
+        en, ja = en.strip(), ja.strip()
+        row = existing.get((currency, minor))
+        if row is None and (en or ja):
+            db.session.add(PresetNote(case_id=case.id, currency=currency, amount_minor=minor,
+                                      text_en=en, text_ja=ja))
+        elif row is not None and not (en or ja):
+            db.session.delete(row)
+        elif row is not None and (row.text_en, row.text_ja) != (en, ja):
+            row.text_en, row.text_ja = en, ja
+        else:
+            continue
+        changed[f"{currency} {minor}"] = [en, ja]
+    if changed:
+        case.updated_at = utcnow()
+        db.session.flush()
+        audit.record("case.preset_notes", case, case_id=case.id, after=changed)
+    return len(changed)
+
+
+def _has_control_characters(text: str) -> bool:
+    """A note is one line: no control characters at all (newlines and tabs included)."""
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
 def preset_notes(case_id: int, locale: str) -> dict[tuple[str, int], str]:
     """What each preset amount of a case pays for, in ``locale`` (else the other language):
     {(currency, amount_minor): text}, only the ones staff have written."""

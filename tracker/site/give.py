@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from babel.numbers import get_currency_name
 from flask import (
     Blueprint,
     abort,
@@ -17,7 +18,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from babel.numbers import get_currency_name
 from flask_wtf.csrf import generate_csrf
 
 from tracker.cases import public as public_view
