@@ -193,7 +193,7 @@ def _cover_refunded(donation: Donation) -> tuple[int, int]:
     return back_base, back_original
 
 
-def _refunded(donation: Donation) -> tuple[int, int]:
+def _refunded_so_far(donation: Donation) -> tuple[int, int]:
     """What refunds gave back so far, the fee cover's part with the gift's (positives)."""
     base, original = _booked(donation, REFUND)
     cover_base, cover_original = _cover_refunded(donation)
@@ -268,7 +268,7 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
     if refunds is None and charge.get("id"):
         refunds = gateway.list_refunds(charge["id"])
     refunds = list(refunds or [])
-    _base, booked_minor = _refunded(donation)
+    _base, booked_minor = _refunded_so_far(donation)
     listed = sum(int(r.get("amount") or 0) for r in refunds
                  if r.get("status") in (None, "succeeded", "pending"))
     total_refunded = int(charge.get("amount_refunded") or 0)
@@ -285,7 +285,7 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
         ref = refund["id"]
         if reads.is_booked(REFUND, ref):
             continue
-        _refunded_base, refunded_minor = _refunded(donation)
+        _refunded_base, refunded_minor = _refunded_so_far(donation)
         part = int(refund["amount"])
         if part <= 0 or refunded_minor + part > donation.amount_minor:
             # Never book more than was given; the gift itself stays as it is. Staff see why.
@@ -417,7 +417,7 @@ def check_refund(donation: Donation, amount_minor: int, reason: str, gateway: Ga
         raise Conflict(_("The donor's bank disputed this payment; it cannot be refunded while "
                          "the dispute stands."))
     reason = check_reason(reason)
-    _base, refunded = _refunded(locked)
+    _base, refunded = _refunded_so_far(locked)
     if expected_refunded_minor is not None and expected_refunded_minor != refunded:
         raise Conflict(_("This gift's refunds changed since the form was opened (was it sent "
                          "twice?); nothing more was refunded. Check the gift and try again."))
