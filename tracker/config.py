@@ -305,12 +305,14 @@ def _parse_fixed_fees(raw: str | Mapping[str, Any]) -> dict[str, int]:
     fixed: dict[str, int] = {}
     for code, value in items:
         try:
-            amount = money.parse_amount(str(value), str(code))
-        except money.MoneyError:
-            raise ConfigError(
-                f"TRACKER_CARD_FEE_FIXED: cannot read {code}={value!r}; write it like USD=0.30."
-            ) from None
-        fixed[amount.currency] = amount.amount_minor
+            currency = money.normalize_currency(str(code))
+            minor = Decimal(str(value)).scaleb(money.exponent(currency))
+        except (money.MoneyError, InvalidOperation):
+            minor = Decimal("NaN")
+        if not minor.is_finite() or minor < 0 or minor != minor.to_integral_value():
+            raise ConfigError(f"TRACKER_CARD_FEE_FIXED: cannot read {code}={value!r}; write it "
+                              "like USD=0.30 (no more decimals than the currency has).")
+        fixed[currency] = int(minor)
     return fixed
 
 
