@@ -277,7 +277,7 @@ def test_the_report_csvs_translate_headers_and_keep_the_data(director, client: F
         else:
             assert japanese[1:] == english[1:], table
     months = read_csv(client, f"/reports/{FY}/months.csv", "ja")
-    assert months[3] == ["2025-11", "2", "23000", "0", "0", "0", "23000", "0", "23000"]
+    assert months[3] == ["2025-11", "2", "23000", "0", "0", "0", "23000", "0", "0", "23000"]
     lybunt = read_csv(client, f"/reports/{FY}/lybunt.csv", "ja")
     assert [row[1:] for row in lybunt[1:]] == [["DonorOldZq9", "donoroldzq9@example.org", "2024-10"]]
 
