@@ -350,3 +350,28 @@ def test_donors_cannot_reach_the_preset_notes_page(client, case) -> None:  # noq
 def test_the_ledger_entry_kind_is_named_in_words(app: Flask) -> None:
     from tracker.core import labels
     assert labels.label("ledger_kind", FEE_COVER) == "Card fee covered by the donor"
+
+
+def test_the_donors_own_page_and_annual_receipt_count_the_fee_cover_as_given(
+        app: Flask, client, case, make_user) -> None:  # noqa: ANN001
+    from tracker.donors import services as donor_services
+
+    staff, _password = make_user("staff")
+    donation, session_id = start_gift(client, SLUG, preset="JPY:30000", cover_fee="y",
+                                      email="cover@example.org")
+    pay_on_page(client, session_id)
+    fresh()
+    donor = db.session.get(Donation, donation.id).donor
+    receipt = donor_services.annual_receipt(donor, current_fiscal_year())
+    assert [(line.kind_label, line.amount) for line in receipt.lines] == [
+        ("Gift", Money(30_000, "JPY")), ("Card fee you covered", Money(1_080, "JPY"))]
+    assert receipt.totals == [Money(31_080, "JPY")]
+
+    _refund(donation, 31_080, staff)
+    fresh()
+    donor = db.session.get(Donation, donation.id).donor
+    [line] = donor_services.donor_page(donor).gifts
+    assert (line.amount, line.returned) == (Money(31_080, "JPY"), Money(31_080, "JPY"))
+    receipt = donor_services.annual_receipt(donor, current_fiscal_year())
+    assert receipt.totals == [Money(0, "JPY")]
+    assert "Card fee cover refunded" in [line.kind_label for line in receipt.lines]
