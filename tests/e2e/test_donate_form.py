@@ -44,7 +44,7 @@ def _visible_presets(page: Page) -> list[str]:
 
 
 def test_yen_first_in_japanese_then_dollars_and_a_covered_gift_through_the_sandbox(
-    app: Flask, case, new_context  # noqa: ANN001
+    app: Flask, case, new_context, snap  # noqa: ANN001
 ) -> None:
     page = new_context(viewport=PHONE, locale="ja-JP").new_page()
     page.goto(f"/cases/{SLUG}/donate?lang=ja")
@@ -58,6 +58,7 @@ def test_yen_first_in_japanese_then_dollars_and_a_covered_gift_through_the_sandb
     _no_sideways_scrolling(page)
     found = axe_violations(page)
     assert not found, str(found)
+    snap(page, "donate-form-ja")
 
     # dollars: only dollar presets, the same place in the row chosen
     dollars.check()
@@ -104,6 +105,7 @@ def test_yen_first_in_japanese_then_dollars_and_a_covered_gift_through_the_sandb
     expect(page.locator(".checkout-lines")).to_contain_text("30,000円")
     expect(page.locator(".checkout-lines")).to_contain_text("1,080円")
     _no_sideways_scrolling(page)
+    snap(page, "sandbox-checkout-covered-ja")
     found = axe_violations(page)
     assert not found, str(found)
 
