@@ -101,6 +101,10 @@ def from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "STRIPE_ALLOW_LIVE": _env_bool(env, "STRIPE_ALLOW_LIVE"),
         # The sandbox charges a pretend card fee so that fee and net columns get exercised.
         "TRACKER_SANDBOX_FEE_PERCENT": env.get("TRACKER_SANDBOX_FEE_PERCENT", "3.6"),
+        # "Cover the card fee" on the donate form adds this percent of the gift (rounded up to
+        # a whole minor unit) plus a fixed amount per currency ("USD=0.30"; none by default).
+        "TRACKER_CARD_FEE_PERCENT": env.get("TRACKER_CARD_FEE_PERCENT", "3.6"),
+        "TRACKER_CARD_FEE_FIXED": env.get("TRACKER_CARD_FEE_FIXED", ""),
         # The largest single gift accepted, in minor units of the gift's currency.
         "TRACKER_MAX_GIFT_MINOR": _env_int(env, "TRACKER_MAX_GIFT_MINOR", 10_000_000),
         # The largest amount staff may type for a correction, a budget line or a payment out,
@@ -323,6 +327,39 @@ def _check_money(config: dict[str, Any]) -> None:
     if not fee.is_finite() or not 0 <= fee < 100:
         raise ConfigError("TRACKER_SANDBOX_FEE_PERCENT must be a number from 0 to 100.")
     config["TRACKER_SANDBOX_FEE_PERCENT"] = fee
+    config["TRACKER_CARD_FEE_PERCENT"] = _percent("TRACKER_CARD_FEE_PERCENT",
+                                                  config["TRACKER_CARD_FEE_PERCENT"])
+    config["TRACKER_CARD_FEE_FIXED"] = _parse_fixed_fees(config["TRACKER_CARD_FEE_FIXED"])
+
+
+def _percent(name: str, raw: Any) -> Decimal:
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or not 0 <= value < 100:
+        raise ConfigError(f"{name} must be a number from 0 to 100.")
+    return value
+
+
+def _parse_fixed_fees(raw: str | Mapping[str, Any]) -> dict[str, int]:
+    """Parse "USD=0.30,JPY=0" (amounts in major units) into {currency: minor units}."""
+    items = raw.items() if isinstance(raw, Mapping) else (
+        part.split("=", 1) if "=" in part else (part, "")
+        for part in raw.replace(" ", "").split(",") if part
+    )
+    fixed: dict[str, int] = {}
+    for code, value in items:
+        try:
+            currency = money.normalize_currency(str(code))
+            minor = Decimal(str(value)).scaleb(money.exponent(currency))
+        except (money.MoneyError, InvalidOperation):
+            minor = Decimal("NaN")
+        if not minor.is_finite() or minor < 0 or minor != minor.to_integral_value():
+            raise ConfigError(f"TRACKER_CARD_FEE_FIXED: cannot read {code}={value!r}; write it "
+                              "like USD=0.30 (no more decimals than the currency has).")
+        fixed[currency] = int(minor)
+    return fixed
 
 
 def _check_page_cache(config: dict[str, Any]) -> None:

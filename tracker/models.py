@@ -7,7 +7,7 @@ from tracker.cases.follows import CaseFollow
 from tracker.cases.models import Beneficiary, RescueCase
 from tracker.core.counters import Counter
 from tracker.core.jobruns import WorkerJob
-from tracker.donations.models import Donation, Donor, Receipt
+from tracker.donations.models import Donation, Donor, PresetNote, Receipt
 from tracker.donors.models import DonorSignIn
 from tracker.ledger.models import LedgerEntry
 from tracker.ledger.rollups import DonorMonth, DonorYear, GiftAmountMonth, LedgerMonthTotal
@@ -19,6 +19,7 @@ from tracker.posts.models import Post, PostImage, post_cases
 from tracker.sandbox.models import SandboxClock, SandboxSession, SandboxSubscription
 
 __all__ = [
+    "PresetNote",
     "AuditEntry", "Beneficiary", "BudgetLine", "CaseFollow", "Counter", "Disbursement", "DisbursementReceipt",
     "Donation", "Donor", "DonorMonth", "DonorSignIn", "DonorYear", "GiftAmountMonth", "LedgerEntry",
     "LedgerMonthTotal", "Organization", "OrganizationLogo", "OutboxMessage",

@@ -164,7 +164,7 @@ DOMAINS = {
     "post_kind": KINDS, "post_status": POST_STATUSES,
     "disbursement_status": DISBURSEMENT_STATUSES, "track": TRACKS, "gateway": GATEWAYS,
     "ledger_kind": ("gift", "refund", "dispute", "dispute_reversal", "fee", "transfer",
-                    "adjustment", "disbursement"),
+                    "adjustment", "disbursement", "fee_cover"),
 }
 
 

@@ -62,7 +62,7 @@ COLUMNS: dict[tuple[str, str], str] = {
         "gateway_session_id", "gateway_payment_intent_id", "gateway_charge_id", "livemode",
         "awaiting_method",
         "recurring_gift_id", "gateway_invoice_id", "received_on", "show_on_wall", "created_at",
-        "settled_at")},
+        "settled_at", "fee_cover_minor")},
     **{("recurring_gifts", c): ERASED for c in ("display_name", "receipt_name", "locale")},
     **{("recurring_gifts", c): NOT_PERSONAL for c in (
         "id", "public_id", "donor_id", "case_id", "amount_minor", "currency", "gateway", "status",
@@ -89,11 +89,13 @@ COLUMNS: dict[tuple[str, str], str] = {
         "id", "donation_id", "amount_minor", "currency", "status", "payment_status",
         "payment_intent_id", "charge_id", "success_url", "cancel_url", "created_at", "completed_at",
         # a sandbox voucher's number is the sandbox's own random digits, not the donor's
-        "payment_method", "voucher_number", "voucher_expires_at")},
+        "payment_method", "voucher_number", "voucher_expires_at",
+        # the case's public title, as sent to Stripe; the fee cover's amount
+        "description", "fee_cover_minor")},
     **{("sandbox_subscriptions", c): NOT_PERSONAL for c in (
         "id", "checkout_session_id", "recurring_gift_id", "customer_id", "amount_minor", "currency",
         "status", "card_declines", "anchor_at", "periods", "open_invoice_id", "attempt_count",
-        "success_url", "cancel_url", "created_at", "canceled_at")},
+        "success_url", "cancel_url", "created_at", "canceled_at", "description")},
     **{("audit_entries", c): SCRUBBED for c in ("before", "after")},
     ("audit_entries", "ip"): AUDIT_IP,
     **{("audit_entries", c): NOT_PERSONAL for c in (

@@ -101,6 +101,7 @@ def test_public_pages_and_the_donation_flow_have_no_serious_axe_violations(
     expect(page.locator(".error").first).to_be_visible()
     axe.check("donation form with errors")
 
+    page.get_by_role("radio", name="Japanese Yen", exact=True).check()
     page.get_by_label("¥5,000", exact=True).check()
     page.locator("#amount").fill("")
     page.get_by_role("button", name="Continue to payment").click()

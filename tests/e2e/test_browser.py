@@ -232,6 +232,11 @@ def test_keyboard_gift_in_the_sandbox_moves_an_open_case_total(app: Flask, new_c
     donor = new_context().new_page()
     donor.goto(f"/cases/{slug}/donate")
     snap(donor, "give-form")
+    # The currency first: an English page opens in dollars; the arrow key moves to yen.
+    tab_to(donor, "e => e.name === 'currency'", "the currency choice")
+    assert focused(donor, "e.value + (e.checked ? ' checked' : '')") == "USD checked"
+    donor.keyboard.press("ArrowLeft")
+    assert focused(donor, "e.value + (e.checked ? ' checked' : '')") == "JPY checked"
     tab_to(donor, "e => e.name === 'preset'", "the amount presets")
     donor.keyboard.press("ArrowLeft")  # arrow keys move within the radio group ...
     assert focused(donor, "e.value + (e.checked ? ' checked' : '')") == "JPY:3000 checked"
@@ -296,6 +301,7 @@ def test_declined_card_shows_the_decline_and_the_total_stays(app: Flask, new_con
 
     donor = new_context().new_page()
     donor.goto(f"/cases/{slug}/donate")
+    donor.get_by_role("radio", name="Japanese Yen", exact=True).check()  # English opens in dollars
     donor.get_by_label(yen(5_000), exact=True).check()
     donor.get_by_label("Email for your receipt (optional)").fill("declined@example.org")
     donor.get_by_role("button", name="Continue to payment").click()

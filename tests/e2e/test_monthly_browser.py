@@ -185,6 +185,10 @@ def test_a_monthly_gift_by_keyboard_and_its_renewal_move_an_open_case_page(
     donor.keyboard.press("ArrowRight")
     assert focused(donor, "e.value + (e.checked ? ' checked' : '')") == "monthly checked"
     assert focused(donor, "e.closest('label').textContent.trim()") == "Give monthly"
+    # The currency: an English page opens in dollars; the arrow key moves to yen.
+    tab_to(donor, "e => e.name === 'currency'", "the currency choice")
+    donor.keyboard.press("ArrowLeft")
+    assert focused(donor, "e.value + (e.checked ? ' checked' : '')") == "JPY checked"
     # The amount: the next preset after the default ¥5,000, checked with the arrow key.
     tab_to(donor, "e => e.name === 'preset'", "the amount presets")
     assert focused(donor, "e.value + (e.checked ? ' checked' : '')") == "JPY:5000 checked"
@@ -421,6 +425,7 @@ def test_the_monthly_flow_and_the_donor_pages_have_no_serious_axe_violations(
     axe = Checker(page, width)
 
     page.goto(f"/cases/{slug}/donate")
+    page.get_by_role("radio", name="Japanese Yen", exact=True).check()  # English opens in dollars
     frequency = page.get_by_role("group", name="How often")
     frequency.get_by_label("Give monthly").check()
     expect(frequency).to_have_accessible_description(re.compile(r"It needs your email address"))

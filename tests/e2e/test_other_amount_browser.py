@@ -2,8 +2,8 @@
 
 In the walk, 2,000 typed with the ¥5,000 preset still selected went to a ¥5,000 checkout.
 Now typing selects "Other amount" (static/donate.js), so the checkout is for what was typed;
-choosing a preset afterwards empties the box; and with the script off the server refuses the
-ambiguous form with a clear message instead of guessing (tests/donations/test_other_amount.py).
+choosing a preset afterwards empties the box; and with the script off the typed amount wins
+(issue 18: tests/donations/test_other_amount.py), so it is never ignored.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import re
 import pytest
 from flask import Flask
 from playwright.sync_api import expect
-from sqlalchemy import func
 
 from tests.factories import make_case
 from tracker.donations.models import Donation
@@ -39,6 +38,7 @@ def test_typing_an_amount_selects_other_amount_and_checks_out_that_amount(
 ) -> None:
     page = new_context().new_page()
     page.goto(f"/cases/{SLUG}/donate")
+    page.get_by_role("radio", name="Japanese Yen", exact=True).check()  # English opens in dollars
     preset = page.get_by_label("¥5,000", exact=True)
     other = page.locator('input[name="preset"][value="other"]')
     expect(preset).to_be_checked()
@@ -58,6 +58,7 @@ def test_choosing_a_preset_after_typing_empties_the_other_amount(
 ) -> None:
     page = new_context().new_page()
     page.goto(f"/cases/{SLUG}/donate")
+    page.get_by_role("radio", name="Japanese Yen", exact=True).check()
     page.locator("#amount").fill("2,000")
     expect(page.locator('input[name="preset"][value="other"]')).to_be_checked()
 
@@ -68,18 +69,15 @@ def test_choosing_a_preset_after_typing_empties_the_other_amount(
     assert _donations() == [(10000, "JPY")]
 
 
-def test_without_the_script_the_server_refuses_instead_of_guessing(
+def test_without_the_script_the_typed_amount_wins(
     app: Flask, case, new_context  # noqa: ANN001
 ) -> None:
     page = new_context(java_script_enabled=False).new_page()
     page.goto(f"/cases/{SLUG}/donate")
+    page.get_by_role("radio", name="Japanese Yen", exact=True).check()
     page.locator("#amount").fill("2,000")
-    expect(page.get_by_label("¥5,000", exact=True)).to_be_checked()  # nothing changed it
+    expect(page.get_by_label("$50.00", exact=True)).to_be_checked()  # nothing changed it
 
-    with page.expect_response(lambda r: r.request.method == "POST") as answer:
-        page.get_by_role("button", name="Continue to payment").click()
-    assert answer.value.status == 422
-    expect(page.locator("#amount-error")).to_contain_text("You chose ¥5,000 and also typed an amount.")
-    expect(page.locator("#amount")).to_have_value("2,000")
-    db.session.rollback()
-    assert db.session.scalar(db.select(func.count()).select_from(Donation)) == 0
+    page.get_by_role("button", name="Continue to payment").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pay ¥2,000")
+    assert _donations() == [(2000, "JPY")]

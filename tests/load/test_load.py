@@ -51,7 +51,8 @@ DECLINED_SHARE = 0.1
 #: after the run, webhook senders may take this long to send Stripe's events still queued
 DRAIN_SECONDS = 15
 GIFTS = [
-    {"preset": "JPY:3000"}, {"preset": "JPY:5000"}, {"preset": "JPY:10000"}, {"preset": "USD:2500"},
+    {"preset": "JPY:3000"}, {"preset": "JPY:5000"}, {"preset": "JPY:10000"},
+    {"preset": "USD:2500", "currency": "USD"},
     {"preset": "other", "currency": "JPY", "amount": "1,234"},
     {"preset": "other", "currency": "USD", "amount": "12.50"},
 ]

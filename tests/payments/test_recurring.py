@@ -162,7 +162,8 @@ def test_monthly_needs_an_email_and_jpy_or_usd(app: Flask, client, case, monkeyp
     response = post_gift(client, SLUG, frequency="monthly", email="")
     assert response.status_code == 422 and "how you manage a monthly gift" in response.text
     monkeypatch.setitem(app.config, "TRACKER_CURRENCIES", ["JPY", "USD", "EUR"])
-    response = post_gift(client, SLUG, frequency="monthly", email=EMAIL, preset="EUR:2500")
+    response = post_gift(client, SLUG, frequency="monthly", email=EMAIL, preset="EUR:2500",
+                         currency="EUR")
     assert response.status_code == 422 and "yen (JPY) or US dollars (USD)" in response.text
     fresh()
     assert db.session.scalar(db.select(db.func.count()).select_from(RecurringGift)) == 0

@@ -208,10 +208,17 @@ def test_declined_card_records_nothing_and_can_be_retried(app: Flask, client, ca
     assert raised(client, SLUG) == 5000
 
 
-def test_a_preset_carries_its_own_currency(app: Flask, client, case) -> None:  # noqa: ANN001
-    """A dollar preset is a dollar gift even with yen in the currency box (which is for
-    "Other amount")."""
-    donation, _ = start_gift(client, SLUG, currency="JPY", preset="USD:5000")
+def test_a_preset_in_another_currency_than_the_chosen_one_is_refused(app: Flask, client,
+                                                                     case) -> None:  # noqa: ANN001
+    """The currency is chosen first (issue 18): a dollar preset sent with yen chosen is never
+    converted or guessed, it is refused at the amount (a browser without the script shows
+    every currency's presets)."""
+    response = post_gift(client, SLUG, currency="JPY", preset="USD:5000")
+    assert response.status_code == 422
+    assert re.search(r'<p class="error" id="preset-error">The amount you chose is not in the '
+                     r'currency you chose\. Choose one of the amounts in Japanese Yen', response.text)
+    assert db.session.scalar(db.select(db.func.count()).select_from(Donation)) == 0
+    donation, _ = start_gift(client, SLUG, currency="USD", preset="USD:5000")
     assert (donation.amount_minor, donation.currency) == (5000, "USD")
 
 
@@ -246,7 +253,9 @@ def test_bad_input_is_refused_at_its_field(
     match = re.search(rf'<p class="error" id="{field}-error">(.*?)</p>', response.text, re.S)
     assert match, f"no error shown at {field}"
     assert says in match.group(1)
-    assert 'aria-invalid="true"' in response.text or field in ("preset", "wall")
+    # radio groups carry the error on their fieldset (aria-describedby), text boxes aria-invalid
+    assert ('aria-invalid="true"' in response.text or field in ("preset", "wall")
+            or f'aria-describedby="{field}-error"' in response.text)
     assert db.session.scalar(db.select(db.func.count()).select_from(Donation)) == 0
     assert db.session.scalar(db.select(db.func.count()).select_from(SandboxSession)) == 0
 

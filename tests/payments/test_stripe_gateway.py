@@ -228,6 +228,30 @@ def test_the_donation_form_creates_one_checkout_session_with_only_public_fields(
     assert (donation.amount_minor, donation.currency) == (5000, "JPY")
 
 
+def test_a_covered_gift_reaches_stripe_as_the_case_gift_and_the_fee_cover(
+        sapp: Flask, case, fake: RecordingHTTPClient) -> None:  # noqa: ANN001
+    """Issue 18: "cover the card fee" is its own line item; the gift's line names the case by
+    its public title; the session's total is gift + fee."""
+    client = sapp.test_client()
+    donation, _session_id = started(client, fake, preset="JPY:30000", cover_fee="y")
+    [call] = fake.requests
+    lines = {k: v for k, v in call.params.items() if k.startswith("line_items")}
+    assert lines == {
+        "line_items[0][quantity]": "1",
+        "line_items[0][price_data][currency]": "jpy",
+        "line_items[0][price_data][unit_amount]": "30000",
+        "line_items[0][price_data][product_data][name]": f"Gift: {TITLE}",
+        "line_items[1][quantity]": "1",
+        "line_items[1][price_data][currency]": "jpy",
+        "line_items[1][price_data][unit_amount]": "1080",
+        "line_items[1][price_data][product_data][name]": "Card fee covered",
+    }
+    assert (donation.amount_minor, donation.fee_cover_minor) == (31_080, 1_080)
+    sent = unquote_plus(call.body).lower()
+    for private in (PRIVATE_NOTES, "Hakodate", PRIVATE_CONTACT):
+        assert private.lower() not in sent, private
+
+
 def test_a_japanese_donor_gets_stripes_page_in_japanese(
         sapp: Flask, case, fake: RecordingHTTPClient) -> None:  # noqa: ANN001
     client = sapp.test_client()

@@ -216,8 +216,11 @@ def test_unhandled_event_type_is_stored_and_ignored(app: Flask, client, paid) ->
 # --- CSRF ------------------------------------------------------------------------------------
 
 
-def test_only_the_stripe_webhook_is_csrf_exempt(app: Flask) -> None:
-    """Flask-WTF keeps exempt views as "module.function" names (and exempt blueprints apart)."""
+def test_only_the_webhook_and_the_one_click_unsubscribe_are_csrf_exempt(app: Flask) -> None:
+    """Flask-WTF keeps exempt views as "module.function" names (and exempt blueprints apart).
+    Besides Stripe's webhook (signed), only a follower's unsubscribe link is exempt: RFC 8058
+    has a mail client POST it with no page and no token (the link's own signed token is the
+    proof, and it can only remove a follow)."""
     assert app.extensions["csrf"] is csrf
     assert app.config["WTF_CSRF_ENABLED"] is True
     assert app.config["WTF_CSRF_CHECK_DEFAULT"] is True
@@ -226,7 +229,7 @@ def test_only_the_stripe_webhook_is_csrf_exempt(app: Flask) -> None:
         endpoint for endpoint, view in app.view_functions.items()
         if f"{view.__module__}.{view.__name__}" in csrf._exempt_views
     }
-    assert exempt == {"payments.stripe_webhook"}
+    assert exempt == {"payments.stripe_webhook", "follow.unsubscribe"}
     # ...and nothing in the exempt set names a view that is not registered (a stale entry
     # would silently exempt whatever later takes that name).
     registered = {f"{v.__module__}.{v.__name__}" for v in app.view_functions.values()}

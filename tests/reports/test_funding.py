@@ -263,16 +263,16 @@ def flows_of(kind_rows: list[tuple]) -> dict[str, int]:
     get = lambda kind: by_kind.get(kind, (0, 0))[0]  # noqa: E731
     f = {"gifts": get("gift"), "gift_count": by_kind.get("gift", (0, 0))[1],
          "refunds": get("refund"), "disputes": get("dispute") + get("dispute_reversal"),
-         "adjustments": get("adjustment"), "fees": get("fee")}
+         "adjustments": get("adjustment"), "fees": get("fee"), "fee_cover": get("fee_cover")}
     f["net"] = f["gifts"] + f["refunds"] + f["disputes"] + f["adjustments"]
-    f["net_after_fees"] = f["net"] + f["fees"]
+    f["net_after_fees"] = f["net"] + f["fees"] + f["fee_cover"]
     return f
 
 
 def flows_dict(f: Flows) -> dict[str, int]:
     return {"gifts": f.gifts, "gift_count": f.gift_count, "refunds": f.refunds,
             "disputes": f.disputes, "adjustments": f.adjustments, "fees": f.fees, "net": f.net,
-            "net_after_fees": f.net_after_fees}
+            "fee_cover": f.fee_cover, "net_after_fees": f.net_after_fees}
 
 
 def bounds(fy: int) -> tuple[datetime, datetime]:
@@ -454,7 +454,7 @@ def sql_summary(fy: int) -> dict[str, int | None]:
     return {
         "gifts": t["gifts"], "refunds": t["refunds"], "disputes": t["disputes"],
         "adjustments": t["adjustments"], "net": t["net"], "fees": t["fees"],
-        "net-after-fees": t["net_after_fees"], "gift-count": len(amounts),
+        "fee-cover": t["fee_cover"], "net-after-fees": t["net_after_fees"], "gift-count": len(amounts),
         "average": half_up(sum(amounts), len(amounts)) if amounts else None,
         "median": plain_median(amounts), "people-rescued": rescued, "spent": spent,
         "spent-per-person": half_up(spent, rescued) if rescued else None,
@@ -467,7 +467,8 @@ def report_summary(r: FundingReport) -> dict[str, int | None]:
     t = r.totals
     return {
         "gifts": t.gifts, "refunds": t.refunds, "disputes": t.disputes, "adjustments": t.adjustments,
-        "net": t.net, "fees": t.fees, "net-after-fees": t.net_after_fees, "gift-count": t.gift_count,
+        "net": t.net, "fees": t.fees, "fee-cover": t.fee_cover, "net-after-fees": t.net_after_fees,
+        "gift-count": t.gift_count,
         "average": r.average_gift, "median": r.median_gift, "people-rescued": r.people_rescued,
         "spent": r.spent, "spent-per-person": r.spent_per_person, "donors": r.donors.active,
         "donors-new": r.donors.new, "donors-returning": r.donors.returning,
@@ -762,6 +763,7 @@ def major(cell: str, currency: str = "JPY") -> int | None:
 SUMMARY_LABELS = {
     "Gifts (gross)": "gifts", "Refunds": "refunds", "Disputes": "disputes",
     "Corrections": "adjustments", "Net": "net", "Card fees": "fees", "Net after fees": "net-after-fees",
+    "Card fees covered by donors": "fee-cover",
     "Gifts (count)": "gift-count", "Average gift": "average", "Median gift": "median",
     "People rescued": "people-rescued", "Paid out": "spent",
     "Paid out per person rescued": "spent-per-person", "Donors": "donors", "New donors": "donors-new",
@@ -771,7 +773,7 @@ SUMMARY_LABELS = {
 
 def flow_cells(f: dict[str, int]) -> list[int]:
     return [f["gift_count"], f["gifts"], f["refunds"], f["disputes"], f["adjustments"], f["net"],
-            f["fees"], f["net_after_fees"]]
+            f["fees"], f["fee_cover"], f["net_after_fees"]]
 
 
 def test_the_csvs_carry_the_same_figures(history: History, client, auth, make_user) -> None:  # noqa: ANN001

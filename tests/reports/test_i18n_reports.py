@@ -41,9 +41,9 @@ JAPANESE_DONATION_HEADER = [
     "支援者名", "支援者メールアドレス",
 ]
 FLOWS_EN = ["gifts (count)", "gifts", "refunds", "disputes", "corrections", "net", "fees",
-            "net after fees"]
+            "fee cover", "net after fees"]
 FLOWS_JA = ["寄付件数", "寄付額", "返金", "チャージバック", "訂正", "純額", "手数料",
-            "手数料差引後の純額"]
+            "支援者負担の手数料", "手数料差引後の純額"]
 
 
 @dataclass
@@ -277,7 +277,7 @@ def test_the_report_csvs_translate_headers_and_keep_the_data(director, client: F
         else:
             assert japanese[1:] == english[1:], table
     months = read_csv(client, f"/reports/{FY}/months.csv", "ja")
-    assert months[3] == ["2025-11", "2", "23000", "0", "0", "0", "23000", "0", "23000"]
+    assert months[3] == ["2025-11", "2", "23000", "0", "0", "0", "23000", "0", "0", "23000"]
     lybunt = read_csv(client, f"/reports/{FY}/lybunt.csv", "ja")
     assert [row[1:] for row in lybunt[1:]] == [["DonorOldZq9", "donoroldzq9@example.org", "2024-10"]]
 

@@ -350,10 +350,12 @@ def test_donation_form_without_a_valid_csrf_token_stores_nothing(
 def _expected_amount(fields: dict[str, list[str]]) -> tuple[int, str]:
     """The amount a submission accepted by the form must have stored."""
     preset = first(fields, "preset")
-    if preset in PRESETS:
-        currency, _, minor = preset.partition(":")
+    preset_currency, _, minor = (preset or "").partition(":") if preset in PRESETS else ("", "", "")
+    currency = first(fields, "currency") or preset_currency
+    typed = (first(fields, "amount") or "").strip()
+    if not typed:  # issue 18: a typed amount wins, in the chosen currency
         return int(minor), currency
-    money = parse_amount(first(fields, "amount") or "", first(fields, "currency") or "")
+    money = parse_amount(typed, currency)
     return money.amount_minor, money.currency
 
 

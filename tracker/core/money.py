@@ -21,7 +21,7 @@ import decimal
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Final
 
 from babel import Locale
@@ -53,6 +53,7 @@ __all__ = [
     "normalize_currency",
     "parse_amount",
     "parse_rate",
+    "percent_up",
     "round_half_up",
     "settle_at_rate",
 ]
@@ -670,6 +671,13 @@ def round_half_up(value: Decimal, places: int = 0) -> Decimal:
     """The one rounding rule for money and figures: to ``places`` decimals, a half away from
     zero (2.5 -> 3, -2.5 -> -3), with the active decimal context's precision."""
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def percent_up(money: Money, percent: Decimal) -> Money:
+    """``percent`` of ``money``, rounded *up* to a whole minor unit of its currency (¥1 for yen,
+    1 cent for dollars): a card fee to cover is never short. Decimal arithmetic, no floats."""
+    value = Decimal(money.amount_minor) * Decimal(percent) / Decimal(100)
+    return Money(int(value.to_integral_value(rounding=ROUND_CEILING)), money.currency)
 
 
 def divide_half_up(numerator: int | Decimal, denominator: int | Decimal, places: int = 0) -> Decimal:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, RadioField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from tracker.core.forms import AmountField, Form, NoControlCharacters
@@ -29,16 +29,18 @@ def _wall_choices() -> dict[str, str]:
 
 
 class DonationForm(Form):
-    """Amount (a preset or your own), currency, and optional name, email and message.
+    """Currency first, then an amount in it (a preset or one typed: a typed amount wins), the
+    card fee covered or not, and optional name, email and message.
 
     Choices depend on settings, so the view fills them in (``configure``).
     """
 
     frequency = RadioField(_l("How often"), choices=_frequency_choices, default="once")
-    currency = SelectField(_l("Currency of the other amount"), choices=[])
-    preset = RadioField(_l("Amount"), choices=[], validate_choice=True)
+    currency = RadioField(_l("Currency"), choices=[], validators=[Optional()])
+    preset = RadioField(_l("Amount"), choices=[], validate_choice=True, validators=[Optional()])
     amount = AmountField(_l("Other amount"),
                          validators=[Optional(), Length(max=30), NoControlCharacters()])
+    cover_fee = BooleanField(_l("Cover the card fee"))
     name = StringField(_l("Your name (optional)"),
                        validators=[Optional(), Length(max=80), NoControlCharacters()])
     email = EmailField(_l("Email for your receipt (optional)"),
@@ -48,10 +50,10 @@ class DonationForm(Form):
     wall = RadioField(_l("On the donor wall"), choices=_wall_choices, default="anonymous")
     wants_updates = BooleanField(_l("Email me when the people in this case are safe"))
 
-    def configure(self, currencies: list[str], presets: dict[str, tuple[int, ...]],
+    def configure(self, currencies: dict[str, str], presets: dict[str, tuple[int, ...]],
                   labels: dict[tuple[str, int], str]) -> None:
-        """Offer the configured currencies and their preset amounts."""
-        self.currency.choices = {c: c for c in currencies}
+        """Offer the configured currencies (code: its name in words) and their presets."""
+        self.currency.choices = dict(currencies)
         self.preset.choices = {
             **{f"{c}:{m}": labels[(c, m)] for c in currencies for m in presets.get(c, ())},
             "other": _("Other amount"),

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Numeric,
     String,
+    UniqueConstraint,
     event,
     text,
 )
@@ -105,8 +106,12 @@ class Donation(db.Model):
     public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_public_id)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("rescue_cases.id", ondelete="RESTRICT"))
     donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id", ondelete="RESTRICT"))
-    #: what the donor paid, in minor units of ``currency``
+    #: what the donor paid, in minor units of ``currency`` (with any fee cover)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
+    #: the part of ``amount_minor`` the donor added to cover the card fee ("Cover the card
+    #: fee"), in ``currency``; 0 when they did not. It is booked apart (ledger kind
+    #: ``fee_cover``) and never counts toward the case's goal.
+    fee_cover_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
     channel: Mapped[str] = mapped_column(String(16), default="card")
     #: the language the donor gave in (en or ja): their receipt is written in it
@@ -151,6 +156,29 @@ class Donation(db.Model):
 
     case: Mapped[RescueCase | None] = relationship()
     donor: Mapped[Donor | None] = relationship()
+
+
+class PresetNote(db.Model):
+    """What a preset amount of a case's donation form pays for ("¥30,000 pays a guide for one
+    person"), written by staff in English and Japanese. Per case: the general fund has none."""
+
+    __tablename__ = "preset_notes"
+    __table_args__ = (
+        UniqueConstraint("case_id", "currency", "amount_minor"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("rescue_cases.id", ondelete="CASCADE"))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    #: a short public sentence in each language ("" when not written)
+    text_en: Mapped[str] = mapped_column(String(120), default="")
+    text_ja: Mapped[str] = mapped_column(String(120), default="")
+
+    def text(self, locale: str) -> str:
+        """The note in ``locale``, else in the other language."""
+        return (self.text_ja or self.text_en) if locale == "ja" else (self.text_en or self.text_ja)
 
 
 class Receipt(db.Model):

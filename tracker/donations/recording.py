@@ -186,7 +186,43 @@ TAKEN_BACK_KINDS = (REFUND, DISPUTE, DISPUTE_REVERSAL)
 def _taken_back(donation: Donation) -> tuple[int, int]:
     """What refunds and standing disputes have taken back from a gift so far (base and the
     donor's currency, as positives). Together they never exceed the gift itself."""
-    return _booked(donation, *TAKEN_BACK_KINDS)
+    base, original = _booked(donation, *TAKEN_BACK_KINDS)
+    cover_base, cover_original = _cover_refunded(donation)
+    return base + cover_base, original + cover_original
+
+
+def _cover_refunded(donation: Donation) -> tuple[int, int]:
+    """The fee cover refunds gave back (base and the donor's currency, positives)."""
+    if not donation.fee_cover_minor:
+        return 0, 0
+    _booked_base, _booked_original, back_base, back_original = reads.fee_cover(donation.id)
+    return back_base, back_original
+
+
+def _refunded_so_far(donation: Donation) -> tuple[int, int]:
+    """What refunds gave back so far, the fee cover's part with the gift's (positives)."""
+    base, original = _booked(donation, REFUND)
+    cover_base, cover_original = _cover_refunded(donation)
+    return base + cover_base, original + cover_original
+
+
+def _cover_part(donation: Donation, part: int, base: int, taken_minor: int) -> tuple[int, int]:
+    """The fee cover's share (base, donor's currency) of a refund of ``part`` (``base`` in the
+    base currency): proportional, rounded down, and exactly what is left of the cover when the
+    refund completes the whole gift, so a gift refunded in full gives back its cover in full
+    and its case loses only what the gift's part brought it."""
+    if not donation.fee_cover_minor:
+        return 0, 0
+    booked_base, booked_original, back_base, back_original = reads.fee_cover(donation.id)
+    left_base, left_original = booked_base - back_base, booked_original - back_original
+    if taken_minor + part >= donation.amount_minor:
+        cover_base, cover_original = left_base, left_original
+    else:
+        cover_base = min(left_base, base * booked_base // (donation.gross_minor or 1))
+        cover_original = min(left_original, part * donation.fee_cover_minor // donation.amount_minor)
+    if cover_base <= 0 or cover_base >= base:
+        return 0, 0  # too small to split (or nothing of the gift's part left): one refund entry
+    return cover_base, max(cover_original, 0)
 
 
 def _capped(donation: Donation, ref: str, kind: str, asked: int, taken_minor: int) -> int:
@@ -238,7 +274,7 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
     if refunds is None and charge.get("id"):
         refunds = gateway.list_refunds(charge["id"])
     refunds = list(refunds or [])
-    _base, booked_minor = _booked(donation, REFUND)
+    _base, booked_minor = _refunded_so_far(donation)
     listed = sum(int(r.get("amount") or 0) for r in refunds
                  if r.get("status") in (None, "succeeded", "pending"))
     total_refunded = int(charge.get("amount_refunded") or 0)
@@ -255,7 +291,7 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
         ref = refund["id"]
         if reads.is_booked(REFUND, ref):
             continue
-        _refunded_base, refunded_minor = _booked(donation, REFUND)
+        _refunded_base, refunded_minor = _refunded_so_far(donation)
         part = int(refund["amount"])
         if part <= 0 or refunded_minor + part > donation.amount_minor:
             # Never book more than was given; the gift itself stays as it is. Staff see why.
@@ -270,11 +306,18 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
         if part <= 0:
             continue
         base = _base_share(donation, part, taken_base, taken_minor)
+        cover_base, cover_original = _cover_part(donation, part, base, taken_minor)
         book.book_take_back(
             REFUND, donation_id=donation.id, case_id=donation.case_id,
-            base=Money(base, donation.settled_currency), original=Money(part, donation.currency),
-            ref=ref, memo="refund",
+            base=Money(base - cover_base, donation.settled_currency),
+            original=Money(part - cover_original, donation.currency), ref=ref, memo="refund",
         )
+        if cover_base:
+            book.book_cover_take_back(
+                donation_id=donation.id, case_id=donation.case_id,
+                base=Money(cover_base, donation.settled_currency),
+                original=Money(cover_original, donation.currency), ref=ref, memo="refund",
+            )
         audit.record("donation.refunded", donation, case_id=donation.case_id,
                      after={"refund": ref, "amount_minor": part}, actor_label="payments")
         notices.refund_notice(donation, part, ref)
@@ -381,7 +424,7 @@ def check_refund(donation: Donation, amount_minor: int, reason: str, gateway: Ga
         raise Conflict(_("The donor's bank disputed this payment; it cannot be refunded while "
                          "the dispute stands."))
     reason = check_reason(reason)
-    _base, refunded = _booked(locked, REFUND)
+    _base, refunded = _refunded_so_far(locked)
     if expected_refunded_minor is not None and expected_refunded_minor != refunded:
         raise Conflict(_("This gift's refunds changed since the form was opened (was it sent "
                          "twice?); nothing more was refunded. Check the gift and try again."))

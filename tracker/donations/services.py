@@ -16,10 +16,17 @@ from tracker.cases.models import RescueCase
 from tracker.core.database import upsert_insert
 from tracker.core.errors import Conflict, DomainError
 from tracker.core.locks import lock_row
-from tracker.core.money import Money, MoneyError, Settlement, check_gateway_limits, settle_at_rate
+from tracker.core.money import (
+    Money,
+    MoneyError,
+    Settlement,
+    check_gateway_limits,
+    percent_up,
+    settle_at_rate,
+)
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, check_staff_amount, email_key, normalize_email
-from tracker.donations.models import CHANNELS, FAILED, SUCCEEDED, Donation, Donor
+from tracker.donations.models import CHANNELS, FAILED, SUCCEEDED, Donation, Donor, PresetNote
 from tracker.extensions import db
 from tracker.ledger import book
 from tracker.ledger.models import LedgerEntry
@@ -95,10 +102,21 @@ def book_gift(donation: Donation, *, booked_at: datetime | None = None) -> list[
     if donation.gross_minor is None or donation.settled_currency is None:
         raise ValueError("a donation must be settled before it is booked")
     base = donation.settled_currency
+    gross, given = donation.gross_minor, donation.amount_minor
+    cover = cover_given = None
+    if donation.fee_cover_minor:
+        # the fee cover's share of what settled, rounded down: the gift's part takes the rest,
+        # so the two entries add up to the gross exactly
+        cover_minor = gross * donation.fee_cover_minor // donation.amount_minor
+        if cover_minor:
+            cover = Money(cover_minor, base)
+            cover_given = Money(donation.fee_cover_minor, donation.currency)
+            gross -= cover_minor
+            given -= donation.fee_cover_minor
     return book.book_gift(
         donation_id=donation.id, case_id=donation.case_id, public_id=donation.public_id,
-        gross=Money(donation.gross_minor, base), fee=Money(donation.fee_minor or 0, base),
-        given=Money(donation.amount_minor, donation.currency),
+        gross=Money(gross, base), fee=Money(donation.fee_minor or 0, base),
+        given=Money(given, donation.currency), cover=cover, cover_given=cover_given,
         booked_at=booked_at or donation.settled_at or utcnow(),
     )
 
@@ -177,9 +195,72 @@ class GiftInput:
     #: the donor signed in on this browser (their own page), if any: only they may change
     #: what is stored about themselves by giving
     signed_in_donor_id: int | None = None
+    #: "Cover the card fee": the checkout charges the gift plus ``card_fee_cover(amount)``
+    cover_fee: bool = False
+
+
+def card_fee_cover(amount: Money) -> Money:
+    """What "Cover the card fee" adds to a gift of ``amount``: TRACKER_CARD_FEE_PERCENT of it,
+    rounded up to a whole minor unit (¥30,000 → ¥1,080; $10.50 → $0.38), plus the fixed fee
+    of its currency (TRACKER_CARD_FEE_FIXED, none by default)."""
+    config = current_app.config
+    fee = percent_up(amount, config["TRACKER_CARD_FEE_PERCENT"])
+    return fee + Money(config["TRACKER_CARD_FEE_FIXED"].get(amount.currency, 0), amount.currency)
 
 
 WALL_CHOICES = ("name", "anonymous", "hidden")
+
+
+#: the longest note on a preset (a short sentence: "pays a guide for one person")
+PRESET_NOTE_LENGTH = 120
+
+
+def save_preset_notes(case: RescueCase, notes: dict[tuple[str, int], tuple[str, str]]) -> int:
+    """Set what each preset amount of ``case`` pays for: {(currency, amount_minor): (English,
+    Japanese)}; empty text removes a note. Only the configured presets may carry one. Audited;
+    the case's public pages change (``updated_at``). Returns how many notes changed."""
+    offered = {(c, m) for c in current_app.config["TRACKER_CURRENCIES"] for m in PRESETS.get(c, ())}
+    for key, (en, ja) in notes.items():
+        if key not in offered:
+            raise DomainError(_("That amount is not one of the form's presets."), field="notes")
+        for text in (en, ja):
+            if _has_control_characters(text):
+                raise DomainError(_("Remove the control characters from the text."), field="notes")
+            check_length(text, PRESET_NOTE_LENGTH, "notes", _l("note"))
+    existing = {(row.currency, row.amount_minor): row for row in db.session.scalars(
+        db.select(PresetNote).where(PresetNote.case_id == case.id))}
+    changed: dict[str, list[str]] = {}
+    for (currency, minor), (en, ja) in notes.items():
+        en, ja = en.strip(), ja.strip()
+        row = existing.get((currency, minor))
+        if row is None and (en or ja):
+            db.session.add(PresetNote(case_id=case.id, currency=currency, amount_minor=minor,
+                                      text_en=en, text_ja=ja))
+        elif row is not None and not (en or ja):
+            db.session.delete(row)
+        elif row is not None and (row.text_en, row.text_ja) != (en, ja):
+            row.text_en, row.text_ja = en, ja
+        else:
+            continue
+        changed[f"{currency} {minor}"] = [en, ja]
+    if changed:
+        case.updated_at = utcnow()
+        db.session.flush()
+        audit.record("case.preset_notes", case, case_id=case.id, after=changed)
+    return len(changed)
+
+
+def _has_control_characters(text: str) -> bool:
+    """A note is one line: no control characters at all (newlines and tabs included)."""
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+def preset_notes(case_id: int, locale: str) -> dict[tuple[str, int], str]:
+    """What each preset amount of a case pays for, in ``locale`` (else the other language):
+    {(currency, amount_minor): text}, only the ones staff have written."""
+    rows = db.session.scalars(db.select(PresetNote).where(PresetNote.case_id == case_id))
+    notes = {(row.currency, row.amount_minor): row.text(locale) for row in rows}
+    return {key: text for key, text in notes.items() if text}
 
 
 def accepts_gifts(case: RescueCase | None) -> bool:
@@ -226,9 +307,15 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
     Nothing is sent anywhere here; the caller asks the gateway for a checkout afterwards.
     """
     donor = prepare_donor(case, gift)
+    cover = card_fee_cover(gift.amount) if gift.cover_fee else Money(0, gift.amount.currency)
+    if cover.amount_minor:
+        # the whole charge stays within the gateway's limits too
+        check_gateway_limits(gift.amount + cover,
+                             maximum_minor=current_app.config["TRACKER_MAX_GIFT_MINOR"])
     donation = Donation(
         case_id=case.id if case else None, donor=donor,
-        amount_minor=gift.amount.amount_minor, currency=gift.amount.currency,
+        amount_minor=gift.amount.amount_minor + cover.amount_minor, currency=gift.amount.currency,
+        fee_cover_minor=cover.amount_minor,
         channel="card", gateway=gateway_name, status="pending",
         display_name=gift.name.strip() if gift.wall == "name" else "",
         receipt_name=gift.name.strip() or None, show_on_wall=gift.wall != "hidden",

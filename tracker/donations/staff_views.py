@@ -32,7 +32,7 @@ from tracker.donations import adjustments, receipts
 from tracker.donations import recording as payments
 from tracker.donations import services as donation_services
 from tracker.donations.adjustments import status_name
-from tracker.donations.models import DONATION_STATUSES, SUCCEEDED, Donation
+from tracker.donations.models import DONATION_STATUSES, SUCCEEDED, Donation, PresetNote
 from tracker.donations.staff_forms import (
     GENERAL_FUND,
     AdjustForm,
@@ -46,6 +46,8 @@ from tracker.ledger.reads import GiftMoney
 from tracker.payments.gateway import GatewayError, get_gateway
 
 staff_gifts_bp = Blueprint("staff_gifts", __name__, url_prefix="/staff/gifts")
+#: what each preset amount of a case's donation form pays for
+staff_presets_bp = Blueprint("staff_presets", __name__, url_prefix="/staff/cases")
 
 STAFF = ("staff", "admin")
 PAGE_SIZE = 100
@@ -347,3 +349,39 @@ def _refund_consequences(donation: Donation, amount_minor: int, refunded_minor: 
                    left=format_money(Money(left, donation.currency), locale)) if left
                  else _("The gift is then refunded in full."))
     return lines
+
+
+# --- what each preset pays for -----------------------------------------------------------------
+
+
+@staff_presets_bp.route("/<int:case_id>/presets", methods=["GET", "POST"])
+@roles(*STAFF)
+def preset_notes(case_id: int):
+    """What each preset amount of a case's donation form pays for ("¥30,000 pays a guide for
+    one person"), in English and Japanese; an empty box shows no note."""
+    case = db.session.get(RescueCase, case_id)
+    if case is None:
+        abort(404)
+    config = current_app.config
+    presets = [(c, m) for c in config["TRACKER_CURRENCIES"] for m in donation_services.PRESETS.get(c, ())]
+    status, error = 200, None
+    if request.method == "POST":
+        typed = {(c, m): (request.form.get(f"en-{c}-{m}", "")[:1000],
+                          request.form.get(f"ja-{c}-{m}", "")[:1000]) for c, m in presets}
+        try:
+            with transaction():
+                changed = donation_services.save_preset_notes(case, typed)
+        except DomainError as exc:
+            error, status = exc.reason, form_status(exc)
+            current = typed
+        else:
+            flash(_("Saved: %(count)d notes changed.", count=changed), "success")
+            return redirect(url_for("staff_presets.preset_notes", case_id=case.id))
+    else:
+        rows = db.session.scalars(db.select(PresetNote).where(PresetNote.case_id == case.id))
+        current = {(r.currency, r.amount_minor): (r.text_en, r.text_ja) for r in rows}
+    locale = current_locale()
+    lines = [(c, m, format_money(Money(m, c), locale), *current.get((c, m), ("", "")))
+             for c, m in presets]
+    return render_template("staff/preset_notes.html", case=case, lines=lines, error=error,
+                           maximum=donation_services.PRESET_NOTE_LENGTH), status

@@ -66,7 +66,15 @@ from tracker.donations.models import (
 from tracker.donations.receipts import GENERAL_FUND, PRIVATE_CASE
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
-from tracker.ledger.models import ADJUSTMENT, DISPUTE, DISPUTE_REVERSAL, GIFT, REFUND, LedgerEntry
+from tracker.ledger.models import (
+    ADJUSTMENT,
+    DISPUTE,
+    DISPUTE_REVERSAL,
+    FEE_COVER,
+    GIFT,
+    REFUND,
+    LedgerEntry,
+)
 from tracker.mail import outbox
 from tracker.mail.outbox import OutboxMessage
 
@@ -82,7 +90,8 @@ MAX_TOKEN_LENGTH = 100
 
 #: ledger movements of a donor's gift that the donor sees: money given, and money returned
 RETURN_KINDS: tuple[str, ...] = (REFUND, DISPUTE, DISPUTE_REVERSAL)
-ANNUAL_KINDS: tuple[str, ...] = (GIFT, *RETURN_KINDS, ADJUSTMENT)
+#: a gift's fee cover (what the donor added to pay the card fee) is given too: on the receipt
+ANNUAL_KINDS: tuple[str, ...] = (GIFT, FEE_COVER, *RETURN_KINDS, ADJUSTMENT)
 
 #: a gift's status as its donor reads it
 STATUS_LABELS = {
@@ -95,6 +104,7 @@ STATUS_LABELS = {
 #: what each line of an annual receipt is
 LINE_LABELS = {
     GIFT: _l("Gift"),
+    FEE_COVER: _l("Card fee you covered"),
     REFUND: _l("Refund"),
     DISPUTE: _l("Returned by your bank"),
     DISPUTE_REVERSAL: _l("Bank return reversed"),
@@ -376,7 +386,10 @@ def donor_page(donor: Donor) -> DonorPage:
     ).all())
     returned = dict(db.session.execute(
         select(LedgerEntry.donation_id, func.sum(LedgerEntry.original_amount_minor))
-        .where(LedgerEntry.donation_id.in_(ids), LedgerEntry.kind.in_(RETURN_KINDS),
+        .where(LedgerEntry.donation_id.in_(ids),
+               # a refund of a covered gift gives back its fee cover too (a negative fee_cover)
+               db.or_(LedgerEntry.kind.in_(RETURN_KINDS),
+                      db.and_(LedgerEntry.kind == FEE_COVER, LedgerEntry.amount_minor < 0)),
                LedgerEntry.original_amount_minor.is_not(None))
         .group_by(LedgerEntry.donation_id)
     ).all())
@@ -467,6 +480,8 @@ class AnnualLine:
 
     @property
     def kind_label(self) -> str:
+        if self.kind == FEE_COVER and self.amount.amount_minor < 0:
+            return _("Card fee cover refunded")
         return str(LINE_LABELS.get(self.kind, self.kind))
 
     @property

@@ -31,6 +31,7 @@ from tracker.ledger.models import (
     DISPUTE,
     DISPUTE_REVERSAL,
     FEE,
+    FEE_COVER,
     GIFT,
     REFUND,
     TRANSFER,
@@ -49,10 +50,13 @@ def _add(*entries: LedgerEntry) -> None:
 
 
 def book_gift(*, donation_id: int, case_id: int | None, public_id: str, gross: Money, fee: Money,
-              given: Money, booked_at: datetime) -> list[LedgerEntry]:
+              given: Money, booked_at: datetime, cover: Money | None = None,
+              cover_given: Money | None = None) -> list[LedgerEntry]:
     """Book a settled gift: a gift entry for the gross (``given`` is what the donor paid, in
     their currency) and a fee entry if the gateway kept a fee. ``gross`` and ``fee`` are in
-    the base currency."""
+    the base currency. With a fee cover (what the donor added to pay the card fee: ``cover``
+    in base, ``cover_given`` in their currency), ``gross`` and ``given`` are the gift's part
+    only and the cover is a ``fee_cover`` entry of its own."""
     if fee.currency != gross.currency:
         raise ValueError("a gift's fee is in the currency of its gross")
     # UNIQUE (kind, gateway_ref): the database itself refuses a second gift for a donation.
@@ -65,6 +69,18 @@ def book_gift(*, donation_id: int, case_id: int | None, public_id: str, gross: M
             gateway_ref=ref, booked_at=booked_at,
         )
     ]
+    if cover is not None and cover.amount_minor:
+        if cover.currency != gross.currency or cover.amount_minor < 0:
+            raise ValueError("a fee cover is positive, in the currency of its gift's gross")
+        entries.append(
+            LedgerEntry(
+                kind=FEE_COVER, case_id=case_id, donation_id=donation_id,
+                amount_minor=cover.amount_minor, currency=cover.currency,
+                original_amount_minor=cover_given.amount_minor if cover_given else None,
+                original_currency=cover_given.currency if cover_given else None,
+                gateway_ref=ref, booked_at=booked_at,
+            )
+        )
     if fee.amount_minor:
         entries.append(
             LedgerEntry(
@@ -75,6 +91,20 @@ def book_gift(*, donation_id: int, case_id: int | None, public_id: str, gross: M
         )
     _add(*entries)
     return entries
+
+
+def book_cover_take_back(*, donation_id: int, case_id: int | None, base: Money, original: Money,
+                         ref: str, memo: str) -> LedgerEntry:
+    """Book the fee-cover part of a refund (amounts positive here, negative on the ledger),
+    beside the refund entry of the gift's part under the same reference."""
+    entry = LedgerEntry(
+        kind=FEE_COVER, case_id=case_id, donation_id=donation_id,
+        amount_minor=-base.amount_minor, currency=base.currency,
+        original_amount_minor=-original.amount_minor, original_currency=original.currency,
+        gateway_ref=ref, memo=memo,
+    )
+    _add(entry)
+    return entry
 
 
 def book_take_back(kind: str, *, donation_id: int, case_id: int | None, base: Money,

@@ -34,8 +34,12 @@ GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT, DISBURSEMENT
     "gift", "refund", "dispute", "dispute_reversal", "fee", "transfer", "adjustment",
     "disbursement",
 )
+#: what a donor added to their gift to cover the card fee ("Cover the card fee"): positive on
+#: the gift, negative when refunded. It pays the card fee, so it is the organization's, like a
+#: fee, and never counts toward a case's goal (not in RAISED_KINDS); reports show it apart.
+FEE_COVER = "fee_cover"
 LEDGER_KINDS: tuple[str, ...] = (
-    GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT, DISBURSEMENT,
+    GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT, DISBURSEMENT, FEE_COVER,
 )
 #: kinds that count toward "raised" on a case (fees are reported, not subtracted from progress)
 RAISED_KINDS: tuple[str, ...] = (GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, TRANSFER, ADJUSTMENT)
@@ -55,7 +59,7 @@ class LedgerEntry(db.Model):
         CheckConstraint(
             "(kind IN ('gift', 'dispute_reversal') AND amount_minor > 0)"
             " OR (kind IN ('refund', 'dispute', 'fee') AND amount_minor < 0)"
-            " OR kind IN ('transfer', 'adjustment', 'disbursement')",
+            " OR kind IN ('transfer', 'adjustment', 'disbursement', 'fee_cover')",
             name="amount_sign",
         ),
         CheckConstraint("length(currency) = 3", name="currency_code"),
@@ -63,7 +67,7 @@ class LedgerEntry(db.Model):
             "original_currency IS NULL OR length(original_currency) = 3", name="original_currency_code"
         ),
         CheckConstraint(
-            "kind NOT IN ('gift', 'refund', 'dispute', 'dispute_reversal', 'fee')"
+            "kind NOT IN ('gift', 'refund', 'dispute', 'dispute_reversal', 'fee', 'fee_cover')"
             " OR donation_id IS NOT NULL",
             name="donation_money_has_donation",
         ),

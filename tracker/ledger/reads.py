@@ -19,6 +19,7 @@ from tracker.extensions import db
 from tracker.ledger.models import (
     ADJUSTMENT,
     DISBURSEMENT,
+    FEE_COVER,
     GIFT,
     HELD_KINDS,
     RAISED_KINDS,
@@ -125,7 +126,7 @@ class GiftMoney:
 
     #: the gift entry (gross, positive); 0 while the gift is not recorded
     gift_minor: int = 0
-    #: refunds so far, as a positive amount
+    #: refunds so far (with the fee cover they gave back), as a positive amount
     refunded_minor: int = 0
     #: the same refunds in the donor's currency, as a positive amount
     refunded_original_minor: int = 0
@@ -144,12 +145,20 @@ def gift_money(donation_ids: Iterable[int]) -> dict[int, GiftMoney]:
     def total(kinds: Iterable[str], column=LedgerEntry.amount_minor):  # noqa: ANN001, ANN202
         return func.coalesce(func.sum(column).filter(LedgerEntry.kind.in_(tuple(kinds))), 0)
 
+    # a refund of a gift with fee cover is booked in two parts: the refund of the gift's
+    # part and the negative fee cover; staff see what was refunded as one figure
+    cover_back = db.and_(LedgerEntry.kind == FEE_COVER, LedgerEntry.amount_minor < 0)
+
+    def refunded(column=LedgerEntry.amount_minor):  # noqa: ANN001, ANN202
+        return func.coalesce(func.sum(column).filter(
+            db.or_(LedgerEntry.kind == REFUND, cover_back)), 0)
+
     rows = db.session.execute(
         db.select(
             LedgerEntry.donation_id,
             total([GIFT]),
-            total([REFUND]),
-            total([REFUND], LedgerEntry.original_amount_minor),
+            refunded(),
+            refunded(LedgerEntry.original_amount_minor),
             total([ADJUSTMENT]),
             total(RAISED_KINDS),
         )
@@ -175,6 +184,21 @@ def booked(donation_id: int, *kinds: str) -> tuple[int, int]:
         .where(LedgerEntry.donation_id == donation_id, LedgerEntry.kind.in_(kinds))
     ).one()
     return -int(base), -int(original)
+
+
+def fee_cover(donation_id: int) -> tuple[int, int, int, int]:
+    """A gift's fee cover on the ledger: (booked base, booked original, taken back base,
+    taken back original), all positive."""
+    positive = LedgerEntry.amount_minor > 0
+    original = func.coalesce(LedgerEntry.original_amount_minor, 0)
+    row = db.session.execute(
+        db.select(func.coalesce(func.sum(LedgerEntry.amount_minor).filter(positive), 0),
+                  func.coalesce(func.sum(original).filter(positive), 0),
+                  func.coalesce(func.sum(LedgerEntry.amount_minor).filter(~positive), 0),
+                  func.coalesce(func.sum(original).filter(~positive), 0))
+        .where(LedgerEntry.donation_id == donation_id, LedgerEntry.kind == FEE_COVER)
+    ).one()
+    return int(row[0]), int(row[1]), -int(row[2]), -int(row[3])
 
 
 def entry_by_ref(kind: str, ref: str) -> LedgerEntry | None:

@@ -43,13 +43,24 @@ class CheckoutRequest:
     """What we ask a gateway to collect."""
 
     donation_id: str  # the donation's opaque public id
-    amount: Money
+    amount: Money  # everything charged: the gift and any fee cover
     description: str  # a public title
     success_url: str
     cancel_url: str
     customer_email: str | None = None
     #: the donor's language ("en"/"ja"): Stripe's page speaks it; None lets Stripe choose
     locale: str | None = None
+    #: the part of ``amount`` the donor added to cover the card fee, shown as its own line
+    #: named ``fee_cover_label``
+    fee_cover: Money | None = None
+    fee_cover_label: str = "Card fee"
+
+    def lines(self) -> list[tuple[str, Money]]:
+        """What the checkout lists: the gift (named by ``description``), then the fee cover."""
+        if self.fee_cover is None or not self.fee_cover.amount_minor:
+            return [(self.description, self.amount)]
+        return [(self.description, self.amount - self.fee_cover),
+                (self.fee_cover_label, self.fee_cover)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,11 +279,11 @@ class StripeGateway:
             "line_items": [{
                 "quantity": 1,
                 "price_data": {
-                    "currency": request.amount.currency.lower(),
-                    "unit_amount": request.amount.amount_minor,
-                    "product_data": {"name": request.description},
+                    "currency": amount.currency.lower(),
+                    "unit_amount": amount.amount_minor,
+                    "product_data": {"name": name},
                 },
-            }],
+            } for name, amount in request.lines()],
             "client_reference_id": request.donation_id,
             "metadata": {"donation_id": request.donation_id},
             "payment_intent_data": {"metadata": {"donation_id": request.donation_id}},

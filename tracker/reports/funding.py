@@ -7,8 +7,9 @@ gifts there are.
 
 Kinds: gifts are gross and positive; refunds, lost disputes and fees are negative; a won
 dispute comes back as ``dispute_reversal`` (counted with disputes); ``adjustment`` corrects an
-offline gift. Net = gifts + refunds + disputes + adjustments; fees are shown apart, and
-"net after fees" subtracts them too.
+offline gift. Net = gifts + refunds + disputes + adjustments; fees are shown apart, and so is
+``fee_cover`` (what donors added to pay the card fee, less refunds of it); "net after fees"
+subtracts the fees and adds the fee cover.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tracker.ledger.models import (
     DISPUTE,
     DISPUTE_REVERSAL,
     FEE,
+    FEE_COVER,
     GIFT,
     RAISED_KINDS,
     REFUND,
@@ -54,6 +56,9 @@ class Flows:
     disputes: int = 0
     adjustments: int = 0
     fees: int = 0
+    #: what donors added to cover card fees, less what refunds gave back: the
+    #: organization's, not the case's (shown apart, never in gifts or net)
+    fee_cover: int = 0
 
     @property
     def net(self) -> int:
@@ -61,7 +66,7 @@ class Flows:
 
     @property
     def net_after_fees(self) -> int:
-        return self.net + self.fees
+        return self.net + self.fees + self.fee_cover
 
     def add(self, kind: str, amount: int, entries: int) -> None:
         if kind == GIFT:
@@ -75,6 +80,8 @@ class Flows:
             self.adjustments += amount
         elif kind == FEE:
             self.fees += amount
+        elif kind == FEE_COVER:
+            self.fee_cover += amount
 
 
 @dataclass

@@ -34,6 +34,7 @@ from tracker.ledger.models import (
     DISPUTE,
     DISPUTE_REVERSAL,
     FEE,
+    FEE_COVER,
     GIFT,
     HELD_KINDS,
     REFUND,
@@ -108,6 +109,9 @@ class Transparency:
     held_open: Money
     held_closed: Money
     held_general: Money
+    #: what donors added to their gifts to pay the card fee, less refunds of it: the
+    #: organization's (it pays the fees), never a case's money in
+    fee_cover: Money | None = None
 
     @property
     def money_in(self) -> Money:
@@ -207,6 +211,7 @@ def transparency(fiscal_year: int) -> Transparency:
         held_open=Money(int(held.get("open") or 0), base),
         held_closed=Money(int(held.get("closed") or 0), base),
         held_general=Money(held["general"], base),
+        fee_cover=kind_total(FEE_COVER),
     )
 
 
@@ -247,8 +252,9 @@ def _next_month(month: date) -> date:
 
 
 def _add_balance(held: dict[int, int], case_key: int, kind: str, amount: int) -> int:
-    """Add a case's entry to what it holds; return the amount if it is a case's card fee."""
-    if case_key != 0 and kind == FEE:
+    """Add a case's entry to what it holds; return the amount if it is a case's card fee or
+    fee cover (both the organization's: the cover pays the fee)."""
+    if case_key != 0 and kind in (FEE, FEE_COVER):
         return amount
     if case_key == 0 or kind in HELD_KINDS:
         held[case_key] = held.get(case_key, 0) + amount

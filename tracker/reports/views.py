@@ -159,6 +159,7 @@ def _summary_rows(r):  # noqa: ANN001, ANN202
             [_("Disputes"), major(t.disputes, r.currency)],
             [_("Corrections"), major(t.adjustments, r.currency)], [_("Net"), major(t.net, r.currency)],
             [_("Card fees"), major(t.fees, r.currency)],
+            [_("Card fees covered by donors"), major(t.fee_cover, r.currency)],
             [_("Net after fees"), major(t.net_after_fees, r.currency)],
             [_("Gifts (count)"), t.gift_count],
             [_("Average gift"), major(r.average_gift, r.currency)],
@@ -173,11 +174,12 @@ def _summary_rows(r):  # noqa: ANN001, ANN202
 def _flow_cells(f, currency):  # noqa: ANN001, ANN202
     return [f.gift_count, major(f.gifts, currency), major(f.refunds, currency),
             major(f.disputes, currency), major(f.adjustments, currency), major(f.net, currency),
-            major(f.fees, currency), major(f.net_after_fees, currency)]
+            major(f.fees, currency), major(f.fee_cover, currency),
+            major(f.net_after_fees, currency)]
 
 
 FLOW_HEADER = [_l("gifts (count)"), _l("gifts"), _l("refunds"), _l("disputes"), _l("corrections"),
-               _l("net"), _l("fees"), _l("net after fees")]
+               _l("net"), _l("fees"), _l("fee cover"), _l("net after fees")]
 
 
 def _flow_header() -> list[str]:

@@ -92,7 +92,8 @@ class SandboxGateway:
             id="cs_test_sbx_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y"),
             donation_id=donation.id, amount_minor=request.amount.amount_minor,
             currency=request.amount.currency, success_url=request.success_url,
-            cancel_url=request.cancel_url,
+            cancel_url=request.cancel_url, description=request.description[:200],
+            fee_cover_minor=request.fee_cover.amount_minor if request.fee_cover else 0,
         )
         db.session.add(session)
         db.session.flush()
@@ -280,6 +281,7 @@ class SandboxGateway:
             recurring_gift_id=gift_id, customer_id="cus_sbx_" + _sandbox_token(),
             amount_minor=request.amount.amount_minor, currency=request.amount.currency,
             success_url=request.success_url, cancel_url=request.cancel_url,
+            description=request.description[:200],
         )
         db.session.add(sub)
         db.session.flush()

@@ -38,6 +38,10 @@ class SandboxSession(db.Model):
                                              unique=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    #: what the page calls the gift (the case's public title), as Stripe's line item name
+    description: Mapped[str | None] = mapped_column(String(200))
+    #: the part of the amount that covers the card fee (shown as its own line)
+    fee_cover_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default=SESSION_OPEN)
     payment_status: Mapped[str] = mapped_column(String(16), default=UNPAID)
     payment_intent_id: Mapped[str | None] = mapped_column(String(80), unique=True)
@@ -78,6 +82,8 @@ class SandboxSubscription(db.Model):
     customer_id: Mapped[str] = mapped_column(String(80))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    #: what the page calls the gift (the case's public title), as Stripe's line item name
+    description: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=SUB_INCOMPLETE)
     #: a test switch: the card on file declines every payment while this is set
     card_declines: Mapped[bool] = mapped_column(default=False)

@@ -60,8 +60,11 @@ def checkout(session_id: str):
             send_after_commit([event])
             commit()  # then the sandbox's events are delivered
             return redirect(session.success_url, code=303)
+    cover = Money(session.fee_cover_minor or 0, session.currency)
+    lines = ([(session.description or "", amount - cover), (_("Card fee covered"), cover)]
+             if cover.amount_minor else [])
     return render_template("payments/sandbox_checkout.html", session=session, amount=amount,
-                           error=error, monthly=False, later=later), (402 if error else 200)
+                           error=error, monthly=False, later=later, lines=lines), (402 if error else 200)
 
 
 @bp.route("/sandbox/voucher/<session_id>", methods=["GET", "POST"])
@@ -103,4 +106,4 @@ def _subscription_checkout(gateway: SandboxGateway, subscription: SandboxSubscri
             commit()  # then the sandbox's events are delivered
             return redirect(subscription.success_url, code=303)
     return render_template("payments/sandbox_checkout.html", session=subscription, amount=amount,
-                           error=error, monthly=True), (402 if error else 200)
+                           error=error, monthly=True, lines=[]), (402 if error else 200)

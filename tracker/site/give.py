@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
+from babel.numbers import get_currency_name
 from flask import (
     Blueprint,
     Response,
@@ -26,7 +28,7 @@ from tracker.core.access import public
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale, language
-from tracker.core.money import Money, format_money, parse_amount
+from tracker.core.money import Money, exponent, format_money, parse_amount
 from tracker.core.transactions import transaction
 from tracker.donations import receipts, services
 from tracker.donations import recording as payments
@@ -61,47 +63,50 @@ GIFTS_REMEMBERED = 10
 GATEWAY_DOWN = _l("The payment service did not answer. Nothing was charged; please try again.")
 
 
+def default_currency(currencies: list[str], locale: str) -> str:
+    """The currency the form opens with: yen on Japanese pages, US dollars on English ones
+    (when configured), else the first configured currency."""
+    wanted = {"ja": "JPY", "en": "USD"}.get(locale)
+    return wanted if wanted in currencies else currencies[0]
+
+
 def _form() -> DonationForm:
     currencies = current_app.config["TRACKER_CURRENCIES"]
     form = DonationForm()
     locale = current_locale()
     labels = {(c, m): format_money(Money(m, c), locale) for c in currencies
               for m in services.PRESETS.get(c, ())}
-    form.configure(currencies, services.PRESETS, labels)
+    names = {c: get_currency_name(c, locale=locale) for c in currencies}
+    form.configure(names, services.PRESETS, labels)
     if not form.is_submitted():
-        form.currency.data = currencies[0]
-        first = services.PRESETS.get(currencies[0], ())
-        form.preset.data = f"{currencies[0]}:{first[1]}" if len(first) > 1 else "other"
+        chosen = default_currency(currencies, locale)
+        form.currency.data = chosen
+        first = services.PRESETS.get(chosen, ())
+        form.preset.data = f"{chosen}:{first[1]}" if len(first) > 1 else "other"
     return form
 
 
 def _gift_amount(form: DonationForm) -> Money:
-    """A preset carries its own currency; the currency box applies to "Other amount".
-
-    A preset together with a different typed amount is refused (DomainError at "amount"):
-    which of the two the donor meant is never guessed.
-    """
+    """The amount in the chosen currency: a typed amount wins over a preset (typing in the box
+    is the donor's latest word; the page's script clears the preset as they type); else the
+    chosen preset, which must be one of the chosen currency's (a DomainError at "preset"
+    otherwise: the server never converts or guesses)."""
     typed = (form.amount.data or "").strip()
-    if form.preset.data and form.preset.data != "other":
-        preset_currency, _sep, minor = form.preset.data.partition(":")
-        preset = Money(int(minor), preset_currency)
-        if typed and _typed_amount(typed, form.currency.data) != preset:
-            chosen = format_money(preset, current_locale())
-            raise DomainError(_("You chose %(amount)s and also typed an amount. To give the "
-                                "amount you typed, choose “Other amount”; to give %(amount)s, "
-                                "clear the “Other amount” box.", amount=chosen), field="amount")
-        return preset
-    if not typed:
+    preset = form.preset.data if form.preset.data and form.preset.data != "other" else None
+    preset_currency, _sep, minor = (preset or "").partition(":")
+    currency = form.currency.data or preset_currency
+    if not currency:
+        raise DomainError(_("Choose the currency you want to give in."), field="currency")
+    if typed:
+        return parse_amount(typed, currency, locale=current_locale())
+    if preset is None:
         raise DomainError(_("Type the amount you want to give."), field="amount")
-    return parse_amount(form.amount.data, form.currency.data, locale=current_locale())
-
-
-def _typed_amount(typed: str, currency: str | None) -> Money | None:
-    """The typed "Other amount", or None when it is not an amount at all."""
-    try:
-        return parse_amount(typed, currency or "", locale=current_locale())
-    except DomainError:
-        return None
+    if preset_currency != currency:
+        raise DomainError(_("The amount you chose is not in the currency you chose. Choose one "
+                            "of the amounts in %(currency)s, or type one.",
+                            currency=get_currency_name(currency, locale=current_locale())),
+                          field="preset")
+    return Money(int(minor), currency)
 
 
 def _description(case: RescueCase | None) -> str:
@@ -174,12 +179,15 @@ def _give_once(case: RescueCase | None, form: DonationForm):
             message=form.message.data or "", wall=form.wall.data,
             wants_updates=bool(form.wants_updates.data) and case is not None,
             locale=current_locale(), signed_in_donor_id=_signed_in_donor_id(),
+            cover_fee=bool(form.cover_fee.data),
         )
         donation = services.start_donation(case, gift, gateway.name)
         _remember_gift(donation.public_id)
         request = CheckoutRequest(
             donation_id=donation.public_id,
             amount=Money(donation.amount_minor, donation.currency),
+            fee_cover=Money(donation.fee_cover_minor, donation.currency),
+            fee_cover_label=_("Card fee covered"),
             description=_description(case),
             success_url=url_for("donations.thanks", public_id=donation.public_id, _external=True),
             cancel_url=_cancel_url(case),
@@ -255,8 +263,31 @@ def _render_give(case: RescueCase | None, form: DonationForm) -> str:
         form.form_errors.append(
             _("This case is not taking gifts now; please give to the general fund."))
     progress = public_view.progress_for([case])[case.id] if case else None
+    locale = current_locale()
+    notes = services.preset_notes(case.id, locale) if case is not None else {}
     return render_template("donations/give.html", form=form, case=case, progress=progress,
-                           sandbox=get_gateway().name == "sandbox")
+                           sandbox=get_gateway().name == "sandbox", notes=notes,
+                           fee=_fee_terms(locale),
+                           monthly=form.frequency.data == "monthly")
+
+
+def _fee_terms(locale: str) -> dict:
+    """What the page's script needs to say the card fee live, the same as the server computes
+    it (``services.card_fee_cover``): the percent as a fraction, and per currency its fixed
+    fee, decimals and how an amount is written around its digits (¥1,080 / 1,080円 / $0.90)."""
+    config = current_app.config
+    numerator, denominator = Decimal(config["TRACKER_CARD_FEE_PERCENT"]).as_integer_ratio()
+    currencies = {}
+    for code in config["TRACKER_CURRENCIES"]:
+        places = exponent(code)
+        zero = "0." + "0" * places if places else "0"
+        written = format_money(Money(0, code), locale)
+        prefix, _sep, suffix = written.partition(zero)
+        currencies[code] = {"places": places, "prefix": prefix, "suffix": suffix,
+                            "fixed": config["TRACKER_CARD_FEE_FIXED"].get(code, 0)}
+    percent = format(Decimal(config["TRACKER_CARD_FEE_PERCENT"]).normalize(), "f")
+    return {"numerator": numerator, "denominator": denominator * 100, "percent": percent,
+            "currencies": currencies}
 
 
 @bp.route("/donate", methods=["GET", "POST"])
