@@ -157,7 +157,7 @@ def test_the_case_page_in_japanese(client: FlaskClient, app: Flask) -> None:
     assert "状態 寄付募集中" in text and "地域 Northeast China" in text
     assert '<h2 id="people-heading">支援対象の方々</h2>' in page
     assert "仮名 年齢層 状態" in text
-    assert "Mr. Y.Y. 18-29 救出済み" in text and "Little N. 0-4 救出待ち" in text
+    assert "Mr. Y.Y. 18〜29歳 救出済み" in text and "Little N. 0〜4歳 救出待ち" in text
     assert "このケースの方々（仮名）" in text
     # the banner waits, hidden, in Japanese
     assert re.search(r'data-live="completed" hidden>このケースの全員が安全な場所にたどり着きました。', page)
@@ -177,7 +177,7 @@ def test_the_case_page_in_english_is_unchanged(client: FlaskClient, app: Flask) 
     assert '<span data-live="donors">1</span> <span data-live="donors-word">donor</span>' in page
     assert attribute(page, 'data-live="people-bar"', "aria-label") == ["People rescued: 1 of 2"]
     assert "Give to this rescue" in text and "The people" in text
-    assert "Alias Age Status" in text and "Mr. Y.Y. 18-29 Rescued" in text and "Little N. 0-4 Waiting" in text
+    assert "Alias Age Status" in text and "Mr. Y.Y. 18–29 Rescued" in text and "Little N. 0–4 Waiting" in text
     assert "Everyone in this case is safe. Thank you." in page
     assert "円" not in text
 

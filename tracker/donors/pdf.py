@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from babel.dates import format_date
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -134,7 +135,7 @@ def receipt_pdf(receipt: ReceiptDocument) -> bytes:
         (_("Date"), _day(receipt.day)),
         (_("Received from"), receipt.donor_name or "—"),
         (_("Amount"), _money(receipt.amount)),
-        (_("Purpose"), receipt.purpose_label),
+        (pgettext("on a receipt", "Purpose"), receipt.purpose_label),
     ])
     page.down(12)
     page.text(MARGIN, _("Thank you for your gift."))
@@ -153,7 +154,7 @@ _COLUMNS = {"date": MARGIN, "number": MARGIN + 120, "purpose": MARGIN + 205, "am
 def _annual_header(page: _Page) -> None:
     page.text(_COLUMNS["date"], _("Date"), 9, bold=True)
     page.text(_COLUMNS["number"], _("Receipt number"), 9, bold=True)
-    page.text(_COLUMNS["purpose"], _("Purpose"), 9, bold=True)
+    page.text(_COLUMNS["purpose"], pgettext("on a receipt", "Purpose"), 9, bold=True)
     page.text(_COLUMNS["amount"], _("Amount"), 9, bold=True, right=True)
     page.down(10)
     page.rule()

@@ -29,7 +29,7 @@ from tracker.cases import signals as case_signals
 from tracker.cases.models import RescueCase
 from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError
-from tracker.core.i18n import default_locale, known, language
+from tracker.core.i18n import current_locale, default_locale, known, language
 from tracker.core.links import public_url
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Donor
@@ -520,8 +520,8 @@ def _rescue_report_text(case: RescueCase, aliases: list[str]) -> tuple[str, str]
     """The draft report's title and body in the current language (public facts only)."""
     frame = _("Everyone in “%(title)s” is safe", title="")
     room = TITLE_MAX - len(frame)
-    public_title = case.public_title if len(case.public_title) <= room \
-        else case.public_title[: room - 1].rstrip() + "…"
+    case_title = case.text(current_locale()).title
+    public_title = case_title if len(case_title) <= room else case_title[: room - 1].rstrip() + "…"
     title = _("Everyone in “%(title)s” is safe", title=public_title)
     # Two sentences rather than ngettext: "the one person" is not "%(num)d people" in English,
     # and Japanese counts people the same way whatever their number.
@@ -568,14 +568,15 @@ def queue_rescue_report_emails(post: Post) -> int:
         .distinct()
         .order_by(Donor.id, Donation.case_id)
     )
-    donors: dict[int, tuple[str, str | None, list[str]]] = {}
+    donors: dict[int, tuple[str, str | None, list[RescueCase]]] = {}
     for donor_id, email, locale, case_id in rows:
-        donors.setdefault(donor_id, (email, known(locale), []))[2].append(cases[case_id].public_title)
+        donors.setdefault(donor_id, (email, known(locale), []))[2].append(cases[case_id])
     if not donors:
         return 0
     queued = 0
-    for donor_id, (email, locale, titles) in donors.items():
+    for donor_id, (email, locale, gave_to) in donors.items():
         with language(locale) as code:
+            titles = [c.text(code).title for c in gave_to]
             version = post.in_language(code)
             # A donor who gave in a known language gets the page in it (and keeps it).
             link = public_url("posts.show", slug=post.slug, **({"lang": code} if locale else {}))
