@@ -248,7 +248,8 @@ GLOSSARY: list[tuple[re.Pattern[str], str, re.Pattern[str] | None]] = [
     (re.compile(r"[A-Z][a-z]+/[A-Z][A-Za-z_]+"), "日本時間 (never a time zone's IANA name)", None),
     (re.compile("あなた"), "the donor's name with 様 (never あなた)", None),
     (re.compile("こんにちは"), "〇〇様 and a line of thanks (never こんにちは)", None),
-    (re.compile(r"(?<![A-Za-z])JPY(?![A-Za-z])"), "円 in a sentence (JPY only in CSV columns and settings)", None),
+    (re.compile(r"(?<![A-Za-z])JPY(?![A-Za-z])"),
+     "円 in a sentence (JPY only in CSV columns and settings)", None),
     (re.compile("定期寄付|継続寄付|月額寄付|マンスリー"), "毎月のご寄付 (staff: 毎月寄付)", None),
     (re.compile("毎月[^。]*(中止|キャンセル|停止)"), "解約 for ending a monthly gift", None),
     (re.compile("保護"), "安全な場所にたどり着きました (保護 reads as custody)",
@@ -294,7 +295,8 @@ def test_japanese_follows_the_glossary() -> None:
 
 @pytest.mark.parametrize("text", [
     "お名前: 田中", "ご寄付ありがとうございます!", "領収書(PDF)", "例：'Mr. Y.Y.'", "寄付先, 一般基金",
-    "アドレス '%(slug)s' は使われています", "金額 (%(currency)s) を入力", '「%(title)s」は"公開中"です', "本日中に届きます.", "金額は%(amount)s.です",
+    "アドレス '%(slug)s' は使われています", "金額 (%(currency)s) を入力",
+    '「%(title)s」は"公開中"です', "本日中に届きます.", "金額は%(amount)s.です",
 ])
 def test_the_punctuation_check_catches_ascii_marks(text: str) -> None:
     assert ascii_punctuation_in_japanese(text)

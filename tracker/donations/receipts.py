@@ -31,6 +31,10 @@ GENERAL_FUND = "General fund"
 GENERAL_FUND_LABEL = _l("General fund")
 #: the purpose of a gift to a case that is not public (never its title: mail is a public surface)
 PRIVATE_CASE = "A rescue case"
+PRIVATE_CASE_LABEL = _l("A rescue case")
+NUMBER_FORMAT = "RT-%06d"
+TEST_MODE_LINE = _l("TEST MODE — no money moved.")
+
 #: what an anonymized donor's receipts carry as the name (stored in English, like the two
 #: above; ``receipt_donor_name`` translates it wherever a receipt is shown)
 ANONYMIZED_NAME = "Anonymized donor"
@@ -40,10 +44,6 @@ def receipt_donor_name(stored: str) -> str:
     """The name on a receipt as the current language writes it: a name as given, or the words
     for an anonymized donor (never the stored English in a Japanese receipt)."""
     return _("Anonymized donor") if stored == ANONYMIZED_NAME else stored
-
-PRIVATE_CASE_LABEL = _l("A rescue case")
-NUMBER_FORMAT = "RT-%06d"
-TEST_MODE_LINE = _l("TEST MODE — no money moved.")
 
 
 def receipt_for(donation: Donation) -> Receipt | None:
