@@ -88,7 +88,7 @@ def test_the_home_page_in_japanese(client: FlaskClient, app: Flask) -> None:
     # money as 円, never ¥; the bars' words and labels in Japanese
     assert "5,000円が集まりました（目標：1,000,000円）" in text
     assert "¥" not in text and "￥" not in text
-    assert "2人中1人を救出、1人がまだ救出を待っています" in text
+    assert "2人中1人が救出済み、1人がまだ救出を待っています" in text
     assert attribute(page, 'data-live="money-bar"', "aria-label") == ["集まった寄付：目標の0パーセント"]
     assert attribute(page, 'data-live="people-bar"', "aria-label") == ["救出された人：2人中1人"]
     # the status badge and the card's link to give
@@ -146,7 +146,7 @@ def test_the_case_page_in_japanese(client: FlaskClient, app: Flask) -> None:
     assert '<html lang="ja">' in page
     # the progress and its text equivalents
     assert "5,000円が集まりました（目標：1,000,000円）" in text
-    assert "2人中1人を救出、1人がまだ救出を待っています" in text
+    assert "2人中1人が救出済み、1人がまだ救出を待っています" in text
     assert "支援者 1人" in text
     assert attribute(page, 'data-live="money-bar"', "aria-label") == ["集まった寄付：目標の0パーセント"]
     assert attribute(page, 'data-live="people-bar"', "aria-label") == ["救出された人：2人中1人"]
@@ -198,7 +198,7 @@ def test_a_completed_case_and_a_closed_one_say_so_in_japanese(client: FlaskClien
     assert ('<p class="completed-banner" role="status" data-live="completed">'
             "このケースの全員が安全な場所にたどり着きました。ご支援ありがとうございました。</p>") in page
     assert '<span class="badge status-rescued" data-live="status">救出済み</span>' in page
-    assert "1人中1人を救出" in text_of(page) and "待っています" not in text_of(page)
+    assert "1人中1人が救出済み" in text_of(page) and "待っています" not in text_of(page)
     # it takes no more gifts: the button points to the general fund
     assert re.search(r'<a class="button big" href="/donate">一般基金に寄付する</a>', page)
     make_case("closed-case", status=workflow.CLOSED)

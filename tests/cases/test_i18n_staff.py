@@ -317,7 +317,7 @@ def test_case_form_errors_are_japanese(client, desk):
 
     taken = client.post("/staff/cases/new", data={**data, "slug": desk.slug})
     assert taken.status_code == 422
-    assert f"アドレス '{desk.slug}' はすでに別のケースで使われています。" in unescape(taken.text)
+    assert f"アドレス「{desk.slug}」はすでに別のケースで使われています。" in unescape(taken.text)
 
     missing = client.post("/staff/cases/new", data={**data, "slug": "three-hills", "public_region": ""})
     assert missing.status_code == 422

@@ -99,9 +99,9 @@ def test_the_donation_form_speaks_japanese_with_yen_as_en(app: Flask, client: Fl
     assert "<title>「Six survivors」への寄付 · " in page.text
     body = main_text(page.text)
     for text in ("寄付先：Six survivors", "<legend>金額</legend>", "その他の金額", "お名前（任意）",
-                 "領収書送付先のメールアドレス（任意）", "メッセージ（任意）", "寄付者一覧への掲載",
-                 "「匿名」として掲載する", "名前を掲載する", "掲載しない",
-                 "このケースの方々が安全な場所にたどり着いたらメールで知らせてほしい",
+                 "領収書送付先のメールアドレス（任意）", "メッセージ（任意）", "支援者一覧への掲載",
+                 "「匿名」として掲載する", "お名前を掲載する", "掲載しない",
+                 "このケースの方々が安全な場所にたどり着いたら、メールでお知らせを受け取る",
                  "お支払いへ進む", "テストモード — 実際のお金は動きません。",
                  "領収書をこのアドレスにお送りします。"):
         assert text in body, text
@@ -140,15 +140,15 @@ JA_REFUSALS = {
                           "JPYでお受けできる最大の寄付額は10,000,000円です。"),
     "below the dollar minimum": ({"currency": "USD", "preset": "other", "amount": "0.49"}, "amount",
                                  "USDでお受けできる最小の寄付額は$0.50です。"),
-    "no amount typed": ({"preset": "other", "amount": ""}, "amount", "寄付する金額を入力してください。"),
+    "no amount typed": ({"preset": "other", "amount": ""}, "amount", "ご寄付の金額をご入力ください。"),
     "decimal yen": ({"preset": "other", "amount": "5,000.5"}, "amount",
                     "JPYの金額に小数点以下はありません。"),
     "negative": ({"preset": "other", "amount": "-5000"}, "amount", "金額にマイナスは使えません。"),
     "not a number": ({"preset": "other", "amount": "abc"}, "amount",
                      "5,000 のように金額を入力してください（JPYに小数点以下はありません）。"),
-    "malformed email": ({"email": "not-an-email"}, "email", "メールアドレスが正しくありません："),
+    "malformed email": ({"email": "not-an-email"}, "email", "メールアドレスが正しくないようです。"),
     "name on the wall but no name": ({"wall": "name", "name": "  "}, "name",
-                                     "寄付者一覧に載せるお名前を入力するか、「匿名」を選んでください。"),
+                                     "支援者一覧に載せるお名前を入力するか、「匿名」をお選びください。"),
     "over-long message": ({"message": "M" * 501}, "message", "500"),
     "control characters": ({"name": "Ai\x07ko"}, "name", "この欄から制御文字を取り除いてください。"),
 }

@@ -373,7 +373,7 @@ def test_monthly_gift_and_donor_page_in_japanese_on_a_phone(
     axe.check("the link page (ja)")
     page.get_by_role("button", name="ログイン", exact=True).click()
     expect(page).to_have_url(re.compile(r"/my/(\?lang=\w+)?$"))
-    expect(page.get_by_role("heading", level=1)).to_have_text("あなたのご寄付")
+    expect(page.get_by_role("heading", level=1)).to_have_text("ご寄付の記録")
     expect(page.get_by_role("heading", level=2, name="毎月のご寄付")).to_be_visible()
     item = page.locator(f'li[data-monthly="{public_id}"]')
     expect(item).to_contain_text(f"{ja(5_000)} 毎月")
