@@ -257,7 +257,8 @@ GLOSSARY: list[tuple[re.Pattern[str], str, re.Pattern[str] | None]] = [
     (re.compile(r"人中[^。]*人を救出"), "6人中1人が救出済み", None),
     (re.compile("取消(?!し)"), "取り消し", None),
     (re.compile("～"), "〜 (U+301C) for ranges", None),
-    (re.compile(r"\d+-\d+(歳)?(?![\d-])(?=[^\x00-\x7f]|$)"), "18〜29歳 for an age band", None),
+    # "18-29" or "18-29歳" (not a date's "2026-11-01", nor a range of amounts)
+    (re.compile(r"(?<![\d,.-])\d{1,2}-\d{1,2}(?![\d,.-])"), "18〜29歳 for an age band", None),
 ]
 
 

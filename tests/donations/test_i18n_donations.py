@@ -135,14 +135,14 @@ def test_the_english_form_is_unchanged(app: Flask, client: FlaskClient, case) ->
 
 JA_REFUSALS = {
     "below the yen minimum": ({"preset": "other", "amount": "49"}, "amount",
-                              "JPYでお受けできる最小の寄付額は50円です。"),
+                              "日本円でお受けできる最小の寄付額は50円です。"),
     "above the maximum": ({"preset": "other", "amount": "10,000,001"}, "amount",
-                          "JPYでお受けできる最大の寄付額は10,000,000円です。"),
+                          "日本円でお受けできる最大の寄付額は10,000,000円です。"),
     "below the dollar minimum": ({"currency": "USD", "preset": "other", "amount": "0.49"}, "amount",
                                  "USDでお受けできる最小の寄付額は$0.50です。"),
     "no amount typed": ({"preset": "other", "amount": ""}, "amount", "ご寄付の金額をご入力ください。"),
     "decimal yen": ({"preset": "other", "amount": "5,000.5"}, "amount",
-                    "JPYの金額に小数点以下はありません。"),
+                    "日本円の金額に小数点以下はありません。"),
     "negative": ({"preset": "other", "amount": "-5000"}, "amount", "金額にマイナスは使えません。"),
     "not a number": ({"preset": "other", "amount": "abc"}, "amount",
                      "5,000 のように金額を入力してください（JPYに小数点以下はありません）。"),

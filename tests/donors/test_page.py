@@ -253,8 +253,8 @@ def test_the_annual_receipt_in_japanese(app, client, cases):
     text = pdf_text(client.get("/my/annual/2025.pdf").data)
     assert "2025年度 年間寄付領収書" in text
     assert "2025年9月1日〜2026年8月31日" in text
-    assert re.search(r"JPY 合計\s*4,000円", text), text
-    assert re.search(r"USD 合計\s*\$25\.00", text), text
+    assert re.search(r"合計（日本円）\s*4,000円", text), text
+    assert re.search(r"合計（米ドル）\s*\$25\.00", text), text
     assert "返金：Six flood survivors" in text and "-1,000円" in text
     assert "一般基金" in text and "田中 愛子" in text
     assert "Total" not in text

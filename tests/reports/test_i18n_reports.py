@@ -293,7 +293,7 @@ def test_the_transparency_page_in_japanese(books: Books, client: FlaskClient) ->
                  "進行中のケースのための資金",
                  "一般基金（カード手数料差引後）", "保有資金の合計",
                  '今年度、<strong data-figure="people-rescued">1</strong>人が安全な場所にたどり着きました。',
-                 "金額の単位はJPYで"):
+                 "金額の単位は日本円で"):
         assert text in ja, text
     for english in ("Money in", "Fiscal year 2025", "reached safety", "Held in all", "September"):
         assert english not in ja, english

@@ -28,7 +28,7 @@ from tracker.cases.models import (
 from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
-from tracker.core.money import Money
+from tracker.core.money import Money, currency_words
 from tracker.core.time import as_utc, utcnow
 from tracker.core.validation import check_staff_amount
 from tracker.extensions import db
@@ -103,7 +103,7 @@ def _check_case_input(data: CaseInput, base_currency: str) -> None:
                           field="track")
     if data.goal.currency != base_currency:
         raise DomainError(
-            _("Set the goal in the base currency, %(currency)s.", currency=base_currency),
+            _("Set the goal in the base currency, %(currency)s.", currency=currency_words(base_currency)),
             field="goal_currency",
         )
     if data.goal.amount_minor < 0:

@@ -26,7 +26,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
 from tracker.core.i18n import current_locale
-from tracker.core.money import Money, format_money
+from tracker.core.money import Money, currency_words, format_money
 from tracker.donors.services import AnnualReceipt, ReceiptDocument
 
 LATIN, LATIN_BOLD = "Helvetica", "Helvetica-Bold"
@@ -189,8 +189,8 @@ def annual_pdf(annual: AnnualReceipt) -> bytes:
     page.rule()
     page.down(10)
     for total in annual.totals:
-        page.text(_COLUMNS["purpose"], _("Total in %(currency)s", currency=total.currency), 11,
-                  bold=True)
+        page.text(_COLUMNS["purpose"],
+                  _("Total in %(currency)s", currency=currency_words(total.currency)), 11, bold=True)
         page.text(_COLUMNS["amount"], _money(total), 11, bold=True, right=True)
         page.down()
     page.down(12)
