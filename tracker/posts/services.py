@@ -129,7 +129,8 @@ def case_choices() -> dict[int, str]:
         db.select(RescueCase.id, RescueCase.public_title, RescueCase.status)
         .order_by(RescueCase.id.desc())
     )
-    return {case_id: f"{title} ({labels.label('case_status', status)})" for case_id, title, status in rows}
+    return {case_id: _("%(title)s (%(status)s)", title=title, status=labels.label("case_status", status))
+            for case_id, title, status in rows}
 
 
 # --------------------------------------------------------------------------- writing
