@@ -96,7 +96,7 @@ def test_the_donation_form_speaks_japanese_with_yen_as_en(app: Flask, client: Fl
 
     assert page.status_code == 200
     assert '<html lang="ja">' in page.text
-    assert "<title>「Six survivors」への寄付 · " in page.text
+    assert "<title>「Six survivors」へのご寄付 · " in page.text
     body = main_text(page.text)
     for text in ("寄付先：Six survivors", "<legend>金額</legend>", "その他の金額", "お名前（任意）",
                  "領収書送付先のメールアドレス（任意）", "メッセージ（任意）", "支援者一覧への掲載",
@@ -183,7 +183,7 @@ def test_a_closed_case_refuses_in_japanese(app: Flask, client: FlaskClient) -> N
 
     page = japanese(client).get("/cases/closed-case/donate")
 
-    assert "このケースは現在寄付を受け付けていません。一般基金へのご寄付をお願いします。" in page.text
+    assert "このケースは現在ご寄付をお受けしていません。一般基金へのご寄付をお願いいたします。" in page.text
 
 
 # --- the whole gift, and its receipt ---------------------------------------------------------
