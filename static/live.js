@@ -135,7 +135,7 @@
           for (var c = 0; c < 3; c++) { row.appendChild(document.createElement("td")); }
           row.cells[2].setAttribute("data-live", "person-status");
         }
-        var texts = [person.alias, person.age_band, person.status_text];
+        var texts = [person.alias, person.age_band_text || person.age_band, person.status_text];
         for (var k = 0; k < 3; k++) {
           if (row.cells[k].textContent !== texts[k]) { row.cells[k].textContent = texts[k]; }
         }

@@ -88,7 +88,7 @@ def test_the_home_page_in_japanese(client: FlaskClient, app: Flask) -> None:
     # money as 円, never ¥; the bars' words and labels in Japanese
     assert "5,000円が集まりました（目標：1,000,000円）" in text
     assert "¥" not in text and "￥" not in text
-    assert "2人中1人を救出、1人がまだ救出を待っています" in text
+    assert "2人中1人が救出済み、1人がまだ救出を待っています" in text
     assert attribute(page, 'data-live="money-bar"', "aria-label") == ["集まった寄付：目標の0パーセント"]
     assert attribute(page, 'data-live="people-bar"', "aria-label") == ["救出された人：2人中1人"]
     # the status badge and the card's link to give
@@ -146,7 +146,7 @@ def test_the_case_page_in_japanese(client: FlaskClient, app: Flask) -> None:
     assert '<html lang="ja">' in page
     # the progress and its text equivalents
     assert "5,000円が集まりました（目標：1,000,000円）" in text
-    assert "2人中1人を救出、1人がまだ救出を待っています" in text
+    assert "2人中1人が救出済み、1人がまだ救出を待っています" in text
     assert "支援者 1人" in text
     assert attribute(page, 'data-live="money-bar"', "aria-label") == ["集まった寄付：目標の0パーセント"]
     assert attribute(page, 'data-live="people-bar"', "aria-label") == ["救出された人：2人中1人"]
@@ -157,7 +157,7 @@ def test_the_case_page_in_japanese(client: FlaskClient, app: Flask) -> None:
     assert "状態 寄付募集中" in text and "地域 Northeast China" in text
     assert '<h2 id="people-heading">支援対象の方々</h2>' in page
     assert "仮名 年齢層 状態" in text
-    assert "Mr. Y.Y. 18-29 救出済み" in text and "Little N. 0-4 救出待ち" in text
+    assert "Mr. Y.Y. 18〜29歳 救出済み" in text and "Little N. 0〜4歳 救出待ち" in text
     assert "このケースの方々（仮名）" in text
     # the banner waits, hidden, in Japanese
     assert re.search(r'data-live="completed" hidden>このケースの全員が安全な場所にたどり着きました。', page)
@@ -177,7 +177,7 @@ def test_the_case_page_in_english_is_unchanged(client: FlaskClient, app: Flask) 
     assert '<span data-live="donors">1</span> <span data-live="donors-word">donor</span>' in page
     assert attribute(page, 'data-live="people-bar"', "aria-label") == ["People rescued: 1 of 2"]
     assert "Give to this rescue" in text and "The people" in text
-    assert "Alias Age Status" in text and "Mr. Y.Y. 18-29 Rescued" in text and "Little N. 0-4 Waiting" in text
+    assert "Alias Age Status" in text and "Mr. Y.Y. 18–29 Rescued" in text and "Little N. 0–4 Waiting" in text
     assert "Everyone in this case is safe. Thank you." in page
     assert "円" not in text
 
@@ -198,7 +198,7 @@ def test_a_completed_case_and_a_closed_one_say_so_in_japanese(client: FlaskClien
     assert ('<p class="completed-banner" role="status" data-live="completed">'
             "このケースの全員が安全な場所にたどり着きました。ご支援ありがとうございました。</p>") in page
     assert '<span class="badge status-rescued" data-live="status">救出済み</span>' in page
-    assert "1人中1人を救出" in text_of(page) and "待っています" not in text_of(page)
+    assert "1人中1人が救出済み" in text_of(page) and "待っています" not in text_of(page)
     # it takes no more gifts: the button points to the general fund
     assert re.search(r'<a class="button big" href="/donate">一般基金に寄付する</a>', page)
     make_case("closed-case", status=workflow.CLOSED)

@@ -106,7 +106,7 @@ PAGES = {
     ),
     "/staff/cases/{case}/edit": (
         ["ケースを編集", "公開タイトル", "おおまかな地域", "目標額", "移動による救出",
-         "非公開の連絡先（スタッフのみ）", "キャンセル", "JPYで入力（例：3,000,000）。"],
+         "非公開の連絡先（スタッフのみ）", "キャンセル", "日本円で入力（例：3,000,000）。"],
         ["Edit case", "Public title", "Coarse region", "Funding goal", "Journey",
          "Private contact (staff only)", "Cancel", "In JPY, e.g. 3,000,000."],
     ),
@@ -122,7 +122,7 @@ PAGES = {
     ),
     "/staff/gifts/{gift}": (
         ["支援者の支払額", "ケースへの計上額", "台帳", "この寄付を訂正する", "調整を記帳",
-         "監査記録", "寄付一覧に戻る", "銀行振込と現金の寄付は、JPYでの調整で訂正します",
+         "監査記録", "寄付一覧に戻る", "銀行振込と現金の寄付は、日本円での調整で訂正します",
          yen_ja(50_000)],
         ["Donor paid", "Counts toward the case", "Ledger", "Correct this gift", "Book adjustment",
          "Audit trail", "Back to gifts", yen_en(50_000)],
@@ -317,7 +317,7 @@ def test_case_form_errors_are_japanese(client, desk):
 
     taken = client.post("/staff/cases/new", data={**data, "slug": desk.slug})
     assert taken.status_code == 422
-    assert f"アドレス '{desk.slug}' はすでに別のケースで使われています。" in unescape(taken.text)
+    assert f"アドレス「{desk.slug}」はすでに別のケースで使われています。" in unescape(taken.text)
 
     missing = client.post("/staff/cases/new", data={**data, "slug": "three-hills", "public_region": ""})
     assert missing.status_code == 422

@@ -42,8 +42,10 @@ def test_people_json_lists_public_fields_and_the_counts(client, app):
     assert data == {
         "case": "flood-survivors", "group_size": 2, "rescued": 1, "waiting": 1,
         "people": [
-            {"alias": "Mr. Y.Y.", "age_band": "18-29", "status": "rescued", "status_text": "Rescued"},
-            {"alias": "Little N.", "age_band": "0-4", "status": "waiting", "status_text": "Waiting"},
+            {"alias": "Mr. Y.Y.", "age_band": "18-29", "age_band_text": "18–29", "status": "rescued",
+             "status_text": "Rescued"},
+            {"alias": "Little N.", "age_band": "0-4", "age_band_text": "0–4", "status": "waiting",
+             "status_text": "Waiting"},
         ],
     }
     for marker in MARKERS:

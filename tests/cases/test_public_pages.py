@@ -45,7 +45,7 @@ def test_case_page_shows_public_fields_only(client, app):
     case = _case_with_secrets()
     page = client.get(f"/cases/{case.slug}")
     assert page.status_code == 200
-    for public in ("Mr. Y.Y.", "Little N.", "0-4", "Northeast China", "1 of 2"):
+    for public in ("Mr. Y.Y.", "Little N.", "0–4", "Northeast China", "1 of 2"):
         assert public in page.text
     for marker in MARKERS:
         assert marker not in page.text

@@ -24,7 +24,7 @@ from tests.payments.conftest import mail_dir  # noqa: F401  (autouse: mail into 
 from tracker.budgets.models import DISBURSEMENT_STATUSES
 from tracker.cases import services as case_services
 from tracker.cases import workflow
-from tracker.cases.models import PERSON_STATUSES, TRACKS
+from tracker.cases.models import AGE_BANDS, PERSON_STATUSES, TRACKS
 from tracker.core import labels
 from tracker.core.time import local_today
 from tracker.donations.models import CHANNEL_LABELS, DONATION_STATUSES, GATEWAYS, Donation, Donor
@@ -161,7 +161,7 @@ DOMAINS = {
     "case_status": workflow.STATUSES, "outcome": workflow.OUTCOMES,
     "person_status": PERSON_STATUSES, "gift_status": DONATION_STATUSES,
     "monthly_status": RECURRING_STATUSES, "channel": tuple(CHANNEL_LABELS),
-    "post_kind": KINDS, "post_status": POST_STATUSES,
+    "age_band": AGE_BANDS, "post_kind": KINDS, "post_status": POST_STATUSES,
     "disbursement_status": DISBURSEMENT_STATUSES, "track": TRACKS, "gateway": GATEWAYS,
     "ledger_kind": ("gift", "refund", "dispute", "dispute_reversal", "fee", "transfer",
                     "adjustment", "disbursement", "fee_cover"),

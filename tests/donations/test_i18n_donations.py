@@ -96,12 +96,12 @@ def test_the_donation_form_speaks_japanese_with_yen_as_en(app: Flask, client: Fl
 
     assert page.status_code == 200
     assert '<html lang="ja">' in page.text
-    assert "<title>「Six survivors」への寄付 · " in page.text
+    assert "<title>「Six survivors」へのご寄付 · " in page.text
     body = main_text(page.text)
     for text in ("寄付先：Six survivors", "<legend>金額</legend>", "その他の金額", "お名前（任意）",
-                 "領収書送付先のメールアドレス（任意）", "メッセージ（任意）", "寄付者一覧への掲載",
-                 "「匿名」として掲載する", "名前を掲載する", "掲載しない",
-                 "このケースの方々が安全な場所にたどり着いたらメールで知らせてほしい",
+                 "領収書送付先のメールアドレス（任意）", "メッセージ（任意）", "支援者一覧への掲載",
+                 "「匿名」として掲載する", "お名前を掲載する", "掲載しない",
+                 "このケースの方々が安全な場所にたどり着いたら、メールでお知らせを受け取る",
                  "お支払いへ進む", "テストモード — 実際のお金は動きません。",
                  "領収書をこのアドレスにお送りします。"):
         assert text in body, text
@@ -135,20 +135,20 @@ def test_the_english_form_is_unchanged(app: Flask, client: FlaskClient, case) ->
 
 JA_REFUSALS = {
     "below the yen minimum": ({"preset": "other", "amount": "49"}, "amount",
-                              "JPYでお受けできる最小の寄付額は50円です。"),
+                              "日本円でお受けできる最小の寄付額は50円です。"),
     "above the maximum": ({"preset": "other", "amount": "10,000,001"}, "amount",
-                          "JPYでお受けできる最大の寄付額は10,000,000円です。"),
+                          "日本円でお受けできる最大の寄付額は10,000,000円です。"),
     "below the dollar minimum": ({"currency": "USD", "preset": "other", "amount": "0.49"}, "amount",
-                                 "USDでお受けできる最小の寄付額は$0.50です。"),
-    "no amount typed": ({"preset": "other", "amount": ""}, "amount", "寄付する金額を入力してください。"),
+                                 "米ドルでお受けできる最小の寄付額は$0.50です。"),
+    "no amount typed": ({"preset": "other", "amount": ""}, "amount", "ご寄付の金額をご入力ください。"),
     "decimal yen": ({"preset": "other", "amount": "5,000.5"}, "amount",
-                    "JPYの金額に小数点以下はありません。"),
+                    "日本円の金額に小数点以下はありません。"),
     "negative": ({"preset": "other", "amount": "-5000"}, "amount", "金額にマイナスは使えません。"),
     "not a number": ({"preset": "other", "amount": "abc"}, "amount",
-                     "5,000 のように金額を入力してください（JPYに小数点以下はありません）。"),
-    "malformed email": ({"email": "not-an-email"}, "email", "メールアドレスが正しくありません："),
+                     "5,000 のように金額を入力してください（日本円に小数点以下はありません）。"),
+    "malformed email": ({"email": "not-an-email"}, "email", "メールアドレスが正しくないようです。"),
     "name on the wall but no name": ({"wall": "name", "name": "  "}, "name",
-                                     "寄付者一覧に載せるお名前を入力するか、「匿名」を選んでください。"),
+                                     "支援者一覧に載せるお名前を入力するか、「匿名」をお選びください。"),
     "over-long message": ({"message": "M" * 501}, "message", "500"),
     "control characters": ({"name": "Ai\x07ko"}, "name", "この欄から制御文字を取り除いてください。"),
 }
@@ -183,7 +183,7 @@ def test_a_closed_case_refuses_in_japanese(app: Flask, client: FlaskClient) -> N
 
     page = japanese(client).get("/cases/closed-case/donate")
 
-    assert "このケースは現在寄付を受け付けていません。一般基金へのご寄付をお願いします。" in page.text
+    assert "このケースは現在ご寄付をお受けしていません。一般基金へのご寄付をお願いいたします。" in page.text
 
 
 # --- the whole gift, and its receipt ---------------------------------------------------------

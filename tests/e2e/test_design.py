@@ -206,7 +206,7 @@ def test_an_open_japanese_case_page_follows_a_gift_in_yen_and_japanese_without_r
     case_services.mark_rescued(first, local_today(), today=local_today())
     db.session.commit()
     people = page.locator(f"{CASE_PAGE} .progress.people .progress-label")
-    expect(people).to_have_text("2人中1人を救出、1人がまだ救出を待っています", timeout=LIVE_UPDATE_MS)
+    expect(people).to_have_text("2人中1人が救出済み、1人がまだ救出を待っています", timeout=LIVE_UPDATE_MS)
     expect(page.locator(f'{CASE_PAGE} [data-live="people-bar"]')).to_have_attribute(
         "aria-label", "救出された人：2人中1人")
     assert live_text(page, "status") == ["寄付募集中"]
@@ -219,7 +219,7 @@ def test_an_open_japanese_case_page_follows_a_gift_in_yen_and_japanese_without_r
     expect(page.locator(f'{CASE_PAGE}[data-status="rescued"]')).to_have_count(1, timeout=LIVE_UPDATE_MS)
     expect(page.locator(f'{CASE_PAGE} [data-live="status"]')).to_have_text("救出済み")
     expect(page.locator(f'{CASE_PAGE} [data-live="completed"]')).to_be_visible()
-    expect(people).to_have_text("2人中2人を救出")
+    expect(people).to_have_text("2人中2人が救出済み")
     assert live_text(page, "person-status") == ["救出済み", "救出済み"]
 
     assert navigations == [], navigations

@@ -45,7 +45,7 @@ def test_a_japanese_gift_from_the_general_fund_form_to_the_thanks(app: Flask, ne
     page.locator('input[name="preset"][value="other"]').check()
     page.locator("#amount").fill("49")
     page.get_by_role("button", name="お支払いへ進む").click()
-    expect(page.locator("#amount-error")).to_have_text("JPYでお受けできる最小の寄付額は50円です。")
+    expect(page.locator("#amount-error")).to_have_text("日本円でお受けできる最小の寄付額は50円です。")
     expect(page.locator("#amount")).to_have_attribute("aria-invalid", "true")
     check_axe(page, "donation form with errors", failures)
 

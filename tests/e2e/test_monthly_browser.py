@@ -377,7 +377,7 @@ def test_monthly_gift_and_donor_page_in_japanese_on_a_phone(
     axe.check("the link page (ja)")
     page.get_by_role("button", name="ログイン", exact=True).click()
     expect(page).to_have_url(re.compile(r"/my/(\?lang=\w+)?$"))
-    expect(page.get_by_role("heading", level=1)).to_have_text("あなたのご寄付")
+    expect(page.get_by_role("heading", level=1)).to_have_text("ご寄付の記録")
     expect(page.get_by_role("heading", level=2, name="毎月のご寄付")).to_be_visible()
     item = page.locator(f'li[data-monthly="{public_id}"]')
     expect(item).to_contain_text(f"{ja(5_000)} 毎月")
@@ -390,7 +390,7 @@ def test_monthly_gift_and_donor_page_in_japanese_on_a_phone(
         page.locator("table.gifts tbody tr").first.get_by_role("link", name=re.compile(r"^領収書 ")).click()
     assert Path(download_info.value.path()).read_bytes().startswith(b"%PDF")
 
-    item.get_by_label("新しい毎月の金額（JPY）").fill("3,000")
+    item.get_by_label("毎月のご寄付の新しい金額（日本円）").fill("3,000")
     item.get_by_role("button", name="金額を変更する").click()
     expect(page.get_by_text(f"次回のお支払いから、毎月のご寄付は{ja(3_000)}になります。")).to_be_visible()
     expect(item).to_contain_text(f"{ja(3_000)} 毎月")

@@ -44,7 +44,7 @@ def test_the_staff_post_form_in_japanese(in_japanese):
                  "アドレス（スラッグ）", '<label for="kind">種類</label>', "<legend>投稿の言語</legend>",
                  "<legend>もう一方の言語の版（任意）</legend>", "もう一方の言語のタイトル",
                  "もう一方の言語の本文（Markdown）", "関連するケース", "下書きとして保存（非公開）",
-                 "今すぐ公開する", "公開解禁日時", "Asia/Tokyoの時刻で入力します。", ">プレビュー</button>",
+                 "今すぐ公開する", "公開解禁日時", "日本時間で入力します。", ">プレビュー</button>",
                  ">保存</button>", "<title>投稿を書く（スタッフ） · "):
         assert text in page, text
     for kind in ("支援のお願い", "近況報告", "救出報告", "お知らせ"):
@@ -60,7 +60,7 @@ def test_the_staff_post_form_in_english_is_unchanged(client, staff):
     page = client.get(NEW, headers=EN).text
     for text in ("<h1>Write a post</h1>", "← All posts", '<label for="title">Title</label>',
                  "Address (slug)", "Save as draft (not public)", "Publish now", "Embargo until",
-                 "In Asia/Tokyo time. Used when you schedule: the post stays hidden until then.",
+                 "In Japan time. Used when you schedule: the post stays hidden until then.",
                  "<legend>Version in the other language (optional)</legend>", ">Appeal</option>",
                  "<title>Write a post (staff) · "):
         assert text in page, text
@@ -99,7 +99,7 @@ def test_a_taken_address_is_refused_in_japanese(in_japanese):
     assert post_form(in_japanese).status_code == 302
     response = post_form(in_japanese, title="別の投稿")
     assert response.status_code == 422
-    assert "アドレス &#39;six-flood-appeal&#39; は別の投稿で使われています。" in response.text
+    assert "アドレス「six-flood-appeal」はすでに別の投稿で使われています。" in response.text
 
 
 def test_flash_messages_and_the_list_in_japanese(in_japanese):
@@ -117,9 +117,9 @@ def test_flash_messages_and_the_list_in_japanese(in_japanese):
     response = post_form(in_japanese, edit_url("six-flood-appeal"), language="ja",
                          title="六人への支援のお願い", publish="schedule", publish_at="2099-01-01T09:00")
     page = in_japanese.get(response.headers["Location"]).text
-    assert ("「六人への支援のお願い」の公開を予約しました：2099-01-01 09:00（Asia/Tokyo）から"
+    assert ("「六人への支援のお願い」の公開を予約しました：2099-01-01 09:00（日本時間）から"
             "公開されます。") in page
-    assert "予約：2099-01-01 09:00（Asia/Tokyo）まで非公開" in page
+    assert "予約：2099-01-01 09:00（日本時間）まで非公開" in page
 
     listing = in_japanese.get("/staff/posts/").text
     for text in ("<h1>投稿</h1>", "投稿を書く", "下書きと公開解禁前の投稿はスタッフにのみ表示されます。",
@@ -264,7 +264,7 @@ def test_the_automatic_rescue_report_draft_has_a_japanese_version(app, case):
         "Person A., Person B. and Person C.\n\n")
     [version] = post.translations
     assert version.language == "ja"
-    assert version.title == "「Six flood survivors」の全員が無事に保護されました"
+    assert version.title == "「Six flood survivors」の全員が安全な場所にたどり着きました"
     assert version.body_markdown.startswith(
         "このケースの3人全員が安全な場所にたどり着いたことをお知らせします："
         "Person A.、Person B.とPerson C.。\n\n")

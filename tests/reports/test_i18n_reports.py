@@ -36,7 +36,7 @@ ENGLISH_DONATION_HEADER = [
     "donor email",
 ]
 JAPANESE_DONATION_HEADER = [
-    "寄付ID", "作成日時（現地時間）", "入金日時（現地時間）", "ケース", "支払い方法",
+    "寄付ID", "作成日時（日本時間）", "入金日時（日本時間）", "ケース", "支払い方法",
     "決済ゲートウェイ", "状態", "金額", "通貨", "総額", "手数料", "純額", "基準通貨", "為替レート",
     "支援者名", "支援者メールアドレス",
 ]
@@ -134,7 +134,7 @@ def test_the_funding_report_in_japanese(director, client: FlaskClient) -> None: 
     assert '<html lang="ja"' in ja or 'lang="ja"' in ja
     for text in ("資金報告（2025年度）", "会計年度", "概要", "寄付額（総額）", "手数料差引後の純額",
                  "月別", "支払い方法別", "通貨別", "休眠：昨年度は寄付があり、今年度はない方（LYBUNT）",
-                 "ケースの表（横にスクロールできます）", "2025年9月1日から2026年9月1日の前日まで（現地時間）",
+                 "ケースの表（横にスクロールできます）", "2025年9月1日から2026年9月1日の前日まで（日本時間）",
                  "年度末までの一般基金への寄付額：15,000円。", "最後の寄付：2024年10月"):
         assert text in ja, text
     for english in ("Funding report", "Gifts (gross)", "By channel", "Net after fees",
@@ -293,7 +293,7 @@ def test_the_transparency_page_in_japanese(books: Books, client: FlaskClient) ->
                  "進行中のケースのための資金",
                  "一般基金（カード手数料差引後）", "保有資金の合計",
                  '今年度、<strong data-figure="people-rescued">1</strong>人が安全な場所にたどり着きました。',
-                 "金額の単位はJPYで"):
+                 "金額の単位は日本円で"):
         assert text in ja, text
     for english in ("Money in", "Fiscal year 2025", "reached safety", "Held in all", "September"):
         assert english not in ja, english
@@ -343,7 +343,7 @@ def test_charts_say_no_data_in_the_requests_language(app: Flask, draw) -> None: 
         assert '<text class="no-data"' in svg and ">データなし</text>" in svg
         assert "データがありません。1件の値はすべて0円です。" in svg
         drawn = str(draw("グラフ", [("9月", 5), ("10月", 7)], format_value=lambda v: f"{v:,}円"))
-        assert "棒グラフ2本。9月: 5円; 10月: 7円。" in drawn
+        assert "棒グラフ2本。9月：5円、10月：7円。" in drawn
     with language("en"):
         svg = str(draw("Chart", [("Sep", 0)], format_value=lambda v: f"¥{v:,}"))
         assert ">No data</text>" in svg and "No data: all 1 values are ¥0." in svg

@@ -227,17 +227,17 @@ def test_in_japanese(scenario, client, auth, make_user) -> None:  # noqa: ANN001
     sign_in(client, auth, make_user)
     year = current_fiscal_year()
     html = client.get(f"/reports/{year}?lang=ja").text
-    for text in ("毎月のご寄付", "現在の毎月寄付の支援者数（有効）", "毎月の定額寄付額", "解約率",
-                 "年度内の定期寄付による収入", "年度内の単発寄付による収入"):
+    for text in ("毎月寄付", "現在の毎月寄付の支援者数（有効）", "毎月寄付の月額合計", "解約率",
+                 "年度内の毎月寄付による収入", "年度内の単発寄付による収入"):
         assert text in html, text
     cells = monthly_cells(html)
     assert cells["monthly-amount"] == "5,000円 · $10.00"
-    assert cells["recurring-revenue"] == "30,000円 (9件)"
+    assert cells["recurring-revenue"] == "30,000円（寄付9件）"
     assert cells["churn"] == "25.0%（4件中1件）"
     assert "Monthly giving" not in html and "Churn" not in html
     table = read_csv(client.get(f"/reports/{year}/monthly.csv", headers={"Accept-Language": "ja"}))
     assert table[0] == ["項目", "通貨", "値"]
-    assert table[5][:2] == ["毎月の定額寄付額", "JPY"]
+    assert table[5][:2] == ["毎月寄付の月額合計", "JPY"]
 
 
 def test_nothing_private_on_the_report(scenario, client, auth, make_user) -> None:  # noqa: ANN001

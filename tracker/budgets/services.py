@@ -42,6 +42,7 @@ from tracker.core.money import (
     MoneyError,
     check_rate_places,
     convert,
+    currency_words,
     format_money,
 )
 from tracker.core.time import EARLIEST_MONEY_DAY, local_zone, utcnow
@@ -150,7 +151,8 @@ def set_line(case: RescueCase, category: str, planned: Money, private_note: str 
         raise DomainError(_("Choose one of the budget categories."), field="category")
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     if planned.currency != base:
-        raise DomainError(_("Plan budget lines in %(currency)s.", currency=base), field="planned")
+        raise DomainError(_("Plan budget lines in %(currency)s.", currency=currency_words(base)),
+                          field="planned")
     if planned.amount_minor <= 0:
         raise DomainError(_("Plan an amount greater than zero."), field="planned")
     check_staff_amount(planned, field="planned")

@@ -153,10 +153,10 @@ def _queue_confirmation(case: RescueCase, follow: CaseFollow, now: datetime) -> 
     """The confirmation mail, in the follower's language: the case's public title and the link."""
     with language(follow.locale) as code:
         link = public_url("follow.confirm", token=confirm_token(follow), lang=code)
-        subject = _("Please confirm: news of “%(title)s”", title=case.public_title)[:200]
+        subject = _("Please confirm: news of “%(title)s”", title=case.text(code).title)[:200]
         body = (
             _("Someone, we hope you, asked to receive news of the rescue “%(title)s” at this "
-              "address.", title=case.public_title) + "\n\n"
+              "address.", title=case.text(code).title) + "\n\n"
             + _("To confirm, open this link within %(hours)d hours and press the button:",
                 hours=CONFIRM_HOURS) + "\n" + link + "\n\n"
             + _("If you did not ask for this, ignore this email: we will not write to you "

@@ -16,7 +16,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from tracker.cases import workflow
-from tracker.cases.models import AGE_BANDS, TRACKS
+from tracker.cases.models import TRACKS
 from tracker.core import labels
 from tracker.core.forms import AmountField, Form, NoControlCharacters
 from tracker.core.images import ALT_MAX
@@ -44,6 +44,10 @@ class CaseForm(Form):
     slug = StringField(_l("Address (slug)"), validators=[DataRequired(), Length(min=3, max=80)])
     public_region = StringField(_l("Coarse region"), validators=[DataRequired(), Length(max=80)])
     public_summary = TextAreaField(_l("Public summary (Markdown)"), validators=[Length(max=20000)])
+    public_title_ja = StringField(_l("Public title in Japanese"), validators=[Length(max=200)])
+    public_region_ja = StringField(_l("Coarse region in Japanese"), validators=[Length(max=80)])
+    public_summary_ja = TextAreaField(_l("Public summary in Japanese (Markdown)"),
+                                      validators=[Length(max=20000)])
     track = SelectField(_l("Track"),
                         choices=_choices({t: TRACK_LABELS.get(t) or t.capitalize() for t in TRACKS}))
     goal = AmountField(_l("Funding goal"), validators=[DataRequired(), Length(max=30)])
@@ -68,7 +72,7 @@ class PersonForm(Form):
     """Add a person to a case."""
 
     public_alias = StringField(_l("Public alias"), validators=[DataRequired(), Length(max=60)])
-    age_band = SelectField(_l("Age band"), choices={a: a for a in AGE_BANDS})
+    age_band = SelectField(_l("Age band"), choices=_choices(labels.table("age_band")))
     private_name = StringField(_l("Real name (staff only)"), validators=[Length(max=200)])
     private_details = TextAreaField(_l("Private details (staff only)"),
                                     validators=[Length(max=5000)])

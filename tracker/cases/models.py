@@ -23,6 +23,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases import workflow
+from tracker.cases.texts import CaseText, case_text
 from tracker.core import faces, labels
 from tracker.core.faces import FaceReviewMixin
 from tracker.core.time import utcnow
@@ -72,6 +73,12 @@ class RescueCase(db.Model):
     public_summary: Mapped[str] = mapped_column(Text, default="")
     #: coarse region only ("Northeast China"), never a town or an address
     public_region: Mapped[str] = mapped_column(String(80))
+    #: the same three in Japanese, written by staff beside the English ones (NULL: none; pages
+    #: in Japanese then show the English with a note). Always read through ``text()``.
+    public_title_ja: Mapped[str | None] = mapped_column(String(200))
+    public_summary_ja: Mapped[str | None] = mapped_column(Text)
+    #: coarse like ``public_region`` (「中国東北部」), never a town
+    public_region_ja: Mapped[str | None] = mapped_column(String(80))
     #: journey (a physical rescue) or legal (a hearing, an asylum claim)
     track: Mapped[str] = mapped_column(String(16), default="journey")
     status: Mapped[str] = mapped_column(String(16), default=workflow.REQUESTED)
@@ -123,6 +130,11 @@ class RescueCase(db.Model):
     @property
     def status_label(self) -> str:
         return workflow.LABELS[self.status]
+
+    def text(self, language: str) -> CaseText:
+        """The public title, summary and region a reader of ``language`` sees
+        (``tracker.cases.texts.case_text``, the one place that chooses)."""
+        return case_text(self, language)
 
     def __repr__(self) -> str:
         return f"<RescueCase {self.slug} {self.status}>"

@@ -15,6 +15,7 @@ from sqlalchemy import func
 
 from tracker.cases import workflow
 from tracker.cases.models import PERSON_RESCUED, Beneficiary, RescueCase
+from tracker.core import labels
 from tracker.core.money import Money, exponent
 from tracker.core.time import as_utc
 from tracker.extensions import db
@@ -132,8 +133,8 @@ def people_json(case: RescueCase, progress: CaseProgress) -> dict[str, Any]:
         "rescued": progress.rescued,
         "waiting": progress.waiting,
         "people": [
-            {"alias": p.alias, "age_band": p.age_band, "status": p.status,
-             "status_text": str(p.status_label)}
+            {"alias": p.alias, "age_band": p.age_band, "age_band_text": str(p.age_band_label),
+             "status": p.status, "status_text": str(p.status_label)}
             for p in public_people(case)
         ],
     }
@@ -147,6 +148,11 @@ class PublicPerson:
     age_band: str
     status: str
     status_label: str
+
+    @property
+    def age_band_label(self) -> str:
+        """The age band as the reader's language writes it (18〜29歳)."""
+        return labels.label("age_band", self.age_band)
 
 
 def public_people(case: RescueCase) -> list[PublicPerson]:

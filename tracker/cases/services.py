@@ -28,7 +28,7 @@ from tracker.cases.models import (
 from tracker.core import labels
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
-from tracker.core.money import Money
+from tracker.core.money import Money, currency_words
 from tracker.core.time import as_utc, utcnow
 from tracker.core.validation import check_staff_amount
 from tracker.extensions import db
@@ -50,6 +50,36 @@ class CaseInput:
     track: str = "journey"
     private_notes: str = ""
     private_contact: str = ""
+    #: the Japanese version (all empty: none; pages in Japanese show the English with a note)
+    public_title_ja: str = ""
+    public_region_ja: str = ""
+    public_summary_ja: str = ""
+
+
+def _japanese_columns(data: CaseInput) -> dict[str, str | None]:
+    """The Japanese version as stored: stripped, None where nothing was written."""
+    return {"public_title_ja": data.public_title_ja.strip() or None,
+            "public_summary_ja": data.public_summary_ja if data.public_summary_ja.strip() else None,
+            "public_region_ja": data.public_region_ja.strip() or None}
+
+
+def _check_japanese(data: CaseInput) -> None:
+    """A Japanese version is whole or absent: readers of Japanese see either it or the English
+    with a note, never a Japanese title over an English story."""
+    title, region, summary = (data.public_title_ja.strip(), data.public_region_ja.strip(),
+                              data.public_summary_ja.strip())
+    if not (title or region or summary):
+        return
+    if not title or len(data.public_title_ja) > 200:
+        raise DomainError(_("Give the Japanese title too (at most 200 characters), or leave "
+                            "every Japanese field empty."), field="public_title_ja")
+    if not region or len(data.public_region_ja) > 80:
+        raise DomainError(
+            _("Give the coarse region in Japanese too, at most 80 characters (a province, "
+              "never a town)."), field="public_region_ja")
+    if data.public_summary.strip() and not summary:
+        raise DomainError(_("Give the Japanese summary too: the English one is written."),
+                          field="public_summary_ja")
 
 
 def _check_case_input(data: CaseInput, base_currency: str) -> None:
@@ -67,12 +97,13 @@ def _check_case_input(data: CaseInput, base_currency: str) -> None:
             _("Give a coarse region of at most 80 characters (a province, never a town)."),
             field="public_region",
         )
+    _check_japanese(data)
     if data.track not in TRACKS:
         raise DomainError(_("Track must be one of %(tracks)s.", tracks=", ".join(TRACKS)),
                           field="track")
     if data.goal.currency != base_currency:
         raise DomainError(
-            _("Set the goal in the base currency, %(currency)s.", currency=base_currency),
+            _("Set the goal in the base currency, %(currency)s.", currency=currency_words(base_currency)),
             field="goal_currency",
         )
     if data.goal.amount_minor < 0:
@@ -97,6 +128,7 @@ def create_case(data: CaseInput, base_currency: str) -> RescueCase:
         private_notes=data.private_notes,
         private_contact=data.private_contact,
         status=workflow.REQUESTED,
+        **_japanese_columns(data),
     )
     db.session.add(case)
     db.session.flush()
@@ -333,6 +365,7 @@ def update_case(case: RescueCase, data: CaseInput, base_currency: str) -> list[s
         "public_region": data.public_region.strip(), "track": data.track,
         "goal_amount_minor": data.goal.amount_minor,
         "private_notes": data.private_notes, "private_contact": data.private_contact,
+        **_japanese_columns(data),
     }
     changed = [name for name, value in new.items() if getattr(case, name) != value]
     if "goal_amount_minor" in changed and case.goal_follows_budget:

@@ -43,6 +43,16 @@ _TABLES: Final[dict[str, dict[str, LazyString]]] = {
         "journey": lazy_pgettext("case track", "Journey"),
         "legal": lazy_pgettext("case track", "Legal"),
     },
+    # a person's age band: 18〜29歳 in Japanese (the stored code "18-29" is not shown)
+    "age_band": {
+        "0-4": lazy_pgettext("age band", "0–4"),
+        "5-11": lazy_pgettext("age band", "5–11"),
+        "12-17": lazy_pgettext("age band", "12–17"),
+        "18-29": lazy_pgettext("age band", "18–29"),
+        "30-49": lazy_pgettext("age band", "30–49"),
+        "50-69": lazy_pgettext("age band", "50–69"),
+        "70+": lazy_pgettext("age band", "70 and over"),
+    },
     "person_status": {
         "waiting": lazy_pgettext("person status", "Waiting"),
         "in_transit": lazy_pgettext("person status", "In transit"),

@@ -25,7 +25,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation, loc
 from typing import Final
 
 from babel import Locale
-from babel.numbers import format_currency, get_currency_symbol
+from babel.numbers import format_currency, get_currency_name, get_currency_symbol
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from iso4217 import raw_table
@@ -157,13 +157,23 @@ def exponent(currency: str) -> int:
     return _EXPONENTS[normalize_currency(currency)]
 
 
+def currency_words(code: str, locale: str | None = None) -> str:
+    """A currency as a sentence names it: in Japanese its name (日本円, 米ドル: never the code
+    JPY inside a Japanese sentence), in English its ISO code (JPY, USD) as before. ``locale``
+    defaults to the current language."""
+    if (locale or _message_language()) == "ja":
+        return get_currency_name(code, locale="ja")
+    return code
+
+
 def _decimal_places_phrase(code: str) -> str:
     places = _EXPONENTS[code]
     if places == 0:
-        return _("%(code)s amounts have no decimal places.", code=code)
+        return _("%(code)s amounts have no decimal places.", code=currency_words(code))
     # The singular is never used (no ISO 4217 currency has exactly one decimal place).
     return ngettext("%(code)s amounts have at most %(num)d decimal place.",  # pragma: no mutate
-                    "%(code)s amounts have at most %(num)d decimal places.", places, code=code)
+                    "%(code)s amounts have at most %(num)d decimal places.", places,
+                    code=currency_words(code))
 
 
 # --------------------------------------------------------------------------- Money
@@ -392,7 +402,7 @@ def _example(code: str) -> str:
     sample = Money(5000 if places == 0 else 50 * 10**places, code)
     if places == 0:
         return _("Enter an amount like %(example)s (%(code)s has no decimals).",
-                 example=format_plain(sample), code=code)
+                 example=format_plain(sample), code=currency_words(code))
     return _("Enter an amount like %(example)s.", example=format_plain(sample))
 
 
@@ -469,13 +479,13 @@ def parse_amount(text: str, currency: str, *, locale: str = "en") -> Money:
         (number.startswith(m) or number.endswith(m)) and m not in own_markers for m in _ALL_MARKERS
     ):
         raise InvalidAmount(_("That looks like a different currency. Enter an amount in %(code)s.",
-                              code=code))
+                              code=currency_words(code)))
     if any(marker in number for marker in own_markers):
         # "¥¥5,000" or "JPY 5,000円": the marker may appear only once.
         raise InvalidAmount(_example(code))
     if any(unicodedata.category(ch) == "Sc" for ch in number):
         raise InvalidAmount(_("That looks like a different currency. Enter an amount in %(code)s.",
-                              code=code))
+                              code=currency_words(code)))
     if _SCIENTIFIC.fullmatch(number):
         raise InvalidAmount(_("Write the amount out in full, without an exponent."))
     if number.count(decimal_mark) > 1:
@@ -546,15 +556,16 @@ def check_gateway_limits(money: Money, *, maximum_minor: int | None = None) -> N
     """
     minimum = GATEWAY_MINIMUMS.get(money.currency)
     if minimum is None:
-        raise UnknownCurrency(_("We can't take gifts in %(currency)s.", currency=money.currency))
+        raise UnknownCurrency(_("We can't take gifts in %(currency)s.",
+                                currency=currency_words(money.currency)))
     if money.amount_minor < minimum:
         smallest = format_money(Money(minimum, money.currency), _message_language())
         raise BelowMinimum(_("The smallest gift we can take in %(currency)s is %(amount)s.",
-                             currency=money.currency, amount=smallest))
+                             currency=currency_words(money.currency), amount=smallest))
     if maximum_minor is not None and money.amount_minor > maximum_minor:
         largest = format_money(Money(maximum_minor, money.currency), _message_language())
         raise AboveMaximum(_("The largest gift we can take in %(currency)s is %(amount)s.",
-                             currency=money.currency, amount=largest))
+                             currency=currency_words(money.currency), amount=largest))
 
 
 # --------------------------------------------------------------------------- conversion

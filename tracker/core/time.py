@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 
 #: no money date typed by staff (a gift received, a payment made) is earlier than this
 EARLIEST_MONEY_DAY = date(2000, 1, 1)
@@ -24,6 +25,15 @@ def utcnow() -> datetime:
 def local_zone() -> ZoneInfo:
     """The NGO's time zone from TRACKER_TIMEZONE."""
     return ZoneInfo(current_app.config["TRACKER_TIMEZONE"])
+
+
+def zone_name() -> str:
+    """The NGO's time zone as people call it, in the current language: "Japan time" (日本時間)
+    for Asia/Tokyo; another zone by its name ("Europe/Berlin time")."""
+    name = current_app.config["TRACKER_TIMEZONE"]
+    if name == "Asia/Tokyo":
+        return _("Japan time")
+    return _("%(zone)s time", zone=name)
 
 
 def local_today() -> date:

@@ -41,9 +41,28 @@ def normalize_email(raw: str, field: str = "email") -> str:
     """Validate an email address and return its email_key form; DomainError(field) if malformed."""
     try:
         return _canonical(raw)
-    except EmailNotValidError as exc:
-        raise DomainError(_("That email address is not valid: %(problem)s", problem=str(exc)),
-                          field=field) from None
+    except EmailNotValidError:
+        # The library's own sentence is English only: say what to check in our words, which
+        # have their translation (no English spliced into a Japanese message).
+        raise DomainError(_email_problem(raw), field=field) from None
+
+
+def _email_problem(raw: str) -> str:
+    """Why ``raw`` is not an address, in the current language, from what is plainly wrong."""
+    text = (raw or "").strip()
+    if "@" not in text:
+        return _("That email address is not valid: it needs an @ and a domain, like "
+                 "name@example.org.")
+    local, _at, domain = text.rpartition("@")
+    if not local or not domain:
+        return _("That email address is not valid: write the part before the @ and the domain "
+                 "after it, like name@example.org.")
+    if any(c.isspace() for c in text):
+        return _("That email address is not valid: take out the spaces.")
+    if "." not in domain:
+        return _("That email address is not valid: the domain after the @ needs a dot, like "
+                 "example.org.")
+    return _("That email address is not valid: check it for typing mistakes.")
 
 
 def check_length(value: str, maximum: int, field: str, label: str) -> None:

@@ -136,6 +136,24 @@ LEGAL_PLACES = ("facing deportation", "detained after crossing", "awaiting a ref
 JOURNEY_REGIONS = ("Northeast China", "Northeast China", "Southeast Asia", "Mongolia",
                    "Central Asia")
 LEGAL_REGIONS = ("Russian Far East", "Southeast Asia", "Central Asia")
+#: the same words in Japanese, for the history cases' Japanese versions
+GROUPS_JA = {
+    "A family of four": "4人家族", "A mother and two children": "母と子ども2人", "Two sisters": "姉妹2人",
+    "A young man": "若い男性", "Three friends": "友人3人", "An elderly woman": "高齢の女性",
+    "A father and his son": "父と息子", "Five villagers": "同じ村の5人",
+    "A teenage girl": "10代の少女", "A grandmother and her grandson": "祖母と孫",
+    "Two brothers": "兄弟2人", "A family of three": "3人家族", "A mother and her baby": "母と赤ちゃん",
+    "Six flood survivors": "洪水の被災者6人",
+}
+PLACES_JA = {
+    "from the northern border": "北の国境から逃れてきた", "hiding after the floods": "洪水のあと身を潜める",
+    "stranded in a border town": "国境の町で足止めされた", "waiting in a safe house": "隠れ家で待つ",
+    "after a failed crossing": "越境に失敗した", "in hiding for two winters": "二度の冬を隠れて過ごした",
+    "facing deportation": "強制送還の危機にある", "detained after crossing": "越境後に拘束された",
+    "awaiting a refugee hearing": "難民審査を待つ",
+}
+REGIONS_JA = {"Northeast China": "中国東北部", "Southeast Asia": "東南アジア", "Mongolia": "モンゴル",
+              "Central Asia": "中央アジア", "Russian Far East": "ロシア極東"}
 #: why a past case closed, weighted
 CLOSED_OUTCOMES = ("lost_contact", "lost_contact", "failed", "cancelled", "merged", "other")
 JOURNEY_CATEGORIES = ("guides", "transport", "safe_house", "food", "medical")
@@ -368,6 +386,7 @@ class _Loader:
             place = rng.choice(LEGAL_PLACES if legal else JOURNEY_PLACES)
             year = datetime.fromtimestamp(created, self.zone).year
             title = f"{group} {place} ({year})"
+            title_ja = f"{PLACES_JA[place]}{GROUPS_JA[group]}（{year}年）"
             slug = re.sub(r"[^a-z0-9]+", "-", f"{group} {place} {year}".lower()).strip("-")
             published = created + rng.uniform(2, 14) * 86400
             end = published + rng.uniform(150, 720 if legal else 420) * 86400
@@ -392,7 +411,9 @@ class _Loader:
             cases.append({
                 "id": case_id, "slug": f"{slug[:70]}-{n}", "public_title": title,
                 "public_summary": _summary(status, len(bands)),
-                "public_region": rng.choice(LEGAL_REGIONS if legal else JOURNEY_REGIONS),
+                "public_region": (region := rng.choice(LEGAL_REGIONS if legal else JOURNEY_REGIONS)),
+                "public_title_ja": title_ja, "public_region_ja": REGIONS_JA[region],
+                "public_summary_ja": _summary_ja(status, len(bands)),
                 "track": "legal" if legal else "journey", "status": status, "outcome": outcome,
                 "goal_amount_minor": self._major(500_000) * len(bands), "goal_currency": self.base,
                 "goal_follows_budget": True, "show_budget": rng.random() < 0.6,
@@ -887,6 +908,18 @@ def _alias(band: str, rng: random.Random) -> str:
     if band in ("5-11", "12-17"):
         return f"Young {initials[:2]}"
     return f"{rng.choice(('Mr.', 'Ms.', 'Mrs.'))} {initials}"
+
+
+def _summary_ja(status: str, people: int) -> str:
+    """``_summary`` in Japanese."""
+    if status == workflow.RESCUED:
+        return (f"ご支援により、{people}人が安全な場所にたどり着きました。ご寄付は案内人、移動手段、"
+                "道中の隠れ家の費用に使われました。ご寄付くださった皆さまに感謝いたします。")
+    if status == workflow.CLOSED:
+        return (f"{people}人のために力を尽くしましたが、救出を最後まで進めることができませんでした。"
+                "残ったご寄付は、助けを必要とするほかの方々のために使います。")
+    return (f"{people}人から救出の依頼が届いています。"
+            "一人ひとりの救出には、案内人、移動手段、隠れ家の費用がかかります。")
 
 
 def _summary(status: str, people: int) -> str:

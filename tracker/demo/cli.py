@@ -50,6 +50,13 @@ CASES = [
             "They asked us to help them reach a safe country.\n\n"
             "Each rescue costs guides, transport and a safe house along the way."
         ),
+        "title_ja": "国境の向こうに身を潜める洪水の被災者6人",
+        "region_ja": "中国東北部",
+        "summary_ja": (
+            "夏の終わりの洪水で村が流され、4歳の女の子を含む6人が食べ物を求めて川を渡りました。"
+            "いまは中国で身を隠しながら、安全な国へたどり着くための支援を求めています。\n\n"
+            "一人ひとりの救出には、案内人、移動手段、道中の隠れ家の費用がかかります。"
+        ),
         "goal": 3_000_000,
         "people": [("Mr. K.H.", "18-29"), ("Ms. R.S.", "30-49"), ("Mrs. O.M.", "50-69"),
                    ("Mr. D.W.", "30-49"), ("Ms. E.T.", "18-29"), ("Little N.", "0-4")],
@@ -71,6 +78,12 @@ CASES = [
             "deportation. We are petitioning courts and embassies and paying for his lawyer "
             "while his refugee claim is pending."
         ),
+        "title_ja": "強制送還を止めるために：難民の法廷での闘い",
+        "region_ja": "ロシア極東",
+        "summary_ja": (
+            "何年も前に脱出した男性が拘束され、強制送還をめぐる裁判所の判断を待っています。"
+            "難民申請の審査が続くあいだ、裁判所や大使館への働きかけを続け、弁護士費用を支えています。"
+        ),
         "goal": 800_000,
         "track": "legal",
         "people": [("Mr. P.J.", "30-49")],
@@ -85,6 +98,10 @@ CASES = [
         "title": "A mother and her son reach safety",
         "region": "Southeast Asia",
         "summary": "A mother and her teenage son waited two winters for a way out. Both are now safe.",
+        "title_ja": "母と息子、安全な場所へ",
+        "region_ja": "東南アジア",
+        "summary_ja": "母親と10代の息子は、逃れる道が開けるのを二度の冬を越えて待ちました。"
+                      "いまは2人とも安全な場所にいます。",
         "goal": 1_200_000,
         "people": [("Mrs. H.A.", "30-49"), ("Young S.", "12-17")],
         "statuses": [workflow.FUNDRAISING, workflow.IN_PROGRESS],
@@ -101,6 +118,9 @@ CASES = [
         "title": "An elderly couple asks for help",
         "region": "Northeast China",
         "summary": "A request under review.",
+        "title_ja": "高齢のご夫婦からの救出の依頼",
+        "region_ja": "中国東北部",
+        "summary_ja": "依頼の内容を確認しています。",
         "goal": 1_500_000,
         "people": [("Mr. B.", "70+"), ("Mrs. B.", "70+")],
         "statuses": [],
@@ -188,6 +208,9 @@ def _seed_fixed(rng: random.Random) -> int:
             services.CaseInput(
                 slug=spec["slug"], public_title=spec["title"], public_region=spec["region"],
                 public_summary=spec["summary"], track=spec.get("track", "journey"),
+                # "lost-contact-group" has no Japanese version: its pages show the fallback
+                public_title_ja=spec.get("title_ja", ""), public_region_ja=spec.get("region_ja", ""),
+                public_summary_ja=spec.get("summary_ja", ""),
                 goal=Money(spec["goal"] if base == "JPY" else spec["goal"] // 100, base),
                 private_notes="Demo only: contacts and routes would be recorded here.",
             ),

@@ -25,7 +25,7 @@ def purpose_of(case) -> str:  # noqa: ANN001 - a RescueCase or None
     public title while the case is public, else the receipts' general labels."""
     if case is None:
         return str(GENERAL_FUND_LABEL)
-    return case.public_title if case.is_public else str(PRIVATE_CASE_LABEL)
+    return case.text(current_locale()).title if case.is_public else str(PRIVATE_CASE_LABEL)
 
 
 def send(kind: str, key: str, email: str | None, locale: str | None,

@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 
 from tracker.core.counters import next_value
 from tracker.core.errors import Conflict
-from tracker.core.i18n import current_locale, language
+from tracker.core.i18n import current_locale, default_locale, known, language
 from tracker.core.money import Money, format_money
 from tracker.core.time import as_utc, local_zone, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Receipt
@@ -35,6 +35,16 @@ PRIVATE_CASE = "A rescue case"
 PRIVATE_CASE_LABEL = _l("A rescue case")
 NUMBER_FORMAT = "RT-%06d"
 TEST_MODE_LINE = _l("TEST MODE — no money moved.")
+
+#: what an anonymized donor's receipts carry as the name (stored in English, like the two
+#: above; ``receipt_donor_name`` translates it wherever a receipt is shown)
+ANONYMIZED_NAME = "Anonymized donor"
+
+
+def receipt_donor_name(stored: str) -> str:
+    """The name on a receipt as the current language writes it: a name as given, or the words
+    for an anonymized donor (never the stored English in a Japanese receipt)."""
+    return _("Anonymized donor") if stored == ANONYMIZED_NAME else stored
 
 
 def receipt_for(donation: Donation) -> Receipt | None:
@@ -68,7 +78,9 @@ def issue_receipt(donation: Donation) -> Receipt:
         amount_minor=donation.amount_minor,
         currency=donation.currency,
         purpose=(GENERAL_FUND if case is None
-                 else case.public_title if case.is_public else PRIVATE_CASE),
+                 # the title in the language the donor gave in (RescueCase.text)
+                 else case.text(known(donation.locale) or default_locale()).title if case.is_public
+                 else PRIVATE_CASE),
         # The name given on this gift (or none): never the stored donor's, which someone
         # else's gift with the same email would otherwise put on this receipt.
         donor_name=donation.receipt_name or donation.display_name or "",

@@ -20,13 +20,15 @@ from datetime import date
 
 from babel.dates import format_date
 from flask_babel import gettext as _
+from flask_babel import pgettext
+from flask_babel import pgettext
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
 from tracker.core.i18n import current_locale
-from tracker.core.money import Money, format_money
+from tracker.core.money import Money, currency_words, format_money
 from tracker.donors.services import AnnualReceipt, ReceiptDocument
 from tracker.donors.tax import TaxReceiptDocument
 from tracker.organization.identity import current_identity
@@ -143,7 +145,7 @@ def receipt_pdf(receipt: ReceiptDocument) -> bytes:
         (_("Date"), _day(receipt.day)),
         (_("Received from"), receipt.donor_name or "—"),
         (_("Amount"), _money(receipt.amount)),
-        (_("Purpose"), receipt.purpose_label),
+        (pgettext("on a receipt", "Purpose"), receipt.purpose_label),
     ])
     page.down(12)
     page.text(MARGIN, _("Thank you for your gift."))
@@ -162,7 +164,7 @@ _COLUMNS = {"date": MARGIN, "number": MARGIN + 120, "purpose": MARGIN + 205, "am
 def _annual_header(page: _Page) -> None:
     page.text(_COLUMNS["date"], _("Date"), 9, bold=True)
     page.text(_COLUMNS["number"], _("Receipt number"), 9, bold=True)
-    page.text(_COLUMNS["purpose"], _("Purpose"), 9, bold=True)
+    page.text(_COLUMNS["purpose"], pgettext("on a receipt", "Purpose"), 9, bold=True)
     page.text(_COLUMNS["amount"], _("Amount"), 9, bold=True, right=True)
     page.down(10)
     page.rule()
@@ -197,8 +199,8 @@ def annual_pdf(annual: AnnualReceipt) -> bytes:
     page.rule()
     page.down(10)
     for total in annual.totals:
-        page.text(_COLUMNS["purpose"], _("Total in %(currency)s", currency=total.currency), 11,
-                  bold=True)
+        page.text(_COLUMNS["purpose"],
+                  _("Total in %(currency)s", currency=currency_words(total.currency)), 11, bold=True)
         page.text(_COLUMNS["amount"], _money(total), 11, bold=True, right=True)
         page.down()
     page.down(12)
@@ -239,11 +241,11 @@ def tax_receipt_pdf(receipt: TaxReceiptDocument) -> bytes:
         (_("Date of issue"), _day(receipt.issued_on)),
         (_("Period"), _("%(start)s to %(end)s", start=_day(date(receipt.year, 1, 1)),
                         end=_day(date(receipt.year, 12, 31)))),
-        (_("Total received"), _money(receipt.total)),
+        (pgettext("tax receipt", "Total received"), _money(receipt.total)),
     ])
     page.down(8)
-    page.text(MARGIN, _("We received the amount above as a donation for our specified non-profit "
-                        "activities."), 10, width=WIDTH - 2 * MARGIN)
+    page.text(MARGIN, pgettext("tax receipt", "We received the amount above as a donation for our "
+                               "specified non-profit activities."), 10, width=WIDTH - 2 * MARGIN)
     page.down(20)
     page.text(_COLUMNS["date"], _("Date received"), 9, bold=True)
     page.text(_COLUMNS["amount"], _("Amount"), 9, bold=True, right=True)

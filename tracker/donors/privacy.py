@@ -68,7 +68,7 @@ from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import Donation, Donor, Receipt
-from tracker.donations.receipts import receipt_text
+from tracker.donations.receipts import ANONYMIZED_NAME, receipt_text
 from tracker.extensions import db
 from tracker.ledger import reads
 from tracker.ledger.models import LedgerEntry
@@ -78,7 +78,6 @@ from tracker.payments.models import PaymentEvent
 
 EXPORT_FORMAT = "rescue-tracker/donor-export/1"
 #: what an anonymized receipt says instead of the donor's name
-ANONYMIZED_NAME = "Anonymized donor"
 #: what replaces the donor's name or email inside free text
 REDACTED = "[redacted]"
 #: the address of a sent email once its recipient is anonymized (RFC 2606: never delivered)

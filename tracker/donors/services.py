@@ -37,11 +37,12 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, delete, func, insert, literal, or_, select, update
+from flask_babel import lazy_pgettext
+from sqlalchemy import delete, func, insert, literal, or_, select, update
 
 from tracker.cases.models import RescueCase
 from tracker.core.errors import DomainError
-from tracker.core.i18n import language
+from tracker.core.i18n import current_locale, language
 from tracker.core.money import Money
 from tracker.core.time import (
     as_utc,
@@ -63,7 +64,7 @@ from tracker.donations.models import (
     Donor,
     Receipt,
 )
-from tracker.donations.receipts import GENERAL_FUND, PRIVATE_CASE
+from tracker.donations.receipts import GENERAL_FUND, PRIVATE_CASE, receipt_donor_name
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
 from tracker.ledger.models import (
@@ -95,7 +96,7 @@ ANNUAL_KINDS: tuple[str, ...] = (GIFT, FEE_COVER, *RETURN_KINDS, ADJUSTMENT)
 
 #: a gift's status as its donor reads it
 STATUS_LABELS = {
-    SUCCEEDED: _l("Received"),
+    SUCCEEDED: lazy_pgettext("a donor's gift status", "Received"),
     PENDING: _l("Waiting for payment"),
     FAILED: _l("Not completed"),
     EXPIRED: _l("Not completed"),
@@ -133,8 +134,12 @@ def purpose_label(purpose: str | None, general_fund: bool) -> str:
     return purpose
 
 
-#: a case's title as a donor may read it: only while the case is public (RescueCase.is_public)
-_CASE_TITLE = case((RescueCase.is_public, RescueCase.public_title), else_=PRIVATE_CASE)
+def _case_title(rescue_case: RescueCase | None) -> str | None:
+    """A case's title as a donor may read it, in the current language
+    (``RescueCase.text``): only while the case is public; None for the general fund."""
+    if rescue_case is None:
+        return None
+    return rescue_case.text(current_locale()).title if rescue_case.is_public else PRIVATE_CASE
 
 
 # --- the sign-in link ------------------------------------------------------------------------
@@ -375,7 +380,7 @@ def donor_page(donor: Donor) -> DonorPage:
     """The donor's gifts (newest first) with their refunds and receipts, and the fiscal years
     their annual receipts cover. Reads this donor's rows only."""
     donations = list(db.session.execute(
-        select(Donation, _CASE_TITLE)
+        select(Donation, RescueCase)
         .outerjoin(RescueCase, RescueCase.id == Donation.case_id)
         .where(Donation.donor_id == donor.id)
         .order_by(Donation.created_at.desc(), Donation.id.desc())
@@ -394,7 +399,8 @@ def donor_page(donor: Donor) -> DonorPage:
         .group_by(LedgerEntry.donation_id)
     ).all())
     gifts = []
-    for donation, title in donations:
+    for donation, rescue_case in donations:
+        title = _case_title(rescue_case)
         back = -int(returned.get(donation.id) or 0)
         gifts.append(GiftLine(
             public_id=donation.public_id,
@@ -460,7 +466,8 @@ def _receipt_document(*conditions) -> ReceiptDocument | None:  # noqa: ANN002 - 
         return None
     receipt, case_id, gateway = row
     return ReceiptDocument(
-        number=receipt.number, donor_name=receipt.donor_name, day=_local_day(receipt.issued_at),
+        number=receipt.number, donor_name=receipt_donor_name(receipt.donor_name),
+        day=_local_day(receipt.issued_at),
         amount=Money(receipt.amount_minor, receipt.currency), purpose=receipt.purpose,
         general_fund=case_id is None, test_mode=gateway == "sandbox",
     )
@@ -513,7 +520,7 @@ def annual_receipt(donor: Donor, fiscal_year: int) -> AnnualReceipt | None:
     start_month = current_app.config["TRACKER_FISCAL_YEAR_START_MONTH"]
     start, end = fiscal_year_bounds_utc(fiscal_year, start_month, local_zone())
     rows = db.session.execute(
-        select(LedgerEntry, Donation.case_id, Donation.gateway, _CASE_TITLE,
+        select(LedgerEntry, Donation.case_id, Donation.gateway, RescueCase,
                Receipt.number, Receipt.purpose)
         .join(Donation, Donation.id == LedgerEntry.donation_id)
         .outerjoin(RescueCase, RescueCase.id == Donation.case_id)
@@ -527,7 +534,8 @@ def annual_receipt(donor: Donor, fiscal_year: int) -> AnnualReceipt | None:
     lines: list[AnnualLine] = []
     totals: dict[str, int] = {}
     test_mode = False
-    for entry, case_id, gateway, title, number, receipt_purpose in rows:
+    for entry, case_id, gateway, rescue_case, number, receipt_purpose in rows:
+        title = _case_title(rescue_case)
         if entry.original_currency and entry.original_amount_minor is not None:
             amount = Money(entry.original_amount_minor, entry.original_currency)
         else:  # a correction, booked in the base currency only

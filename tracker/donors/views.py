@@ -254,7 +254,7 @@ def _cancel_consequences(gift) -> list[str]:  # noqa: ANN001  (a RecurringGift)
     amount = format_money(Money(gift.amount_minor, gift.currency), current_locale())
     if gift.case is not None:
         first = _("Your monthly gift of %(amount)s to “%(title)s” stops now.", amount=amount,
-                  title=gift.case.public_title)
+                  title=gift.case.text(current_locale()).title)
     else:
         first = _("Your monthly gift of %(amount)s to the general fund stops now.", amount=amount)
     return [first,

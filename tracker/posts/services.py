@@ -31,8 +31,7 @@ from tracker.cases.follows import CaseFollow
 from tracker.cases.models import RescueCase
 from tracker.core import faces, labels
 from tracker.core.errors import Conflict, DomainError
-from tracker.core.i18n import current_locale as current_locale_code
-from tracker.core.i18n import default_locale, known, language
+from tracker.core.i18n import current_locale, default_locale, known, language
 from tracker.core.links import public_url
 from tracker.core.time import as_utc, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Donor
@@ -134,7 +133,8 @@ def case_choices() -> dict[int, str]:
         db.select(RescueCase.id, RescueCase.public_title, RescueCase.status)
         .order_by(RescueCase.id.desc())
     )
-    return {case_id: f"{title} ({labels.label('case_status', status)})" for case_id, title, status in rows}
+    return {case_id: _("%(title)s (%(status)s)", title=title, status=labels.label("case_status", status))
+            for case_id, title, status in rows}
 
 
 # --------------------------------------------------------------------------- writing
@@ -538,8 +538,8 @@ def _rescue_report_text(case: RescueCase, aliases: list[str]) -> tuple[str, str]
     """The draft report's title and body in the current language (public facts only)."""
     frame = _("Everyone in “%(title)s” is safe", title="")
     room = TITLE_MAX - len(frame)
-    public_title = case.public_title if len(case.public_title) <= room \
-        else case.public_title[: room - 1].rstrip() + "…"
+    case_title = case.text(current_locale()).title
+    public_title = case_title if len(case_title) <= room else case_title[: room - 1].rstrip() + "…"
     title = _("Everyone in “%(title)s” is safe", title=public_title)
     # Two sentences rather than ngettext: "the one person" is not "%(num)d people" in English,
     # and Japanese counts people the same way whatever their number.
@@ -573,10 +573,10 @@ class _Reader:
     locale: str | None
     #: the outbox key: one message per post and reader, whoever queues it again
     key: str
-    #: the public titles of the post's cases this reader gave to (a donor)
-    gave_to: list[str] = field(default_factory=list)
-    #: the public titles of the post's cases this reader follows
-    follows: list[str] = field(default_factory=list)
+    #: the post's cases this reader gave to (a donor)
+    gave_to: list[RescueCase] = field(default_factory=list)
+    #: the post's cases this reader follows (named in the reader's language in the mail)
+    follows: list[RescueCase] = field(default_factory=list)
     #: the follow whose one-click unsubscribe the mail carries (a follower)
     follow: CaseFollow | None = None
 
@@ -603,12 +603,12 @@ def _readers(post: Post, cases: dict[int, RescueCase]) -> list[_Reader]:
         for donor_id, email, locale, case_id in rows:
             reader = readers.setdefault(email.lower(), _Reader(
                 email, known(locale), f"rescue-report:{post.id}:{donor_id}"))
-            reader.gave_to.append(cases[case_id].public_title)
+            reader.gave_to.append(cases[case_id])
     if post.kind in FOLLOWER_KINDS:
         for follow in follows.confirmed_followers(list(cases)):
             reader = readers.setdefault(follow.email.lower(), _Reader(
                 follow.email, known(follow.locale), f"post-news:{post.id}:follow:{follow.id}"))
-            reader.follows.append(cases[follow.case_id].public_title)
+            reader.follows.append(cases[follow.case_id])
             reader.follow = reader.follow or follow
     return list(readers.values())
 
@@ -616,9 +616,10 @@ def _readers(post: Post, cases: dict[int, RescueCase]) -> list[_Reader]:
 def _news_mail(post: Post, reader: _Reader) -> tuple[str, str]:
     """The subject and body of the mail about ``post`` to ``reader``, in the reader's
     language (the current one): public facts only."""
-    version = post.in_language(current_locale_code())
+    code = current_locale()
+    version = post.in_language(code)
     link = public_url("posts.show", slug=post.slug,
-                      **({"lang": current_locale_code()} if reader.locale else {}))
+                      **({"lang": current_locale()} if reader.locale else {}))
     if post.kind == RESCUE_REPORT:
         subject = _("Rescue report: %(title)s", title=version.title)
         news = _("We have just published a rescue report: %(title)s", title=version.title)
@@ -628,10 +629,10 @@ def _news_mail(post: Post, reader: _Reader) -> tuple[str, str]:
     lines = []
     if reader.gave_to:
         lines.append(_("Thank you for your gift to %(cases)s.",
-                       cases=_join([_quoted(t) for t in reader.gave_to])) + "\n")
+                       cases=_join([_quoted(c.text(code).title) for c in reader.gave_to])) + "\n")
     elif reader.follows:
         lines.append(_("You follow the rescue %(cases)s on our site.",
-                       cases=_join([_quoted(t) for t in reader.follows])) + "\n")
+                       cases=_join([_quoted(c.text(code).title) for c in reader.follows])) + "\n")
     lines.append(news + "\n" + _("Read it here: %(link)s", link=link) + "\n")
     if reader.gave_to:
         lines.append(_("You asked us to tell you when the people in this case are safe. Your gift "

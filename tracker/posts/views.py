@@ -6,7 +6,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -21,7 +20,7 @@ from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
 from tracker.core.forms import FaceBlurForm, FaceConsentForm, apply_error
 from tracker.core.i18n import current_locale, language_url
-from tracker.core.time import utcnow
+from tracker.core.time import utcnow, zone_name
 from tracker.core.transactions import transaction
 from tracker.extensions import db
 from tracker.posts import images, services
@@ -127,7 +126,7 @@ def _saved_message(post: Post) -> str:
         return _("“%(title)s” is published.", title=post.title)
     if post.status == SCHEDULED:
         return _("“%(title)s” is scheduled: public from %(when)s (%(zone)s).", title=post.title,
-                 when=local_datetime(post.publish_at), zone=current_app.config["TRACKER_TIMEZONE"])
+                 when=local_datetime(post.publish_at), zone=zone_name())
     return _("“%(title)s” is saved as a draft (not public).", title=post.title)
 
 
@@ -152,7 +151,7 @@ def _render_form(form: PostForm, post: Post | None = None, *, photo_form: PhotoF
         photos=_photos(post) if post is not None else [],
         preview=preview,
         visible=post is not None and post.is_visible(utcnow()),
-        timezone=current_app.config["TRACKER_TIMEZONE"],
+        timezone=zone_name(),
     ), code
 
 
@@ -160,7 +159,8 @@ def _render_form(form: PostForm, post: Post | None = None, *, photo_form: PhotoF
 @roles(*STAFF)
 def staff_list():
     """Every post, drafts and embargoed ones included, newest first."""
-    return render_template("staff/posts.html", posts=services.staff_posts(), now=utcnow())
+    return render_template("staff/posts.html", posts=services.staff_posts(), now=utcnow(),
+                           zone=zone_name())
 
 
 @bp.route("/staff/posts/new", methods=["GET", "POST"])

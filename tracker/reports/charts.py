@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
 from markupsafe import Markup, escape
 
 __all__ = ["bar_chart", "hbar_chart"]
@@ -294,8 +295,11 @@ def _new_ids() -> tuple[str, str]:
 def _describe(description: str, series: list[tuple[str, int]], value_texts: list[str]) -> str:
     if description:
         return _clean(description)
-    items = "; ".join(f"{_clean(label)}: {vt}"
-                      for (label, _value), vt in zip(series, value_texts, strict=True))
+    # the marks between label and value and between items are the language's (：and 、 in
+    # Japanese: no ASCII punctuation inside Japanese text)
+    items = pgettext("between the items of a chart's description", "; ").join(
+        _("%(label)s: %(value)s", label=_clean(label), value=vt)
+        for (label, _value), vt in zip(series, value_texts, strict=True))
     return _("%(count)d bars. %(items)s.", count=len(series), items=items)
 
 

@@ -249,6 +249,7 @@ def new_case():
                     goal=goal,
                     private_notes=form.private_notes.data or "",
                     private_contact=form.private_contact.data or "",
+                    **_japanese_input(form),
                 )
                 case = services.create_case(data, base)
         except DomainError as exc:
@@ -261,6 +262,13 @@ def new_case():
     return render_template("staff/case_new.html", form=form, base_currency=base), (
         422 if form.errors or form.form_errors else 200
     )
+
+
+def _japanese_input(form: CaseForm) -> dict[str, str]:
+    """The case's Japanese version as typed (empty: none)."""
+    return {"public_title_ja": form.public_title_ja.data or "",
+            "public_region_ja": form.public_region_ja.data or "",
+            "public_summary_ja": form.public_summary_ja.data or ""}
 
 
 def _close_form(case: RescueCase, form: CloseForm | None = None) -> CloseForm:
@@ -415,6 +423,7 @@ def edit_case(case_id: int):
                     track=form.track.data, goal=parse_amount(form.goal.data, base),
                     private_notes=form.private_notes.data or "",
                     private_contact=form.private_contact.data or "",
+                    **_japanese_input(form),
                 ), base)
         except DomainError as exc:
             if isinstance(exc, MoneyError):

@@ -111,7 +111,7 @@ def _gift_amount(form: DonationForm) -> Money:
 
 def _description(case: RescueCase | None) -> str:
     """What the gateway's page calls the gift: the case's public title, nothing else."""
-    return (_("Gift: %(title)s", title=case.public_title) if case
+    return (_("Gift: %(title)s", title=case.text(current_locale()).title) if case
             else _("Gift: general fund"))[:200]
 
 

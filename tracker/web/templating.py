@@ -12,7 +12,7 @@ from flask import Flask
 from markupsafe import Markup
 
 from tracker.core.i18n import current_locale
-from tracker.core.money import Money, format_money, format_rate
+from tracker.core.money import Money, currency_words, format_money, format_rate
 from tracker.core.time import as_utc, local_zone
 from tracker.organization.identity import current_identity
 
@@ -73,6 +73,8 @@ def init_app(app: Flask) -> None:
     """Register the filters."""
     app.add_template_filter(money_filter, "money")
     app.add_template_filter(format_rate, "rate")
+    # a currency inside a sentence: 日本円 in Japanese, JPY in English
+    app.add_template_filter(currency_words, "currency_words")
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_filter(plain_excerpt, "excerpt")
     app.add_template_filter(local_datetime, "localtime")
