@@ -21,7 +21,6 @@ from datetime import date
 from babel.dates import format_date
 from flask_babel import gettext as _
 from flask_babel import pgettext
-from flask_babel import pgettext
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
