@@ -197,6 +197,19 @@ POSTS_JA = {
 }
 
 
+def _demo_preset_notes() -> dict[tuple[str, int], tuple[str, str]]:
+    """What the yen and dollar presets pay for on an open demo case (as staff would write)."""
+    notes = {
+        ("JPY", 3_000): ("Food for one person for a week", "1人の1週間分の食料"),
+        ("JPY", 10_000): ("A safe house for one night", "隠れ家での1泊"),
+        ("JPY", 30_000): ("A guide for one person", "1人分の案内人の費用"),
+        ("USD", 2_500): ("Food for one person for a week", "1人の1週間分の食料"),
+        ("USD", 25_000): ("A guide for one person", "1人分の案内人の費用"),
+    }
+    offered = current_app.config["TRACKER_CURRENCIES"]
+    return {key: text for key, text in notes.items() if key[0] in offered}
+
+
 def _seed_fixed(rng: random.Random) -> int:
     base = current_app.config["TRACKER_BASE_CURRENCY"]
     today = local_today()
@@ -250,6 +263,8 @@ def _seed_fixed(rng: random.Random) -> int:
             if isinstance(step, tuple):
                 services.change_status(case, step[0], outcome=step[1])
         by_slug[case.slug] = case
+        if case.status in ("fundraising", "in_progress", "legal_action"):
+            donations.save_preset_notes(case, _demo_preset_notes())
     for _ in range(5):
         _demo_gift(None, rng, today)
     now = utcnow()
