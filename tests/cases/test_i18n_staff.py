@@ -205,6 +205,8 @@ class _Skeleton(HTMLParser):
 
     KEPT = ("name", "value", "href", "action", "id", "for", "type", "method", "colspan",
             "selected", "checked", "disabled", "download", "tabindex", "role", "scope")
+    #: data attributes that carry words for a script to show (translated like any text)
+    WORDS = ("data-copied",)
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -216,7 +218,7 @@ class _Skeleton(HTMLParser):
         if values.get("name") == "csrf_token" or "lang=" in (values.get("href") or ""):
             return  # a fresh token per page; the links to the other language
         kept = tuple(sorted((k, v) for k, v in attrs
-                            if k in self.KEPT or k.startswith("data-")))
+                            if k in self.KEPT or (k.startswith("data-") and k not in self.WORDS)))
         self.parts[(tag, kept)] += 1
 
 
@@ -416,6 +418,9 @@ def _staff_urls(app) -> list[str]:  # noqa: ANN001
             db.select(Donation).order_by(Donation.id.desc()).limit(25))] + ["don_unknown"],
         "donor_id": [d.id for d in db.session.scalars(db.select(Donor).limit(10))] + [999999],
         "disbursement_id": [d.id for d in db.session.scalars(db.select(Disbursement).limit(5))],
+        # a cover photo's review images; the organization's pages (admin only)
+        "kind": ["page", "boxes", "preview", "other"],
+        "slug": ["about", "contact", "privacy", "no-such-page"],
     }
     urls = []
     for rule in app.url_map.iter_rules():
