@@ -167,7 +167,7 @@ def test_only_staff_and_admins(app: Flask, client, auth, make_user, role) -> Non
 def test_in_japanese(gifts, client, auth, make_user) -> None:  # noqa: ANN001
     sign_in(client, auth, make_user, "staff")
     html = client.get("/staff/recurring/?lang=ja").text
-    assert "毎月のご寄付" in html and "失敗した回数" in html and "最終お支払い日" in html
+    assert "毎月寄付" in html and "失敗した回数" in html and "最終お支払い日" in html
     assert "5,000円" in cells(rows(html)[gifts["paying"].public_id])[2]
     assert "Payment failed; retrying" not in html and "Failed attempts" not in html
     english = client.get("/staff/recurring/?lang=en").text
