@@ -362,7 +362,7 @@ def test_monthly_gift_and_donor_page_in_japanese_on_a_phone(
     expect(page).to_have_url(MONTHLY_THANKS_URL)
     expect(page.get_by_role("heading", level=1)).to_have_text("ありがとうございます")
     expect(page.locator("p.confirmed")).to_have_text(
-        f"毎月{ja(5_000)}のご寄付の手続きが完了しました。初回のお支払いを受け取りました。")
+        f"毎月のご寄付（{ja(5_000)}）のお手続きが完了しました。初回のお支払いをお受けしました。")
     axe.check("monthly thank-you page (ja)")
     public_id = recurring_of(page.url).public_id
 
