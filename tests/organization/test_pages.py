@@ -96,6 +96,8 @@ def test_the_contact_form_sends_one_mail_to_the_organization(app, admin_client, 
     assert outbox.deliver_pending() == (1, 0)
     [eml] = list(mail_dir.iterdir())
     assert b"office@hikari-bridge.example" in eml.read_bytes()
+    # answering it answers the visitor
+    assert f"Reply-To: {SENDER_ADDRESS}".encode() in eml.read_bytes()
 
     # the sender's address is on no public page
     visitor = app.test_client()

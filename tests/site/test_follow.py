@@ -236,6 +236,10 @@ def test_only_confirmed_followers_get_updates_and_reports_with_unsubscribe_heade
     with app.test_request_context():
         built = build_message(update.to_address, update.subject, update.body_text, headers=update.headers)
     assert built["List-Unsubscribe"] == unsubscribe
+    # as written on the wire: the URL itself in angle brackets (a MIME-encoded header is not
+    # a link any mail program would follow)
+    raw = built.as_bytes().decode("utf-8")
+    assert f"List-Unsubscribe: {unsubscribe}\r\n" in raw or f"List-Unsubscribe: {unsubscribe}\n" in raw
     assert built["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 

@@ -86,16 +86,55 @@ def detect_faces(data: bytes) -> list[list[int]]:
         ("haarcascade_profileface.xml", True),  # profiles looking the other way
     )]
     found: list[tuple[int, int, int, int]] = []
+    height = pixels.shape[0]
     with _detect_lock:
-        for classifier, mirrored in classifiers:
-            source = cv2.flip(pixels, 1) if mirrored else pixels
-            boxes = classifier.detectMultiScale(source, scaleFactor=1.1, minNeighbors=5,
-                                                minSize=(min_side, min_side))
-            for x, y, w, h in (boxes if len(boxes) else []):
-                x = width - x - w if mirrored else x
-                found.append((int(x), int(y), int(w), int(h)))
-    regions = [[round(v / scale) for v in box] for box in found]
+        for angle in TILTS:
+            # a tilted head is missed by an upright cascade: look again in the image turned
+            # the other way, and take each face found back to the photo's own pixels
+            turn, back = _turned(cv2, np, pixels, angle)
+            for classifier, mirrored in classifiers:
+                source = cv2.flip(turn, 1) if mirrored else turn
+                boxes = classifier.detectMultiScale(source, scaleFactor=1.1, minNeighbors=5,
+                                                    minSize=(min_side, min_side))
+                for x, y, w, h in (boxes if len(boxes) else []):
+                    x = source.shape[1] - x - w if mirrored else x
+                    found.append(_box_back(np, back, (int(x), int(y), int(w), int(h)),
+                                           width, height))
+    regions = [[round(v / scale) for v in box] for box in found if box[2] > 0 and box[3] > 0]
     return sorted(regions)
+
+
+#: the tilts looked at, in degrees: upright, and a head leaning either way
+TILTS = (0, 30, -30)
+
+
+def _turned(cv2, np, pixels, angle: float):  # noqa: ANN001, ANN202 - OpenCV and numpy
+    """``pixels`` turned by ``angle`` degrees on a canvas large enough to hold all of it,
+    and the affine matrix that takes the turned image's points back to the original's."""
+    if angle == 0:
+        return pixels, None
+    height, width = pixels.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_w, new_h = int(height * sin + width * cos), int(height * cos + width * sin)
+    matrix[0, 2] += new_w / 2 - width / 2
+    matrix[1, 2] += new_h / 2 - height / 2
+    turned = cv2.warpAffine(pixels, matrix, (new_w, new_h), borderMode=cv2.BORDER_REPLICATE)
+    return turned, cv2.invertAffineTransform(matrix)
+
+
+def _box_back(np, back, box: tuple[int, int, int, int], width: int,  # noqa: ANN001 - numpy
+              height: int) -> tuple[int, int, int, int]:
+    """A box found in a turned image as the upright box around it in the original image,
+    clipped to the image."""
+    if back is None:
+        return box
+    x, y, w, h = box
+    corners = np.array([[x, y, 1], [x + w, y, 1], [x, y + h, 1], [x + w, y + h, 1]], dtype=float)
+    points = corners @ back.T
+    left, top = max(0, int(points[:, 0].min())), max(0, int(points[:, 1].min()))
+    right, bottom = min(width, int(points[:, 0].max())), min(height, int(points[:, 1].max()))
+    return (left, top, right - left, bottom - top)
 
 
 def _widened(region: list[int], size: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -78,6 +78,7 @@ from tracker.ledger.models import (
 )
 from tracker.mail import outbox
 from tracker.mail.outbox import OutboxMessage
+from tracker.organization.identity import current_identity
 
 #: how long a sign-in link works
 LINK_LIFETIME = timedelta(minutes=15)
@@ -259,7 +260,7 @@ def sign_in_email(url: str) -> str:
     return "\n\n".join([
         _("Hello,"),
         _("You asked to see your gifts to %(ngo)s. Open this link within %(minutes)d minutes "
-          "to sign in:", ngo=_("Rescue Tracker"), minutes=minutes),
+          "to sign in:", ngo=current_identity().name(), minutes=minutes),
         url,
         _("The link works once. If you did not ask for it, you can ignore this email: "
           "nothing changes and nobody can sign in without the link."),

@@ -10,6 +10,7 @@ so that mail leaves only after the change that caused it has been committed.
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import os
 import secrets
 import smtplib
@@ -43,7 +44,7 @@ def signature(identity: Identity, locale: str | None = None) -> str:
         lines = [_("With warm regards,"), "", "-- "]
         legal, name = identity.legal_name(code), identity.name(code)
         lines.append(legal)
-        if name != legal:
+        if name not in legal:
             lines.append(name)
         if identity.certification(code):
             lines.append(identity.certification(code))
@@ -52,6 +53,12 @@ def signature(identity: Identity, locale: str | None = None) -> str:
         if identity.contact_email:
             lines.append(_("Email: %(address)s", address=identity.contact_email))
     return "\n".join(lines) + "\n"
+
+
+#: the email package's default policy, with lines up to RFC 5322's limit of 998 characters: a
+#: long ASCII header (List-Unsubscribe's URL) stays as it is instead of being MIME-encoded,
+#: which mail programs would no longer read as a link
+MAIL_POLICY = email.policy.default.clone(max_line_length=998)
 
 
 def build_message(to: str, subject: str, body: str, locale: str | None = None,
@@ -67,7 +74,7 @@ def build_message(to: str, subject: str, body: str, locale: str | None = None,
     identity = current_identity()
     sender = identity.sender(locale)
     body = body.rstrip("\n") + "\n\n" + signature(identity, locale)
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject

@@ -305,7 +305,7 @@ def _render_detail(case: RescueCase, *, status_form=None, person_form=None, resc
 
 
 #: the embed code's iframe height in CSS pixels (title, two bars, the button; the page wraps)
-WIDGET_HEIGHT = 300
+WIDGET_HEIGHT = 400  # the give button shows on a phone too, in Japanese
 
 
 def embed_code(case: RescueCase) -> str:

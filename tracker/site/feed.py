@@ -24,6 +24,7 @@ from tracker.core.i18n import current_locale
 from tracker.core.links import public_url
 from tracker.core.time import as_utc, utcnow
 from tracker.extensions import db
+from tracker.organization.identity import current_identity
 from tracker.posts.freshness import visible_posts_now
 from tracker.posts.models import Post, post_cases
 from tracker.site.public import listing_fingerprint
@@ -90,13 +91,14 @@ def render_feed(posts: list[Post]) -> str:
     feed = ET.Element(f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": locale})
     self_url = public_url("feed.atom")
     sub(feed, "id", self_url)
-    sub(feed, "title", _("Rescue Tracker: appeals, updates and rescue reports"))
+    sub(feed, "title", _("%(name)s: appeals, updates and rescue reports",
+                         name=current_identity().name()))
     updated = [max(_published(p), as_utc(p.updated_at)) for p in posts]
     sub(feed, "updated", _stamp(max(updated, default=_EPOCH)))
     sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
     sub(feed, "link", rel="alternate", type="text/html", href=public_url("cases.home"))
     author = sub(feed, "author")
-    sub(author, "name", _("Rescue Tracker"))
+    sub(author, "name", current_identity().name())
     for post, when in zip(posts, updated, strict=True):
         version = post.in_language(locale)
         link = public_url("posts.show", slug=post.slug)

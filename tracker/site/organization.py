@@ -117,8 +117,9 @@ def send_contact_message(name: str, email: str, message: str) -> None:
             message.strip(),
             "",
         ])
+    # Reply-To: the organization's answer goes to the visitor, not to its own sender address
     outbox.queue(CONTACT_KIND, f"{CONTACT_KIND}:{secrets.token_hex(16)}", to, subject, body,
-                 locale=code)
+                 locale=code, headers={"Reply-To": reply_to})
 
 
 def _mail_from_address() -> str:

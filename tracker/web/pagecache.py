@@ -138,9 +138,10 @@ def _page(key: Hashable, shared: bool, fingerprint: Callable[[], Hashable | None
         current = fingerprint()
         if current is None:
             abort(404)
-        if mimetype == "text/html":
+        if mimetype in ("text/html", "application/atom+xml"):
             # every page shows the organization's name, logo and footer (and the about,
-            # contact and privacy pages its text): one read of its row, kept for the render
+            # contact and privacy pages its text; the feed its name): one read of its row,
+            # kept for the render
             current = (current, site_version())
         page = cache.get(key, current) if shared else None
         if page is None:
