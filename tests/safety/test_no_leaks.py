@@ -75,7 +75,7 @@ from tracker.budgets.models import BudgetLine, Disbursement, DisbursementReceipt
 from tracker.cases import services as case_services
 from tracker.cases import workflow
 from tracker.cases.follows import CaseFollow
-from tracker.cases.models import Beneficiary, RescueCase
+from tracker.cases.models import Beneficiary, CaseCover, RescueCase
 from tracker.core.access import PUBLIC, policy_for
 from tracker.core.money import Money, format_money
 from tracker.core.time import current_fiscal_year, local_today, utcnow
@@ -345,6 +345,11 @@ def public_urls(app: Flask) -> list[str]:
         # a donor's sign-in link and receipts (an anonymous visitor is sent to sign in)
         "token": ["no-such-link"],
         "number": list(db.session.scalars(db.select(Receipt.number))) + ["RT-999999"],
+        # cover photos (both sizes, a held one included: 404) and the organization's logo
+        "name": [f"{token}-{size}.jpg" for token in db.session.scalars(db.select(CaseCover.token))
+                 for size in ("card", "page")] + ["no-such-logo.png", "nothing-card.jpg"],
+        # tax receipts (calendar years): this year's is not ready, last year's may be
+        "year": [local_today().year - 1, local_today().year],
     }
     urls: set[str] = set()
     for rule in app.url_map.iter_rules():
