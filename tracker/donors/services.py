@@ -63,7 +63,7 @@ from tracker.donations.models import (
     Donor,
     Receipt,
 )
-from tracker.donations.receipts import GENERAL_FUND, PRIVATE_CASE
+from tracker.donations.receipts import PRIVATE_CASE, purpose_text
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
 from tracker.ledger.models import (
@@ -125,15 +125,10 @@ def hash_token(token: str) -> str:
 
 def purpose_label(purpose: str | None, general_fund: bool) -> str:
     """What a gift was for, in the current language: the case's public title, or the general
-    fund (receipts store its English name, which is translated here)."""
-    if general_fund or not purpose or purpose == GENERAL_FUND:
-        return _("General fund")
-    if purpose == PRIVATE_CASE:
-        return _("A rescue case")
-    return purpose
+    fund (receipts store its English name, which is translated: ``receipts.purpose_text``)."""
+    return purpose_text(purpose, general_fund)
 
 
-#: a case's title as a donor may read it: only while the case is public (RescueCase.is_public)
 _CASE_TITLE = case((RescueCase.is_public, RescueCase.public_title), else_=PRIVATE_CASE)
 
 
