@@ -54,13 +54,17 @@ class DonationForm(Form):
     #: (``services.tax_receipt_fields``; the fields are always on the page without script)
     tax_receipt = BooleanField(_l("I need a tax receipt (寄附金受領証明書) for a tax return in Japan"))
     receipt_name = StringField(_l("Name on the tax receipt"),
-                               validators=[Optional(), Length(max=200), NoControlCharacters()])
+                               validators=[Optional(), Length(max=200), NoControlCharacters()],
+                               render_kw={"autocomplete": "name"})
     receipt_kana = StringField(_l("Reading of the name (katakana)"),
                                validators=[Optional(), Length(max=200), NoControlCharacters()])
     receipt_postal_code = StringField(_l("Postal code"),
-                                      validators=[Optional(), Length(max=10), NoControlCharacters()])
+                                      validators=[Optional(), Length(max=10), NoControlCharacters()],
+                                      render_kw={"autocomplete": "postal-code",
+                                                 "inputmode": "numeric"})
     receipt_address = StringField(lazy_pgettext("a donor's postal address", "Address"),
-                                  validators=[Optional(), Length(max=300), NoControlCharacters()])
+                                  validators=[Optional(), Length(max=300), NoControlCharacters()],
+                                  render_kw={"autocomplete": "street-address"})
 
     def configure(self, currencies: dict[str, str], presets: dict[str, tuple[int, ...]],
                   labels: dict[tuple[str, int], str]) -> None:
