@@ -4,7 +4,8 @@
 // typed amount win, for a browser without this script). "Cover the card fee" says its amount
 // as the amount changes, computed as the server computes it (the percent rounded up to a
 // whole minor unit, plus the currency's fixed fee: integers only). Choosing "Give monthly"
-// marks the email as needed.
+// marks the email as needed, and so does "I need a tax receipt", which also shows the fields
+// for the receipt's addressee (always shown without this script).
 (function () {
   "use strict";
 
@@ -108,14 +109,22 @@
       });
     });
 
+    var taxBox = form.querySelector('input[name="tax_receipt"]');
+    var taxFields = form.querySelector(".tax-receipt-fields");
+
     function showFrequency() {
       var monthly = form.querySelector('input[name="frequency"][value="monthly"]');
       var isMonthly = !!(monthly && monthly.checked);
-      form.querySelectorAll(".email-optional").forEach(function (el) { el.hidden = isMonthly; });
+      var wantsTax = !!(taxBox && taxBox.checked);
+      var needed = isMonthly || wantsTax;
+      if (taxFields) { taxFields.hidden = !wantsTax; }
+      if (taxBox) { taxBox.setAttribute("aria-expanded", wantsTax ? "true" : "false"); }
+      form.querySelectorAll(".email-optional").forEach(function (el) { el.hidden = needed; });
       form.querySelectorAll(".email-monthly").forEach(function (el) { el.hidden = !isMonthly; });
+      form.querySelectorAll(".email-tax").forEach(function (el) { el.hidden = isMonthly || !wantsTax; });
       if (email) {
-        email.required = isMonthly;
-        if (isMonthly) { email.setAttribute("aria-required", "true"); } else { email.removeAttribute("aria-required"); }
+        email.required = needed;
+        if (needed) { email.setAttribute("aria-required", "true"); } else { email.removeAttribute("aria-required"); }
       }
       // the card fee is covered on one-off gifts only
       if (feeBox) { feeBox.hidden = isMonthly; }
@@ -123,6 +132,7 @@
     form.querySelectorAll('input[name="frequency"]').forEach(function (f) {
       f.addEventListener("change", showFrequency);
     });
+    if (taxBox) { taxBox.addEventListener("change", showFrequency); }
 
     showCurrency(true);
     showFrequency();

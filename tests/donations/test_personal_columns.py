@@ -63,6 +63,10 @@ COLUMNS: dict[tuple[str, str], str] = {
         "awaiting_method",
         "recurring_gift_id", "gateway_invoice_id", "received_on", "show_on_wall", "created_at",
         "settled_at", "fee_cover_minor")},
+    # a tax receipt asked for on the give form, and its addressee as typed (the name is
+    # receipt_name): whether one was asked says the donor files taxes in Japan
+    **{(t, c): ERASED for t in ("donations", "recurring_gifts") for c in (
+        "tax_receipt_requested", "receipt_kana", "receipt_postal_code", "receipt_address")},
     **{("recurring_gifts", c): ERASED for c in ("display_name", "receipt_name", "locale")},
     **{("recurring_gifts", c): NOT_PERSONAL for c in (
         "id", "public_id", "donor_id", "case_id", "amount_minor", "currency", "gateway", "status",
@@ -177,8 +181,12 @@ def _holds(value: object, needles: list[str]) -> bool:
 def test_anonymizing_erases_every_personal_column(app: Flask, client, make_user) -> None:  # noqa: ANN001
     case = make_case("six-survivors", status=workflow.FUNDRAISING)
     planted = plant_donor(app, case)
-    # A monthly gift (name on the wall) from the same address, still charging.
-    gift = subscribe(client, "six-survivors", email=planted.email, name=planted.name, wall="name")
+    # A monthly gift (name on the wall) from the same address, still charging, that asked
+    # for a tax receipt (each month's gift copies its addressee).
+    gift = subscribe(client, "six-survivors", email=planted.email, name=planted.name, wall="name",
+                     tax_receipt="y", receipt_name=planted.name, receipt_kana="ヤマダ タロウ",
+                     receipt_postal_code="100-0001",
+                     receipt_address=f"1-1 Chiyoda, c/o {planted.name}")
     assert gift.donor_id == planted.donor_id
     card = db.session.get(Donation, planted.card.id)
     card.flag_reason = f"Bank says the payer was {planted.name}"

@@ -260,7 +260,10 @@ def test_export_has_the_donors_gifts_receipts_and_emails_and_nothing_of_others(a
                                    "charge": planted.card.gateway_charge_id}
     assert card["donor_entered"] == {"display_name": planted.name, "receipt_name": planted.name,
                                      "message": f"Stay safe, from {planted.name}",
-                                     "show_on_wall": True, "wants_updates": True}
+                                     "show_on_wall": True, "wants_updates": True,
+                                     # no tax receipt asked for on this gift
+                                     "tax_receipt_requested": None, "receipt_kana": None,
+                                     "receipt_postal_code": None, "receipt_address": None}
     assert card["receipt"]["number"].startswith("RT-")
     assert card["receipt"]["text"].startswith("Thank you for your gift.")
     assert card["receipt"]["donor_name"] == planted.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from wtforms import BooleanField, EmailField, RadioField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
@@ -49,6 +50,21 @@ class DonationForm(Form):
                             validators=[Optional(), Length(max=500), NoControlCharacters()])
     wall = RadioField(_l("On the donor wall"), choices=_wall_choices, default="anonymous")
     wants_updates = BooleanField(_l("Email me when the people in this case are safe"))
+    #: a tax receipt for a tax return in Japan: its addressee, checked only when asked for
+    #: (``services.tax_receipt_fields``; the fields are always on the page without script)
+    tax_receipt = BooleanField(_l("I need a tax receipt (寄附金受領証明書) for a tax return in Japan"))
+    receipt_name = StringField(_l("Name on the tax receipt"),
+                               validators=[Optional(), Length(max=200), NoControlCharacters()],
+                               render_kw={"autocomplete": "name"})
+    receipt_kana = StringField(_l("Reading of the name (katakana)"),
+                               validators=[Optional(), Length(max=200), NoControlCharacters()])
+    receipt_postal_code = StringField(_l("Postal code"),
+                                      validators=[Optional(), Length(max=10), NoControlCharacters()],
+                                      render_kw={"autocomplete": "postal-code",
+                                                 "inputmode": "numeric"})
+    receipt_address = StringField(lazy_pgettext("a donor's postal address", "Address"),
+                                  validators=[Optional(), Length(max=300), NoControlCharacters()],
+                                  render_kw={"autocomplete": "street-address"})
 
     def configure(self, currencies: dict[str, str], presets: dict[str, tuple[int, ...]],
                   labels: dict[tuple[str, int], str]) -> None:

@@ -146,6 +146,14 @@ class Donation(db.Model):
     #: the name typed on this gift for its receipt (never the stored donor's: anyone may type
     #: anyone's email); personal, erased when the donor is anonymized
     receipt_name: Mapped[str | None] = mapped_column(String(200))
+    #: the donor asked for a tax receipt (寄附金受領証明書) on this gift; then its receipt's
+    #: addressee as typed on it (the name is ``receipt_name``): the reading in katakana, the
+    #: postal code and the address. Personal, erased when the donor is anonymized; only a
+    #: suggestion for the donor's own page, never the tax receipt's addressee by itself
+    tax_receipt_requested: Mapped[bool | None] = mapped_column(default=None)
+    receipt_kana: Mapped[str | None] = mapped_column(String(200))
+    receipt_postal_code: Mapped[str | None] = mapped_column(String(10))
+    receipt_address: Mapped[str | None] = mapped_column(String(300))
     #: donor's choices for the public wall and for news of the case
     display_name: Mapped[str] = mapped_column(String(80), default="")
     show_on_wall: Mapped[bool] = mapped_column(default=False)

@@ -16,10 +16,12 @@ from __future__ import annotations
 from babel.dates import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
 
 from tracker.core.counters import next_value
 from tracker.core.errors import Conflict
 from tracker.core.i18n import current_locale, default_locale, known, language
+from tracker.core.links import public_url
 from tracker.core.money import Money, format_money
 from tracker.core.time import as_utc, local_zone, utcnow
 from tracker.donations.models import SUCCEEDED, Donation, Receipt
@@ -34,17 +36,37 @@ GENERAL_FUND_LABEL = _l("General fund")
 PRIVATE_CASE = "A rescue case"
 PRIVATE_CASE_LABEL = _l("A rescue case")
 NUMBER_FORMAT = "RT-%06d"
-TEST_MODE_LINE = _l("TEST MODE — no money moved.")
-
-#: what an anonymized donor's receipts carry as the name (stored in English, like the two
-#: above; ``receipt_donor_name`` translates it wherever a receipt is shown)
+#: what an anonymized receipt says instead of the donor's name (stored in English, shown
+#: translated; ``tracker.donors.privacy`` writes it)
 ANONYMIZED_NAME = "Anonymized donor"
+ANONYMIZED_NAME_LABEL = _l("Anonymized donor")
+TEST_MODE_LINE = _l("TEST MODE — no money moved.")
 
 
 def receipt_donor_name(stored: str) -> str:
     """The name on a receipt as the current language writes it: a name as given, or the words
     for an anonymized donor (never the stored English in a Japanese receipt)."""
-    return _("Anonymized donor") if stored == ANONYMIZED_NAME else stored
+    return str(ANONYMIZED_NAME_LABEL) if stored == ANONYMIZED_NAME else stored
+
+
+def donor_name_label(name: str | None) -> str:
+    """The donor's name as a receipt prints it in the current language: in Japanese with 様
+    after it, the anonymized marker translated (never stored English), "" when none."""
+    if not name:
+        return ""
+    if name == ANONYMIZED_NAME:
+        return receipt_donor_name(name)
+    return pgettext("the donor's name on a receipt", "%(name)s", name=name)
+
+
+def purpose_text(purpose: str | None, general_fund: bool) -> str:
+    """What a gift was for, in the current language: the case's public title, or the stored
+    English purposes (general fund, a case that is not public) translated."""
+    if general_fund or not purpose or purpose == GENERAL_FUND:
+        return str(GENERAL_FUND_LABEL)
+    if purpose == PRIVATE_CASE:
+        return str(PRIVATE_CASE_LABEL)
+    return purpose
 
 
 def receipt_for(donation: Donation) -> Receipt | None:
@@ -109,16 +131,14 @@ def receipt_text(receipt: Receipt) -> str:
     issued_on = as_utc(receipt.issued_at).astimezone(local_zone()).date()
     with language(donation.locale):
         locale = current_locale()
-        purpose = receipt.purpose
-        if donation.case_id is None and purpose == GENERAL_FUND:
-            purpose = str(GENERAL_FUND_LABEL)
-        elif donation.case_id is not None and purpose == PRIVATE_CASE:
-            purpose = str(PRIVATE_CASE_LABEL)
+        purpose = purpose_text(receipt.purpose, donation.case_id is None)
+        name = donor_name_label(receipt.donor_name)
         lines = [
             _("Thank you for your gift."),
             "",
             _("Receipt number: %(number)s", number=receipt.number),
             _("Date: %(date)s", date=format_date(issued_on, format="long", locale=locale)),
+            *([_("Received from: %(name)s", name=name)] if name else []),
             _("Amount: %(amount)s",
               amount=format_money(Money(receipt.amount_minor, receipt.currency), locale)),
             _("Purpose: %(purpose)s", purpose=purpose),
@@ -127,6 +147,12 @@ def receipt_text(receipt: Receipt) -> str:
         if donation.gateway == "sandbox":
             lines += ["", str(TEST_MODE_LINE)]
         lines += ["", _("Please keep this receipt for your records.")]
+        if donation.tax_receipt_requested:
+            lines += ["", _("You asked for a tax receipt (寄附金受領証明書). It covers a calendar "
+                            "year: the one for %(year)d, with this gift, can be downloaded from "
+                            "your page from January %(next)d. Sign in with this email address: "
+                            "%(link)s", year=issued_on.year, next=issued_on.year + 1,
+                            link=public_url("donors.sign_in", lang=locale))]
         identity = current_identity()
         if not identity.is_default:
             # who issued it: the signature under the mail repeats it, a download needs it

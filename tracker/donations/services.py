@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -26,6 +27,7 @@ from tracker.core.money import (
 )
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, check_staff_amount, email_key, normalize_email
+from tracker.donations.addressee import check_addressee
 from tracker.donations.models import CHANNELS, FAILED, SUCCEEDED, Donation, Donor, PresetNote
 from tracker.extensions import db
 from tracker.ledger import book
@@ -197,6 +199,31 @@ class GiftInput:
     signed_in_donor_id: int | None = None
     #: "Cover the card fee": the checkout charges the gift plus ``card_fee_cover(amount)``
     cover_fee: bool = False
+    #: "I need a tax receipt (寄附金受領証明書)": then the receipt's addressee as typed (the
+    #: name is ``receipt_name``), checked by ``tax_receipt_fields``
+    tax_receipt: bool = False
+    receipt_name: str = ""
+    receipt_kana: str = ""
+    receipt_postal_code: str = ""
+    receipt_address: str = ""
+
+
+def tax_receipt_fields(gift: GiftInput) -> dict[str, Any]:
+    """The columns a gift (or monthly gift) stores about its tax receipt: when the donor asked
+    for one, the addressee checked as the donor's page checks it (a DomainError at the give
+    form's field otherwise) and an email, which their page (where the tax receipt is
+    downloaded) needs to sign in; when not, nothing (whatever the hidden fields held)."""
+    if not gift.tax_receipt:
+        return {"tax_receipt_requested": None, "receipt_name": gift.name.strip() or None,
+                "receipt_kana": None, "receipt_postal_code": None, "receipt_address": None}
+    name, kana, postal_code, address = check_addressee(
+        gift.receipt_name, gift.receipt_kana, gift.receipt_postal_code, gift.receipt_address,
+        prefix="receipt_")
+    if not (gift.email or "").strip():
+        raise DomainError(_("Give your email address: your tax receipt is downloaded from "
+                            "your page, which you sign in to by email."), field="email")
+    return {"tax_receipt_requested": True, "receipt_name": name, "receipt_kana": kana or None,
+            "receipt_postal_code": postal_code, "receipt_address": address}
 
 
 def card_fee_cover(amount: Money) -> Money:
@@ -306,6 +333,7 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
 
     Nothing is sent anywhere here; the caller asks the gateway for a checkout afterwards.
     """
+    tax_fields = tax_receipt_fields(gift)
     donor = prepare_donor(case, gift)
     cover = card_fee_cover(gift.amount) if gift.cover_fee else Money(0, gift.amount.currency)
     if cover.amount_minor:
@@ -318,9 +346,9 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
         fee_cover_minor=cover.amount_minor,
         channel="card", gateway=gateway_name, status="pending",
         display_name=gift.name.strip() if gift.wall == "name" else "",
-        receipt_name=gift.name.strip() or None, show_on_wall=gift.wall != "hidden",
+        show_on_wall=gift.wall != "hidden",
         message=gift.message.strip(), wants_updates=gift.wants_updates and donor.email is not None,
-        locale=gift.locale,
+        locale=gift.locale, **tax_fields,
     )
     db.session.add(donation)
     db.session.flush()

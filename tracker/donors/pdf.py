@@ -28,6 +28,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, currency_words, format_money
+from tracker.donations.receipts import donor_name_label
 from tracker.donors.services import AnnualReceipt, ReceiptDocument
 from tracker.donors.tax import TaxReceiptDocument
 from tracker.organization.identity import current_identity
@@ -142,7 +143,7 @@ def receipt_pdf(receipt: ReceiptDocument) -> bytes:
     page.rows([
         (_("Receipt number"), receipt.number),
         (_("Date"), _day(receipt.day)),
-        (_("Received from"), receipt.donor_name or "—"),
+        (_("Received from"), donor_name_label(receipt.donor_name) or "—"),
         (_("Amount"), _money(receipt.amount)),
         (pgettext("on a receipt", "Purpose"), receipt.purpose_label),
     ])
@@ -178,7 +179,7 @@ def annual_pdf(annual: AnnualReceipt) -> bytes:
     page.rows([
         (_("Fiscal year"), _("%(start)s to %(end)s", start=_day(annual.first_day),
                              end=_day(annual.last_day))),
-        (_("Received from"), annual.donor_name or "—"),
+        (_("Received from"), donor_name_label(annual.donor_name) or "—"),
     ])
     page.down(12)
     _annual_header(page)

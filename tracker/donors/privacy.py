@@ -11,9 +11,11 @@ the donor row (with ``anonymized_at`` set), so totals, reports and rollups do no
 What is redacted, table by table:
 
 * ``donors``: email (NULL, so the address is free for a new donor row), name, locale;
-* ``donations``: display_name, receipt_name, message, locale and wants_updates of every gift;
+* ``donations``: display_name, receipt_name, message, locale and wants_updates of every gift,
+  and what it said about a tax receipt (asked or not, the reading, postal code and address);
   the donor's name or email where staff typed it into a bank reference or a flag reason;
-* ``recurring_gifts``: display_name, receipt_name and locale of every monthly gift (each
+* ``recurring_gifts``: display_name, receipt_name, locale and the tax-receipt columns of every
+  monthly gift (each
   month's gift is copied from them). A monthly gift that is not cancelled refuses the whole
   anonymization (``MonthlyGiftsLive``): the gateway must stop taking money first, see
   ``tracker.donors.anonymize``, which cancels them and then calls ``anonymize_donor``;
@@ -83,13 +85,18 @@ REDACTED = "[redacted]"
 #: the address of a sent email once its recipient is anonymized (RFC 2606: never delivered)
 ANONYMIZED_ADDRESS = "anonymized@invalid"
 ANONYMIZED_BODY = "[Removed when the recipient was anonymized.]"
+#: a gift's tax-receipt addressee (and whether one was asked for: it says the donor files
+#: taxes in Japan)
+TAX_RECEIPT_ERASED: dict[str, Any] = {"tax_receipt_requested": None, "receipt_kana": None,
+                                      "receipt_postal_code": None, "receipt_address": None}
 #: what each erased column of a donor's rows holds once they are anonymized
 ERASED: dict[str, dict[str, Any]] = {
     "donors": {"email": None, "name": "", "locale": None, "tax_name": "", "tax_kana": "",
                "tax_postal_code": "", "tax_address": ""},
     "donations": {"display_name": "", "receipt_name": None, "message": "", "locale": None,
-                  "wants_updates": False},
-    "recurring_gifts": {"display_name": "", "receipt_name": None, "locale": None},
+                  "wants_updates": False, **TAX_RECEIPT_ERASED},
+    "recurring_gifts": {"display_name": "", "receipt_name": None, "locale": None,
+                        **TAX_RECEIPT_ERASED},
 }
 REASON_MIN, REASON_MAX = 10, 500
 #: a name shorter than this is not searched for inside free text; nor is a word of a name
@@ -189,6 +196,7 @@ def _donation(donation: Donation, receipt: Receipt | None) -> dict[str, Any]:
             "display_name": donation.display_name, "receipt_name": donation.receipt_name,
             "message": donation.message,
             "show_on_wall": donation.show_on_wall, "wants_updates": donation.wants_updates,
+            **_tax_receipt_entered(donation),
         },
         "ledger": _ledger(donation),
         "receipt": _receipt(receipt),
@@ -213,8 +221,16 @@ def _monthly_gift(gift: RecurringGift) -> dict[str, Any]:
                         "subscription": gift.gateway_subscription_id,
                         "customer": gift.gateway_customer_id},
         "donor_entered": {"display_name": gift.display_name, "receipt_name": gift.receipt_name,
-                          "show_on_wall": gift.show_on_wall, "locale": gift.locale},
+                          "show_on_wall": gift.show_on_wall, "locale": gift.locale,
+                          **_tax_receipt_entered(gift)},
     }
+
+
+def _tax_receipt_entered(gift: Donation | RecurringGift) -> dict[str, Any]:
+    """What the donor typed on the give form for a tax receipt (the name is receipt_name)."""
+    return {"tax_receipt_requested": gift.tax_receipt_requested,
+            "receipt_kana": gift.receipt_kana, "receipt_postal_code": gift.receipt_postal_code,
+            "receipt_address": gift.receipt_address}
 
 
 def export_donor(donor: Donor, *, actor: Any = None) -> dict[str, Any]:

@@ -64,7 +64,7 @@ from tracker.donations.models import (
     Donor,
     Receipt,
 )
-from tracker.donations.receipts import GENERAL_FUND, PRIVATE_CASE, receipt_donor_name
+from tracker.donations.receipts import PRIVATE_CASE, purpose_text, receipt_donor_name
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
 from tracker.ledger.models import (
@@ -127,12 +127,8 @@ def hash_token(token: str) -> str:
 
 def purpose_label(purpose: str | None, general_fund: bool) -> str:
     """What a gift was for, in the current language: the case's public title, or the general
-    fund (receipts store its English name, which is translated here)."""
-    if general_fund or not purpose or purpose == GENERAL_FUND:
-        return _("General fund")
-    if purpose == PRIVATE_CASE:
-        return _("A rescue case")
-    return purpose
+    fund (receipts store its English name, which is translated: ``receipts.purpose_text``)."""
+    return purpose_text(purpose, general_fund)
 
 
 def _case_title(rescue_case: RescueCase | None) -> str | None:

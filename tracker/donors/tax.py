@@ -16,29 +16,24 @@ Each issue is recorded (``TaxReceipt``); from the second on, the receipt says it
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select
 
-from tracker.core.errors import DomainError
 from tracker.core.money import Money
 from tracker.core.time import as_utc, local_today, local_zone, utcnow
+from tracker.donations.addressee import check_addressee
 from tracker.donations.models import Donation, Donor
 from tracker.donors.models import TaxReceipt
 from tracker.extensions import db
 from tracker.ledger.models import ADJUSTMENT, DISPUTE, DISPUTE_REVERSAL, GIFT, REFUND, LedgerEntry
+from tracker.monthly.models import RecurringGift
 
 #: what a tax receipt counts: gifts, less what went back (refunds, disputes), and corrections
 TAX_KINDS = (GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, ADJUSTMENT)
 NUMBER_FORMAT = "TR-%d-%06d"
-POSTAL_CODE = re.compile(r"^(\d{3})-?(\d{4})$")
-#: katakana, the long-vowel mark, middle dot and spaces: a name's reading (フリガナ)
-KANA = re.compile(r"^[\u30A0-\u30FF\u3000 ]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,32 +76,35 @@ def addressee_of(donor: Donor) -> Addressee:
     return Addressee(donor.tax_name, donor.tax_kana, donor.tax_postal_code, donor.tax_address)
 
 
+def suggested_addressee(donor: Donor) -> Addressee | None:
+    """For a donor who has not set their addressee yet: the one typed on their newest gift (or
+    monthly gift) that asked for a tax receipt, to fill in the form on their page. Only a
+    suggestion: it is stored only when the donor presses save (anyone can type any name on a
+    gift with someone's email)."""
+    if donor.tax_name:
+        return None
+    newest = None
+    for model in (Donation, RecurringGift):
+        row = db.session.scalars(
+            select(model).where(model.donor_id == donor.id, model.tax_receipt_requested.is_(True))
+            .order_by(model.created_at.desc(), model.id.desc()).limit(1)).first()
+        if row is not None and (newest is None or as_utc(row.created_at) > as_utc(newest.created_at)):
+            newest = row
+    if newest is None:
+        return None
+    return Addressee(newest.receipt_name or "", newest.receipt_kana or "",
+                     newest.receipt_postal_code or "", newest.receipt_address or "")
+
+
 def set_addressee(donor: Donor, name: str, kana: str, postal_code: str, address: str) -> Addressee:
     """Check and store who the donor's tax receipts are addressed to (flushes). DomainError
     (with the field) for a missing name or address, a reading not in katakana or a postal
     code that is not seven digits."""
-    name = _clean(name, 200)
-    kana = unicodedata.normalize("NFKC", _clean(kana, 200))  # half-width katakana to full
-    address = _clean(address, 300)
-    if not name:
-        raise DomainError(_("Enter the name the receipt is made out to."), field="name")
-    if kana and not KANA.match(kana):
-        raise DomainError(_("Write the reading in katakana (for example ヤマダ タロウ)."), field="kana")
-    found = POSTAL_CODE.match(unicodedata.normalize("NFKC", postal_code or "").strip())
-    if not found:
-        raise DomainError(_("Enter the postal code as seven digits (for example 100-0001)."),
-                          field="postal_code")
-    if not address:
-        raise DomainError(_("Enter the address the receipt is made out to."), field="address")
+    name, kana, postal_code, address = check_addressee(name, kana, postal_code, address)
     donor.tax_name, donor.tax_kana, donor.tax_address = name, kana, address
-    donor.tax_postal_code = f"{found.group(1)}-{found.group(2)}"
+    donor.tax_postal_code = postal_code
     db.session.flush()
     return addressee_of(donor)
-
-
-def _clean(text: str | None, limit: int) -> str:
-    text = " ".join((text or "").split())
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")[:limit]
 
 
 def _year_bounds(year: int) -> tuple[datetime, datetime]:

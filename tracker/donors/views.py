@@ -193,12 +193,18 @@ def _page(donor: Donor, amount_form: MonthlyAmountForm | None = None,
           amount_for: str | None = None, status: int = 200,
           tax_form: TaxAddresseeForm | None = None):
     monthly = recurring.gifts_of(donor)
+    tax_suggested = False
     if tax_form is None:
         addressee = tax.addressee_of(donor)
+        suggestion = tax.suggested_addressee(donor)
+        if suggestion is not None:
+            # filled in from a gift, never saved until the donor presses save
+            addressee, tax_suggested = suggestion, True
         tax_form = TaxAddresseeForm(formdata=None, name=addressee.name, kana=addressee.kana,
                                     postal_code=addressee.postal_code, address=addressee.address)
     return render_template("donors/page.html", donor=donor, page=services.donor_page(donor),
                            tax_form=tax_form, tax_years=tax.tax_years(donor),
+                           tax_suggested=tax_suggested,
                            tax_ready=tax.addressee_of(donor).complete,
                            sign_out_form=ButtonForm(), monthly=monthly,
                            monthly_amounts={g.public_id: Money(g.amount_minor, g.currency)

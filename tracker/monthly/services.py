@@ -28,7 +28,7 @@ from tracker.core.money import Money, MoneyError, check_gateway_limits
 from tracker.core.time import utcnow
 from tracker.donations import recording as services
 from tracker.donations.models import PENDING, Donation, Donor
-from tracker.donations.services import GiftInput, prepare_donor
+from tracker.donations.services import GiftInput, prepare_donor, tax_receipt_fields
 from tracker.extensions import db
 from tracker.monthly import notices
 from tracker.monthly.models import (
@@ -61,13 +61,13 @@ def start_recurring(case: RescueCase | None, gift: GiftInput, gateway_name: str)
     if not (gift.email or "").strip():
         raise DomainError(_("Give your email address: it is how you manage a monthly gift."),
                           field="email")
+    tax_fields = tax_receipt_fields(gift)
     donor = prepare_donor(case, gift)
     recurring = RecurringGift(
         donor=donor, case_id=case.id if case else None, amount_minor=gift.amount.amount_minor,
         currency=gift.amount.currency, gateway=gateway_name, status=INCOMPLETE,
         locale=gift.locale, display_name=gift.name.strip() if gift.wall == "name" else "",
-        receipt_name=gift.name.strip() or None,
-        show_on_wall=gift.wall != "hidden",
+        show_on_wall=gift.wall != "hidden", **tax_fields,
     )
     db.session.add(recurring)
     db.session.flush()
@@ -193,6 +193,8 @@ def invoice_paid(invoice: dict[str, Any], gateway: Gateway, livemode: bool) -> s
         currency=currency if currency in RECURRING_CURRENCIES else gift.currency,
         channel="card", gateway=gift.gateway, status=PENDING, locale=gift.locale,
         display_name=gift.display_name, receipt_name=gift.receipt_name,
+        tax_receipt_requested=gift.tax_receipt_requested, receipt_kana=gift.receipt_kana,
+        receipt_postal_code=gift.receipt_postal_code, receipt_address=gift.receipt_address,
         show_on_wall=gift.show_on_wall, livemode=livemode,
     )
     db.session.add(donation)

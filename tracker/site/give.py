@@ -109,6 +109,15 @@ def _gift_amount(form: DonationForm) -> Money:
     return Money(int(minor), currency)
 
 
+def _tax_receipt(form: DonationForm) -> dict:
+    """What the donor typed for a tax receipt (checked by the service, and only when asked)."""
+    return {"tax_receipt": bool(form.tax_receipt.data),
+            "receipt_name": form.receipt_name.data or "",
+            "receipt_kana": form.receipt_kana.data or "",
+            "receipt_postal_code": form.receipt_postal_code.data or "",
+            "receipt_address": form.receipt_address.data or ""}
+
+
 def _description(case: RescueCase | None) -> str:
     """What the gateway's page calls the gift: the case's public title, nothing else."""
     return (_("Gift: %(title)s", title=case.text(current_locale()).title) if case
@@ -179,7 +188,7 @@ def _give_once(case: RescueCase | None, form: DonationForm):
             message=form.message.data or "", wall=form.wall.data,
             wants_updates=bool(form.wants_updates.data) and case is not None,
             locale=current_locale(), signed_in_donor_id=_signed_in_donor_id(),
-            cover_fee=bool(form.cover_fee.data),
+            cover_fee=bool(form.cover_fee.data), **_tax_receipt(form),
         )
         donation = services.start_donation(case, gift, gateway.name)
         _remember_gift(donation.public_id)
@@ -209,6 +218,7 @@ def _give_monthly(case: RescueCase | None, form: DonationForm):
         gift = services.GiftInput(
             amount=_gift_amount(form), name=form.name.data or "", email=form.email.data or None,
             wall=form.wall.data, locale=current_locale(), signed_in_donor_id=_signed_in_donor_id(),
+            **_tax_receipt(form),
         )
         monthly = recurring.start_recurring(case, gift, gateway.name)
         request = SubscriptionCheckoutRequest(
@@ -268,7 +278,8 @@ def _render_give(case: RescueCase | None, form: DonationForm) -> str:
     return render_template("donations/give.html", form=form, case=case, progress=progress,
                            sandbox=get_gateway().name == "sandbox", notes=notes,
                            fee=_fee_terms(locale),
-                           monthly=form.frequency.data == "monthly")
+                           monthly=form.frequency.data == "monthly",
+                           tax_receipt=bool(form.tax_receipt.data))
 
 
 def _fee_terms(locale: str) -> dict:
