@@ -64,7 +64,7 @@ from tracker.donations.models import (
     Donor,
     Receipt,
 )
-from tracker.donations.receipts import PRIVATE_CASE, purpose_text, receipt_donor_name
+from tracker.donations.receipts import PRIVATE_CASE, purpose_text
 from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
 from tracker.ledger.models import (
@@ -463,7 +463,7 @@ def _receipt_document(*conditions) -> ReceiptDocument | None:  # noqa: ANN002 - 
         return None
     receipt, case_id, gateway = row
     return ReceiptDocument(
-        number=receipt.number, donor_name=receipt_donor_name(receipt.donor_name),
+        number=receipt.number, donor_name=receipt.donor_name,
         day=_local_day(receipt.issued_at),
         amount=Money(receipt.amount_minor, receipt.currency), purpose=receipt.purpose,
         general_fund=case_id is None, test_mode=gateway == "sandbox",
