@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, EmailField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from tracker.core.forms import AmountField, Form, NoControlCharacters
@@ -49,6 +49,8 @@ class DonationForm(Form):
                             validators=[Optional(), Length(max=500), NoControlCharacters()])
     wall = RadioField(_l("On the donor wall"), choices=_wall_choices, default="anonymous")
     wants_updates = BooleanField(_l("Email me when the people in this case are safe"))
+    #: the second button: a yen one-off gift transferred by the donor to our own account
+    bank_transfer = SubmitField(_l("Transfer to our bank account yourself"))
 
     def configure(self, currencies: dict[str, str], presets: dict[str, tuple[int, ...]],
                   labels: dict[tuple[str, int], str]) -> None:

@@ -67,7 +67,7 @@ from tracker.cases.models import RescueCase
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
 from tracker.core.time import as_utc, utcnow
-from tracker.donations.models import Donation, Donor, Receipt
+from tracker.donations.models import Donation, Donor, Pledge, Receipt
 from tracker.donations.receipts import receipt_text
 from tracker.extensions import db
 from tracker.ledger import reads
@@ -91,6 +91,7 @@ ERASED: dict[str, dict[str, Any]] = {
     "donations": {"display_name": "", "receipt_name": None, "message": "", "locale": None,
                   "wants_updates": False},
     "recurring_gifts": {"display_name": "", "receipt_name": None, "locale": None},
+    "pledges": {"email": None, "name": "", "locale": None},
 }
 REASON_MIN, REASON_MAX = 10, 500
 #: a name shorter than this is not searched for inside free text; nor is a word of a name
@@ -291,6 +292,14 @@ def _messages(donor: Donor, receipts: Iterable[Receipt]) -> list[OutboxMessage]:
     ))
 
 
+def _pledges(donor: Donor, email: str | None) -> list[Pledge]:
+    """The donor's pledged transfers: confirmed as their gifts, or made with their address."""
+    mine = Pledge.donor_id == donor.id
+    return list(db.session.scalars(
+        sa.select(Pledge).where(sa.or_(mine, Pledge.email == email) if email else mine)
+        .order_by(Pledge.id)))
+
+
 def _monthly(donor: Donor) -> list[RecurringGift]:
     return list(db.session.scalars(
         sa.select(RecurringGift).where(RecurringGift.donor_id == donor.id).order_by(RecurringGift.id)
@@ -386,6 +395,8 @@ class Redactions:
     ledger_memos_left: int = 0
     #: the cases the donor's address followed (``tracker.cases.follows``): deleted
     follows: int = 0
+    #: pledged transfers whose donor's name, address or language was erased
+    pledges: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -497,7 +508,8 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
     messages = _messages(locked, receipts.values())
     events = _events(donations, monthly)
     email = (locked.email or "").lower() or None
-    scrub = _Scrubber([locked.name, *(d.display_name for d in donations),
+    pledged = _pledges(locked, email)
+    scrub = _Scrubber([locked.name, *(p.name for p in pledged), *(d.display_name for d in donations),
                        *(d.receipt_name for d in donations),
                        *(g.display_name for g in monthly), *(g.receipt_name for g in monthly),
                        *(r.donor_name for r in receipts.values() if r.donor_name != ANONYMIZED_NAME)],
@@ -514,6 +526,9 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
                          flag_reason=scrub.text(donation.flag_reason))
         done.donation_fields += changed
         done.donations += bool(changed)
+    # Pledged transfers: the donor's own (confirmed ones) and any made with their address.
+    for pledge in pledged:
+        done.pledges += bool(_erase(pledge, cancel_reason=scrub.text(pledge.cancel_reason)))
     # The monthly gifts: each month's gift copies its name and language from here.
     for gift in monthly:
         done.monthly_gifts += bool(_erase(gift))

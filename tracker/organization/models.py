@@ -54,6 +54,25 @@ class Organization(db.Model):
     contact_email: Mapped[str] = mapped_column(String(254), default="")
     #: the From address of every mail (empty: MAIL_FROM's address)
     sender_email: Mapped[str] = mapped_column(String(254), default="")
+    #: the bank account donors may transfer to themselves (all optional; shown on the donate
+    #: form's bank-transfer choice once bank name and account number are set)
+    bank_name: Mapped[str] = mapped_column(String(60), default="")
+    bank_branch_name: Mapped[str] = mapped_column(String(60), default="")
+    bank_branch_number: Mapped[str] = mapped_column(String(3), default="")
+    #: "futsu" (普通) or "toza" (当座); empty when no account is set
+    bank_account_type: Mapped[str] = mapped_column(String(8), default="")
+    bank_account_number: Mapped[str] = mapped_column(String(8), default="")
+    #: the account holder's name as the bank writes it, in katakana
+    bank_account_holder: Mapped[str] = mapped_column(String(120), default="")
+    #: the Japan Post Bank (ゆうちょ銀行) account: 記号 and 番号 for transfers from another
+    #: ゆうちょ account, and its 振込用 details (店名, 店番, 預金種目, 口座番号) for other banks
+    yucho_symbol: Mapped[str] = mapped_column(String(5), default="")
+    yucho_number: Mapped[str] = mapped_column(String(8), default="")
+    yucho_branch_name: Mapped[str] = mapped_column(String(60), default="")
+    yucho_branch_number: Mapped[str] = mapped_column(String(3), default="")
+    yucho_account_type: Mapped[str] = mapped_column(String(8), default="")
+    yucho_account_number: Mapped[str] = mapped_column(String(8), default="")
+    yucho_account_holder: Mapped[str] = mapped_column(String(120), default="")
     #: the current logo's public file name (a random token; a new logo gets a new name)
     logo_name: Mapped[str | None] = mapped_column(String(60))
 
