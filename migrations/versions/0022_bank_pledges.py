@@ -32,7 +32,7 @@ def upgrade():
     with op.batch_alter_table('organization') as batch:
         for name, length in _ACCOUNT_COLUMNS:
             batch.add_column(sa.Column(name, sa.String(length=length), nullable=False,
-                                       server_default=''))
+                                       server_default=sa.text("''")))
     op.create_table(
         'pledges',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -52,7 +52,7 @@ def upgrade():
         sa.Column('received_minor', sa.BigInteger(), nullable=True),
         sa.Column('closed_at', tracker.core.types.UTCDateTime(), nullable=True),
         sa.Column('cancel_reason', sa.String(length=500), nullable=False),
-        sa.CheckConstraint("status IN ('pledged', 'confirmed', 'cancelled')",
+        sa.CheckConstraint("status IN ('cancelled', 'confirmed', 'pledged')",
                            name=op.f('ck_pledges_status')),
         sa.CheckConstraint('amount_minor > 0', name=op.f('ck_pledges_amount_positive')),
         sa.CheckConstraint('email IS NULL OR email = lower(email)',

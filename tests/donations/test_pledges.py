@@ -21,7 +21,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 
 from tests.confirming import confirming_data, is_confirmation, post_confirmed
@@ -68,6 +68,8 @@ def set_accounts(**values: str) -> None:
     data.update(values)
     with transaction():
         org_services.update_identity(org_services.IdentityInput(**data))
+    # a test's app context outlives its requests: forget the identity a request kept in ``g``
+    g.pop("tracker_identity", None)
 
 
 @pytest.fixture

@@ -1402,7 +1402,8 @@ def _signed_in_get_pages(app: Flask) -> dict[str, frozenset[str]]:
     gift = give(case, 5_000, email="fuzz@example.org", name="Fuzz")
     db.session.commit()
     values = {"<int:case_id>": str(case.id), "<int:donor_id>": str(gift.donor_id),
-              "<public_id>": gift.public_id, "<int:fiscal_year>": str(current_fiscal_year()),
+              "<public_id>": gift.public_id, "<reference>": "AB3CDE",
+              "<int:fiscal_year>": str(current_fiscal_year()),
               "<table>": "summary", "<slug>": "no-such-post", "<int:disbursement_id>": "1"}
     pages = {}
     for rule in app.url_map.iter_rules():
