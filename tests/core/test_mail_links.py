@@ -45,8 +45,8 @@ URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s<>\"')]+", re.IGNORECASE)
 KINDS = {"receipt", "donor-sign-in", "rescue-report", "contact", "follow-confirm", "case-update",
          "refund", "pledge"}
 #: the calls of ``outbox.queue`` in the code (a post's news, rescue report or update, is one;
-#: the donor's notices, of a refund or a monthly gift's change, are one)
-QUEUE_CALLS = 7
+#: the donor's notices, of a refund, a monthly gift's change or a pledged transfer, are one)
+QUEUE_CALLS = 6
 
 
 class ForgedHostClient(FlaskClient):

@@ -152,6 +152,7 @@ def test_a_pledge_in_japanese_shows_the_account_and_mails_it(client: FlaskClient
     assert pledge.reference in mail.subject and pledge.reference in mail.body_text
     assert "振込依頼人名" in mail.body_text and "みずほ銀行" in mail.body_text
     assert "5,000円" in mail.body_text  # written in Japanese, amount in 円
+    assert mail.body_text.startswith("山田花子様") and "照合コード：" in mail.body_text
     assert f"/donations/pledges/{pledge.public_id}" in mail.body_text
     assert db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "pledge.created"))
 

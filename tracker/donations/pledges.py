@@ -19,17 +19,18 @@ from datetime import date, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from tracker import audit
 from tracker.cases.models import RescueCase
 from tracker.core.errors import Conflict, DomainError, NotFound
-from tracker.core.i18n import current_locale, known, language
+from tracker.core.i18n import current_locale, known
 from tracker.core.links import public_url
 from tracker.core.locks import lock_row
 from tracker.core.money import Money, format_money
 from tracker.core.time import as_utc, local_today, utcnow
 from tracker.core.validation import check_length, normalize_email
-from tracker.donations import receipts, services
+from tracker.donations import notices, receipts, services
 from tracker.donations.models import (
     CANCELLED,
     CONFIRMED,
@@ -41,7 +42,6 @@ from tracker.donations.models import (
     new_reference,
 )
 from tracker.extensions import db
-from tracker.mail import outbox
 from tracker.organization.identity import Identity, current_identity
 
 #: the only currency a transfer to a Japanese account is pledged in
@@ -51,7 +51,7 @@ OVERDUE_DAYS = 30
 REASON_MIN, REASON_MAX = 5, 500
 #: the words for each status of a pledge
 STATUS_LABELS = {PLEDGED: _l("Waiting for the transfer"), CONFIRMED: _l("Money received"),
-                 CANCELLED: _l("Cancelled")}
+                 CANCELLED: lazy_pgettext("pledge status", "Cancelled")}
 ACCOUNT_TYPE_WORDS = {"futsu": _l("Ordinary (futsu)"), "toza": _l("Current (toza)")}
 
 
@@ -167,12 +167,14 @@ def transfer_name_example(reference: str) -> str:
 
 
 def _queue_instructions(pledge: Pledge) -> None:
-    """The account details and the code, mailed in the donor's language."""
+    """The account details and the code, mailed in the donor's language (a donor's notice:
+    their name with 様 and a line of thanks first)."""
     identity = current_identity()
-    with language(pledge.locale) as code:
+    case = db.session.get(RescueCase, pledge.case_id) if pledge.case_id else None
+    title = case.public_title if case is not None and case.is_public else None
+
+    def write(code: str) -> tuple[str, list[str]]:
         amount = format_money(Money(pledge.amount_minor, pledge.currency), code)
-        case = db.session.get(RescueCase, pledge.case_id) if pledge.case_id else None
-        title = case.public_title if case is not None and case.is_public else None
         link = public_url("donations.pledge", public_id=pledge.public_id, lang=code)
         subject = _("Your transfer of %(amount)s: reference %(code)s", amount=amount,
                     code=pledge.reference)[:200]
@@ -189,12 +191,15 @@ def _queue_instructions(pledge: Pledge) -> None:
         for heading, details in ((_("Bank account"), bank_lines(identity)),
                                  (_("Japan Post Bank (ゆうちょ銀行)"), yucho_lines(identity))):
             if details:
-                lines += ["", heading, *(f"{line.label}: {line.value}" for line in details)]
+                lines += ["", heading, *(_("%(label)s: %(value)s", label=line.label,
+                                           value=line.value) for line in details)]
         lines += ["", _("The transfer fee is yours to pay. We confirm your gift when the money "
                         "arrives and then send the receipt."),
                   "", _("These details are also on this page:"), link]
-        body = "\n".join(lines) + "\n"
-    outbox.queue("pledge", f"pledge:{pledge.id}", pledge.email, subject, body, locale=code)
+        return subject, lines
+
+    notices.send("pledge", f"pledge:{pledge.id}", pledge.email, pledge.locale, write,
+                 name=pledge.name)
 
 
 # --- staff -----------------------------------------------------------------------------------
