@@ -11,7 +11,7 @@ from tracker.core.access import roles
 from tracker.core.errors import DomainError, form_status
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale
-from tracker.core.money import Money, MoneyError, format_money, parse_amount
+from tracker.core.money import Money, MoneyError, format_money, format_plain, parse_amount
 from tracker.core.time import local_today
 from tracker.core.transactions import transaction
 from tracker.donations import pledges
@@ -56,8 +56,7 @@ def _render(pledge: Pledge, *, confirm_form: PledgeConfirmForm | None = None,
     if confirm_form is None:
         confirm_form = PledgeConfirmForm(formdata=None)
         confirm_form.received_on.data = local_today()
-        confirm_form.amount.data = format_money(Money(pledge.amount_minor, pledge.currency),
-                                                current_locale())
+        confirm_form.amount.data = format_plain(Money(pledge.amount_minor, pledge.currency))
     donation = db.session.get(Donation, pledge.donation_id) if pledge.donation_id else None
     return render_template(
         "staff/pledge_detail.html", pledge=pledge,
