@@ -309,15 +309,19 @@ def test_others_are_refused(client: FlaskClient, case, accounts, make_user,
 # --- privacy ---------------------------------------------------------------------------------
 
 
-def test_anonymizing_erases_the_donors_pledges(client: FlaskClient, case, accounts,
+def test_anonymizing_erases_the_donors_pledges(app: Flask, client: FlaskClient, case, accounts,
                                                staff) -> None:  # noqa: ANN001
-    confirmed = make_pledge(client, email=EMAIL, name="Hanako Yamada")
-    waiting = make_pledge(client, email=EMAIL, name="Hanako Yamada")
-    other = make_pledge(client, email="someone.else@example.org", name="Taro Sato")
+    donor = app.test_client()  # the donor's own browser, signed in as nobody
+    confirmed = make_pledge(donor, email=EMAIL, name="Hanako Yamada")
+    waiting = make_pledge(donor, email=EMAIL, name="Hanako Yamada")
+    other = make_pledge(donor, email="someone.else@example.org", name="Taro Sato")
     post_confirmed(client, f"/staff/pledges/{confirmed.reference}/confirm",
                    confirm_data(client, confirmed))
     fresh()
     gift = db.session.scalar(db.select(Donation))
+    created = db.select(AuditEntry).where(AuditEntry.object_type == "pledges",
+                                          AuditEntry.object_id == waiting.id)
+    assert db.session.scalar(created).ip  # the donor's browser made the pledge
     from tracker.accounts.models import User  # noqa: PLC0415
 
     with transaction():
@@ -328,4 +332,5 @@ def test_anonymizing_erases_the_donors_pledges(client: FlaskClient, case, accoun
         pledge = db.session.get(Pledge, pledge_id)
         assert (pledge.email, pledge.name, pledge.locale) == (None, "", None)
     assert db.session.get(Pledge, other.id).email == "someone.else@example.org"
+    assert db.session.scalar(created).ip is None
     assert not re.search("Hanako", " ".join(p.name for p in db.session.scalars(db.select(Pledge))))

@@ -540,7 +540,7 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
     done.receipts = _redact_receipts(list(receipts.values()))
     done.emails_deleted, done.emails_redacted = _redact_messages(messages, scrub)
     done.payment_events = _redact_events(events, scrub)
-    done.audit_entries = _redact_audit(locked, donations, monthly, email, scrub)
+    done.audit_entries = _redact_audit(locked, donations, monthly, email, scrub, pledged)
     done.ledger_memos_left = sum(
         scrub.mentions(memo) for memo in db.session.scalars(
             sa.select(LedgerEntry.memo).where(LedgerEntry.donation_id.in_([d.id for d in donations]))
@@ -634,24 +634,28 @@ def _redact_events(events: list[PaymentEvent], scrub: _Scrubber) -> int:
 
 
 def _redact_audit(donor: Donor, donations: list[Donation], monthly: list[RecurringGift],
-                  email: str | None, scrub: _Scrubber) -> int:
+                  email: str | None, scrub: _Scrubber, pledged: Iterable[Pledge] = ()) -> int:
     """Take the donor's name and email out of earlier audit entries.
 
-    Entries about the donor, their gifts or their monthly gifts lose every mention of the
-    name and email, and the client address when no staff member made them (the donor's own
-    browser: the thank-you page, their own page). Any other entry that carries the email
-    loses it, except entries about a staff account (``users``), whose email is the account's
-    own.
+    Entries about the donor, their gifts, monthly gifts or pledged transfers lose every
+    mention of the name and email, and the client address when no staff member made them (the
+    donor's own browser: the thank-you page, their own page, the donate form). Any other entry
+    that carries the email loses it, except entries about a staff account (``users``), whose
+    email is the account's own.
     """
     owned = {(Donor.__tablename__, donor.id)}
     owned.update((Donation.__tablename__, d.id) for d in donations)
     owned.update((RecurringGift.__tablename__, g.id) for g in monthly)
+    pledge_ids = [p.id for p in pledged]
+    owned.update((Pledge.__tablename__, i) for i in pledge_ids)
     own = sa.or_(
         sa.and_(AuditEntry.object_type == Donor.__tablename__, AuditEntry.object_id == donor.id),
         sa.and_(AuditEntry.object_type == Donation.__tablename__,
                 AuditEntry.object_id.in_([d.id for d in donations] or [-1])),
         sa.and_(AuditEntry.object_type == RecurringGift.__tablename__,
                 AuditEntry.object_id.in_([g.id for g in monthly] or [-1])),
+        sa.and_(AuditEntry.object_type == Pledge.__tablename__,
+                AuditEntry.object_id.in_(pledge_ids or [-1])),
     )
     conditions = [own]
     if email:
