@@ -88,6 +88,16 @@
         if (pick) { pick.checked = true; } else if (other) { other.checked = true; }
       }
       sayFee();
+      showTransfer();
+    }
+
+    // the transfer to our own account: yen, one-off gifts only (the server refuses the others)
+    function showTransfer() {
+      var currency = chosenCurrency();
+      var monthly = form.querySelector('input[name="frequency"][value="monthly"]');
+      form.querySelectorAll(".bank-transfer").forEach(function (el) {
+        el.hidden = !currency || currency.value !== el.dataset.currency || !!(monthly && monthly.checked);
+      });
     }
 
     currencies.forEach(function (c) {
@@ -128,6 +138,7 @@
       }
       // the card fee is covered on one-off gifts only
       if (feeBox) { feeBox.hidden = isMonthly; }
+      showTransfer();
     }
     form.querySelectorAll('input[name="frequency"]').forEach(function (f) {
       f.addEventListener("change", showFrequency);

@@ -421,6 +421,8 @@ def _staff_urls(app) -> list[str]:  # noqa: ANN001
         # a cover photo's review images; the organization's pages (admin only)
         "kind": ["page", "boxes", "preview", "other"],
         "slug": ["about", "contact", "privacy", "no-such-page"],
+        # a pledge's reference code (none of the demo's, and one that does not exist)
+        "reference": ["AB3CDE"],
     }
     urls = []
     for rule in app.url_map.iter_rules():

@@ -70,7 +70,9 @@ def _urls_for(app) -> list[str]:
         "person_id": [p.id for p in people][:3],
         "filename": ["site.css"],
         "public_id": [d.public_id for d in db.session.scalars(db.select(Donation).limit(3))]
-        + ["don_unknown"],
+        + ["don_unknown", "plg_unknown"],
+        # pledged transfers' reference codes (the demo has none)
+        "reference": ["AB3CDE", "not-a-code"],
         "session_id": ["cs_test_unknown"],
         "disbursement_id": [d.id for d in db.session.scalars(db.select(Disbursement).limit(3))]
         + [999999],

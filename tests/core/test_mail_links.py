@@ -4,9 +4,10 @@ Each kind of mail the app sends is set off through the real pages by a client wh
 request carries a forged ``Host: evil.example`` header: a receipt (a card gift through the
 form and the sandbox checkout), a donor's sign-in link, a contact-form message, a follower's
 confirmation link, the news of a rescue report and an update (staff publish them), with the
-followers' unsubscribe link in the text and in the List-Unsubscribe header, and a refund's
-notice. Every URL in every message must start with TRACKER_PUBLIC_URL. A new call of
-``outbox.queue`` in the code fails the test until it is driven here too.
+followers' unsubscribe link in the text and in the List-Unsubscribe header, a refund's
+notice, and the account details of a pledged bank transfer. Every URL in every message must
+start with TRACKER_PUBLIC_URL. A new call of ``outbox.queue`` in the code fails the test until
+it is driven here too.
 
 Runs on SQLite and PostgreSQL.
 """
@@ -22,6 +23,7 @@ from flask.testing import FlaskClient
 
 import tracker
 from tests.conftest import Auth, csrf_from
+from tests.donations.test_pledges import pledge_form, set_accounts
 from tests.factories import make_case
 from tests.payments.conftest import mail_dir  # noqa: F401  (autouse fixture, shared)
 from tests.payments.helpers import pay_on_page, start_gift
@@ -41,9 +43,9 @@ SLUG = "six-survivors"
 URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s<>\"')]+", re.IGNORECASE)
 #: every kind of mail the app sends, each driven below
 KINDS = {"receipt", "donor-sign-in", "rescue-report", "contact", "follow-confirm", "case-update",
-         "refund"}
+         "refund", "pledge"}
 #: the calls of ``outbox.queue`` in the code (a post's news, rescue report or update, is one;
-#: the donor's notices, of a refund or a monthly gift's change, are one)
+#: the donor's notices, of a refund, a monthly gift's change or a pledged transfer, are one)
 QUEUE_CALLS = 6
 
 
@@ -81,6 +83,9 @@ def test_every_link_in_every_mail_is_on_the_public_url(app: Flask, forged: Flask
     # A receipt: a card gift with an email, wanting news of the case.
     _donation, session_id = start_gift(forged, SLUG, email=EMAIL, name="Aiko", wants_updates="y")
     assert pay_on_page(forged, session_id).status_code in (302, 303)
+    # A pledged transfer to the organization's own account: its details, with a link back.
+    set_accounts()
+    assert pledge_form(forged, SLUG, lang="ja", email=EMAIL).status_code == 303
     # A sign-in link for the donor's page.
     page = forged.get("/my/sign-in")
     assert forged.post("/my/sign-in", data={"email": EMAIL, "csrf_token": csrf_from(page.text)}
@@ -128,7 +133,7 @@ def test_every_link_in_every_mail_is_on_the_public_url(app: Flask, forged: Flask
         for url in URL.findall(text):
             assert url.startswith(PUBLIC + "/"), (message.kind, url)
             linked.add(message.kind)
-    assert linked >= {"donor-sign-in", "rescue-report", "follow-confirm", "case-update"}
+    assert linked >= {"donor-sign-in", "rescue-report", "follow-confirm", "case-update", "pledge"}
     [update] = [m for m in messages if m.kind == "case-update"]
     assert update.headers["List-Unsubscribe"].startswith(f"<{PUBLIC}/unsubscribe/")
 

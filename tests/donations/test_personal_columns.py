@@ -34,7 +34,7 @@ from tests.payments.test_recurring import subscribe
 from tracker import audit
 from tracker.cases import workflow
 from tracker.core.time import utcnow
-from tracker.donations.models import Donation, Donor
+from tracker.donations.models import Donation, Donor, Pledge
 from tracker.donors import privacy
 from tracker.extensions import db
 from tracker.mail import outbox
@@ -72,6 +72,12 @@ COLUMNS: dict[tuple[str, str], str] = {
         "id", "public_id", "donor_id", "case_id", "amount_minor", "currency", "gateway", "status",
         "gateway_checkout_id", "gateway_subscription_id", "gateway_customer_id", "show_on_wall",
         "created_at", "started_at", "canceled_at", "current_period_end", "failed_attempts")},
+    # A pledged transfer: what the donor typed on the form; staff's reason for cancelling it.
+    **{("pledges", c): ERASED for c in ("email", "name", "locale")},
+    ("pledges", "cancel_reason"): SCRUBBED,
+    **{("pledges", c): NOT_PERSONAL for c in (
+        "id", "public_id", "reference", "case_id", "amount_minor", "currency", "status",
+        "created_at", "donor_id", "donation_id", "received_on", "received_minor", "closed_at")},
     ("receipts", "donor_name"): RECEIPT_NAME,
     **{("receipts", c): NOT_PERSONAL for c in (
         "id", "number", "donation_id", "amount_minor", "currency", "purpose", "issued_at")},
@@ -164,6 +170,7 @@ def _donor_rows(donor_id: int, donation_ids: list[int], gift_ids: list[int]) -> 
         "receipts": lambda t: t.c.donation_id.in_(donation_ids),
         "donor_sign_ins": lambda t: t.c.donor_id == donor_id,
         "tax_receipts": lambda t: t.c.donor_id == donor_id,
+        "pledges": lambda t: t.c.donor_id == donor_id,
         "payment_events": lambda t: sa.true(),
         "outbox_messages": lambda t: sa.true(),
         "audit_entries": lambda t: owned(
@@ -215,6 +222,10 @@ def test_anonymizing_erases_every_personal_column(app: Flask, client, make_user)
     donor = db.session.get(Donor, planted.donor_id)
     donor.tax_name, donor.tax_kana = planted.name, "ヤマダ タロウ"
     donor.tax_postal_code, donor.tax_address = "100-0001", f"1-1 Chiyoda, c/o {planted.name}"
+    # A transfer they pledged and staff cancelled, naming them.
+    db.session.add(Pledge(amount_minor=3_000, currency="JPY", email=planted.email,
+                          name=planted.name, locale="ja", donor_id=planted.donor_id,
+                          status="cancelled", cancel_reason=f"{planted.name} gave by card"))
     db.session.commit()
 
     donor_id = planted.donor_id

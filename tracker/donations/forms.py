@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
-from wtforms import BooleanField, EmailField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from tracker.core.forms import AmountField, Form, NoControlCharacters
@@ -65,6 +65,9 @@ class DonationForm(Form):
     receipt_address = StringField(lazy_pgettext("a donor's postal address", "Address"),
                                   validators=[Optional(), Length(max=300), NoControlCharacters()],
                                   render_kw={"autocomplete": "street-address"})
+
+    #: the second button: a yen one-off gift transferred by the donor to our own account
+    bank_transfer = SubmitField(_l("Transfer to our bank account yourself"))
 
     def configure(self, currencies: dict[str, str], presets: dict[str, tuple[int, ...]],
                   labels: dict[tuple[str, int], str]) -> None:

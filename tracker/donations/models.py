@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.cases.models import RescueCase
 from tracker.core import labels
+from tracker.core.money import Money
 from tracker.core.time import utcnow
 from tracker.core.types import UTCDateTime, sql_in
 from tracker.extensions import db
@@ -220,3 +221,64 @@ class Receipt(db.Model):
 @event.listens_for(Receipt, "before_delete")
 def _refuse_receipt_change(mapper, connection, target) -> None:  # noqa: ANN001
     raise LedgerIsAppendOnly("receipts are immutable; issue a correction instead")
+
+
+#: a pledge waits for its transfer, then is confirmed (a gift recorded) or cancelled
+PLEDGED, CONFIRMED, CANCELLED = "pledged", "confirmed", "cancelled"
+PLEDGE_STATUSES: tuple[str, ...] = (PLEDGED, CONFIRMED, CANCELLED)
+#: the reference code's letters: no 0/O, 1/I/L or 2/Z, which read alike in a transfer name
+REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXY3456789"
+REFERENCE_LENGTH = 6
+
+
+def new_reference() -> str:
+    """A short code for the transfer name (振込依頼人名): six unambiguous letters and digits."""
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def new_pledge_id() -> str:
+    """The opaque id of a pledge's page."""
+    return "plg_" + secrets.token_urlsafe(16)
+
+
+class Pledge(db.Model):
+    """A donor's promise to transfer yen to the organization's own account. It is no money:
+    nothing counts until staff confirm the transfer arrived, which records an offline gift
+    (``donation_id``) through ``services.record_offline_gift``."""
+
+    __tablename__ = "pledges"
+    __table_args__ = (
+        CheckConstraint(f"status IN {sql_in(PLEDGE_STATUSES)}", name="status"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("email IS NULL OR email = lower(email)", name="email_lowercase"),
+        Index("ix_pledges_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_pledge_id)
+    #: what the donor writes before their name in the transfer (unique; statement matching)
+    reference: Mapped[str] = mapped_column(String(12), unique=True, default=new_reference)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("rescue_cases.id", ondelete="RESTRICT"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    #: what the donor gave on the form (both optional; personal data)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    name: Mapped[str] = mapped_column(String(80), default="")
+    locale: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12), default=PLEDGED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the donor of the confirmed gift (anonymizing them erases the pledge's personal fields)
+    donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id", ondelete="RESTRICT"))
+    donation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("donations.id", ondelete="RESTRICT"), unique=True)
+    received_on: Mapped[date | None]
+    received_minor: Mapped[int | None] = mapped_column(BigInteger)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str] = mapped_column(String(500), default="")
+
+    case: Mapped[RescueCase | None] = relationship()
+
+    @property
+    def amount(self) -> Money:
+        """What the donor pledged."""
+        return Money(self.amount_minor, self.currency)

@@ -132,3 +132,20 @@ def parse_signed_amount(text: str | None, currency: str) -> Money:
             raise InvalidAmount(_("Enter an amount after the sign, like -1,000."))
     money = parse_amount(raw, currency)
     return Money(sign * money.amount_minor, money.currency)
+
+
+class PledgeConfirmForm(Form):
+    """The transfer of a pledge arrived: when, and how much actually came."""
+
+    received_on = DateField(_l("Date received"),
+                            validators=[InputRequired(_l("Enter the day the money arrived."))])
+    amount = AmountField(_l("Amount received"),
+                         validators=[DataRequired(_l("Enter an amount.")), Length(max=30)])
+
+
+class PledgeCancelForm(Form):
+    """No transfer will come: why the pledge is cancelled."""
+
+    reason = TextAreaField(_l("Reason"), validators=[
+        DataRequired(_l("Say in a few words why the pledge is cancelled.")),
+        Length(max=500, message=_l("Keep the reason to %(max)d characters.", max=500))])

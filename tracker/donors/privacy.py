@@ -69,7 +69,7 @@ from tracker.cases.models import RescueCase
 from tracker.core.errors import Conflict, DomainError, NotFound
 from tracker.core.locks import lock_row
 from tracker.core.time import as_utc, utcnow
-from tracker.donations.models import Donation, Donor, Receipt
+from tracker.donations.models import Donation, Donor, Pledge, Receipt
 from tracker.donations.receipts import ANONYMIZED_NAME, receipt_text
 from tracker.extensions import db
 from tracker.ledger import reads
@@ -97,6 +97,7 @@ ERASED: dict[str, dict[str, Any]] = {
                   "wants_updates": False, **TAX_RECEIPT_ERASED},
     "recurring_gifts": {"display_name": "", "receipt_name": None, "locale": None,
                         **TAX_RECEIPT_ERASED},
+    "pledges": {"email": None, "name": "", "locale": None},
 }
 REASON_MIN, REASON_MAX = 10, 500
 #: a name shorter than this is not searched for inside free text; nor is a word of a name
@@ -306,6 +307,14 @@ def _messages(donor: Donor, receipts: Iterable[Receipt]) -> list[OutboxMessage]:
     ))
 
 
+def _pledges(donor: Donor, email: str | None) -> list[Pledge]:
+    """The donor's pledged transfers: confirmed as their gifts, or made with their address."""
+    mine = Pledge.donor_id == donor.id
+    return list(db.session.scalars(
+        sa.select(Pledge).where(sa.or_(mine, Pledge.email == email) if email else mine)
+        .order_by(Pledge.id)))
+
+
 def _monthly(donor: Donor) -> list[RecurringGift]:
     return list(db.session.scalars(
         sa.select(RecurringGift).where(RecurringGift.donor_id == donor.id).order_by(RecurringGift.id)
@@ -401,6 +410,8 @@ class Redactions:
     ledger_memos_left: int = 0
     #: the cases the donor's address followed (``tracker.cases.follows``): deleted
     follows: int = 0
+    #: pledged transfers whose donor's name, address or language was erased
+    pledges: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -512,7 +523,8 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
     messages = _messages(locked, receipts.values())
     events = _events(donations, monthly)
     email = (locked.email or "").lower() or None
-    scrub = _Scrubber([locked.name, *(d.display_name for d in donations),
+    pledged = _pledges(locked, email)
+    scrub = _Scrubber([locked.name, *(p.name for p in pledged), *(d.display_name for d in donations),
                        *(d.receipt_name for d in donations),
                        *(g.display_name for g in monthly), *(g.receipt_name for g in monthly),
                        *(r.donor_name for r in receipts.values() if r.donor_name != ANONYMIZED_NAME)],
@@ -529,6 +541,9 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
                          flag_reason=scrub.text(donation.flag_reason))
         done.donation_fields += changed
         done.donations += bool(changed)
+    # Pledged transfers: the donor's own (confirmed ones) and any made with their address.
+    for pledge in pledged:
+        done.pledges += bool(_erase(pledge, cancel_reason=scrub.text(pledge.cancel_reason)))
     # The monthly gifts: each month's gift copies its name and language from here.
     for gift in monthly:
         done.monthly_gifts += bool(_erase(gift))
@@ -540,7 +555,7 @@ def anonymize_donor(donor: Donor, actor: Any, reason: str) -> Redactions:
     done.receipts = _redact_receipts(list(receipts.values()))
     done.emails_deleted, done.emails_redacted = _redact_messages(messages, scrub)
     done.payment_events = _redact_events(events, scrub)
-    done.audit_entries = _redact_audit(locked, donations, monthly, email, scrub)
+    done.audit_entries = _redact_audit(locked, donations, monthly, email, scrub, pledged)
     done.ledger_memos_left = sum(
         scrub.mentions(memo) for memo in db.session.scalars(
             sa.select(LedgerEntry.memo).where(LedgerEntry.donation_id.in_([d.id for d in donations]))
@@ -634,24 +649,28 @@ def _redact_events(events: list[PaymentEvent], scrub: _Scrubber) -> int:
 
 
 def _redact_audit(donor: Donor, donations: list[Donation], monthly: list[RecurringGift],
-                  email: str | None, scrub: _Scrubber) -> int:
+                  email: str | None, scrub: _Scrubber, pledged: Iterable[Pledge] = ()) -> int:
     """Take the donor's name and email out of earlier audit entries.
 
-    Entries about the donor, their gifts or their monthly gifts lose every mention of the
-    name and email, and the client address when no staff member made them (the donor's own
-    browser: the thank-you page, their own page). Any other entry that carries the email
-    loses it, except entries about a staff account (``users``), whose email is the account's
-    own.
+    Entries about the donor, their gifts, monthly gifts or pledged transfers lose every
+    mention of the name and email, and the client address when no staff member made them (the
+    donor's own browser: the thank-you page, their own page, the donate form). Any other entry
+    that carries the email loses it, except entries about a staff account (``users``), whose
+    email is the account's own.
     """
     owned = {(Donor.__tablename__, donor.id)}
     owned.update((Donation.__tablename__, d.id) for d in donations)
     owned.update((RecurringGift.__tablename__, g.id) for g in monthly)
+    pledge_ids = [p.id for p in pledged]
+    owned.update((Pledge.__tablename__, i) for i in pledge_ids)
     own = sa.or_(
         sa.and_(AuditEntry.object_type == Donor.__tablename__, AuditEntry.object_id == donor.id),
         sa.and_(AuditEntry.object_type == Donation.__tablename__,
                 AuditEntry.object_id.in_([d.id for d in donations] or [-1])),
         sa.and_(AuditEntry.object_type == RecurringGift.__tablename__,
                 AuditEntry.object_id.in_([g.id for g in monthly] or [-1])),
+        sa.and_(AuditEntry.object_type == Pledge.__tablename__,
+                AuditEntry.object_id.in_(pledge_ids or [-1])),
     )
     conditions = [own]
     if email:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, EmailField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from tracker.core.forms import Form
 from tracker.organization.services import PAGE_MAX, IdentityInput
 
+#: the account types a Japanese bank account has (stored codes: words on the page)
+ACCOUNT_TYPE_LABELS = {"": _l("(none)"), "futsu": _l("Ordinary (futsu)"),
+                       "toza": _l("Current (toza)")}
 TOO_LONG = _l("Field cannot be longer than %(max)d characters.")
 #: the longest contact message accepted
 MESSAGE_MAX = 5000
@@ -21,6 +24,10 @@ MESSAGE_MAX = 5000
 
 def _text(label, maximum: int, **kwargs) -> StringField:  # noqa: ANN001 - a lazy string
     return StringField(label, validators=[Length(max=maximum, message=TOO_LONG)], **kwargs)
+
+
+def _account_types() -> list[tuple[str, str]]:
+    return [(value, str(label)) for value, label in ACCOUNT_TYPE_LABELS.items()]
 
 
 class IdentityForm(Form):
@@ -45,6 +52,20 @@ class IdentityForm(Form):
                                validators=[Length(max=254, message=TOO_LONG)])
     sender_email = EmailField(_l("Sender address for mail (From)"),
                               validators=[Length(max=254, message=TOO_LONG)])
+    bank_name = _text(_l("Bank name"), 60)
+    bank_branch_name = _text(_l("Branch name"), 60)
+    bank_branch_number = _text(_l("Branch number (3 digits)"), 10)
+    bank_account_type = SelectField(_l("Account type"), choices=_account_types, default="")
+    bank_account_number = _text(_l("Account number"), 12)
+    bank_account_holder = _text(_l("Account holder (in katakana)"), 120)
+    yucho_symbol = _text(_l("Symbol (記号, 5 digits)"), 10)
+    yucho_number = _text(_l("Number (番号)"), 12)
+    yucho_branch_name = _text(_l("Branch name for transfers from other banks (店名)"), 60)
+    yucho_branch_number = _text(_l("Branch number for transfers from other banks (店番)"), 10)
+    yucho_account_type = SelectField(_l("Account type for transfers from other banks (預金種目)"),
+                                     choices=_account_types, default="")
+    yucho_account_number = _text(_l("Account number for transfers from other banks (口座番号)"), 12)
+    yucho_account_holder = _text(_l("Account holder (in katakana)"), 120)
     logo = FileField(_l("Logo (PNG or JPEG; metadata is removed)"))
     remove_logo = BooleanField(_l("Remove the logo"))
 

@@ -55,6 +55,19 @@ class Identity:
     certifying_authority_ja: str = ""
     contact_email: str = ""
     sender_email: str = ""
+    bank_name: str = ""
+    bank_branch_name: str = ""
+    bank_branch_number: str = ""
+    bank_account_type: str = ""
+    bank_account_number: str = ""
+    bank_account_holder: str = ""
+    yucho_symbol: str = ""
+    yucho_number: str = ""
+    yucho_branch_name: str = ""
+    yucho_branch_number: str = ""
+    yucho_account_type: str = ""
+    yucho_account_number: str = ""
+    yucho_account_holder: str = ""
     logo_name: str | None = None
     #: 0 while nothing is stored; bumped by every saved change (page fingerprints carry it)
     version: int = 0
@@ -63,6 +76,21 @@ class Identity:
     def is_default(self) -> bool:
         """Nothing has been saved yet."""
         return self.version == 0
+
+    @property
+    def has_bank_account(self) -> bool:
+        """A bank account donors can transfer to is set (bank name and account number)."""
+        return bool(self.bank_name and self.bank_account_number)
+
+    @property
+    def has_yucho_account(self) -> bool:
+        """A Japan Post Bank account is set (its 記号 and 番号)."""
+        return bool(self.yucho_symbol and self.yucho_number)
+
+    @property
+    def takes_transfers(self) -> bool:
+        """Donors may pledge a transfer: at least one account is set."""
+        return self.has_bank_account or self.has_yucho_account
 
     def name(self, locale: str | None = None) -> str:
         """The organization's name in ``locale`` (the page's language by default)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, LargeBinary, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.core.time import utcnow
@@ -17,6 +17,8 @@ PAGE_SLUGS: tuple[str, ...] = ("about", "contact", "privacy")
 ORG_LANGUAGES: tuple[str, ...] = ("en", "ja")
 #: the one row's key
 IDENTITY_ID = 1
+#: columns added to the stored row start empty
+_EMPTY = text("''")
 
 
 class Organization(db.Model):
@@ -54,6 +56,25 @@ class Organization(db.Model):
     contact_email: Mapped[str] = mapped_column(String(254), default="")
     #: the From address of every mail (empty: MAIL_FROM's address)
     sender_email: Mapped[str] = mapped_column(String(254), default="")
+    #: the bank account donors may transfer to themselves (all optional; shown on the donate
+    #: form's bank-transfer choice once bank name and account number are set)
+    bank_name: Mapped[str] = mapped_column(String(60), default="", server_default=_EMPTY)
+    bank_branch_name: Mapped[str] = mapped_column(String(60), default="", server_default=_EMPTY)
+    bank_branch_number: Mapped[str] = mapped_column(String(3), default="", server_default=_EMPTY)
+    #: "futsu" (普通) or "toza" (当座); empty when no account is set
+    bank_account_type: Mapped[str] = mapped_column(String(8), default="", server_default=_EMPTY)
+    bank_account_number: Mapped[str] = mapped_column(String(8), default="", server_default=_EMPTY)
+    #: the account holder's name as the bank writes it, in katakana
+    bank_account_holder: Mapped[str] = mapped_column(String(120), default="", server_default=_EMPTY)
+    #: the Japan Post Bank (ゆうちょ銀行) account: 記号 and 番号 for transfers from another
+    #: ゆうちょ account, and its 振込用 details (店名, 店番, 預金種目, 口座番号) for other banks
+    yucho_symbol: Mapped[str] = mapped_column(String(5), default="", server_default=_EMPTY)
+    yucho_number: Mapped[str] = mapped_column(String(8), default="", server_default=_EMPTY)
+    yucho_branch_name: Mapped[str] = mapped_column(String(60), default="", server_default=_EMPTY)
+    yucho_branch_number: Mapped[str] = mapped_column(String(3), default="", server_default=_EMPTY)
+    yucho_account_type: Mapped[str] = mapped_column(String(8), default="", server_default=_EMPTY)
+    yucho_account_number: Mapped[str] = mapped_column(String(8), default="", server_default=_EMPTY)
+    yucho_account_holder: Mapped[str] = mapped_column(String(120), default="", server_default=_EMPTY)
     #: the current logo's public file name (a random token; a new logo gets a new name)
     logo_name: Mapped[str | None] = mapped_column(String(60))
 

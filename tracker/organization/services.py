@@ -57,6 +57,60 @@ class IdentityInput:
     certifying_authority_ja: str = ""
     contact_email: str = ""
     sender_email: str = ""
+    bank_name: str = ""
+    bank_branch_name: str = ""
+    bank_branch_number: str = ""
+    bank_account_type: str = ""
+    bank_account_number: str = ""
+    bank_account_holder: str = ""
+    yucho_symbol: str = ""
+    yucho_number: str = ""
+    yucho_branch_name: str = ""
+    yucho_branch_number: str = ""
+    yucho_account_type: str = ""
+    yucho_account_number: str = ""
+    yucho_account_holder: str = ""
+
+
+#: how many digits each number of an account has (at most; a branch number exactly)
+_DIGITS = {"bank_branch_number": (3, 3), "bank_account_number": (1, 8), "yucho_symbol": (5, 5),
+           "yucho_number": (1, 8), "yucho_branch_number": (3, 3), "yucho_account_number": (1, 8)}
+ACCOUNT_TYPES = ("futsu", "toza")
+#: katakana, the long-vowel mark, spaces and the few signs banks accept in a holder's name
+_KANA = re.compile(r"^[\u30a0-\u30ff\uff66-\uff9f 　（）().,\-ー・／/]+$")
+
+
+def _check_account(values: dict[str, Any]) -> None:
+    """The bank and ゆうちょ details: digits where digits go, a known account type, katakana
+    for the holder; each account complete or empty. DomainError at the first wrong field."""
+    for name, (least, most) in _DIGITS.items():
+        value = values[name].replace("-", "").replace(" ", "")
+        values[name] = value
+        if value and not (value.isascii() and value.isdigit() and least <= len(value) <= most):
+            if least == most:
+                raise DomainError(_("Write this as %(count)d digits.", count=most), field=name)
+            raise DomainError(_("Write this as up to %(count)d digits.", count=most), field=name)
+    for prefix in ("bank", "yucho"):
+        kind = values[f"{prefix}_account_type"]
+        if kind and kind not in ACCOUNT_TYPES:
+            raise DomainError(_("Choose the type of account."), field=f"{prefix}_account_type")
+        holder = values[f"{prefix}_account_holder"]
+        if holder and not _KANA.match(holder):
+            raise DomainError(_("Write the account holder's name in katakana, as the bank "
+                                "writes it."), field=f"{prefix}_account_holder")
+    bank = ("bank_name", "bank_branch_name", "bank_branch_number", "bank_account_type",
+            "bank_account_number", "bank_account_holder")
+    if any(values[name] for name in bank):
+        for name in bank:
+            if not values[name]:
+                raise DomainError(_("Give every detail of the bank account, or none."), field=name)
+    yucho = ("yucho_symbol", "yucho_number", "yucho_account_holder")
+    if any(values[name] for name in (*yucho, "yucho_branch_name", "yucho_branch_number",
+                                     "yucho_account_type", "yucho_account_number")):
+        for name in yucho:
+            if not values[name]:
+                raise DomainError(_("Give the 記号, the 番号 and the holder's name of the ゆうちょ "
+                                    "account."), field=name)
 
 
 _LIMITS = {column.name: column.type.length for column in Organization.__table__.columns
@@ -109,6 +163,7 @@ def _clean(data: IdentityInput) -> dict[str, Any]:
         values["certified_on"] = None
     values["contact_email"] = _checked_email(values["contact_email"], "contact_email")
     values["sender_email"] = _checked_email(values["sender_email"], "sender_email")
+    _check_account(values)
     return values
 
 

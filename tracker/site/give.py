@@ -30,7 +30,7 @@ from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale, language
 from tracker.core.money import Money, exponent, format_money, parse_amount
 from tracker.core.transactions import transaction
-from tracker.donations import receipts, services
+from tracker.donations import pledges, receipts, services
 from tracker.donations import recording as payments
 from tracker.donations.forms import DonationForm
 from tracker.donations.models import PENDING, SUCCEEDED, Donation
@@ -40,6 +40,7 @@ from tracker.donors.views import signed_in_donor
 from tracker.extensions import db
 from tracker.monthly import services as recurring
 from tracker.monthly.models import RecurringGift
+from tracker.organization.identity import current_identity
 from tracker.payments.gateway import (
     CheckoutRequest,
     CheckoutStart,
@@ -237,6 +238,23 @@ def _give_monthly(case: RescueCase | None, form: DonationForm):
     return _hand_off(form, begin)
 
 
+def _pledge(case: RescueCase | None, form: DonationForm):
+    """Record a pledge to transfer to our own account (no checkout) and show its details."""
+    if form.frequency.data == "monthly":
+        form.form_errors.append(_("A transfer to our account is for one-off gifts: choose "
+                                  "“Give once”, or pay monthly online."))
+        return None
+    try:
+        with transaction():
+            pledge = pledges.create_pledge(case, _gift_amount(form), name=form.name.data or "",
+                                           email=form.email.data or None,
+                                           locale=current_locale())
+    except DomainError as exc:
+        apply_error(form, exc)
+        return None
+    return redirect(url_for("donations.pledge", public_id=pledge.public_id), code=303)
+
+
 def _form_page(slug: str | None):
     """The form as everyone first sees it, kept like a public page (validated by the case's
     fingerprint: its progress, whether it takes gifts; 404 for a case the public cannot see)
@@ -260,8 +278,11 @@ def _give(case: RescueCase | None):
         form.form_errors.append(
             _("This case is not taking gifts now; please give to the general fund."))
     elif form.validate_on_submit():
-        response = (_give_monthly(case, form) if form.frequency.data == "monthly"
-                    else _give_once(case, form))
+        if form.bank_transfer.data:
+            response = _pledge(case, form)
+        else:
+            response = (_give_monthly(case, form) if form.frequency.data == "monthly"
+                        else _give_once(case, form))
         if response is not None:
             return response
     status = 422 if form.is_submitted() and (form.errors or form.form_errors) else 200
@@ -279,7 +300,8 @@ def _render_give(case: RescueCase | None, form: DonationForm) -> str:
                            sandbox=get_gateway().name == "sandbox", notes=notes,
                            fee=_fee_terms(locale),
                            monthly=form.frequency.data == "monthly",
-                           tax_receipt=bool(form.tax_receipt.data))
+                           tax_receipt=bool(form.tax_receipt.data),
+                           transfers=pledges.transfers_offered())
 
 
 def _fee_terms(locale: str) -> dict:
@@ -369,6 +391,24 @@ def thanks(public_id: str):
         amount=Money(donation.amount_minor, donation.currency),
         case=_public_case(donation.case_id),
         status_labels=STATUS_LABELS,
+    )
+
+
+@bp.route("/donations/pledges/<public_id>")
+@public
+def pledge(public_id: str):
+    """A pledge's page: the amount, our account details and the code for the transfer name.
+    Its address is the pledge's opaque id; the page names no donor."""
+    found = pledges.find(public_id)
+    if found is None:
+        abort(404)
+    identity = current_identity()
+    return render_template(
+        "donations/pledge.html", pledge=found, amount=Money(found.amount_minor, found.currency),
+        case=_public_case(found.case_id), bank=pledges.bank_lines(identity),
+        yucho=pledges.yucho_lines(identity),
+        example=pledges.transfer_name_example(found.reference),
+        status_labels=pledges.STATUS_LABELS,
     )
 
 
