@@ -104,6 +104,20 @@ def test_checkout_creation_is_limited_per_address(limited, app: Flask) -> None:
     assert give_once(other, case.slug).status_code == 303
 
 
+def test_a_gift_form_sent_back_with_an_error_does_not_use_the_budget(limited, app: Flask) -> None:
+    """Donors behind one address (a mobile carrier's gateway) who mistype an amount are not
+    held: only a started checkout counts."""
+    case = make_case("limited-case", status="fundraising")
+    client = limited().test_client()
+    for _ in range(6):
+        page = client.get(f"/cases/{case.slug}/donate")
+        wrong = client.post(f"/cases/{case.slug}/donate",
+                            data=gift_form(csrf_from(page.text), preset="other", amount="abc"))
+        assert wrong.status_code == 422
+    assert [give_once(client, case.slug).status_code for _ in range(3)] == [303, 303, 303]
+    assert give_once(client, case.slug).status_code == 429
+
+
 def test_workers_count_together_in_redis(limited, store: str, app: Flask) -> None:
     """Two app instances stand for two gunicorn workers: with Redis they share one budget;
     in memory (the embedded default, one process) each counts alone."""

@@ -97,6 +97,15 @@ def test_a_bad_addressee_is_refused_at_its_field(app: Flask, client, case, field
     assert donor(EMAIL).tax_name == ""
 
 
+@pytest.mark.parametrize("typed", ["１６０−００２２", "〒160-0022", "160ー0022", "1600022"])
+def test_a_postal_code_typed_on_a_japanese_keyboard_is_taken(app: Flask, client, case,  # noqa: ANN001
+                                                             typed: str) -> None:
+    gift(case, 10_000, datetime(local_today().year - 1, 3, 1, 3, tzinfo=UTC), email=EMAIL)
+    sign_in(client, EMAIL)
+    assert set_addressee(client, postal_code=typed).status_code == 303
+    assert donor(EMAIL).tax_postal_code == "160-0022"
+
+
 def test_half_width_kana_is_stored_full_width(app: Flask, client, case) -> None:  # noqa: ANN001
     gift(case, 10_000, datetime(local_today().year - 1, 3, 1, 3, tzinfo=UTC), email=EMAIL)
     sign_in(client, EMAIL)

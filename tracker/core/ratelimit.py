@@ -37,6 +37,13 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, str]] = {
     "follow.follow": ("follow", "TRACKER_RATELIMIT_FOLLOW"),
 }
 
+#: budgets that count only some answers: a gift form sent back with an error (a typo in the
+#: amount) starts no checkout and must not use up the address's budget (many donors share one
+#: address behind a mobile carrier's gateway); a started checkout or pledge (a redirect) counts
+COUNTS_ONLY: dict[str, Callable[[Any], bool]] = {
+    "checkout": lambda response: response.status_code in (302, 303),
+}
+
 EXTENSION = "tracker.limiter"
 
 #: a limit ("3 per 1 minute") in words, by the unit the limits library names
@@ -80,7 +87,8 @@ def init_app(app: Flask) -> None:
     for endpoint, (scope, setting) in LIMITED_ENDPOINTS.items():
         view = app.view_functions.get(endpoint)
         if view is not None:
-            decorate: Any = limiter.shared_limit(_limit_from(setting), scope=scope, methods=["POST"])
+            decorate: Any = limiter.shared_limit(_limit_from(setting), scope=scope, methods=["POST"],
+                                                 deduct_when=COUNTS_ONLY.get(scope))
             app.view_functions[endpoint] = decorate(view)
 
 

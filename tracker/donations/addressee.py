@@ -39,7 +39,9 @@ def check_addressee(name: str | None, kana: str | None, postal_code: str | None,
     if kana and not KANA.match(kana):
         raise DomainError(_("Write the reading in katakana (for example ヤマダ タロウ)."),
                           field=prefix + "kana")
-    found = POSTAL_CODE.match(unicodedata.normalize("NFKC", postal_code or "").strip())
+    # full-width digits and any dash a Japanese keyboard types (−, ー, ‐, 〒) are accepted
+    typed = unicodedata.normalize("NFKC", postal_code or "").strip().removeprefix("〒").strip()
+    found = POSTAL_CODE.match(re.sub("[\u2010-\u2015\u2212\u30fc\uff70]", "-", typed))
     if not found:
         raise DomainError(_("Enter the postal code as seven digits (for example 100-0001)."),
                           field=prefix + "postal_code")
