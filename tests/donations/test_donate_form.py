@@ -375,3 +375,15 @@ def test_the_donors_own_page_and_annual_receipt_count_the_fee_cover_as_given(
     receipt = donor_services.annual_receipt(donor, current_fiscal_year())
     assert receipt.totals == [Money(0, "JPY")]
     assert "Card fee cover refunded" in [line.kind_label for line in receipt.lines]
+
+
+@pytest.mark.parametrize("preset", [" ", "\t"])
+def test_a_blank_preset_without_a_currency_is_a_form_error(app: Flask, client, preset: str) -> None:  # noqa: ANN001
+    """Found by the fuzz test: spaces for the preset (which the form's Optional() lets through
+    unchecked) and no currency were read as a preset and answered 500."""
+    page = client.get("/donate")
+    response = client.post("/donate", data={"csrf_token": csrf_from(page.text), "preset": preset,
+                                            "amount": "", "wall": "anonymous"})
+    assert response.status_code == 422
+    db.session.rollback()
+    assert db.session.scalar(db.select(db.func.count()).select_from(Donation)) == 0

@@ -181,7 +181,10 @@ def test_forged_and_expired_confirmation_links_change_nothing(client, case, monk
 
 def test_follow_is_rate_limited(app: Flask, database_url: str, case) -> None:
     limited = make_app(database_url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://",
-                       TRACKER_RATELIMIT_FOLLOW="2 per minute")
+                       TRACKER_RATELIMIT_FOLLOW="2 per minute",
+                       # the mail stays queued: no delivery after the response, on an app whose
+                       # pool is disposed below (PostgreSQL would warn of a connection left open)
+                       TRACKER_OUTBOX_DELIVERY="worker")
     try:
         client = limited.test_client()
         statuses = [_follow(client, case.slug, f"r{i}@example.org").status_code for i in range(3)]

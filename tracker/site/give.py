@@ -93,9 +93,11 @@ def _gift_amount(form: DonationForm) -> Money:
     chosen preset, which must be one of the chosen currency's (a DomainError at "preset"
     otherwise: the server never converts or guesses)."""
     typed = (form.amount.data or "").strip()
-    preset = form.preset.data if form.preset.data and form.preset.data != "other" else None
+    # blank (or only spaces: the form's Optional() lets them through unchecked) is no choice
+    chosen = (form.preset.data or "").strip()
+    preset = chosen if chosen and chosen != "other" else None
     preset_currency, _sep, minor = (preset or "").partition(":")
-    currency = form.currency.data or preset_currency
+    currency = (form.currency.data or "").strip() or preset_currency
     if not currency:
         raise DomainError(_("Choose the currency you want to give in."), field="currency")
     if typed:
