@@ -9,6 +9,7 @@ never signs mail with an old identity. With no row yet it returns the defaults: 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import date
 from email.utils import formataddr, parseaddr
@@ -17,7 +18,7 @@ from babel.dates import format_date
 from flask import current_app, g, has_app_context, has_request_context
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from tracker.core.i18n import current_locale, language
 from tracker.extensions import db
@@ -153,9 +154,14 @@ _READ = select(*_COLUMNS).where(Organization.id == IDENTITY_ID)
 def _read() -> Identity:
     try:
         row = db.session.connection().execute(_READ).mappings().first()
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         # a page answering an error (the database away, a failed transaction) still needs a
-        # header and footer: the defaults then
+        # header and footer: the defaults then. When the connection itself broke, its
+        # transaction is gone: end it here, so that the page's next query meets the outage
+        # as one (a 503) instead of a session left waiting for a rollback (a 500)
+        if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
+            with contextlib.suppress(Exception):
+                db.session.rollback()
         return default_identity()
     if row is None:
         return default_identity()
