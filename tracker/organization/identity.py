@@ -37,11 +37,12 @@ def _pick(english: str, japanese: str, locale: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Identity:
-    """Who runs the site, as shown on pages, mail and receipts. Read-only."""
+class IdentityFields:
+    """What an admin sets of the organization's identity: the form's input
+    (``services.IdentityInput``) and, with the logo and version, ``Identity``."""
 
-    name_en: str
-    name_ja: str
+    name_en: str = ""
+    name_ja: str = ""
     legal_name_en: str = ""
     legal_name_ja: str = ""
     representative_en: str = ""
@@ -69,6 +70,12 @@ class Identity:
     yucho_account_type: str = ""
     yucho_account_number: str = ""
     yucho_account_holder: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity(IdentityFields):
+    """Who runs the site, as shown on pages, mail and receipts. Read-only."""
+
     logo_name: str | None = None
     #: 0 while nothing is stored; bumped by every saved change (page fingerprints carry it)
     version: int = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import date
 from typing import Any
 
@@ -37,39 +37,8 @@ _CORPORATE_NUMBER = re.compile(r"^\d{13}$")
 PAGE_MAX = 20_000
 
 
-@dataclass(frozen=True)
-class IdentityInput:
-    """What the admin's form holds (text as typed, trimmed by the form)."""
-
-    name_en: str = ""
-    name_ja: str = ""
-    legal_name_en: str = ""
-    legal_name_ja: str = ""
-    representative_en: str = ""
-    representative_ja: str = ""
-    postal_code: str = ""
-    address_en: str = ""
-    address_ja: str = ""
-    corporate_number: str = ""
-    certified: bool = False
-    certified_on: date | None = None
-    certifying_authority_en: str = ""
-    certifying_authority_ja: str = ""
-    contact_email: str = ""
-    sender_email: str = ""
-    bank_name: str = ""
-    bank_branch_name: str = ""
-    bank_branch_number: str = ""
-    bank_account_type: str = ""
-    bank_account_number: str = ""
-    bank_account_holder: str = ""
-    yucho_symbol: str = ""
-    yucho_number: str = ""
-    yucho_branch_name: str = ""
-    yucho_branch_number: str = ""
-    yucho_account_type: str = ""
-    yucho_account_number: str = ""
-    yucho_account_holder: str = ""
+#: what the admin's form holds (text as typed, trimmed by the form): the identity's own fields
+IdentityInput = identity.IdentityFields
 
 
 #: how many digits each number of an account has (at most; a branch number exactly)
