@@ -27,7 +27,7 @@ from tracker.donations.models import EXPIRED, FAILED, FLAGGED, PENDING, SUCCEEDE
 from tracker.donations.services import lock_donation, settle
 from tracker.extensions import db
 from tracker.ledger import book, reads
-from tracker.ledger.models import DISPUTE, DISPUTE_REVERSAL, FEE, REFUND
+from tracker.ledger.models import DISPUTE, DISPUTE_REVERSAL, FEE, FEE_COVER, REFUND
 from tracker.payments import webhooks
 from tracker.payments.gateway import Gateway, SessionFacts, session_facts_from_event
 
@@ -185,44 +185,66 @@ TAKEN_BACK_KINDS = (REFUND, DISPUTE, DISPUTE_REVERSAL)
 
 def _taken_back(donation: Donation) -> tuple[int, int]:
     """What refunds and standing disputes have taken back from a gift so far (base and the
-    donor's currency, as positives). Together they never exceed the gift itself."""
+    donor's currency, as positives), the fee cover's share with the gift's. Together they
+    never exceed the gift itself."""
     base, original = _booked(donation, *TAKEN_BACK_KINDS)
-    cover_base, cover_original = _cover_refunded(donation)
-    return base + cover_base, original + cover_original
-
-
-def _cover_refunded(donation: Donation) -> tuple[int, int]:
-    """The fee cover refunds gave back (base and the donor's currency, positives)."""
-    if not donation.fee_cover_minor:
-        return 0, 0
-    _booked_base, _booked_original, back_base, back_original = reads.fee_cover(donation.id)
-    return back_base, back_original
+    cover = reads.fee_cover(donation.id) if donation.fee_cover_minor else reads.CoverBooks()
+    return (base + cover.refunded_base + cover.disputed_base,
+            original + cover.refunded_original + cover.disputed_original)
 
 
 def _refunded_so_far(donation: Donation) -> tuple[int, int]:
     """What refunds gave back so far, the fee cover's part with the gift's (positives)."""
     base, original = _booked(donation, REFUND)
-    cover_base, cover_original = _cover_refunded(donation)
-    return base + cover_base, original + cover_original
+    cover = reads.fee_cover(donation.id) if donation.fee_cover_minor else reads.CoverBooks()
+    return base + cover.refunded_base, original + cover.refunded_original
+
+
+def _standing_dispute(donation: Donation) -> int:
+    """What standing disputes hold back of a gift (the donor's currency, positive), the fee
+    cover's share with the gift's."""
+    _base, original = _booked(donation, DISPUTE, DISPUTE_REVERSAL)
+    cover = reads.fee_cover(donation.id) if donation.fee_cover_minor else reads.CoverBooks()
+    return original + cover.disputed_original
 
 
 def _cover_part(donation: Donation, part: int, base: int, taken_minor: int) -> tuple[int, int]:
-    """The fee cover's share (base, donor's currency) of a refund of ``part`` (``base`` in the
-    base currency): proportional, rounded down, and exactly what is left of the cover when the
-    refund completes the whole gift, so a gift refunded in full gives back its cover in full
-    and its case loses only what the gift's part brought it."""
+    """The fee cover's share (base, donor's currency) of a refund or a dispute of ``part``
+    (``base`` in the base currency): proportional, rounded down, and exactly what is left of
+    the cover when the movement completes the whole gift, so a gift taken back in full gives
+    back its cover in full and its case loses only what the gift's part brought it."""
     if not donation.fee_cover_minor:
         return 0, 0
-    booked_base, booked_original, back_base, back_original = reads.fee_cover(donation.id)
-    left_base, left_original = booked_base - back_base, booked_original - back_original
+    cover = reads.fee_cover(donation.id)
     if taken_minor + part >= donation.amount_minor:
-        cover_base, cover_original = left_base, left_original
+        cover_base, cover_original = cover.left_base, cover.left_original
     else:
-        cover_base = min(left_base, base * booked_base // (donation.gross_minor or 1))
-        cover_original = min(left_original, part * donation.fee_cover_minor // donation.amount_minor)
+        cover_base = min(cover.left_base, base * cover.booked_base // (donation.gross_minor or 1))
+        cover_original = min(cover.left_original,
+                             part * donation.fee_cover_minor // donation.amount_minor)
     if cover_base <= 0 or cover_base >= base:
-        return 0, 0  # too small to split (or nothing of the gift's part left): one refund entry
+        return 0, 0  # too small to split (or nothing of the gift's part left): one entry
     return cover_base, max(cover_original, 0)
+
+
+def _take_back(kind: str, donation: Donation, *, part: int, base: int, taken_minor: int,
+               ref: str, memo: str) -> None:
+    """Book ``part`` of a gift (``base`` in the base currency) taken back by a refund or a
+    dispute: the gift's share as ``kind`` and, for a gift with fee cover, the cover's share as
+    a negative ``fee_cover`` entry under the same reference, so the case loses only what the
+    gift's part brought it and the reports' fee cover nets what stayed."""
+    cover_base, cover_original = _cover_part(donation, part, base, taken_minor)
+    book.book_take_back(
+        kind, donation_id=donation.id, case_id=donation.case_id,
+        base=Money(base - cover_base, donation.settled_currency),
+        original=Money(part - cover_original, donation.currency), ref=ref, memo=memo,
+    )
+    if cover_base:
+        book.book_cover_take_back(
+            donation_id=donation.id, case_id=donation.case_id,
+            base=Money(cover_base, donation.settled_currency),
+            original=Money(cover_original, donation.currency), ref=ref, cause=kind,
+        )
 
 
 def _capped(donation: Donation, ref: str, kind: str, asked: int, taken_minor: int) -> int:
@@ -306,18 +328,8 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
         if part <= 0:
             continue
         base = _base_share(donation, part, taken_base, taken_minor)
-        cover_base, cover_original = _cover_part(donation, part, base, taken_minor)
-        book.book_take_back(
-            REFUND, donation_id=donation.id, case_id=donation.case_id,
-            base=Money(base - cover_base, donation.settled_currency),
-            original=Money(part - cover_original, donation.currency), ref=ref, memo="refund",
-        )
-        if cover_base:
-            book.book_cover_take_back(
-                donation_id=donation.id, case_id=donation.case_id,
-                base=Money(cover_base, donation.settled_currency),
-                original=Money(cover_original, donation.currency), ref=ref, memo="refund",
-            )
+        _take_back(REFUND, donation, part=part, base=base, taken_minor=taken_minor, ref=ref,
+                   memo="refund")
         audit.record("donation.refunded", donation, case_id=donation.case_id,
                      after={"refund": ref, "amount_minor": part}, actor_label="payments")
         notices.refund_notice(donation, part, ref)
@@ -357,7 +369,7 @@ def book_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> b
     ref = dispute["id"]
     if reads.is_booked(DISPUTE, ref):
         return False
-    _open_base, standing = _booked(donation, DISPUTE, DISPUTE_REVERSAL)
+    standing = _standing_dispute(donation)
     asked = min(int(dispute.get("amount") or 0), donation.amount_minor) - standing
     if asked <= 0:
         if standing:
@@ -371,11 +383,8 @@ def book_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> b
     if part <= 0:
         return False
     base = _base_share(donation, part, taken_base, taken_minor)
-    book.book_take_back(
-        DISPUTE, donation_id=donation.id, case_id=donation.case_id,
-        base=Money(base, donation.settled_currency), original=Money(part, donation.currency),
-        ref=ref, memo="dispute opened",
-    )
+    _take_back(DISPUTE, donation, part=part, base=base, taken_minor=taken_minor, ref=ref,
+               memo="dispute opened")
     audit.record("donation.disputed", donation, case_id=donation.case_id,
                  after={"dispute": ref, "amount_minor": part}, actor_label="payments")
     return True
@@ -395,6 +404,9 @@ def close_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> 
     if reads.is_booked(DISPUTE_REVERSAL, ref):
         return False
     book.book_dispute_reversal(opened, memo="dispute won")
+    cover = reads.entry_by_ref(FEE_COVER, ref)
+    if cover is not None:
+        book.book_cover_dispute_reversal(cover)  # the fee cover's share comes back with it
     return True
 
 

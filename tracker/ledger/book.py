@@ -27,6 +27,9 @@ from tracker.core.time import utcnow
 from tracker.extensions import db
 from tracker.ledger.models import (
     ADJUSTMENT,
+    COVER_DISPUTE_WON,
+    COVER_DISPUTED,
+    COVER_REFUNDED,
     DISBURSEMENT,
     DISPUTE,
     DISPUTE_REVERSAL,
@@ -94,14 +97,34 @@ def book_gift(*, donation_id: int, case_id: int | None, public_id: str, gross: M
 
 
 def book_cover_take_back(*, donation_id: int, case_id: int | None, base: Money, original: Money,
-                         ref: str, memo: str) -> LedgerEntry:
-    """Book the fee-cover part of a refund (amounts positive here, negative on the ledger),
-    beside the refund entry of the gift's part under the same reference."""
+                         ref: str, cause: str) -> LedgerEntry:
+    """Book the fee-cover part of a refund or a dispute (``cause``: ``REFUND`` or ``DISPUTE``;
+    amounts positive here, negative on the ledger), beside the entry of the gift's part under
+    the same reference."""
+    memo = {REFUND: COVER_REFUNDED, DISPUTE: COVER_DISPUTED}.get(cause)
+    if memo is None:
+        raise ValueError(f"a fee cover is taken back by a refund or a dispute, not {cause}")
     entry = LedgerEntry(
         kind=FEE_COVER, case_id=case_id, donation_id=donation_id,
         amount_minor=-base.amount_minor, currency=base.currency,
         original_amount_minor=-original.amount_minor, original_currency=original.currency,
         gateway_ref=ref, memo=memo,
+    )
+    _add(entry)
+    return entry
+
+
+def book_cover_dispute_reversal(opened: LedgerEntry) -> LedgerEntry:
+    """A won dispute gives back the fee cover's share it took: the exact opposite of the
+    dispute's ``fee_cover`` entry ``opened``, under ``<dispute id>:won``."""
+    if opened.kind != FEE_COVER or opened.memo != COVER_DISPUTED:
+        raise ValueError("only a dispute's share of a fee cover is given back by winning it")
+    entry = LedgerEntry(
+        kind=FEE_COVER, case_id=opened.case_id, donation_id=opened.donation_id,
+        amount_minor=-opened.amount_minor, currency=opened.currency,
+        original_amount_minor=-(opened.original_amount_minor or 0) or None,
+        original_currency=opened.original_currency, gateway_ref=f"{opened.gateway_ref}:won",
+        memo=COVER_DISPUTE_WON,
     )
     _add(entry)
     return entry

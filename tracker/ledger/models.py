@@ -38,6 +38,11 @@ GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT, DISBURSEMENT
 #: the gift, negative when refunded. It pays the card fee, so it is the organization's, like a
 #: fee, and never counts toward a case's goal (not in RAISED_KINDS); reports show it apart.
 FEE_COVER = "fee_cover"
+#: the memo of a ``fee_cover`` entry says which movement it belongs to: the gift's own cover's is
+#: empty; a refund's or a dispute's share of the cover is negative and shares that movement's
+#: gateway reference; a won dispute gives its share back (positive, ``<dispute id>:won``)
+COVER_REFUNDED, COVER_DISPUTED, COVER_DISPUTE_WON = "refund", "dispute opened", "dispute won"
+COVER_MOVEMENTS: tuple[str, ...] = (COVER_REFUNDED, COVER_DISPUTED, COVER_DISPUTE_WON)
 LEDGER_KINDS: tuple[str, ...] = (
     GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, FEE, TRANSFER, ADJUSTMENT, DISBURSEMENT, FEE_COVER,
 )

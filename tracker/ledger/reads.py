@@ -18,6 +18,10 @@ from tracker.core.time import as_utc
 from tracker.extensions import db
 from tracker.ledger.models import (
     ADJUSTMENT,
+    COVER_DISPUTE_WON,
+    COVER_DISPUTED,
+    COVER_MOVEMENTS,
+    COVER_REFUNDED,
     DISBURSEMENT,
     FEE_COVER,
     GIFT,
@@ -147,7 +151,7 @@ def gift_money(donation_ids: Iterable[int]) -> dict[int, GiftMoney]:
 
     # a refund of a gift with fee cover is booked in two parts: the refund of the gift's
     # part and the negative fee cover; staff see what was refunded as one figure
-    cover_back = db.and_(LedgerEntry.kind == FEE_COVER, LedgerEntry.amount_minor < 0)
+    cover_back = db.and_(LedgerEntry.kind == FEE_COVER, LedgerEntry.memo == COVER_REFUNDED)
 
     def refunded(column=LedgerEntry.amount_minor):  # noqa: ANN001, ANN202
         return func.coalesce(func.sum(column).filter(
@@ -186,19 +190,46 @@ def booked(donation_id: int, *kinds: str) -> tuple[int, int]:
     return -int(base), -int(original)
 
 
-def fee_cover(donation_id: int) -> tuple[int, int, int, int]:
-    """A gift's fee cover on the ledger: (booked base, booked original, taken back base,
-    taken back original), all positive."""
-    positive = LedgerEntry.amount_minor > 0
+@dataclass(frozen=True, slots=True)
+class CoverBooks:
+    """A gift's fee cover on the ledger, all positive: what was booked with the gift, what
+    refunds gave back, and what disputes hold back now (less what won disputes returned);
+    ``_base`` in the base currency, ``_original`` in the donor's."""
+
+    booked_base: int = 0
+    booked_original: int = 0
+    refunded_base: int = 0
+    refunded_original: int = 0
+    disputed_base: int = 0
+    disputed_original: int = 0
+
+    @property
+    def left_base(self) -> int:
+        return self.booked_base - self.refunded_base - self.disputed_base
+
+    @property
+    def left_original(self) -> int:
+        return self.booked_original - self.refunded_original - self.disputed_original
+
+
+def fee_cover(donation_id: int) -> CoverBooks:
+    """A gift's fee cover on the ledger, by what moved it (one grouped query)."""
     original = func.coalesce(LedgerEntry.original_amount_minor, 0)
+    booked = LedgerEntry.memo.not_in(COVER_MOVEMENTS)
+    refunded = LedgerEntry.memo == COVER_REFUNDED
+    disputed = LedgerEntry.memo.in_((COVER_DISPUTED, COVER_DISPUTE_WON))
+
+    def total(column, condition):  # noqa: ANN001, ANN202
+        return func.coalesce(func.sum(column).filter(condition), 0)
+
     row = db.session.execute(
-        db.select(func.coalesce(func.sum(LedgerEntry.amount_minor).filter(positive), 0),
-                  func.coalesce(func.sum(original).filter(positive), 0),
-                  func.coalesce(func.sum(LedgerEntry.amount_minor).filter(~positive), 0),
-                  func.coalesce(func.sum(original).filter(~positive), 0))
+        db.select(total(LedgerEntry.amount_minor, booked), total(original, booked),
+                  total(LedgerEntry.amount_minor, refunded), total(original, refunded),
+                  total(LedgerEntry.amount_minor, disputed), total(original, disputed))
         .where(LedgerEntry.donation_id == donation_id, LedgerEntry.kind == FEE_COVER)
     ).one()
-    return int(row[0]), int(row[1]), -int(row[2]), -int(row[3])
+    return CoverBooks(int(row[0]), int(row[1]), -int(row[2]), -int(row[3]), -int(row[4]),
+                      -int(row[5]))
 
 
 def entry_by_ref(kind: str, ref: str) -> LedgerEntry | None:
