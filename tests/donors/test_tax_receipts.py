@@ -20,6 +20,7 @@ from tests.factories import make_case
 from tracker.core.time import local_today
 from tracker.donors.models import TaxReceipt
 from tracker.extensions import db
+from tracker.ledger.models import COVER_DISPUTED, DISPUTE, FEE_COVER, LedgerEntry
 
 EMAIL = "taxpayer@example.org"
 
@@ -116,3 +117,36 @@ def test_half_width_kana_is_stored_full_width(app: Flask, client, case) -> None:
 def test_signed_out_visitors_get_no_tax_receipt(app: Flask, client, case) -> None:  # noqa: ANN001
     response = client.get(f"/my/tax/{local_today().year - 1}.pdf")
     assert response.status_code == 302 and "/my/sign-in" in response.headers["Location"]
+
+
+def test_the_fee_a_donor_covered_is_part_of_the_gift_received_and_returned_with_it(
+        app: Flask, client, case) -> None:  # noqa: ANN001
+    """A ¥30,000 gift with ¥1,080 added to cover the card fee: the donor gave ¥31,080 to the
+    organization, on one line; a bank's chargeback of half returns the gift's and the cover's
+    shares (as the payments code books them), and the total is what the organization kept."""
+    last_year = local_today().year - 1
+    at = datetime(last_year, 4, 1, 3, tzinfo=UTC)
+    donation, _receipt = gift(case, 30_000, at, email=EMAIL, locale="ja")
+    donation = db.session.get(type(donation), donation.id)
+    donation.amount_minor, donation.fee_cover_minor = 31_080, 1_080
+    db.session.add_all([
+        LedgerEntry(kind=FEE_COVER, case_id=case.id, donation_id=donation.id, amount_minor=1_080,
+                    currency="JPY", original_amount_minor=1_080, original_currency="JPY",
+                    gateway_ref=f"donation:{donation.public_id}:cover", booked_at=at),
+        LedgerEntry(kind=DISPUTE, case_id=case.id, donation_id=donation.id, amount_minor=-15_000,
+                    currency="JPY", original_amount_minor=-15_000, original_currency="JPY",
+                    gateway_ref="dp_tax", memo="dispute opened",
+                    booked_at=datetime(last_year, 5, 1, 3, tzinfo=UTC)),
+        LedgerEntry(kind=FEE_COVER, case_id=case.id, donation_id=donation.id, amount_minor=-540,
+                    currency="JPY", original_amount_minor=-540, original_currency="JPY",
+                    gateway_ref="dp_tax", memo=COVER_DISPUTED,
+                    booked_at=datetime(last_year, 5, 1, 3, tzinfo=UTC)),
+    ])
+    db.session.commit()
+    sign_in(client, EMAIL)
+    assert set_addressee(client).status_code == 303
+    text = pdf_text(client.get(f"/my/tax/{last_year}.pdf").data)
+    assert "31,080円" in text                 # the gift and its cover, one amount received
+    assert "-15,540円" in text or "−15,540円" in text   # returned: both shares together
+    assert "15,540円" in text.replace("-15,540円", "").replace("−15,540円", "")  # the total
+    assert "1,080円" not in text.replace("31,080円", "")   # no separate line for the cover

@@ -69,6 +69,10 @@ from tracker.donors.models import DonorSignIn
 from tracker.extensions import db
 from tracker.ledger.models import (
     ADJUSTMENT,
+    COVER_DISPUTE_WON,
+    COVER_DISPUTED,
+    COVER_MOVEMENTS,
+    COVER_REFUNDED,
     DISPUTE,
     DISPUTE_REVERSAL,
     FEE_COVER,
@@ -111,6 +115,12 @@ LINE_LABELS = {
     DISPUTE: _l("Returned by your bank"),
     DISPUTE_REVERSAL: _l("Bank return reversed"),
     ADJUSTMENT: _l("Correction"),
+}
+#: a fee cover's line when a refund or a dispute moved it (its memo says which)
+COVER_LINE_LABELS = {
+    COVER_REFUNDED: _l("Card fee cover refunded"),
+    COVER_DISPUTED: _l("Card fee cover returned by your bank"),
+    COVER_DISPUTE_WON: _l("Card fee cover return reversed"),
 }
 
 
@@ -390,8 +400,9 @@ def donor_page(donor: Donor) -> DonorPage:
         select(LedgerEntry.donation_id, func.sum(LedgerEntry.original_amount_minor))
         .where(LedgerEntry.donation_id.in_(ids),
                # a refund of a covered gift gives back its fee cover too (a negative fee_cover)
+               # (or holds it back with a dispute, and gives it again when the dispute is won)
                db.or_(LedgerEntry.kind.in_(RETURN_KINDS),
-                      db.and_(LedgerEntry.kind == FEE_COVER, LedgerEntry.amount_minor < 0)),
+                      db.and_(LedgerEntry.kind == FEE_COVER, LedgerEntry.memo.in_(COVER_MOVEMENTS))),
                LedgerEntry.original_amount_minor.is_not(None))
         .group_by(LedgerEntry.donation_id)
     ).all())
@@ -482,10 +493,13 @@ class AnnualLine:
     #: signed: a gift is positive, a refund negative
     amount: Money
 
+    #: a fee cover's memo: which movement it belongs to (the gift, a refund, a dispute)
+    memo: str | None = None
+
     @property
     def kind_label(self) -> str:
-        if self.kind == FEE_COVER and self.amount.amount_minor < 0:
-            return _("Card fee cover refunded")
+        if self.kind == FEE_COVER and self.memo in COVER_LINE_LABELS:
+            return str(COVER_LINE_LABELS[self.memo])
         return str(LINE_LABELS.get(self.kind, self.kind))
 
     @property
@@ -541,6 +555,7 @@ def annual_receipt(donor: Donor, fiscal_year: int) -> AnnualReceipt | None:
         lines.append(AnnualLine(
             day=_local_day(entry.booked_at), kind=entry.kind, receipt_number=number,
             purpose=receipt_purpose or title or "", general_fund=case_id is None, amount=amount,
+            memo=entry.memo if entry.kind == FEE_COVER else None,
         ))
         test_mode = test_mode or gateway == "sandbox"
     first_day, next_start = fiscal_year_dates(fiscal_year, start_month)

@@ -28,11 +28,22 @@ from tracker.donations.addressee import check_addressee
 from tracker.donations.models import Donation, Donor
 from tracker.donors.models import TaxReceipt
 from tracker.extensions import db
-from tracker.ledger.models import ADJUSTMENT, DISPUTE, DISPUTE_REVERSAL, GIFT, REFUND, LedgerEntry
+from tracker.ledger.models import (
+    ADJUSTMENT,
+    COVER_MOVEMENTS,
+    DISPUTE,
+    DISPUTE_REVERSAL,
+    FEE_COVER,
+    GIFT,
+    REFUND,
+    LedgerEntry,
+)
 from tracker.monthly.models import RecurringGift
 
-#: what a tax receipt counts: gifts, less what went back (refunds, disputes), and corrections
-TAX_KINDS = (GIFT, REFUND, DISPUTE, DISPUTE_REVERSAL, ADJUSTMENT)
+#: what a tax receipt counts: gifts, less what went back (refunds, disputes), and corrections.
+#: What a donor added to cover the card fee was given to the organization too: it is on the
+#: gift's line, and its share of a refund or dispute is returned with the gift's.
+TAX_KINDS = (GIFT, FEE_COVER, REFUND, DISPUTE, DISPUTE_REVERSAL, ADJUSTMENT)
 NUMBER_FORMAT = "TR-%d-%06d"
 
 
@@ -144,17 +155,38 @@ def tax_receipt(donor: Donor, year: int, *, today: date | None = None,
     if not any(entry.kind == GIFT for entry, _gateway in rows):
         return None
     base = current_app.config["TRACKER_BASE_CURRENCY"]
-    lines, total, test_mode = [], 0, False
+    lines: list[TaxLine] = []
+    # a fee cover (what the donor added to pay the card fee) goes on the line of the movement
+    # it belongs to: the gift's own cover on the gift's line, a refund's or a dispute's share
+    # on that refund's or dispute's line (same reference; a won dispute's under "<ref>:won")
+    movement_lines: dict[tuple[int | None, str], int] = {}
+    total, test_mode = 0, False
     for entry, gateway in rows:
         if entry.currency != base:
             continue  # never: the ledger books in the base currency
         original = None
         if entry.original_currency and entry.original_currency != base and entry.original_amount_minor:
             original = Money(entry.original_amount_minor, entry.original_currency)
+        total += entry.amount_minor
+        if entry.kind == FEE_COVER:
+            key = (entry.donation_id,
+                   entry.gateway_ref or "" if entry.memo in COVER_MOVEMENTS else GIFT)
+            at = movement_lines.get(key)
+            if at is not None:
+                line = lines[at]
+                joined = line.original + original if line.original and original else line.original
+                lines[at] = TaxLine(day=line.day, kind=line.kind, original=joined,
+                                    amount=line.amount + Money(entry.amount_minor, base))
+                continue
+        elif entry.kind == GIFT:
+            movement_lines[(entry.donation_id, GIFT)] = len(lines)
+        elif entry.kind == DISPUTE_REVERSAL:
+            movement_lines[(entry.donation_id, f"{entry.gateway_ref}:won")] = len(lines)
+        elif entry.gateway_ref:
+            movement_lines[(entry.donation_id, entry.gateway_ref)] = len(lines)
         lines.append(TaxLine(day=as_utc(entry.booked_at).astimezone(local_zone()).date(),
                              kind=entry.kind, amount=Money(entry.amount_minor, base),
                              original=original))
-        total += entry.amount_minor
         test_mode = test_mode or gateway == "sandbox"
     if total <= 0:
         return None
