@@ -106,7 +106,7 @@ STATUS_LABELS = {
 #: what each line of an annual receipt is
 LINE_LABELS = {
     GIFT: _l("Gift"),
-    FEE_COVER: _l("Card fee you covered"),
+    FEE_COVER: _l("Payment fee you covered"),
     REFUND: _l("Refund"),
     DISPUTE: _l("Returned by your bank"),
     DISPUTE_REVERSAL: _l("Bank return reversed"),
@@ -485,7 +485,7 @@ class AnnualLine:
     @property
     def kind_label(self) -> str:
         if self.kind == FEE_COVER and self.amount.amount_minor < 0:
-            return _("Card fee cover refunded")
+            return _("Payment fee cover refunded")
         return str(LINE_LABELS.get(self.kind, self.kind))
 
     @property
