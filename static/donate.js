@@ -1,7 +1,7 @@
 // The donation form, in two clicks. The currency comes first and only its presets show;
 // typing in "Other amount" selects "Other amount" (the preset clears) and choosing a preset
 // empties the box, so what the donor sees chosen is what they give (the server also lets a
-// typed amount win, for a browser without this script). "Cover the card fee" says its amount
+// typed amount win, for a browser without this script). "Cover the payment fee" says its amount
 // as the amount changes, computed as the server computes it (the percent rounded up to a
 // whole minor unit, plus the currency's fixed fee: integers only). Choosing "Give monthly"
 // marks the email as needed, and so does "I need a tax receipt", which also shows the fields
@@ -136,7 +136,7 @@
         email.required = needed;
         if (needed) { email.setAttribute("aria-required", "true"); } else { email.removeAttribute("aria-required"); }
       }
-      // the card fee is covered on one-off gifts only
+      // the payment fee is covered on one-off gifts only
       if (feeBox) { feeBox.hidden = isMonthly; }
       showTransfer();
     }

@@ -267,7 +267,7 @@ def test_budget_form_errors_are_japanese(client, desk):
 
     empty = client.post(lines, data={"csrf_token": csrf, "category": "transport", "planned": ""})
     assert empty.status_code == 422
-    assert "このフィールドは必須です。" in empty.text
+    assert "この項目を入力してください。" in empty.text
     assert "This field is required." not in empty.text
 
     rate = client.post(f"/staff/cases/{desk.case_id}/disbursements", data={
@@ -323,7 +323,7 @@ def test_case_form_errors_are_japanese(client, desk):
 
     missing = client.post("/staff/cases/new", data={**data, "slug": "three-hills", "public_region": ""})
     assert missing.status_code == 422
-    assert "このフィールドは必須です。" in missing.text
+    assert "この項目を入力してください。" in missing.text
 
     opened = client.post("/staff/cases/new", data={**data, "slug": "three-hills"},
                          follow_redirects=True)

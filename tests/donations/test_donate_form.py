@@ -176,9 +176,9 @@ def test_a_covered_gift_charges_gift_and_fee_and_books_the_cover_apart(
     assert (donation.amount_minor, donation.fee_cover_minor) == (31_080, 1_080)
 
     page = client.get(f"/sandbox/checkout/{session_id}").text
-    assert "Pay ¥31,080" in page
+    assert 'Pay <span class="nowrap">¥31,080</span>' in page
     assert f"Gift: {TITLE}" in page                       # the checkout names the case
-    assert re.search(r"Card fee covered</th><td[^>]*>¥1,080<", page)
+    assert re.search(r"Payment fee covered</th><td[^>]*>¥1,080<", page)
     assert re.search(r"Gift: Six survivors</th><td[^>]*>¥30,000<", page)
 
     assert pay_on_page(client, session_id).status_code == 303
@@ -224,7 +224,7 @@ def test_a_covered_dollar_gift_splits_the_settled_yen_exactly(client, case) -> N
 def test_without_the_box_nothing_is_added(client, case) -> None:  # noqa: ANN001
     donation, session_id = start_gift(client, SLUG, preset="JPY:30000")
     assert (donation.amount_minor, donation.fee_cover_minor) == (30_000, 0)
-    assert "Card fee covered" not in client.get(f"/sandbox/checkout/{session_id}").text
+    assert "Payment fee covered" not in client.get(f"/sandbox/checkout/{session_id}").text
 
 
 def test_a_monthly_gift_is_not_covered(client, case) -> None:  # noqa: ANN001
@@ -232,7 +232,7 @@ def test_a_monthly_gift_is_not_covered(client, case) -> None:  # noqa: ANN001
                          email="monthly@example.org", cover_fee="y")
     assert response.status_code == 303
     page = client.get(response.headers["Location"]).text
-    assert "Pay ¥5,000" in page and f"Gift: {TITLE}" in page
+    assert 'Pay <span class="nowrap">¥5,000</span>' in page and f"Gift: {TITLE}" in page
 
 
 def _refund(donation: Donation, amount_minor: int, staff) -> None:  # noqa: ANN001
@@ -349,7 +349,7 @@ def test_donors_cannot_reach_the_preset_notes_page(client, case) -> None:  # noq
 
 def test_the_ledger_entry_kind_is_named_in_words(app: Flask) -> None:
     from tracker.core import labels
-    assert labels.label("ledger_kind", FEE_COVER) == "Card fee covered by the donor"
+    assert labels.label("ledger_kind", FEE_COVER) == "Payment fee covered by the donor"
 
 
 def test_the_donors_own_page_and_annual_receipt_count_the_fee_cover_as_given(
@@ -364,7 +364,7 @@ def test_the_donors_own_page_and_annual_receipt_count_the_fee_cover_as_given(
     donor = db.session.get(Donation, donation.id).donor
     receipt = donor_services.annual_receipt(donor, current_fiscal_year())
     assert [(line.kind_label, line.amount) for line in receipt.lines] == [
-        ("Gift", Money(30_000, "JPY")), ("Card fee you covered", Money(1_080, "JPY"))]
+        ("Gift", Money(30_000, "JPY")), ("Payment fee you covered", Money(1_080, "JPY"))]
     assert receipt.totals == [Money(31_080, "JPY")]
 
     _refund(donation, 31_080, staff)
@@ -374,7 +374,7 @@ def test_the_donors_own_page_and_annual_receipt_count_the_fee_cover_as_given(
     assert (line.amount, line.returned) == (Money(31_080, "JPY"), Money(31_080, "JPY"))
     receipt = donor_services.annual_receipt(donor, current_fiscal_year())
     assert receipt.totals == [Money(0, "JPY")]
-    assert "Card fee cover refunded" in [line.kind_label for line in receipt.lines]
+    assert "Payment fee cover refunded" in [line.kind_label for line in receipt.lines]
 
 
 @pytest.mark.parametrize("preset", [" ", "\t"])
@@ -387,3 +387,27 @@ def test_a_blank_preset_without_a_currency_is_a_form_error(app: Flask, client, p
     assert response.status_code == 422
     db.session.rollback()
     assert db.session.scalar(db.select(db.func.count()).select_from(Donation)) == 0
+
+
+# --- issue 18, from the outside tester: the fee is the payment's, not only the card's -----------
+
+
+@pytest.mark.parametrize(("lang", "label", "wrong"), [
+    ("en", "to cover the payment fee", ("card fee", "card company")),
+    ("ja", "決済手数料として", ("カード決済手数料", "カード手数料", "カード会社")),
+])
+def test_the_fee_cover_is_worded_for_every_payment_method(client, case, lang: str, label: str,  # noqa: ANN001
+                                                          wrong: tuple[str, ...]) -> None:
+    """Yen may be paid at a konbini or by bank transfer at the checkout, which the form cannot
+    know yet: the fee covered is the payment's, never called the card's."""
+    page = html.unescape(client.get(f"/cases/{SLUG}/donate?lang={lang}").text)
+    assert label in page
+    for word in wrong:
+        assert word not in page, word
+
+
+def test_the_checkout_line_and_the_reports_say_payment_fee(client, case) -> None:  # noqa: ANN001
+    donation, session_id = start_gift(client, SLUG, preset="JPY:30000", cover_fee="y")
+    page = client.get(f"/sandbox/checkout/{session_id}?lang=ja").text
+    assert re.search(r"決済手数料（ご負担分）</th><td[^>]*>1,080円<", page)
+    assert "カード" not in page.split("<table", 1)[1].split("</table>", 1)[0]

@@ -200,7 +200,8 @@ def test_a_japanese_gift_from_form_to_receipt(
 
     checkout = client.get(path)
     assert checkout.status_code == 200
-    assert "<h1>5,000円を支払う</h1>" in checkout.text
+    # the amount keeps its 円 (one unbreakable piece: 円 never wraps alone onto a line of its own)
+    assert '<h1><span class="nowrap">5,000円</span>を支払う</h1>' in checkout.text
     assert "<strong>テストモード — 実際のお金は動きません。</strong>" in checkout.text
     assert "カード番号" in checkout.text and "キャンセルして戻る" in checkout.text
     assert "Pay " not in main_text(checkout.text)

@@ -334,3 +334,25 @@ def test_anonymizing_erases_the_donors_pledges(app: Flask, client: FlaskClient, 
     assert db.session.get(Pledge, other.id).email == "someone.else@example.org"
     assert db.session.scalar(created).ip is None
     assert not re.search("Hanako", " ".join(p.name for p in db.session.scalars(db.select(Pledge))))
+
+
+def test_a_pledge_never_adds_a_fee_cover(client: FlaskClient, case, accounts,  # noqa: ANN001
+                                         make_user) -> None:  # noqa: ANN001
+    """A transfer to our own account has no processing fee: a ticked "cover the payment fee"
+    posted with the transfer button adds nothing (the box is the checkout's), and the form says
+    the transfer adds no fee."""
+    page = client.get(f"/cases/{SLUG}/donate?lang=ja").text
+    assert "決済手数料の上乗せはありません" in page and "カード手数料" not in page
+    pledge = make_pledge(client, cover_fee="y", preset="JPY:30000")
+    assert (pledge.amount_minor, pledge.currency) == (30_000, "JPY")
+    shown = client.get(f"/donations/pledges/{pledge.public_id}").text
+    assert "30,000円" in shown and "31,080円" not in shown
+    user, password = make_user("staff")
+    Auth(client).login(user.email, password)
+    done = post_confirmed(client, f"/staff/pledges/{pledge.reference}/confirm",
+                          confirm_data(client, pledge, amount="30,000"))
+    assert done.status_code == 302, done.text[:2000]
+    fresh()
+    donation = db.session.scalar(db.select(Donation))
+    assert donation is not None
+    assert (donation.amount_minor, donation.fee_cover_minor) == (30_000, 0)

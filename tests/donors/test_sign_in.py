@@ -169,6 +169,40 @@ def test_the_request_page_speaks_japanese(app, client, known):
     assert "ご寄付の際にお知らせいただいたメールアドレスを入力してください。" in response.text
 
 
+def test_the_link_opens_the_donors_page_in_their_language(app, client, case):
+    """Issue 18 (outside tester): the link carries the donor's language, so a Japanese donor
+    who opens it in a browser that asks for English (or on another device, without the
+    language cookie) signs in to /my/ in Japanese."""
+    gift(case, 5_000, WHEN, email="kenji@example.org", name="Kenji", locale="ja")
+    client.get("/my/sign-in?lang=ja")
+    assert ask_for_link(client, "kenji@example.org").status_code == 200
+    [mail] = sign_in_mails()
+    link = re.search(r"https?://\S+/my/sign-in/\S+", mail.body_text).group(0)
+    assert link.endswith("?lang=ja")
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    browser = app.test_client()  # no cookie, English preferred
+    opened = browser.get(f"/{path}", headers={"Accept-Language": "en"})
+    assert opened.status_code == 200 and 'lang="ja"' in opened.text and "ログイン" in opened.text
+    signed_in = browser.post(f"/{path}", data={"csrf_token": csrf_from(opened.text)},
+                             headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert signed_in.status_code == 200 and 'lang="ja"' in signed_in.text
+    assert "ご寄付" in signed_in.text and "Every gift" not in signed_in.text
+
+
+def test_a_donor_without_a_language_gets_the_page_they_asked_on(app, client, case):
+    """A donor whose language is not known (an offline gift) asking on the Japanese page is
+    written to, and linked, in Japanese."""
+    gift(case, 5_000, WHEN, email="yui@example.org", name="Yui")
+    fresh()
+    donor("yui@example.org").locale = None
+    db.session.commit()
+    client.get("/my/sign-in?lang=ja")
+    assert ask_for_link(client, "yui@example.org").status_code == 200
+    [mail] = sign_in_mails()
+    assert mail.subject == "ログイン用リンクのお知らせ"
+    assert re.search(r"/my/sign-in/[A-Za-z0-9_-]+\?lang=ja$", mail.body_text, re.M)
+
+
 # --- using it ----------------------------------------------------------------------------------
 
 
@@ -431,4 +465,5 @@ def test_the_link_is_built_on_the_public_url_not_the_requests_host(app, client, 
                 data={"email": EMAIL, "csrf_token": csrf_from(page.text)})
     [mail] = sign_in_mails()
     assert "evil.example" not in mail.body_text
-    assert re.search(r"^https://give\.example\.org/my/sign-in/[A-Za-z0-9_-]{43}$", mail.body_text, re.M)
+    assert re.search(r"^https://give\.example\.org/my/sign-in/[A-Za-z0-9_-]{43}\?lang=en$",
+                     mail.body_text, re.M)

@@ -71,18 +71,18 @@ def test_yen_first_in_japanese_then_dollars_and_a_covered_gift_through_the_sandb
     page.get_by_label("30,000円", exact=True).check()
     fee_box = page.locator("#cover_fee")
     fee_label = page.locator('label[for="cover_fee"]')
-    expect(fee_label).to_have_text("カード決済手数料として1,080円を上乗せする")
+    expect(fee_label).to_have_text("決済手数料として1,080円を上乗せする")
 
     # typing an amount selects it, and the fee follows
     page.locator("#amount").press_sequentially("10,000")
     expect(page.locator('input[name="preset"][value="other"]')).to_be_checked()
     expect(page.get_by_label("30,000円", exact=True)).not_to_be_checked()
-    expect(fee_label).to_have_text("カード決済手数料として360円を上乗せする")
+    expect(fee_label).to_have_text("決済手数料として360円を上乗せする")
 
     # a preset again empties the box
     page.get_by_label("30,000円", exact=True).check()
     expect(page.locator("#amount")).to_have_value("")
-    expect(fee_label).to_have_text("カード決済手数料として1,080円を上乗せする")
+    expect(fee_label).to_have_text("決済手数料として1,080円を上乗せする")
 
     # monthly marks the email as needed (and the fee cover is for one-off gifts)
     email = page.locator("#email")
@@ -127,9 +127,9 @@ def test_english_opens_in_dollars_and_says_the_fee_in_cents(
     page.goto(f"/cases/{SLUG}/donate?lang=en")
     expect(page.get_by_role("radio", name="US Dollar", exact=True)).to_be_checked()
     assert _visible_presets(page) == ["USD:2500", "USD:5000", "USD:10000", "USD:25000"]
-    expect(page.locator('label[for="cover_fee"]')).to_have_text("Add $1.80 to cover the card fee")
+    expect(page.locator('label[for="cover_fee"]')).to_have_text("Add $1.80 to cover the payment fee")
     page.locator("#amount").fill("10.50")
-    expect(page.locator('label[for="cover_fee"]')).to_have_text("Add $0.38 to cover the card fee")
+    expect(page.locator('label[for="cover_fee"]')).to_have_text("Add $0.38 to cover the payment fee")
     page.get_by_label("Give monthly").check()
     expect(page.locator("#email")).to_have_accessible_name("Email (needed for a monthly gift)")
     _no_sideways_scrolling(page)
@@ -145,7 +145,7 @@ def test_without_the_script_every_currency_shows_and_the_server_checks(
     # every preset, grouped under its currency's name
     expect(page.locator(".preset-group-name")).to_have_text(["Japanese Yen", "US Dollar"])
     expect(page.get_by_label("¥30,000", exact=True)).to_be_visible()
-    expect(page.locator('label[for="cover_fee"]')).to_have_text("Add 3.6% to cover the card fee")
+    expect(page.locator('label[for="cover_fee"]')).to_have_text("Add 3.6% to cover the payment fee")
     _no_sideways_scrolling(page)
     # a yen preset with dollars chosen is refused, nothing guessed
     page.get_by_label("¥30,000", exact=True).check()

@@ -62,6 +62,11 @@ def test_a_japanese_gift_from_the_general_fund_form_to_the_thanks(app: Flask, ne
     expect(page).to_have_url(re.compile(r"/sandbox/checkout/cs_test_sbx_\w+(\?lang=\w+)?$"))
     expect(page.locator("html")).to_have_attribute("lang", "ja")
     expect(page.get_by_role("heading", level=1)).to_have_text("2,000円を支払う")
+    # the amount and its 円 are one unbreakable piece: 円 never wraps alone onto a line of its own
+    amount = page.locator("h1 .nowrap")
+    expect(amount).to_have_text("2,000円")
+    assert amount.evaluate("(e) => getComputedStyle(e).whiteSpace") == "nowrap"
+    assert amount.evaluate("(e) => e.getClientRects().length") == 1
     check_axe(page, "sandbox checkout", failures)
 
     page.get_by_label("カード番号").fill(OK_CARD)

@@ -1,4 +1,5 @@
-"""In a real browser: no staff or director page scrolls sideways on a 390 px phone.
+"""In a real browser: no staff or director page scrolls sideways on a 390 px phone, nor the
+donor's own page (/my/), whose gifts stand as cards there instead of a table scrolling in its box.
 
 The house rule holds for the public pages (tests/e2e/test_design.py); here a staff member and a
 director visit their working pages at 390 px, in English and in Japanese, with enough data that
@@ -8,11 +9,12 @@ gift). Wide tables scroll in their own box; the page itself never does.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PHONE, sign_in
 from tests.e2e.test_design import no_sideways_scrolling
@@ -24,6 +26,7 @@ from tracker.cases import services as case_services
 from tracker.cases import workflow
 from tracker.core.money import Money
 from tracker.core.time import current_fiscal_year, local_today
+from tracker.donors import services as donor_services
 from tracker.extensions import db
 from tracker.posts import services as post_services
 
@@ -112,3 +115,44 @@ def test_staff_and_director_pages_do_not_scroll_sideways_on_a_phone(
                                 "donations": "/reports/donations?status=succeeded"}, language)
     assert not wide, "pages scroll sideways on a 390 px phone:\n" + "\n".join(wide)
     no_sideways_scrolling(page)
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_the_donors_own_page_fits_a_phone(app: Flask, new_context, snap, language: str) -> None:  # noqa: ANN001
+    """Issue 18 (outside tester): at 390 px the gifts table of /my/ was cut off and scrolled
+    sideways. Each gift is now a card: every fact and its receipt link within the screen."""
+    case = make_case(LONG_SLUG, status=workflow.IN_PROGRESS,
+                     public_title="Seven people waiting beyond the northern river crossing")
+    for n in range(3):
+        give(case, 1_234_000 + n, name=LONG_NAME, email=LONG_EMAIL,
+             reference=f"BANK-TRANSFER-REFERENCE-{n:04d}-0123456789ABCDEFGHIJ")
+    give(None, 50_000, name=LONG_NAME, email=LONG_EMAIL)
+    links: list[str] = []
+
+    def link_for(token: str, locale: str) -> str:
+        links.append(f"/my/sign-in/{token}?lang={locale}")
+        return links[-1]
+
+    with app.test_request_context(f"/my/sign-in?lang={language}"):
+        assert donor_services.request_link(LONG_EMAIL, link_for)
+    db.session.commit()
+
+    page = new_context(viewport=PHONE).new_page()
+    page.goto(links[0])
+    page.locator("main form button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/my/(\?lang=\w+)?$"))
+    rows = page.locator("table.gifts tbody tr")
+    expect(rows).to_have_count(4)
+    snap(page, f"my-{language}")
+    no_sideways_scrolling(page)
+    # nothing of the gifts hides in a box that scrolls sideways
+    inner, outer = page.evaluate(
+        "() => { const b = document.querySelector('.table-scroll'); return [b.scrollWidth, b.clientWidth]; }")
+    assert inner <= outer, f"the gifts scroll sideways in their box ({inner} px in {outer} px)"
+    # every fact of every gift is on the screen, named by its column's header
+    for cell in rows.locator("td").all():
+        box = cell.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    header = page.evaluate(
+        "() => getComputedStyle(document.querySelector('table.gifts td'), '::before').content")
+    assert header.strip('"') == ("Date" if language == "en" else "日付")

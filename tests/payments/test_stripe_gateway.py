@@ -244,7 +244,7 @@ def test_a_covered_gift_reaches_stripe_as_the_case_gift_and_the_fee_cover(
         "line_items[1][quantity]": "1",
         "line_items[1][price_data][currency]": "jpy",
         "line_items[1][price_data][unit_amount]": "1080",
-        "line_items[1][price_data][product_data][name]": "Card fee covered",
+        "line_items[1][price_data][product_data][name]": "Payment fee covered",
     }
     assert (donation.amount_minor, donation.fee_cover_minor) == (31_080, 1_080)
     sent = unquote_plus(call.body).lower()

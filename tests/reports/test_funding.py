@@ -762,8 +762,8 @@ def major(cell: str, currency: str = "JPY") -> int | None:
 
 SUMMARY_LABELS = {
     "Gifts (gross)": "gifts", "Refunds": "refunds", "Disputes": "disputes",
-    "Corrections": "adjustments", "Net": "net", "Card fees": "fees", "Net after fees": "net-after-fees",
-    "Card fees covered by donors": "fee-cover",
+    "Corrections": "adjustments", "Net": "net", "Payment fees": "fees", "Net after fees": "net-after-fees",
+    "Payment fees covered by donors": "fee-cover",
     "Gifts (count)": "gift-count", "Average gift": "average", "Median gift": "median",
     "People rescued": "people-rescued", "Paid out": "spent",
     "Paid out per person rescued": "spent-per-person", "Donors": "donors", "New donors": "donors-new",

@@ -289,9 +289,9 @@ def test_the_transparency_page_in_japanese(books: Books, client: FlaskClient) ->
     ja = get(client, f"/transparency/{FY}", "ja").text
     for text in ("<title>会計報告：2025年度", "2025年度：2025年9月1日から2026年8月31日まで。",
                  "他の年度：", "収入", "受け取った寄付", "支援者への返金", "収入（返金などを差し引いた額）",
-                 "カード決済手数料", "支出（費目別）", "2026年8月31日時点の保有資金",
+                 "決済手数料", "支出（費目別）", "2026年8月31日時点の保有資金",
                  "進行中のケースのための資金",
-                 "一般基金（カード手数料差引後）", "保有資金の合計",
+                 "一般基金（決済手数料差引後）", "保有資金の合計",
                  '今年度、<strong data-figure="people-rescued">1</strong>人が安全な場所にたどり着きました。',
                  "金額の単位は日本円で"):
         assert text in ja, text

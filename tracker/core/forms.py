@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import has_request_context, request
+from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import ImmutableMultiDict
@@ -36,6 +37,22 @@ class NoControlCharacters:
             raise ValidationError(str(CONTROL_CHARACTERS_ERROR))
 
 
+class AppTranslations:
+    """WTForms' stock messages ("This field is required.", "Field cannot be longer than 80
+    characters.") from the app's own catalog, in the language the request (or a
+    ``language()`` block) is shown in; see tracker.core.form_messages. The text comes back
+    unformatted: WTForms fills in its own placeholders."""
+
+    def gettext(self, string: str) -> str:
+        return get_translations().ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return get_translations().ungettext(singular, plural, n)
+
+
+APP_TRANSLATIONS = AppTranslations()
+
+
 class Form(FlaskForm):
     """The base of every form here.
 
@@ -47,9 +64,13 @@ class Form(FlaskForm):
     - No bidirectional control character in any text field (passwords excepted): they are
       dropped as the field reads its data (tracker.core.text.clean_public_text), so a donor
       name, a message or a title cannot reorder what the public wall or page shows.
+    - WTForms' stock messages in the page's language, from the app's catalog (AppTranslations).
     """
 
     class Meta:
+        def get_translations(self, form: FlaskForm) -> AppTranslations:
+            return APP_TRANSLATIONS
+
         def bind_field(self, form: FlaskForm, unbound_field: Any, options: dict[str, Any]) -> Any:
             field_class = unbound_field.field_class
             if (issubclass(field_class, StringField) and not issubclass(field_class, PasswordField)

@@ -103,7 +103,7 @@ _TABLES: Final[dict[str, dict[str, LazyString]]] = {
         "transfer": lazy_pgettext("ledger entry", "Transfer"),
         "adjustment": lazy_pgettext("ledger entry", "Adjustment"),
         "disbursement": lazy_pgettext("ledger entry", "Disbursement"),
-        "fee_cover": lazy_pgettext("ledger entry", "Card fee covered by the donor"),
+        "fee_cover": lazy_pgettext("ledger entry", "Payment fee covered by the donor"),
     },
     "post_kind": {
         "appeal": lazy_pgettext("post kind", "Appeal"),

@@ -41,7 +41,7 @@ class DonationForm(Form):
     preset = RadioField(_l("Amount"), choices=[], validate_choice=True, validators=[Optional()])
     amount = AmountField(_l("Other amount"),
                          validators=[Optional(), Length(max=30), NoControlCharacters()])
-    cover_fee = BooleanField(_l("Cover the card fee"))
+    cover_fee = BooleanField(_l("Cover the payment fee"))
     name = StringField(_l("Your name (optional)"),
                        validators=[Optional(), Length(max=80), NoControlCharacters()])
     email = EmailField(_l("Email for your receipt (optional)"),

@@ -42,7 +42,7 @@ from sqlalchemy import delete, func, insert, literal, or_, select, update
 
 from tracker.cases.models import RescueCase
 from tracker.core.errors import DomainError
-from tracker.core.i18n import current_locale, language
+from tracker.core.i18n import current_locale, known, language
 from tracker.core.money import Money
 from tracker.core.time import (
     as_utc,
@@ -110,7 +110,7 @@ STATUS_LABELS = {
 #: what each line of an annual receipt is
 LINE_LABELS = {
     GIFT: _l("Gift"),
-    FEE_COVER: _l("Card fee you covered"),
+    FEE_COVER: _l("Payment fee you covered"),
     REFUND: _l("Refund"),
     DISPUTE: _l("Returned by your bank"),
     DISPUTE_REVERSAL: _l("Bank return reversed"),
@@ -118,9 +118,9 @@ LINE_LABELS = {
 }
 #: a fee cover's line when a refund or a dispute moved it (its memo says which)
 COVER_LINE_LABELS = {
-    COVER_REFUNDED: _l("Card fee cover refunded"),
-    COVER_DISPUTED: _l("Card fee cover returned by your bank"),
-    COVER_DISPUTE_WON: _l("Card fee cover return reversed"),
+    COVER_REFUNDED: _l("Payment fee cover refunded"),
+    COVER_DISPUTED: _l("Payment fee cover returned by your bank"),
+    COVER_DISPUTE_WON: _l("Payment fee cover return reversed"),
 }
 
 
@@ -216,13 +216,14 @@ def _add_link(donor_id: int, token_hash: str, now: datetime) -> int | None:
     ).scalar()
 
 
-def request_link(email: str, link_for: Callable[[str], str]) -> bool:
+def request_link(email: str, link_for: Callable[[str, str], str]) -> bool:
     """Email a sign-in link to the donor with this address, if there is one.
 
-    ``link_for(token)`` makes the absolute URL of the link. Raises DomainError (field
-    "email") for a malformed address; otherwise returns whether a link was queued, which the
-    caller must not reveal: a link goes only to a known donor who was not anonymized and has
-    fewer than MAX_OPEN_LINKS links waiting. The email is written in the donor's language and
+    ``link_for(token, locale)`` makes the absolute URL of the link, opening in ``locale``.
+    Raises DomainError (field "email") for a malformed address; otherwise returns whether a
+    link was queued, which the caller must not reveal: a link goes only to a known donor who
+    was not anonymized and has fewer than MAX_OPEN_LINKS links waiting. The email is written
+    in the donor's language (else the page's) and
     holds the link and plain text only, nothing about their gifts.
 
     The work is the same whether or not a link goes out, so that the time of the answer does
@@ -240,14 +241,17 @@ def request_link(email: str, link_for: Callable[[str], str]) -> bool:
     _forget_old_links(donor_id, now)
     link_id = _add_link(donor_id, token_hash, now)
     sending = link_id is not None and donor is not None and donor.email is not None
-    url = link_for(token)
-    with language(donor.locale if sending else None):
+    # The donor's language (else the page's they asked on): the mail is written in it and the
+    # link carries it (?lang=), so /my/ opens in it whatever the browser that opens the mail says.
+    locale = known(donor.locale if sending else None) or current_locale()
+    url = link_for(token, locale)
+    with language(locale):
         subject = _("Your sign-in link")
         body = sign_in_email(url)
     # Keyed by the hash, not the row id: a deleted row's id may be handed out again (SQLite).
     message = outbox.queue(MAIL_KIND, f"{MAIL_KIND}:{token_hash}",
                            donor.email if sending else NOBODY, subject, body,
-                           locale=donor.locale if sending else None)
+                           locale=locale if sending else None)
     # The stand-in goes again (for a real link this deletes nothing).
     db.session.execute(
         delete(OutboxMessage)

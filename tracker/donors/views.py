@@ -88,14 +88,15 @@ def donor_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def link_url(token: str) -> str:
-    """The absolute URL of a sign-in link, for the email.
+def link_url(token: str, locale: str) -> str:
+    """The absolute URL of a sign-in link, for the email, opening in ``locale`` (``?lang=``,
+    which the pages after it keep).
 
     On TRACKER_PUBLIC_URL when that is set: anyone may ask for a link for anyone's address,
     and a link built on the request's Host header would let them send a donor a link to a
     host of their choosing, which would then receive the donor's token when it is opened.
     """
-    return public_url("donors.link", token=token)
+    return public_url("donors.link", token=token, lang=locale)
 
 
 def _pdf(donor: Donor, document: Any, make: Callable[[Any], bytes], filename: str) -> Response:

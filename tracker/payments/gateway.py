@@ -50,10 +50,10 @@ class CheckoutRequest:
     customer_email: str | None = None
     #: the donor's language ("en"/"ja"): Stripe's page speaks it; None lets Stripe choose
     locale: str | None = None
-    #: the part of ``amount`` the donor added to cover the card fee, shown as its own line
+    #: the part of ``amount`` the donor added to cover the payment fee, shown as its own line
     #: named ``fee_cover_label``
     fee_cover: Money | None = None
-    fee_cover_label: str = "Card fee"
+    fee_cover_label: str = "Payment fee"
 
     def lines(self) -> list[tuple[str, Money]]:
         """What the checkout lists: the gift (named by ``description``), then the fee cover."""

@@ -61,7 +61,7 @@ def checkout(session_id: str):
             commit()  # then the sandbox's events are delivered
             return redirect(session.success_url, code=303)
     cover = Money(session.fee_cover_minor or 0, session.currency)
-    lines = ([(session.description or "", amount - cover), (_("Card fee covered"), cover)]
+    lines = ([(session.description or "", amount - cover), (_("Payment fee covered"), cover)]
              if cover.amount_minor else [])
     return render_template("payments/sandbox_checkout.html", session=session, amount=amount,
                            error=error, monthly=False, later=later, lines=lines), (402 if error else 200)

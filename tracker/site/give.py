@@ -199,7 +199,7 @@ def _give_once(case: RescueCase | None, form: DonationForm):
             donation_id=donation.public_id,
             amount=Money(donation.amount_minor, donation.currency),
             fee_cover=Money(donation.fee_cover_minor, donation.currency),
-            fee_cover_label=_("Card fee covered"),
+            fee_cover_label=_("Payment fee covered"),
             description=_description(case),
             success_url=url_for("donations.thanks", public_id=donation.public_id, _external=True),
             cancel_url=_cancel_url(case),
@@ -307,7 +307,7 @@ def _render_give(case: RescueCase | None, form: DonationForm) -> str:
 
 
 def _fee_terms(locale: str) -> dict:
-    """What the page's script needs to say the card fee live, the same as the server computes
+    """What the page's script needs to say the payment fee live, the same as the server computes
     it (``services.card_fee_cover``): the percent as a fraction, and per currency its fixed
     fee, decimals and how an amount is written around its digits (¥1,080 / 1,080円 / $0.90)."""
     config = current_app.config
