@@ -16,7 +16,15 @@ from werkzeug.test import encode_multipart
 
 from tests.conftest import csrf_from
 from tests.factories import make_case
-from tests.posts.helpers import edit_url, jpeg_with_gps, only_post, post_form, stored_images, upload
+from tests.posts.helpers import (
+    confirm_no_person,
+    edit_url,
+    jpeg_with_gps,
+    only_post,
+    post_form,
+    stored_images,
+    upload,
+)
 from tracker.audit import AuditEntry
 from tracker.cases import covers
 from tracker.cases import services as case_services
@@ -403,3 +411,31 @@ def test_post_photo_review_routes_are_staff_only(client, auth, make_user, staff)
             if response.status_code == 302:
                 assert "/login" in response.location
     assert stored_images()[0].face_status == faces.HELD
+
+
+def test_a_post_photo_with_no_face_found_is_public_only_once_staff_confirm_no_person(
+        client, app, staff):
+    assert post_form(client, publish="publish").status_code == 302  # a post already public
+    post = only_post()
+    response = upload(client, post.slug, jpeg_with_gps(MARKER, (900, 600)))
+    assert response.status_code == 302 and response.location.endswith("/review")
+    [image] = stored_images()
+    assert image.face_status == faces.UNREVIEWED
+    name = f"/images/{image.token}.jpg"
+    anonymous = app.test_client()
+    assert anonymous.get(name).status_code == 404
+    assert "og:image" not in anonymous.get(f"/posts/{post.slug}").text
+    edit = client.get(edit_url(post.slug)).text
+    assert 'data-state="unreviewed"' in edit and "photo-no-person" in edit
+    refused = confirm_no_person(client, post.slug, image.id, looked=False)
+    assert refused.status_code == 422 and "Tick the box to confirm that you looked" in refused.text
+    assert anonymous.get(name).status_code == 404
+    assert confirm_no_person(client, post.slug, image.id).status_code == 302
+    assert stored_images()[0].face_status == faces.NO_PERSON
+    entry = actions("post.image%")[-1]
+    assert entry.action == "post.image_no_person" and entry.actor_id == staff.id
+    assert entry.after == {"image_id": image.id, "face_status": "no_person"}
+    served = anonymous.get(name)
+    assert served.status_code == 200 and MARKER.encode() not in served.data
+    page = anonymous.get(f"/posts/{post.slug}").text
+    assert f'<meta property="og:image" content="http://localhost{name}">' in page
