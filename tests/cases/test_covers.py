@@ -312,7 +312,7 @@ def test_cover_routes_are_staff_only(client, auth, make_user, case, role):
         user, password = make_user(role)
         auth.login(user.email, password)
     for method, path in (("get", "review"), ("get", "preview.jpg"), ("get", "boxes.jpg"),
-                         ("post", "blur"), ("post", "consent")):
+                         ("post", "blur"), ("post", "consent"), ("post", "no-person"), ("post", "mark")):
         response = getattr(client, method)(f"/staff/cases/{case.id}/cover/{path}")
         assert response.status_code in (302, 403, 400), (path, response.status_code)
         if response.status_code == 302:
@@ -405,7 +405,7 @@ def test_post_photo_review_routes_are_staff_only(client, auth, make_user, staff)
         if signed_in:
             auth.login(director.email, password)
         for method, path in (("get", "review"), ("get", "preview.img"), ("get", "boxes.img"),
-                             ("post", "blur"), ("post", "consent")):
+                             ("post", "blur"), ("post", "consent"), ("post", "no-person"), ("post", "mark")):
             response = getattr(client, method)(f"{base}/{path}")
             assert response.status_code in (302, 400, 403), (path, response.status_code)
             if response.status_code == 302:
