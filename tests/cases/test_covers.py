@@ -5,6 +5,7 @@ without metadata, and change the public pages' fingerprints."""
 
 from __future__ import annotations
 
+import re
 from io import BytesIO
 from pathlib import Path
 
@@ -15,7 +16,15 @@ from werkzeug.test import encode_multipart
 
 from tests.conftest import csrf_from
 from tests.factories import make_case
-from tests.posts.helpers import edit_url, jpeg_with_gps, only_post, post_form, stored_images, upload
+from tests.posts.helpers import (
+    confirm_no_person,
+    edit_url,
+    jpeg_with_gps,
+    only_post,
+    post_form,
+    stored_images,
+    upload,
+)
 from tracker.audit import AuditEntry
 from tracker.cases import covers
 from tracker.cases import services as case_services
@@ -86,7 +95,7 @@ def test_the_drawn_face_is_found_and_a_generated_landscape_is_clear():
     for seed in range(4):
         out = BytesIO()
         landscape(seed).save(out, "JPEG")
-        assert faces.check(out.getvalue()) == (faces.CLEAR, [])
+        assert faces.check(out.getvalue()) == (faces.UNREVIEWED, [])
 
 
 def test_blurring_the_stored_regions_removes_the_detection_and_is_deterministic():
@@ -94,39 +103,144 @@ def test_blurring_the_stored_regions_removes_the_detection_and_is_deterministic(
     _, regions = faces.check(data)
     once = faces.blur_regions(data, "image/jpeg", regions)
     assert once == faces.blur_regions(data, "image/jpeg", regions)
-    assert faces.check(once) == (faces.CLEAR, [])
+    assert faces.check(once) == (faces.UNREVIEWED, [])
 
 
 # --- covers ---------------------------------------------------------------------------------------
 
 
-def test_a_clear_cover_is_shown_on_cards_page_and_preview_without_metadata(client, auth, staff, case):
-    before_list, before_case = listing_fingerprint(), case_fingerprint(case.slug)
-    assert upload_cover(client, case.id, jpeg_with_gps(MARKER, (2400, 1600))).status_code == 302
-    cover = the_cover()
-    assert cover.face_status == faces.CLEAR and (cover.width, cover.card_width) == (1200, 480)
-    assert listing_fingerprint() != before_list and case_fingerprint(case.slug) != before_case
-    auth.logout()
+def confirm_cover(client, case_id: int, looked: bool = True):
+    """Confirm on the case's staff page that no person can be recognised in its cover."""
+    data = {"csrf_token": csrf_from(client.get(f"/staff/cases/{case_id}").text)}
+    if looked:
+        data["looked"] = "y"
+    return client.post(f"/staff/cases/{case_id}/cover/no-person", data=data)
+
+
+def public_cover_state(client, case) -> tuple[str | None, int, int, bool]:
+    """What the public sees of the case's cover: og:image, both sizes' status, on the home."""
+    db.session.expire_all()
+    cover = db.session.scalar(db.select(CaseCover))
     page = client.get(f"/cases/{case.slug}").text
+    match = re.search(r'<meta property="og:image" content="([^"]+)">', page)
+    sizes = [client.get(f"/cases/{case.slug}/cover/{cover.token}-{size}.jpg").status_code
+             for size in ("page", "card")]
+    return (match.group(1) if match else None, *sizes,
+            f"{cover.token}-card.jpg" in client.get("/").text)
+
+
+def test_a_cover_with_no_face_found_is_public_only_once_staff_confirm_no_person(
+        client, auth, app, staff, case):
+    before_list, before_case = listing_fingerprint(), case_fingerprint(case.slug)
+    response = upload_cover(client, case.id, jpeg_with_gps(MARKER, (2400, 1600)))
+    assert response.status_code == 302 and response.location.endswith("/cover/review")
+    cover = the_cover()
+    assert cover.face_status == faces.UNREVIEWED and (cover.width, cover.card_width) == (1200, 480)
+    # nothing public moved: the page, its preview, the image addresses and the lists hide it
+    assert (listing_fingerprint(), case_fingerprint(case.slug)) == (before_list, before_case)
+    anonymous = app.test_client()
+    assert public_cover_state(anonymous, case) == (None, 404, 404, False)
+    assert "cover-state" not in anonymous.get(f"/cases/{case.slug}").text
+    # the review page shows the photo and the confirmation; the staff page says it waits
+    review = client.get(f"/staff/cases/{case.id}/cover/review").text
+    assert "review-photo" in review and "no-person-form" in review and "review-boxes" not in review
+    detail = client.get(f"/staff/cases/{case.id}").text
+    assert 'data-state="unreviewed"' in detail and "cover-no-person" in detail
+    # an unticked box changes nothing
+    refused = confirm_cover(client, case.id, looked=False)
+    assert refused.status_code == 422 and "Tick the box to confirm that you looked" in refused.text
+    assert the_cover().face_status == faces.UNREVIEWED
+    assert public_cover_state(anonymous, case)[1:] == (404, 404, False)
+    # confirmed: shown everywhere, audited with who and which choice
+    assert confirm_cover(client, case.id).status_code == 302
+    cover = the_cover()
+    assert cover.face_status == faces.NO_PERSON
+    [entry] = [e for e in actions("case.cover%") if e.action == "case.cover_no_person"]
+    assert entry.actor_id == staff.id and entry.actor_label == staff.email
+    assert entry.before["face_status"] == "unreviewed" and entry.after["face_status"] == "no_person"
+    assert entry.created_at is not None and entry.case_id == case.id
+    assert listing_fingerprint() != before_list and case_fingerprint(case.slug) != before_case
     page_url = f"/cases/{case.slug}/cover/{cover.token}-page.jpg"
-    assert f'<meta property="og:image" content="http://localhost{page_url}">' in page
+    assert public_cover_state(anonymous, case) == (f"http://localhost{page_url}", 200, 200, True)
+    page = anonymous.get(f"/cases/{case.slug}").text
     assert '<meta property="og:image:width" content="1200">' in page
     assert 'content="summary_large_image"' in page
     assert 'alt="A road between green hills" width="1200" height="800"' in page
-    home = client.get("/").text
-    assert f"{cover.token}-card.jpg" in home and 'loading="lazy"' in home
-    assert f"{cover.token}-card.jpg" in client.get("/cases").text
+    assert f"{cover.token}-card.jpg" in anonymous.get("/cases").text
     for size in ("page", "card"):
-        served = client.get(f"/cases/{case.slug}/cover/{cover.token}-{size}.jpg")
+        served = anonymous.get(f"/cases/{case.slug}/cover/{cover.token}-{size}.jpg")
         assert served.status_code == 200 and served.mimetype == "image/jpeg"
         assert MARKER.encode() not in served.data and b"Exif" not in served.data
         assert b"MarkerPhoneMaker" not in served.data
         assert not Image.open(BytesIO(served.data)).getexif()
-    assert actions("case.cover%")[-1].action == "case.cover_added"
+    assert 'data-state="no_person"' in client.get(f"/staff/cases/{case.id}").text
+    # nothing left to decide: a second confirmation is refused in words
+    again = confirm_cover(client, case.id)
+    assert again.status_code == 422 and "already reviewed" in again.text
+
+
+def test_a_held_cover_cannot_be_waved_through_as_no_person(client, staff, case):
+    upload_cover(client, case.id, face_photo())
+    refused = confirm_cover(client, case.id)
+    assert refused.status_code == 422 and "The check found a face" in refused.text
+    assert the_cover().face_status == faces.HELD
+
+
+def test_staff_mark_an_area_the_check_missed_and_blur_it(client, staff, case):
+    upload_cover(client, case.id, jpeg_with_gps(MARKER, (1200, 800)))
+    url = f"/staff/cases/{case.id}/cover/mark"
+    csrf = csrf_from(client.get(f"/staff/cases/{case.id}/cover/review").text)
+    refused = client.post(url, data={"csrf_token": csrf, "left": "80", "top": "10", "width": "40",
+                                     "height": "x"})
+    assert refused.status_code == 422 and "numbers from 0 to 100" in refused.text
+    assert the_cover().face_status == faces.UNREVIEWED
+    ok = client.post(url, data={"csrf_token": csrf, "left": "10", "top": "20", "width": "25",
+                                "height": "50"})
+    assert ok.status_code == 302 and ok.location.endswith("/cover/review")
+    cover = the_cover()
+    assert cover.face_status == faces.HELD and cover.face_regions == [[120, 160, 300, 400]]
+    assert "review-preview" in client.get(f"/staff/cases/{case.id}/cover/review").text
+    assert client.post(f"/staff/cases/{case.id}/cover/blur",
+                       data={"csrf_token": csrf}).status_code == 302
+    assert the_cover().face_status == faces.BLURRED
+    assert [e.action for e in actions("case.cover%")][-2:] == ["case.cover_area_marked",
+                                                                "case.cover_blurred"]
+
+
+def test_a_case_without_a_cover_answers_404_on_every_review_address(client, staff, case):
+    for kind in ("page", "boxes", "preview", "other"):
+        assert client.get(f"/staff/cases/{case.id}/cover/{kind}.jpg").status_code == 404, kind
+    assert client.get(f"/staff/cases/{case.id}/cover/review").status_code == 404
+    csrf = csrf_from(client.get(f"/staff/cases/{case.id}").text)
+    for decision in ("no-person", "consent", "mark", "blur"):
+        response = client.post(f"/staff/cases/{case.id}/cover/{decision}",
+                               data={"csrf_token": csrf, "looked": "y"})
+        assert response.status_code == 404, decision
+    for case_id in (case.id + 1000, 2**63, 10**30):
+        assert client.get(f"/staff/cases/{case_id}/cover/boxes.jpg").status_code == 404, case_id
+
+
+def test_the_dashboard_lists_every_photo_awaiting_review(client, staff, case):
+    assert "Photos awaiting review (0)" in client.get("/staff/").text
+    upload_cover(client, case.id, jpeg_with_gps(MARKER))
+    assert post_form(client).status_code == 302
+    post = only_post()
+    upload(client, post.slug, face_photo())
+    [image] = stored_images()
+    page = client.get("/staff/").text
+    assert "Photos awaiting review (2)" in page
+    assert f'href="/staff/cases/{case.id}/cover/review"' in page
+    assert f'href="/staff/posts/{post.slug}/photos/{image.id}/review"' in page
+    assert "no face found: look at it" in page and "a face was found" in page
+    confirm_cover(client, case.id)
+    page = client.get("/staff/").text
+    assert "Photos awaiting review (1)" in page
+    assert f'href="/staff/cases/{case.id}/cover/review"' not in page
 
 
 def test_a_hidden_case_cover_answers_404_to_everyone(client, auth, staff, case):
     upload_cover(client, case.id, jpeg_with_gps(MARKER))
+    confirm_cover(client, case.id)
     token = the_cover().token
     assert client.get(f"/cases/{case.slug}/cover/{token}-card.jpg").status_code == 200
     case_services.unpublish(case_services.get_case_for_update(case.id))
@@ -147,7 +261,7 @@ def test_a_cover_with_a_face_is_held_then_blurred_and_audited(client, auth, staf
     assert "review-boxes" in review and "review-preview" in review
     preview = client.get(f"/staff/cases/{case.id}/cover/preview.jpg")
     assert preview.headers["Cache-Control"] == "private, no-store"
-    assert faces.check(preview.data) == (faces.CLEAR, [])
+    assert faces.check(preview.data) == (faces.UNREVIEWED, [])
     # held: not on the public page, its address 404
     auth.logout()
     assert client.get(f"/cases/{case.slug}/cover/{token}-page.jpg").status_code == 404
@@ -198,7 +312,7 @@ def test_cover_routes_are_staff_only(client, auth, make_user, case, role):
         user, password = make_user(role)
         auth.login(user.email, password)
     for method, path in (("get", "review"), ("get", "preview.jpg"), ("get", "boxes.jpg"),
-                         ("post", "blur"), ("post", "consent")):
+                         ("post", "blur"), ("post", "consent"), ("post", "no-person"), ("post", "mark")):
         response = getattr(client, method)(f"/staff/cases/{case.id}/cover/{path}")
         assert response.status_code in (302, 403, 400), (path, response.status_code)
         if response.status_code == 302:
@@ -211,6 +325,10 @@ def test_the_lists_load_covers_in_one_statement(app, case):
     case_services.publish(other)
     covers.store_cover(case, jpeg_with_gps(MARKER), "Hills", None)
     covers.store_cover(other, jpeg_with_gps(MARKER), "A river", None)
+    db.session.commit()
+    assert covers.public_covers([case.id, other.id]) == {}  # nobody looked yet
+    for each in (case, other):
+        covers.review_cover(each, faces.CONFIRM_NO_PERSON, {"looked": True})
     db.session.commit()
     found = covers.public_covers([case.id, other.id])
     assert set(found) == {case.id, other.id} and found[other.id].alt_text == "A river"
@@ -233,7 +351,7 @@ def test_a_held_post_photo_blocks_publishing_until_blurred(client, auth, staff):
     name = f"/images/{image.token}.jpg"
     assert client.get(name).status_code == 200
     review = f"/staff/posts/{post.slug}/photos/{image.id}"
-    assert faces.check(client.get(f"{review}/preview.img").data)[0] == faces.CLEAR
+    assert faces.check(client.get(f"{review}/preview.img").data)[0] == faces.UNREVIEWED
     csrf = csrf_from(client.get(f"{review}/review").text)
     assert client.post(f"{review}/blur", data={"csrf_token": csrf}).status_code == 302
     [image] = stored_images()
@@ -244,7 +362,7 @@ def test_a_held_post_photo_blocks_publishing_until_blurred(client, auth, staff):
     auth.logout()
     served = client.get(name)  # the same name: the Markdown pasted into the post still works
     assert served.status_code == 200 and served.data == image.data
-    assert faces.check(served.data) == (faces.CLEAR, [])
+    assert faces.check(served.data) == (faces.UNREVIEWED, [])
 
 
 def test_a_held_post_photo_is_not_public_and_consent_releases_it(client, auth, staff):
@@ -287,9 +405,37 @@ def test_post_photo_review_routes_are_staff_only(client, auth, make_user, staff)
         if signed_in:
             auth.login(director.email, password)
         for method, path in (("get", "review"), ("get", "preview.img"), ("get", "boxes.img"),
-                             ("post", "blur"), ("post", "consent")):
+                             ("post", "blur"), ("post", "consent"), ("post", "no-person"), ("post", "mark")):
             response = getattr(client, method)(f"{base}/{path}")
             assert response.status_code in (302, 400, 403), (path, response.status_code)
             if response.status_code == 302:
                 assert "/login" in response.location
     assert stored_images()[0].face_status == faces.HELD
+
+
+def test_a_post_photo_with_no_face_found_is_public_only_once_staff_confirm_no_person(
+        client, app, staff):
+    assert post_form(client, publish="publish").status_code == 302  # a post already public
+    post = only_post()
+    response = upload(client, post.slug, jpeg_with_gps(MARKER, (900, 600)))
+    assert response.status_code == 302 and response.location.endswith("/review")
+    [image] = stored_images()
+    assert image.face_status == faces.UNREVIEWED
+    name = f"/images/{image.token}.jpg"
+    anonymous = app.test_client()
+    assert anonymous.get(name).status_code == 404
+    assert "og:image" not in anonymous.get(f"/posts/{post.slug}").text
+    edit = client.get(edit_url(post.slug)).text
+    assert 'data-state="unreviewed"' in edit and "photo-no-person" in edit
+    refused = confirm_no_person(client, post.slug, image.id, looked=False)
+    assert refused.status_code == 422 and "Tick the box to confirm that you looked" in refused.text
+    assert anonymous.get(name).status_code == 404
+    assert confirm_no_person(client, post.slug, image.id).status_code == 302
+    assert stored_images()[0].face_status == faces.NO_PERSON
+    entry = actions("post.image%")[-1]
+    assert entry.action == "post.image_no_person" and entry.actor_id == staff.id
+    assert entry.after == {"image_id": image.id, "face_status": "no_person"}
+    served = anonymous.get(name)
+    assert served.status_code == 200 and MARKER.encode() not in served.data
+    page = anonymous.get(f"/posts/{post.slug}").text
+    assert f'<meta property="og:image" content="http://localhost{name}">' in page

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tracker.audit import AuditEntry
 from tracker.budgets.models import Disbursement
 from tracker.cases.models import Beneficiary, CaseCover, RescueCase
 from tracker.core.access import policy_for
@@ -27,9 +28,13 @@ def test_seed_demo_is_idempotent(runner, app):
     assert first.exit_code == 0, first.output
     counts = _counts()
     assert counts["RescueCase"] == 5 and counts["Donation"] > 0
-    # every demo case has a drawn landscape cover that passed the face check, in both sizes
+    # every demo case has a drawn landscape cover that passed the face check, in both sizes,
+    # recorded as reviewed by the demo loader itself (audited as "demo") so the demo shows it
     demo_covers = list(db.session.scalars(db.select(CaseCover)))
-    assert len(demo_covers) == 5 and {c.face_status for c in demo_covers} == {"clear"}
+    assert len(demo_covers) == 5 and {c.face_status for c in demo_covers} == {"no_person"}
+    reviews = list(db.session.scalars(
+        db.select(AuditEntry).where(AuditEntry.action == "case.cover_no_person")))
+    assert len(reviews) == 5 and {(e.actor_label, e.actor_id) for e in reviews} == {("demo", None)}
     assert len({c.data for c in demo_covers}) == 5  # varied per case
     assert all(c.card_width == 480 and c.width <= 1200 for c in demo_covers)
     again = runner.invoke(args=["seed-demo"])

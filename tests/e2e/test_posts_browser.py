@@ -59,6 +59,13 @@ def test_staff_publish_a_post_with_a_photo_and_it_appears_on_the_case_page(
     staff.get_by_label("Photo", exact=True).set_input_files(str(photo))
     staff.get_by_label("Description (alt text)").fill("A green field at dawn")
     staff.get_by_role("button", name="Upload photo").click()
+    # every photo waits for a person's look before the public may see it
+    expect(staff).to_have_url(re.compile(r"/staff/posts/a-photo-from-the-road/photos/\d+/review"))
+    staff.get_by_label("I have looked: no person can be recognized in this photo").check()
+    staff.get_by_test_id("no-person-form").get_by_role("button",
+                                                       name="Confirm and show the photo").click()
+    expect(staff.get_by_test_id("photo-state")).to_contain_text(
+        "Reviewed: no person can be recognized")
     snippet = staff.locator(".photo-list code").first
     expect(snippet).to_have_text(re.compile(r"^!\[A green field at dawn\]\(/images/[\w-]+\.jpg\)$"))
     markdown = snippet.inner_text()

@@ -1,6 +1,7 @@
 """In a real browser: staff upload a cover photo with a face; it is held (the faces found are
 framed), staff look at the blurred preview, apply it, and the public case page then shows the
-cover and names it in its link preview. Axe finds nothing serious and nothing scrolls
+cover and names it in its link preview; a cover the check finds no face in waits until staff
+confirm that no person can be recognised. Axe finds nothing serious and nothing scrolls
 sideways on a 390 px phone."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tests.factories import make_case
 from tracker.cases import services as case_services
 from tracker.cases import workflow
 from tracker.core import faces
+from tracker.demo.covers import landscape
 from tracker.extensions import db
 
 pytestmark = pytest.mark.e2e
@@ -70,7 +72,7 @@ def test_staff_blur_a_face_on_a_cover_before_the_public_sees_it(
 
     # held: the review page frames the face found and previews the blur
     expect(staff).to_have_url(re.compile(rf"/staff/cases/{case_id}/cover/review"))
-    expect(staff.get_by_test_id("review-state")).to_contain_text("Held")
+    expect(staff.get_by_test_id("review-state")).to_contain_text("the face check found 1 face")
     boxes = staff.get_by_test_id("review-boxes")
     preview = staff.get_by_test_id("review-preview")
     for image in (boxes, preview):
@@ -78,7 +80,7 @@ def test_staff_blur_a_face_on_a_cover_before_the_public_sees_it(
         staff.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
     framed = staff.request.get(boxes.get_attribute("src")).body()
     blurred_preview = staff.request.get(preview.get_attribute("src")).body()
-    assert faces.check(blurred_preview)[0] == faces.CLEAR  # what the preview shows passes
+    assert faces.check(blurred_preview)[0] == faces.UNREVIEWED  # what the preview shows passes
     assert framed != blurred_preview
     _no_serious_axe(staff)
     _fits_a_phone(staff)
@@ -93,7 +95,7 @@ def test_staff_blur_a_face_on_a_cover_before_the_public_sees_it(
     staff.set_viewport_size({"width": 1280, "height": 900})
     staff.get_by_role("button", name="Blur as previewed").click()
     expect(staff.locator(".flash-success")).to_contain_text("blurred")
-    expect(staff.get_by_test_id("cover-state")).to_contain_text("Faces blurred")
+    expect(staff.get_by_test_id("cover-state")).to_contain_text("Reviewed: faces blurred")
     _no_serious_axe(staff)
     _fits_a_phone(staff)
     snap(staff, "cover-blurred-staff")
@@ -112,7 +114,7 @@ def test_staff_blur_a_face_on_a_cover_before_the_public_sees_it(
     body = served.body()
     assert GPS_MARKER.encode() not in body and b"Exif" not in body
     assert not Image.open(io.BytesIO(body)).getexif()
-    assert faces.check(body)[0] == faces.CLEAR  # the same pixels staff previewed
+    assert faces.check(body)[0] == faces.UNREVIEWED  # the same pixels staff previewed
     visitor.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=cover.element_handle())
     _no_serious_axe(visitor)
     _fits_a_phone(visitor)
@@ -125,3 +127,52 @@ def test_staff_blur_a_face_on_a_cover_before_the_public_sees_it(
     _no_serious_axe(visitor)
     _fits_a_phone(visitor)
     snap(visitor, "home-with-cover")
+
+
+def test_a_cover_with_no_face_found_waits_until_staff_confirm_no_person(
+    app: Flask, make_user, new_context, tmp_path,  # noqa: ANN001
+) -> None:
+    """The face check misses faces: a cover it finds nothing in is still not public until a
+    person on the staff looks at it and confirms, from the case's staff page."""
+    case = make_case("e2e-landscape-case", people=1, status=workflow.FUNDRAISING,
+                     public_title="One waiting in the hills")
+    case_services.publish(case)
+    db.session.commit()
+    case_id = case.id
+    user, password = make_user("staff")
+    photo = tmp_path / "hills.jpg"
+    landscape(7).save(photo, "JPEG", quality=90)
+    assert faces.check(photo.read_bytes())[0] == faces.UNREVIEWED
+
+    staff = new_context().new_page()
+    sign_in(staff, user.email, password)
+    staff.goto(f"/staff/cases/{case_id}")
+    staff.locator("#cover").get_by_label("Photo", exact=True).set_input_files(str(photo))
+    staff.locator("#cover").get_by_label("Description (alt text)").fill("Hills under a pale sky")
+    staff.get_by_role("button", name="Upload the cover photo").click()
+    expect(staff).to_have_url(re.compile(rf"/staff/cases/{case_id}/cover/review"))
+    expect(staff.get_by_test_id("review-state")).to_contain_text("found no face, but it misses some")
+    expect(staff.get_by_test_id("review-photo")).to_be_visible()
+
+    visitor = new_context().new_page()
+    visitor.goto("/cases/e2e-landscape-case")
+    expect(visitor.locator("img.case-cover")).to_have_count(0)
+    assert visitor.locator('meta[property="og:image"]').count() == 0
+
+    # from the case's staff page: the state in words, and the confirmation right there
+    staff.goto(f"/staff/cases/{case_id}")
+    expect(staff.get_by_test_id("cover-state")).to_contain_text("Awaiting review")
+    inline = staff.get_by_test_id("cover-no-person")
+    inline.get_by_role("button", name="Confirm and show the photo").click()
+    expect(staff.get_by_test_id("review-state")).to_contain_text("Awaiting review")  # box unticked
+    staff.get_by_label("I have looked: no person can be recognized in this photo").check()
+    staff.get_by_test_id("no-person-form").get_by_role("button",
+                                                       name="Confirm and show the photo").click()
+    expect(staff.locator(".flash-success")).to_contain_text("no person can be recognized")
+    expect(staff.get_by_test_id("cover-state")).to_contain_text(
+        "Reviewed: no person can be recognized")
+    _no_serious_axe(staff)
+
+    visitor.goto("/cases/e2e-landscape-case")
+    expect(visitor.locator("img.case-cover")).to_have_count(1)
+    assert visitor.locator('meta[property="og:image"]').count() == 1

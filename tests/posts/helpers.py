@@ -134,3 +134,21 @@ def png_declaring(width: int, height: int) -> bytes:
     ihdr = bytes(data[12:29])
     data[29:33] = struct.pack(">I", zlib.crc32(ihdr) & 0xFFFFFFFF)
     return bytes(data)
+
+
+def confirm_no_person(client: FlaskClient, slug: str, image_id: int, looked: bool = True):
+    """Confirm, as staff do on the edit page, that no person can be recognised in a photo of
+    the post (the decision every photo waits for before the public may see it)."""
+    data = {"csrf_token": csrf_from(client.get(edit_url(slug)).text)}
+    if looked:
+        data["looked"] = "y"
+    return client.post(f"/staff/posts/{slug}/photos/{image_id}/no-person", data=data)
+
+
+def upload_reviewed(client: FlaskClient, slug: str, data: bytes, **kwargs) -> PostImage:
+    """Upload a photo and confirm that no person can be recognised in it; the stored photo."""
+    response = upload(client, slug, data, **kwargs)
+    assert response.status_code == 302, response.status_code
+    image = stored_images()[-1]
+    assert confirm_no_person(client, slug, image.id).status_code == 302
+    return image

@@ -10,7 +10,17 @@ import pytest
 from flask_babel import refresh
 
 from tests.factories import give, make_case
-from tests.posts.helpers import NEW, count, edit_url, fresh, jpeg_with_gps, post_form, upload
+from tests.posts.helpers import (
+    NEW,
+    confirm_no_person,
+    count,
+    edit_url,
+    fresh,
+    jpeg_with_gps,
+    post_form,
+    stored_images,
+    upload,
+)
 from tests.posts.test_share import meta
 from tracker.donations.models import Donor
 from tracker.extensions import db
@@ -135,9 +145,24 @@ def test_photo_messages_in_japanese(in_japanese):
     assert "写真を見ることができない方のために、写真の説明を書いてください" in response.text
     response = upload(in_japanese, "six-flood-appeal", jpeg_with_gps("m"))
     assert response.status_code == 302
-    page = in_japanese.get(response.headers["Location"]).text
-    assert "として追加しました。Markdownを本文に貼り付けてください。" in page
+    review = in_japanese.get(response.headers["Location"]).text
+    for text in ("として追加しました。顔の確認では顔が見つかりませんでしたが、見落とすことがあります。",
+                 "確認待ち：顔の確認では顔が見つかりませんでしたが、見落とすことがあります。",
+                 "写真を確認しました。この写真から特定できる人物は写っていません",
+                 "ぼかす範囲を指定する", "左端から（％）", "確認して写真を表示する"):
+        assert text in review, text
+    page = in_japanese.get("/staff/posts/six-flood-appeal/edit").text
     assert "<h2>写真</h2>" in page and ">写真を削除</button>" in page
+    assert "スタッフが写真を確認するまで、写真は一般に表示されず、投稿も公開できません。" in page
+    assert "確認待ちの写真（1枚）" in in_japanese.get("/staff/").text
+    [image] = stored_images()
+    refused = confirm_no_person(in_japanese, "six-flood-appeal", image.id, looked=False)
+    assert refused.status_code == 422
+    assert "写真を見て、人物が特定できないことを確かめたら、チェックを入れてください。" in refused.text
+    done = confirm_no_person(in_japanese, "six-flood-appeal", image.id)
+    page = in_japanese.get(done.headers["Location"]).text
+    assert "記録しました。写真から人物は特定できないため、表示できます。" in page
+    assert "確認済み：人物は特定できません。" in page
 
 
 # --- the public page ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from PIL import Image
 from tests.conftest import Auth, csrf_from
 from tests.posts.helpers import (
     audit_actions,
+    confirm_no_person,
     edit_url,
     jpeg_with_gps,
     only_post,
@@ -20,6 +21,7 @@ from tests.posts.helpers import (
     post_form,
     stored_images,
     upload,
+    upload_reviewed,
 )
 from tracker.core import images as core_images
 from tracker.core.errors import DomainError
@@ -119,6 +121,11 @@ def test_a_photo_is_served_only_once_its_post_is_public(client, draft, app):
     assert staff_view.headers["Cache-Control"] == "private, no-store"
 
     body = f"Supplies arrived.\n\n![Volunteers]({url})"
+    # nobody has looked at the photo yet: the post cannot go out, the photo stays hidden
+    refused = post_form(client, edit_url(draft.slug), body_markdown=body, publish="publish")
+    assert refused.status_code in (409, 422) and "has not been reviewed yet" in refused.text
+    assert only_post().status == "draft" and anonymous.get(url).status_code == 404
+    assert confirm_no_person(client, draft.slug, stored.id).status_code == 302
     assert post_form(client, edit_url(draft.slug), body_markdown=body, publish="publish").status_code == 302
     public = anonymous.get(url)
     assert public.status_code == 200
@@ -138,7 +145,7 @@ def test_a_photo_is_served_only_once_its_post_is_public(client, draft, app):
 
 
 def test_a_photo_of_a_scheduled_post_appears_when_the_embargo_lifts(client, draft, app):
-    assert upload(client, draft.slug, png_bytes()).status_code == 302
+    upload_reviewed(client, draft.slug, png_bytes())
     assert post_form(client, edit_url(draft.slug), publish="schedule",
                      publish_at="2099-01-01T09:00").status_code == 302
     [stored] = stored_images()
@@ -160,7 +167,7 @@ def test_directors_do_not_see_unpublished_photos(client, draft, app, auth, make_
 
 
 def test_a_photo_can_be_removed(client, draft, app):
-    assert upload(client, draft.slug, png_bytes()).status_code == 302
+    upload_reviewed(client, draft.slug, png_bytes())
     assert post_form(client, edit_url(draft.slug), publish="publish").status_code == 302
     [stored] = stored_images()
     url = f"/images/{stored.token}.jpg"

@@ -11,7 +11,7 @@ import re
 from urllib.parse import quote
 
 from tests.factories import make_case
-from tests.posts.helpers import edit_url, jpeg_with_gps, only_post, post_form, upload
+from tests.posts.helpers import edit_url, jpeg_with_gps, only_post, post_form, upload_reviewed
 from tracker.extensions import db
 
 PRIVATE = "PRIVATE-SAFEHOUSE-Shenyang-street-12"
@@ -64,7 +64,7 @@ def test_markup_in_a_public_title_stays_text_in_the_preview(app, client) -> None
 def test_a_post_previews_its_first_public_photo(app, client, staff) -> None:
     assert post_form(client, body_markdown="They crossed *safely*.").status_code == 302
     post = only_post()
-    assert upload(client, post.slug, jpeg_with_gps("marker")).status_code == 302
+    upload_reviewed(client, post.slug, jpeg_with_gps("marker"))
     assert post_form(client, edit_url(post.slug), body_markdown="They crossed *safely*.",
                      publish="publish").status_code == 302
     public = client.get(f"/posts/{post.slug}")

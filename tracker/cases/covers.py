@@ -1,8 +1,9 @@
 """A case's cover photo: uploaded by staff, re-encoded without metadata in a page and a card
 size, and checked for faces (``tracker.core.faces``) before the public may see it.
 
-The public sees a cover only while its case is public and the face check lets it be shown
-(clear, blurred, or consented to); anything else answers like a photo that never existed.
+The public sees a cover only while its case is public and staff decided it may be shown (no
+recognisable person, faces blurred, or consented to); anything else, an upload nobody has
+reviewed yet included, answers like a photo that never existed.
 Every change the public can see (a cover shown, replaced, removed or released) bumps the case's
 ``updated_at``, which the public pages' fingerprints read, so a cached card or page shows it at
 once; a held upload leaves it alone (``updated_at`` is public: it must not tell anyone that
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
+from sqlalchemy.orm import defer
 
 from tracker import audit
 from tracker.cases.models import CaseCover, RescueCase
@@ -136,38 +138,48 @@ def remove_cover(case: RescueCase) -> bool:
     return True
 
 
-def _held(case: RescueCase) -> CaseCover:
+def review_cover(case: RescueCase, decision: str, values: dict | None = None, *,
+                 actor_label: str | None = None) -> CaseCover:
+    """Apply a staff decision (``tracker.core.faces.decide``) to the case's cover waiting for
+    review: blur the areas found or marked (kept under a new name), confirm the person's
+    consent, confirm that no person can be recognised, or mark an area to blur. Audited
+    "case.cover_<event>" with the before and after. Raises DomainError (nothing changed) when
+    there is no cover or it waits for no such decision. Flushes; the caller commits."""
     cover = cover_of(case)
-    if cover is None or not cover.face_held:
-        raise DomainError(_("This cover photo is not held: there is nothing to review."),
-                          field="photo")
+    if cover is None:
+        raise DomainError(_("This case has no cover photo."), field="photo")
+    token = cover.token
+    done = faces.decide(cover, cover.data, "image/jpeg", decision, values)
+    if done.data is not None:
+        _sizes(cover, done.data)
+    else:
+        cover.updated_at = utcnow()
+    _public_change(case, cover.face_showable)
+    db.session.flush()
+    audit.record(f"case.cover_{done.event}", case, case_id=case.id, actor_label=actor_label,
+                 before={"cover_id": cover.id, "token": token, **done.before},
+                 after={"cover_id": cover.id, "token": cover.token, **done.after})
     return cover
 
 
 def blur_cover(case: RescueCase) -> CaseCover:
-    """Blur the faces found in the held cover (the regions stored with it), check the result
-    again and keep it under a new name. Audited "case.cover_blurred". Flushes."""
-    cover = _held(case)
-    before = {"cover_id": cover.id, "token": cover.token, "face_status": cover.face_status}
-    page, details = faces.blurred(cover, cover.data, "image/jpeg")
-    _sizes(cover, page)
-    _public_change(case, cover.face_showable)
-    db.session.flush()
-    audit.record("case.cover_blurred", case, case_id=case.id, before=before,
-                 after={"cover_id": cover.id, "token": cover.token, **details})
-    return cover
+    """Blur the areas found in the held cover, check the result again and keep it under a new
+    name (see ``review_cover``)."""
+    return review_cover(case, faces.BLUR)
 
 
 def consent_cover(case: RescueCase, agreed: bool, note: str | None) -> CaseCover:
-    """Show the held cover as it is: staff confirm the people shown agreed (box ticked, note
-    required). Audited "case.cover_consented" with the note. Flushes."""
-    cover = _held(case)
-    details = faces.consented(cover, agreed, note)
-    cover.updated_at = utcnow()
-    _public_change(case, True)
-    db.session.flush()
-    audit.record("case.cover_consented", case, case_id=case.id,
-                 before={"cover_id": cover.id, "face_status": faces.HELD},
-                 after={"cover_id": cover.id, **details})
-    return cover
+    """Show the cover as it is: staff confirm the people shown agreed (box ticked, note
+    required; see ``review_cover``)."""
+    return review_cover(case, faces.CONSENT, {"agreed": agreed, "face_note": note})
 
+
+def awaiting_review() -> list[tuple[RescueCase, CaseCover]]:
+    """Every case cover waiting for a staff decision, with its case, oldest upload first (staff
+    pages; the photos' bytes are not loaded)."""
+    rows = db.session.execute(
+        db.select(RescueCase, CaseCover).join(CaseCover, CaseCover.case_id == RescueCase.id)
+        .where(CaseCover.face_status.in_(faces.AWAITING))
+        .options(defer(CaseCover.data), defer(CaseCover.card_data))
+        .order_by(CaseCover.updated_at, CaseCover.id))
+    return [(case, cover) for case, cover in rows]

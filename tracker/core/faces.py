@@ -2,12 +2,18 @@
 faces, drawing what was found, blurring it, and the review state a photo carries.
 
 Safety: the people in the cases are in hiding; a face in a photo on a public page can be
-recognised. So a photo in which OpenCV's Haar cascades (frontal and profile faces, the model
-files shipped inside ``opencv-python-headless``: nothing is downloaded at run time) find a face
-is *held*: not shown publicly, and a post carrying it cannot be published, until staff blur
-the regions found (the check then runs again on the result) or confirm on purpose, with a note,
-that the person agreed to be shown. A cascade misses some faces and sees some that are not
-there: it is a safety net in front of the staff's own judgement, not a replacement for it.
+recognised. So no photo is shown publicly (and a post carrying one cannot be published) before
+a person on the staff has decided about it, on purpose and audited:
+
+- a photo in which OpenCV's Haar cascades (frontal and profile faces, the model files shipped
+  inside ``opencv-python-headless``: nothing is downloaded at run time) find a face is *held*
+  until staff blur the regions found (the check then runs again on the result) or confirm, with
+  a note, that the person agreed to be shown;
+- a photo in which they find nothing is *unreviewed*: the cascades miss drawn faces, profiles
+  at odd angles, small faces and more, so staff still look at it and confirm "no person can be
+  recognised in this photo", or mark an area to blur, or confirm the person's consent.
+
+The cascade is a pointer for the staff's own judgement, never a replacement for it.
 
 The regions found are stored with the photo (``FaceReviewMixin.face_regions``), so the
 preview staff look at and the blur they apply are the same pixels, whatever the detector does.
@@ -16,6 +22,7 @@ preview staff look at and the blur they apply are the same pixels, whatever the 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
@@ -26,17 +33,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.core.errors import DomainError
 
-#: no face was found
-CLEAR = "clear"
-#: a face was found: not public until blurred or consented
+#: the check found no face, and nobody has looked yet: not public until staff decide
+UNREVIEWED = "unreviewed"
+#: a face was found (or staff marked an area): not public until blurred or consented
 HELD = "held"
 #: staff blurred the regions found and the check found no face afterwards
 BLURRED = "blurred"
 #: staff confirmed, with a note, that the people shown agreed to it
 CONSENTED = "consented"
-FACE_STATUSES = (CLEAR, HELD, BLURRED, CONSENTED)
-#: the statuses a public page may show
-SHOWABLE = (CLEAR, BLURRED, CONSENTED)
+#: staff looked and confirmed that no person can be recognised in the photo
+NO_PERSON = "no_person"
+FACE_STATUSES = (UNREVIEWED, HELD, BLURRED, CONSENTED, NO_PERSON)
+#: the statuses a public page may show: each one is a decision staff made on purpose
+SHOWABLE = (NO_PERSON, BLURRED, CONSENTED)
+#: the statuses that wait for a decision
+AWAITING = (UNREVIEWED, HELD)
 
 #: the detector works on a copy no larger than this (faster; small faces are still found)
 DETECT_SIDE = 800
@@ -201,9 +212,9 @@ def review_image(photo: FaceReviewMixin, data: bytes, content_type: str, kind: s
 
 
 def check(data: bytes) -> tuple[str, list[list[int]]]:
-    """The face check of an encoded image: ``(HELD, regions)`` or ``(CLEAR, [])``."""
+    """The face check of an encoded image: ``(HELD, regions)`` or ``(UNREVIEWED, [])``."""
     regions = detect_faces(data)
-    return (HELD if regions else CLEAR), regions
+    return (HELD if regions else UNREVIEWED), regions
 
 
 def status_check() -> CheckConstraint:
@@ -215,8 +226,10 @@ def status_check() -> CheckConstraint:
 class FaceReviewMixin:
     """The face check's result on a stored photo (post photos, case covers)."""
 
-    #: clear, held (a face was found), blurred or consented (see tracker.core.faces)
-    face_status: Mapped[str] = mapped_column(String(10), default=CLEAR, server_default=CLEAR)
+    #: unreviewed, held (a face was found), blurred, consented or no_person (see
+    #: tracker.core.faces); only the last three are shown publicly
+    face_status: Mapped[str] = mapped_column(String(10), default=UNREVIEWED,
+                                             server_default=UNREVIEWED)
     #: the regions the last check found, ``[[x, y, w, h], ...]`` in the stored image's pixels
     face_regions: Mapped[list[list[int]] | None] = mapped_column(JSON)
     #: why staff showed a face on purpose (the person's agreement), when consented
@@ -225,6 +238,15 @@ class FaceReviewMixin:
     @property
     def face_held(self) -> bool:
         return self.face_status == HELD
+
+    @property
+    def face_unreviewed(self) -> bool:
+        return self.face_status == UNREVIEWED
+
+    @property
+    def face_awaiting(self) -> bool:
+        """Whether the photo waits for a staff decision (held or unreviewed)."""
+        return self.face_status in AWAITING
 
     @property
     def face_showable(self) -> bool:
@@ -239,13 +261,59 @@ def set_checked(photo: FaceReviewMixin, data: bytes) -> None:
     photo.face_note = None
 
 
+#: what staff can decide about a photo waiting for review, by the word in its route
+BLUR, CONSENT, CONFIRM_NO_PERSON, MARK = "blur", "consent", "no-person", "mark"
+DECISIONS = (BLUR, CONSENT, CONFIRM_NO_PERSON, MARK)
+#: the audit action's last word for each decision ("case.cover_blurred", ...)
+DECISION_EVENTS = {BLUR: "blurred", CONSENT: "consented", CONFIRM_NO_PERSON: "no_person",
+                   MARK: "area_marked"}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a staff decision did to a photo: its new bytes when the pixels changed (the
+    caller stores them), and the audit's before and after (the caller audits ``event``)."""
+
+    event: str
+    before: dict
+    after: dict
+    data: bytes | None = None
+
+
+def decide(photo: FaceReviewMixin, data: bytes, content_type: str, decision: str,
+           values: dict | None = None) -> Decision:
+    """Apply a staff decision to a photo waiting for review (``values`` are the form's:
+    ``agreed`` and ``face_note`` for consent, ``looked`` for "no person", ``left``, ``top``,
+    ``width`` and ``height`` in percent for a marked area). Raises DomainError, changing
+    nothing, when the photo waits for no such decision or the form is incomplete."""
+    values = values or {}
+    before = {"face_status": photo.face_status, "face_regions": photo.face_regions}
+    if decision == BLUR:
+        if not photo.face_held:
+            raise DomainError(_("This photo has no area to blur."), field="photo")
+        new, after = blurred(photo, data, content_type)
+        return Decision(DECISION_EVENTS[BLUR], before, after, new)
+    if not photo.face_awaiting:
+        raise DomainError(_("This photo was already reviewed: there is nothing to decide."),
+                          field="photo")
+    if decision == CONSENT:
+        after = consented(photo, bool(values.get("agreed")), values.get("face_note"))
+    elif decision == CONFIRM_NO_PERSON:
+        after = no_person(photo, bool(values.get("looked")))
+    elif decision == MARK:
+        after = marked(photo, values)
+    else:
+        raise DomainError(_("Choose what to do with the photo."), field="photo")
+    return Decision(DECISION_EVENTS[decision], before, after)
+
+
 def blurred(photo: FaceReviewMixin, data: bytes, content_type: str) -> tuple[bytes, dict]:
     """The photo's bytes with its stored regions blurred, the check run again on the result and
     recorded; returns ``(new bytes, audit details)``. The caller stores the bytes, audits."""
     regions = list(photo.face_regions or [])
     new = blur_regions(data, content_type, regions)
     status, again = check(new)
-    photo.face_status = BLURRED if status == CLEAR else HELD
+    photo.face_status = BLURRED if status == UNREVIEWED else HELD
     photo.face_regions = again or None
     photo.face_note = None
     return new, {"regions_blurred": regions, "face_status": photo.face_status,
@@ -274,3 +342,48 @@ def consented(photo: FaceReviewMixin, agreed: bool, note: str | None) -> dict:
     photo.face_status = CONSENTED
     photo.face_note = text
     return {"face_status": CONSENTED, "note": text, "regions": photo.face_regions}
+
+
+def no_person(photo: FaceReviewMixin, looked: bool) -> dict:
+    """Record that staff looked at a photo in which the check found no face and confirmed on
+    purpose that no person can be recognised in it; returns the audit details. A photo with
+    a face found (held) is blurred or consented to instead."""
+    if photo.face_held:
+        raise DomainError(_("The check found a face in this photo: blur it or confirm that the "
+                            "person agreed."), field="photo")
+    if not looked:
+        raise DomainError(_("Tick the box to confirm that you looked at the photo and no person "
+                            "can be recognized in it."), field="looked")
+    photo.face_status = NO_PERSON
+    photo.face_note = None
+    return {"face_status": NO_PERSON}
+
+
+def _percent(values: dict, name: str) -> float:
+    raw = str(values.get(name) or "").strip().replace("％", "").replace("%", "")
+    try:
+        number = float(raw)
+    except ValueError:
+        raise DomainError(_("Give the area as numbers from 0 to 100 (percent of the photo)."),
+                          field=name) from None
+    if not 0 <= number <= 100:
+        raise DomainError(_("Give the area as numbers from 0 to 100 (percent of the photo)."),
+                          field=name)
+    return number
+
+
+def marked(photo: FaceReviewMixin, values: dict) -> dict:
+    """Add an area staff saw a person in (``left``, ``top``, ``width``, ``height`` in percent
+    of the photo) to the regions to blur: the photo is held until it is blurred (or the person's
+    consent confirmed). Returns the audit details."""
+    left, top = _percent(values, "left"), _percent(values, "top")
+    width, height = _percent(values, "width"), _percent(values, "height")
+    if width <= 0 or height <= 0 or left + width > 100 or top + height > 100:
+        raise DomainError(_("The area must have a size and lie inside the photo."), field="width")
+    size = (photo.width, photo.height)  # type: ignore[attr-defined] - both photo models have them
+    region = [round(left * size[0] / 100), round(top * size[1] / 100),
+              max(1, round(width * size[0] / 100)), max(1, round(height * size[1] / 100))]
+    photo.face_regions = sorted([*(photo.face_regions or []), region])
+    photo.face_status = HELD
+    photo.face_note = None
+    return {"face_status": HELD, "region_marked": region, "face_regions": photo.face_regions}

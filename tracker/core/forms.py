@@ -112,3 +112,20 @@ class FaceConsentForm(Form):
 
     agreed = BooleanField(_l("The people shown agreed to appear on our public pages"))
     face_note = TextAreaField(_l("How they agreed (kept in the audit log)"))
+
+
+class FaceNoPersonForm(Form):
+    """Show a photo in which the check found no face: staff looked and confirm on purpose that
+    no person can be recognised in it (the service refuses an unticked box in words)."""
+
+    looked = BooleanField(_l("I have looked: no person can be recognized in this photo"))
+
+
+class FaceMarkForm(Form):
+    """An area staff saw a person in, in percent of the photo, to blur (the service checks the
+    numbers and says what is wrong in words)."""
+
+    left = StringField(_l("From the left edge (%)"))
+    top = StringField(_l("From the top edge (%)"))
+    width = StringField(_l("Width (%)"))
+    height = StringField(_l("Height (%)"))

@@ -22,6 +22,8 @@ from tracker.core.images import (
 
 __all__ = ["ALT_MAX", "EXTENSIONS", "MAX_UPLOAD_BYTES", "clean_alt_text", "read_upload", "reencode",
            "store_image"]
+from sqlalchemy.orm import defer
+
 from tracker.core.time import utcnow
 from tracker.extensions import db
 from tracker.posts.models import Post, PostImage
@@ -74,41 +76,53 @@ def remove_image(image: PostImage, post: Post) -> None:
 
 
 def held_images(post: Post) -> list[PostImage]:
-    """The post's photos the face check holds (the post cannot be published while any is)."""
-    return [image for image in images_of(post) if image.face_held]
+    """The post's photos waiting for review (the post cannot be published while any is)."""
+    return [image for image in images_of(post) if image.face_awaiting]
+
+
+def review_image(image: PostImage, post: Post, decision: str, values: dict | None = None, *,
+                 actor_label: str | None = None) -> None:
+    """Apply a staff decision (``tracker.core.faces.decide``) to a photo of ``post`` waiting
+    for review: blur the areas found or marked, confirm the person's consent, confirm that no
+    person can be recognised, or mark an area to blur. Audited "post.image_<event>". Raises
+    DomainError (nothing changed) when the photo waits for no such decision. Flushes.
+
+    A blurred photo keeps its name, so the Markdown already pasted into the post still shows
+    it: a photo waiting for review was never served to the public, so no shared cache can hold
+    the unblurred one.
+    """
+    _own(image, post)
+    done = faces.decide(image, image.data, image.content_type, decision, values)
+    if done.data is not None:
+        image.data, image.byte_size = done.data, len(done.data)
+    post.updated_at = utcnow()
+    db.session.flush()
+    audit.record(f"post.image_{done.event}", post, case_id=audit_case_id(post),
+                 actor_label=actor_label,
+                 before={"image_id": image.id, "token": image.token, **done.before},
+                 after={"image_id": image.id, **done.after})
 
 
 def blur_image(image: PostImage, post: Post) -> None:
-    """Blur the faces found in a held photo of ``post`` (the regions stored with it), check the
-    result again and keep it. Audited "post.image_blurred". Flushes; the caller commits.
-
-    The photo keeps its name, so the Markdown already pasted into the post still shows it: a
-    held photo was never served to the public, so no shared cache can hold the unblurred one.
-    """
-    _own(image, post)
-    if not image.face_held:
-        raise DomainError(_("This photo is not held: there is nothing to blur."), field="photo")
-    before = {"image_id": image.id, "token": image.token, "face_status": image.face_status}
-    data, details = faces.blurred(image, image.data, image.content_type)
-    image.data, image.byte_size = data, len(data)
-    post.updated_at = utcnow()
-    db.session.flush()
-    audit.record("post.image_blurred", post, case_id=audit_case_id(post), before=before,
-                 after={"image_id": image.id, **details})
+    """Blur the areas found in a held photo of ``post`` and check it again (``review_image``)."""
+    review_image(image, post, faces.BLUR)
 
 
 def consent_image(image: PostImage, post: Post, agreed: bool, note: str | None) -> None:
-    """Show a held photo of ``post`` as it is: staff confirm the people shown agreed (box
-    ticked, note required). Audited "post.image_consented" with the note. Flushes."""
-    _own(image, post)
-    if not image.face_held:
-        raise DomainError(_("This photo is not held: there is nothing to confirm."), field="photo")
-    details = faces.consented(image, agreed, note)
-    post.updated_at = utcnow()
-    db.session.flush()
-    audit.record("post.image_consented", post, case_id=audit_case_id(post),
-                 before={"image_id": image.id, "face_status": faces.HELD},
-                 after={"image_id": image.id, **details})
+    """Show a photo of ``post`` as it is: staff confirm the people shown agreed (box ticked,
+    note required; ``review_image``)."""
+    review_image(image, post, faces.CONSENT, {"agreed": agreed, "face_note": note})
+
+
+def awaiting_review() -> list[tuple[Post, PostImage]]:
+    """Every post photo waiting for a staff decision, with its post, oldest first (staff pages;
+    the photos' bytes are not loaded)."""
+    rows = db.session.execute(
+        db.select(Post, PostImage).join(PostImage, PostImage.post_id == Post.id)
+        .where(PostImage.face_status.in_(faces.AWAITING))
+        .options(defer(PostImage.data))
+        .order_by(PostImage.created_at, PostImage.id))
+    return [(post, image) for post, image in rows]
 
 
 def _own(image: PostImage, post: Post) -> None:
@@ -147,7 +161,7 @@ def find_by_filename(name: str) -> PostImage | None:
 
 def is_public(image: PostImage) -> bool:
     """Whether the public may see the image now: its post is published or past its embargo,
-    and the face check lets it be shown (not held)."""
+    and staff decided it may be shown (never a photo waiting for review)."""
     if image.post_id is None or not image.face_showable:
         return False
     post = db.session.get(Post, image.post_id)

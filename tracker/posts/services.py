@@ -384,14 +384,19 @@ def create_post(data: PostInput, *, author_id: int | None, now: datetime | None 
 
 
 def _refuse_held_photos(post: Post) -> None:
-    """A post cannot be published or scheduled while the face check holds one of its photos."""
-    held = db.session.scalar(
-        db.select(db.func.count(PostImage.id))
-        .where(PostImage.post_id == post.id, PostImage.face_status == faces.HELD))
-    if held:
+    """A post cannot be published or scheduled while one of its photos waits for review (a
+    face was found, or nobody has looked at it yet)."""
+    waiting = set(db.session.scalars(
+        db.select(PostImage.face_status)
+        .where(PostImage.post_id == post.id, PostImage.face_status.in_(faces.AWAITING))))
+    if faces.HELD in waiting:
         raise Conflict(_("A photo of this post shows a face and is held. Under “Photos”, blur "
                          "the faces or confirm that the person agreed, then publish."),
                        field="publish")
+    if waiting:
+        raise Conflict(_("A photo of this post has not been reviewed yet. Under “Photos”, look "
+                         "at it and confirm that no person can be recognized (or blur an area), "
+                         "then publish."), field="publish")
 
 
 def update_post(post: Post, data: PostInput, *, now: datetime | None = None) -> Post:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     redirect,
@@ -15,10 +14,9 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from tracker.core import faces
 from tracker.core.access import public, roles
 from tracker.core.errors import DomainError
-from tracker.core.forms import FaceBlurForm, FaceConsentForm, apply_error
+from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale, language_url
 from tracker.core.time import utcnow, zone_name
 from tracker.core.transactions import transaction
@@ -27,7 +25,7 @@ from tracker.posts import images, services
 from tracker.posts.forms import PhotoForm, PostForm, post_form_data
 from tracker.posts.freshness import post_fingerprint
 from tracker.posts.models import PUBLISHED, SCHEDULED, Post, PostImage
-from tracker.web import pagecache
+from tracker.web import pagecache, photo_review
 from tracker.web.templating import local_datetime
 
 bp = Blueprint("posts", __name__)
@@ -80,8 +78,9 @@ def _render_post(post: Post) -> str:
 def image(filename: str):
     """A post photo by its random name (``<token>.jpg`` or ``.png``).
 
-    The public sees it once its post is public (published, or embargo passed); signed-in staff
-    see any photo, in responses no shared cache may keep. Anything else is a 404.
+    The public sees it once its post is public (published, or embargo passed) and staff decided
+    it may be shown (never while it waits for review); signed-in staff see any photo, in
+    responses no shared cache may keep. Anything else is a 404.
     """
     found = images.find_by_filename(filename)
     if found is None:
@@ -92,10 +91,7 @@ def image(filename: str):
         cache_control = "private, no-store"
     else:
         abort(404)
-    response = Response(found.data, mimetype=found.content_type)
-    response.headers["Cache-Control"] = cache_control
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return photo_review.image_response(found.data, found.content_type, cache_control)
 
 
 # --- staff -----------------------------------------------------------------------------------
@@ -221,11 +217,12 @@ def staff_photo(slug: str):
             if stored.face_held:
                 flash(_("The photo shows a face, so it is held: blur the faces or confirm that "
                         "the person agreed before the post can be published."), "warning")
-                return redirect(url_for("posts.staff_photo_review", slug=post.slug,
-                                        image_id=stored.id))
-            flash(_("Photo added as %(name)s: paste its Markdown into the text.",
-                    name=images.filename(stored)), "success")
-            return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
+            else:
+                flash(_("Photo added as %(name)s. Look at it before it is shown: the face check "
+                        "found no face, but it misses some.", name=images.filename(stored)),
+                      "warning")
+            return redirect(url_for("posts.staff_photo_review", slug=post.slug,
+                                    image_id=stored.id))
     post = _staff_post(slug)
     return _render_form(_post_form(post), post, photo_form=photo_form, code=422)
 
@@ -244,7 +241,7 @@ def staff_remove_photo(slug: str, image_id: int):
     return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
 
 
-# --- the face check's review of a held photo (tracker.core.faces) ------------------------------
+# --- the review of a photo before the public may see it (tracker.web.photo_review) -----------
 
 
 def _staff_image(slug: str, image_id: int) -> tuple[Post, PostImage]:
@@ -255,76 +252,44 @@ def _staff_image(slug: str, image_id: int) -> tuple[Post, PostImage]:
     return post, found
 
 
-def _render_review(post: Post, found: PostImage, consent_form=None, code: int = 200):
-    return render_template(
-        "staff/photo_review.html",
-        title=_("Photo of “%(title)s”", title=post.title),
-        photo=found,
+def _photo_under_review(slug: str, image_id: int) -> photo_review.PhotoUnderReview:
+    """A post's photo as the shared review (tracker.web.photo_review) sees it; 404 unless it
+    is a photo of that post."""
+    post, found = _staff_image(slug, image_id)
+
+    def url(name: str) -> str:
+        if name == "review":
+            return url_for("posts.staff_photo_review", slug=post.slug, image_id=found.id)
+        return url_for("posts.staff_photo_decide", slug=post.slug, image_id=found.id,
+                       decision=name)
+
+    return photo_review.PhotoUnderReview(
+        photo=found, data=found.data, content_type=found.content_type,
+        title=_("Photo of “%(title)s”", title=post.title), url=url,
         image_url=lambda kind: url_for("posts.staff_photo_image", slug=post.slug,
                                        image_id=found.id, kind=kind),
-        blur_url=url_for("posts.staff_photo_blur", slug=post.slug, image_id=found.id),
-        consent_url=url_for("posts.staff_photo_consent", slug=post.slug, image_id=found.id),
         back_url=url_for("posts.staff_edit", slug=post.slug) + "#photos",
-        blur_form=FaceBlurForm(), consent_form=consent_form or FaceConsentForm(),
-    ), code
+        apply=lambda decision, values: images.review_image(found, post, decision, values))
 
 
 @bp.route("/staff/posts/<slug>/photos/<int:image_id>/review")
 @roles(*STAFF)
 def staff_photo_review(slug: str, image_id: int):
-    """A held photo: the faces found, the blurred preview, and the two ways to release it."""
-    return _render_review(*_staff_image(slug, image_id))
+    """The photo and what it waits for: confirm no person can be recognised, mark an area to
+    blur, blur the areas found, or confirm the person's consent."""
+    return photo_review.render(_photo_under_review(slug, image_id))
 
 
 @bp.route("/staff/posts/<slug>/photos/<int:image_id>/<kind>.img")
 @roles(*STAFF)
 def staff_photo_image(slug: str, image_id: int, kind: str):
     """The faces found framed ("boxes") or blurred as the blur would write it ("preview")."""
-    _post, found = _staff_image(slug, image_id)
-    if kind not in faces.REVIEW_KINDS:
-        abort(404)
-    data = faces.review_image(found, found.data, found.content_type, kind)
-    response = Response(data, mimetype=found.content_type if kind == "preview" else "image/jpeg")
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return photo_review.review_image(_photo_under_review(slug, image_id), kind)
 
 
-@bp.route("/staff/posts/<slug>/photos/<int:image_id>/blur", methods=["POST"])
+@bp.route(f"/staff/posts/<slug>/photos/<int:image_id>/<any({photo_review.ROUTE_DECISIONS}):decision>",
+          methods=["POST"])
 @roles(*STAFF)
-def staff_photo_blur(slug: str, image_id: int):
-    """Blur the faces found as previewed, then check the photo again (audited)."""
-    post, found = _staff_image(slug, image_id)
-    if not FaceBlurForm().validate_on_submit():
-        abort(400)
-    try:
-        with transaction():
-            images.blur_image(found, post)
-            held = found.face_held
-    except DomainError as exc:
-        flash(exc.reason, "error")
-        return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
-    if held:
-        flash(_("The check still finds a face: look at the new boxes and blur again, or confirm "
-                "that the person agreed."), "warning")
-        return redirect(url_for("posts.staff_photo_review", slug=post.slug, image_id=found.id))
-    flash(_("The faces are blurred; the photo can be shown."), "success")
-    return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
-
-
-@bp.route("/staff/posts/<slug>/photos/<int:image_id>/consent", methods=["POST"])
-@roles(*STAFF)
-def staff_photo_consent(slug: str, image_id: int):
-    """Show a held photo as it is: the person agreed (box and note required; audited)."""
-    post, found = _staff_image(slug, image_id)
-    form = FaceConsentForm()
-    if form.validate_on_submit():
-        try:
-            with transaction():
-                images.consent_image(found, post, bool(form.agreed.data), form.face_note.data)
-        except DomainError as exc:
-            apply_error(form, exc)
-        else:
-            flash(_("Noted: the photo is shown as it is."), "success")
-            return redirect(url_for("posts.staff_edit", slug=post.slug) + "#photos")
-    return _render_review(*_staff_image(slug, image_id), consent_form=form, code=422)
+def staff_photo_decide(slug: str, image_id: int, decision: str):
+    """A decision about the photo (audited): blur, consent, no-person or mark."""
+    return photo_review.decide(_photo_under_review(slug, image_id), decision)

@@ -6,7 +6,6 @@ import json
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -37,10 +36,10 @@ from tracker.cases.forms import (
     UnpublishForm,
 )
 from tracker.cases.models import Beneficiary, RescueCase
-from tracker.core import confirm, faces
+from tracker.core import confirm
 from tracker.core.access import public, roles
 from tracker.core.errors import Conflict, DomainError
-from tracker.core.forms import FaceBlurForm, FaceConsentForm, apply_error
+from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale
 from tracker.core.images import read_upload
 from tracker.core.links import public_url
@@ -49,10 +48,11 @@ from tracker.core.time import current_fiscal_year, local_today
 from tracker.core.transactions import transaction
 from tracker.donations import services as donation_services
 from tracker.extensions import db
+from tracker.posts import images as post_images
 from tracker.posts.services import recent_visible_posts, visible_posts_for_case
 from tracker.reports.services import year_summary
 from tracker.site.public import case_fingerprint, listing_fingerprint
-from tracker.web import pagecache, security
+from tracker.web import pagecache, photo_review, security
 
 bp = Blueprint("cases", __name__)
 staff_bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -227,7 +227,22 @@ def dashboard():
         "staff/dashboard.html", cases=cases, progress=progress,
         attention=services.needs_attention(cases, progress),
         pending_approvals=budget_services.pending_count(),
+        photos_awaiting=photos_awaiting_review(),
     )
+
+
+def photos_awaiting_review() -> list[tuple[str, object, str]]:
+    """Every photo that could reach a public page and waits for a staff decision (covers, then
+    post photos, oldest first): what it is in words, the photo, the address of its review."""
+    found: list[tuple[str, object, str]] = [
+        (_("Cover photo of “%(title)s”", title=case.public_title), cover,
+         url_for("staff.cover_review", case_id=case.id))
+        for case, cover in covers.awaiting_review()]
+    found += [
+        (_("Photo of “%(title)s”", title=post.title), image,
+         url_for("posts.staff_photo_review", slug=post.slug, image_id=image.id))
+        for post, image in post_images.awaiting_review()]
+    return found
 
 
 @staff_bp.route("/cases/new", methods=["GET", "POST"])
@@ -538,20 +553,14 @@ def unpublish(case_id: int):
 PUBLIC_IMAGE_CACHE = "public, max-age=31536000, immutable"
 
 
-def _image_response(data: bytes, mimetype: str, cache_control: str) -> Response:
-    response = Response(data, mimetype=mimetype)
-    response.headers["Cache-Control"] = cache_control
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
 @bp.route("/cases/<slug>/cover/<name>")
 @public
 def cover(slug: str, name: str):
     """A public case's cover in one size (``<token>-card.jpg`` or ``<token>-page.jpg``).
 
-    404 unless the case is public and the face check lets the photo be shown: a hidden case's
-    cover answers like one that never existed, whoever asks (staff look at it on the staff page).
+    404 unless the case is public and staff decided the photo may be shown: a hidden case's
+    cover, or one waiting for review, answers like one that never existed, whoever asks (staff
+    look at it on the staff page).
     """
     stem, dot, ext = name.rpartition(".")
     token, dash, size = stem.rpartition("-")
@@ -560,27 +569,15 @@ def cover(slug: str, name: str):
     found = covers.find_public(slug, token)
     if found is None:
         abort(404)
-    return _image_response(found.data if size == "page" else found.card_data, "image/jpeg",
-                           PUBLIC_IMAGE_CACHE)
-
-
-def _render_cover_review(case: RescueCase, cover_row, *, consent_form=None, code: int = 200):
-    return render_template(
-        "staff/photo_review.html",
-        title=_("Cover photo of “%(title)s”", title=case.public_title),
-        photo=cover_row,
-        image_url=lambda kind: url_for("staff.cover_image", case_id=case.id, kind=kind),
-        blur_url=url_for("staff.cover_blur", case_id=case.id),
-        consent_url=url_for("staff.cover_consent", case_id=case.id),
-        back_url=url_for("staff.case_detail", case_id=case.id) + "#cover",
-        blur_form=FaceBlurForm(), consent_form=consent_form or FaceConsentForm(),
-    ), code
+    return photo_review.image_response(found.data if size == "page" else found.card_data,
+                                       "image/jpeg", PUBLIC_IMAGE_CACHE)
 
 
 @staff_bp.route("/cases/<int:case_id>/cover", methods=["POST"])
 @roles(*STAFF)
 def cover_upload(case_id: int):
-    """Upload (or replace) the case's cover; a photo with a face is held for review."""
+    """Upload (or replace) the case's cover, then review it: nothing is shown publicly before
+    staff decide (a face found or not)."""
     case = _staff_case(case_id)
     form = CoverForm()
     if form.validate_on_submit():
@@ -595,9 +592,10 @@ def cover_upload(case_id: int):
             if held:
                 flash(_("The photo shows a face, so it is held: blur the faces or confirm that "
                         "the person agreed before it is shown."), "warning")
-                return redirect(url_for("staff.cover_review", case_id=case.id))
-            flash(_("Cover photo saved."), "success")
-            return redirect(url_for("staff.case_detail", case_id=case.id) + "#cover")
+            else:
+                flash(_("Cover photo saved. Look at it before it is shown: the face check "
+                        "found no face, but it misses some."), "warning")
+            return redirect(url_for("staff.cover_review", case_id=case.id))
     return _render_detail(_staff_case(case_id), cover_form=form, code=422)
 
 
@@ -614,68 +612,49 @@ def cover_remove(case_id: int):
     return redirect(url_for("staff.case_detail", case_id=case.id) + "#cover")
 
 
-@staff_bp.route("/cases/<int:case_id>/cover/review")
-@roles(*STAFF)
-def cover_review(case_id: int):
-    """A held cover: the faces found, the blurred preview, and the two ways to release it."""
+def _cover_under_review(case_id: int) -> photo_review.PhotoUnderReview:
+    """The case's cover as the shared review (tracker.web.photo_review) sees it; 404 when the
+    case or its cover does not exist."""
     case = _staff_case(case_id)
     found = covers.cover_of(case)
     if found is None:
         abort(404)
-    return _render_cover_review(case, found)
+
+    def url(name: str) -> str:
+        if name == "review":
+            return url_for("staff.cover_review", case_id=case.id)
+        return url_for("staff.cover_decide", case_id=case.id, decision=name)
+
+    return photo_review.PhotoUnderReview(
+        photo=found, data=found.data, content_type="image/jpeg",
+        title=_("Cover photo of “%(title)s”", title=case.public_title), url=url,
+        image_url=lambda kind: url_for("staff.cover_image", case_id=case.id, kind=kind),
+        back_url=url_for("staff.case_detail", case_id=case.id) + "#cover",
+        apply=lambda decision, values: covers.review_cover(case, decision, values))
+
+
+@staff_bp.route("/cases/<int:case_id>/cover/review")
+@roles(*STAFF)
+def cover_review(case_id: int):
+    """The cover and what it waits for: confirm no person can be recognised, mark an area to
+    blur, blur the areas found, or confirm the person's consent."""
+    return photo_review.render(_cover_under_review(case_id))
 
 
 @staff_bp.route("/cases/<int:case_id>/cover/<kind>.jpg")
 @roles(*STAFF)
 def cover_image(case_id: int, kind: str):
     """The cover as staff see it: as stored ("page"), the faces framed ("boxes") or blurred as
-    the blur would write it ("preview"). Never kept by any cache."""
-    found = covers.cover_of(_staff_case(case_id))
-    if found is None or kind not in ("page", *faces.REVIEW_KINDS):
-        abort(404)
-    data = found.data if kind == "page" else faces.review_image(found, found.data, "image/jpeg",
-                                                                kind)
-    return _image_response(data, "image/jpeg", "private, no-store")
+    the blur would write it ("preview"). Never kept by any cache; 404 without a cover."""
+    place = _cover_under_review(case_id)
+    if kind == "page":
+        return photo_review.image_response(place.data, "image/jpeg", "private, no-store")
+    return photo_review.review_image(place, kind)
 
 
-@staff_bp.route("/cases/<int:case_id>/cover/blur", methods=["POST"])
+@staff_bp.route(f"/cases/<int:case_id>/cover/<any({photo_review.ROUTE_DECISIONS}):decision>",
+                methods=["POST"])
 @roles(*STAFF)
-def cover_blur(case_id: int):
-    """Blur the faces found in the held cover as previewed, then check it again (audited)."""
-    case = _staff_case(case_id)
-    if not FaceBlurForm().validate_on_submit():
-        abort(400)
-    try:
-        with transaction():
-            found = covers.blur_cover(case)
-            held = found.face_held
-    except DomainError as exc:
-        flash(exc.reason, "error")
-        return redirect(url_for("staff.case_detail", case_id=case.id) + "#cover")
-    if held:
-        flash(_("The check still finds a face: look at the new boxes and blur again, or confirm "
-                "that the person agreed."), "warning")
-        return redirect(url_for("staff.cover_review", case_id=case.id))
-    flash(_("The faces are blurred; the cover can be shown."), "success")
-    return redirect(url_for("staff.case_detail", case_id=case.id) + "#cover")
-
-
-@staff_bp.route("/cases/<int:case_id>/cover/consent", methods=["POST"])
-@roles(*STAFF)
-def cover_consent(case_id: int):
-    """Show the held cover as it is: the person agreed (box and note required; audited)."""
-    case = _staff_case(case_id)
-    form = FaceConsentForm()
-    if form.validate_on_submit():
-        try:
-            with transaction():
-                covers.consent_cover(case, bool(form.agreed.data), form.face_note.data)
-        except DomainError as exc:
-            apply_error(form, exc)
-        else:
-            flash(_("Noted: the cover is shown as it is."), "success")
-            return redirect(url_for("staff.case_detail", case_id=case.id) + "#cover")
-    found = covers.cover_of(case)
-    if found is None:
-        abort(404)
-    return _render_cover_review(case, found, consent_form=form, code=422)
+def cover_decide(case_id: int, decision: str):
+    """A decision about the cover (audited): blur, consent, no-person or mark."""
+    return photo_review.decide(_cover_under_review(case_id), decision)
