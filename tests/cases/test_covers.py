@@ -31,6 +31,7 @@ from tracker.cases import services as case_services
 from tracker.cases.models import CaseCover
 from tracker.core import faces
 from tracker.core.errors import DomainError
+from tracker.core.images import jpeg_variant
 from tracker.demo.covers import landscape
 from tracker.extensions import db
 from tracker.posts import images
@@ -439,3 +440,20 @@ def test_a_post_photo_with_no_face_found_is_public_only_once_staff_confirm_no_pe
     assert served.status_code == 200 and MARKER.encode() not in served.data
     page = anonymous.get(f"/posts/{post.slug}").text
     assert f'<meta property="og:image" content="http://localhost{name}">' in page
+
+
+def test_small_faces_in_a_large_photo_are_found_at_the_size_they_are_shown():
+    """From the outside try: three faces 140 px wide in a 4000 px photo are about 42 px wide
+    in the 1200 px cover that is shown, and were not looked for at that size (the check read
+    an 800 px copy and skipped faces under 26 px there). The cover as stored is held."""
+    scene = Image.new("RGB", (4000, 2667), (120, 150, 110))
+    face = Image.open(FACE).convert("RGB").resize((140, 140))
+    for n in range(3):
+        scene.paste(face, (1000 * (n + 1) - 70, 1300))
+    out = BytesIO()
+    scene.save(out, "JPEG", quality=90)
+    page, width, _height = jpeg_variant(out.getvalue(), 1200)
+    assert width == 1200
+    status, regions = faces.check(page)
+    assert status == faces.HELD and len(regions) == 3
+    assert all(15 <= w <= 60 for _x, _y, w, _h in regions), regions
