@@ -79,12 +79,19 @@ def sapp(_session_app: Flask, database_url: str, fake: RecordingHTTPClient,
     """An app for this backend (migrated by ``_session_app``) whose Stripe is ``fake``,
     inside an app context; every table is emptied afterwards."""
     app = stripe_app(database_url, fake, MAIL_FILE_DIR=str(mail_dir), MAIL_SERVER=None)
-    with app.app_context():
-        try:
-            yield app
-        finally:
-            db.session.remove()
-            empty_all_tables()
+    try:
+        with app.app_context():
+            try:
+                yield app
+            finally:
+                db.session.remove()
+                empty_all_tables()
+    finally:
+        # only once the test's app context has ended: its teardown sends the mail the test
+        # committed in it (a new pooled connection). Disposed inside, that connection would
+        # stay open in a pool nobody closes, and PostgreSQL's connection would be collected
+        # (a ResourceWarning) during some later test.
+        with app.app_context():
             db.engine.dispose()
 
 
