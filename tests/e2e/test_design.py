@@ -19,9 +19,8 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.factories import give, make_case
-from tracker.cases import covers
+from tracker.cases import covers, workflow
 from tracker.cases import services as case_services
-from tracker.cases import workflow
 from tracker.core.money import Money, format_money
 from tracker.core.time import local_today
 from tracker.demo.covers import landscape_jpeg

@@ -51,7 +51,7 @@ def _presets_form_an_even_grid(page: Page) -> None:
     assert len(boxes) == 4, boxes
     assert max(b[2] for b in boxes) - min(b[2] for b in boxes) < 1, boxes
     rows: dict[int, list[float]] = {}
-    for x, y, _w, height in boxes:
+    for _x, y, _w, height in boxes:
         rows.setdefault(round(y), []).append(height)
     assert len(rows) == 2 and all(len(r) == 2 and max(r) - min(r) < 1 for r in rows.values()), boxes
 
