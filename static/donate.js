@@ -1,7 +1,8 @@
 // The donation form, in two clicks. The currency comes first and only its presets show;
 // typing in "Other amount" selects "Other amount" (the preset clears) and choosing a preset
 // empties the box, so what the donor sees chosen is what they give (the server also lets a
-// typed amount win, for a browser without this script). "Cover the payment fee" says its amount
+// typed amount win, for a browser without this script); the box shows the chosen currency's
+// sign or unit ($ before, 円 after). "Cover the payment fee" says its amount
 // as the amount changes, computed as the server computes it (the percent rounded up to a
 // whole minor unit, plus the currency's fixed fee: integers only). Choosing "Give monthly"
 // marks the email as needed, and so does "I need a tax receipt", which also shows the fields
@@ -87,8 +88,20 @@
         var pick = newRow[oldRow.indexOf(current)] || newRow[1] || newRow[0];
         if (pick) { pick.checked = true; } else if (other) { other.checked = true; }
       }
+      showUnit(currency);
       sayFee();
       showTransfer();
+    }
+
+    // the "other amount" box: the chosen currency's sign or unit around it, an example inside
+    function showUnit(currency) {
+      form.querySelectorAll('.amount-unit[data-unit="prefix"]').forEach(function (el) {
+        el.textContent = currency.dataset.prefix || "";
+      });
+      form.querySelectorAll('.amount-unit[data-unit="suffix"]').forEach(function (el) {
+        el.textContent = currency.dataset.suffix || "";
+      });
+      if (amount && currency.dataset.placeholder) { amount.placeholder = currency.dataset.placeholder; }
     }
 
     // the transfer to our own account: yen, one-off gifts only (the server refuses the others)

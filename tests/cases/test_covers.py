@@ -239,6 +239,35 @@ def test_the_dashboard_lists_every_photo_awaiting_review(client, staff, case):
     assert f'href="/staff/cases/{case.id}/cover/review"' not in page
 
 
+def test_the_covers_description_is_in_the_language_of_the_case_texts_beside_it(client, auth, staff, case):
+    """Staff describe the photo in English (the case's source language). A Japanese page that
+    shows the case's Japanese texts describes it in Japanese from the public title, never in
+    English; a Japanese page that shows the English texts keeps the English, marked lang="en"."""
+    assert upload_cover(client, case.id, jpeg_with_gps(MARKER, (1200, 800)),
+                        alt="A road between green hills").status_code == 302
+    auth.logout()
+    english_alt = 'alt="A road between green hills"'
+    english = client.get(f"/cases/{case.slug}?lang=en").text
+    assert english_alt in english
+    assert '<meta property="og:image:alt" content="A road between green hills">' in english
+    fallback = client.get(f"/cases/{case.slug}?lang=ja").text
+    assert f'{english_alt} lang="en"' in fallback
+    assert f'{english_alt} lang="en"' in client.get("/?lang=ja").text
+
+    case.public_title_ja = "山あいの道"
+    case.public_summary_ja = "二人が安全な場所を目指しています。"
+    case.public_region_ja = "東アジア"
+    db.session.commit()
+    japanese = client.get(f"/cases/{case.slug}?lang=ja").text
+    assert 'alt="「山あいの道」の写真"' in japanese
+    assert '<meta property="og:image:alt" content="「山あいの道」の写真">' in japanese
+    assert "green hills" not in japanese
+    home = client.get("/?lang=ja").text
+    assert 'alt="「山あいの道」の写真"' in home and "green hills" not in home
+    # the English page still has what staff wrote
+    assert english_alt in client.get(f"/cases/{case.slug}?lang=en").text
+
+
 def test_a_hidden_case_cover_answers_404_to_everyone(client, auth, staff, case):
     upload_cover(client, case.id, jpeg_with_gps(MARKER))
     confirm_cover(client, case.id)

@@ -602,3 +602,22 @@ def test_parse_ignores_surrounding_whitespace(code: str, minor: int, pad: str) -
     text = f"{pad}{format_plain(Money(minor, code))}{pad}"
     assume(len(text.strip()) <= 30)
     assert parse_amount(text, code) == Money(minor, code)
+
+
+@pytest.mark.parametrize(
+    ("money", "locale", "expected"),
+    [
+        (Money(2500, "USD"), "en", "$25"),
+        (Money(2550, "USD"), "en", "$25.50"),
+        (Money(25000, "USD"), "ja", "$250"),
+        (Money(5000, "JPY"), "ja", "5,000円"),
+        (Money(5000, "JPY"), "en", "¥5,000"),
+        (Money(1000, "BHD"), "en", "BHD1"),
+        (Money(1001, "BHD"), "en", "BHD1.001"),
+    ],
+)
+def test_format_money_drop_zero_cents(money: Money, locale: str, expected: str) -> None:
+    """Presets write whole amounts without cents; an amount with cents keeps all of them."""
+    assert format_money(money, locale, drop_zero_cents=True) == expected
+    # the default (receipts, ledgers) still shows every decimal
+    assert format_money(Money(2500, "USD"), "en") == "$25.00"

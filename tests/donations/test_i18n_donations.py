@@ -105,8 +105,10 @@ def test_the_donation_form_speaks_japanese_with_yen_as_en(app: Flask, client: Fl
                  "お支払いへ進む", "テストモード — 実際のお金は動きません。",
                  "領収書をこのアドレスにお送りします。"):
         assert text in body, text
-    # the presets in yen as Japanese writes them; dollars keep their sign
-    assert "5,000円</label>" in body and "30,000円</label>" in body and "$50.00</label>" in body
+    # the presets in yen as Japanese writes them; dollars keep their sign (whole amounts
+    # without their cents)
+    assert "5,000円</span></label>" in body and "30,000円</span></label>" in body
+    assert "$50</span></label>" in body and "$50.00" not in body
     assert "¥" not in body
     for english in ("Continue to payment", "Other amount", "Your name", "On the donor wall",
                     "TEST MODE"):
@@ -128,7 +130,7 @@ def test_the_english_form_is_unchanged(app: Flask, client: FlaskClient, case) ->
     assert '<html lang="en">' in page.text
     assert "<title>Give to Six survivors · Rescue Tracker</title>" in page.text
     assert "<h1>Give to: Six survivors</h1>" in page.text
-    assert "¥5,000</label>" in page.text and "5,000円" not in page.text
+    assert "¥5,000</span></label>" in page.text and "5,000円" not in page.text
     assert '<button type="submit" class="primary big">Continue to payment</button>' in page.text
     assert "List my gift as “Anonymous”" in page.text
 

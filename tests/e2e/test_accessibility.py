@@ -19,6 +19,7 @@ from tests.e2e.conftest import DESKTOP, PHONE, axe_violations, sign_in
 from tests.factories import give, make_case
 from tracker.cases import services as case_services
 from tracker.cases import workflow
+from tracker.core.money import Money, format_money
 from tracker.core.time import local_today
 from tracker.extensions import db
 from tracker.posts import services as post_services
@@ -166,7 +167,10 @@ def test_a_gift_from_the_case_page_to_the_thanks_by_keyboard_alone(app: Flask, n
     # The first amount preset: Tab lands on the checked radio of the group (Space checks it if none is).
     tab_to("e => e.name === 'preset'", "the amount presets")
     page.keyboard.press("Space")
-    chosen = page.evaluate("() => document.activeElement.closest('label').textContent.trim()")
+    # the amount as the checkout and the thank-you page write it, with every decimal ($50.00;
+    # the preset itself says $50)
+    code, _sep, minor = page.evaluate("() => document.activeElement.value").partition(":")
+    chosen = format_money(Money(int(minor), code), "en")
     tab_to("e => e.id === 'email'", "the email field")
     page.keyboard.type("keys@example.org")
     tab_to("e => e.id === 'name'", "the name field, back with Shift+Tab", key="Shift+Tab")

@@ -3,8 +3,10 @@ layout holds at phone and desktop widths in both languages, and an open Japanese
 gift with the server's own Japanese wording and money format (5,000円), without a reload.
 
 Most donors arrive from a shared link on a phone, so on a 390 px screen the case page shows the
-title, the story, both progress bars and the button to give before anything else (status and
-region, the people, the budget, the donor wall, the posts, the share links).
+title, the photo, both progress bars and the button to give, on the first screen, before anything
+else (the story, status and region, the people, the budget, the donor wall, the posts, the share
+links), as donation sites do. On a desktop the photo heads the story's column and the button
+stays beside it, on the first screen too.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.factories import give, make_case
+from tracker.cases import covers, workflow
 from tracker.cases import services as case_services
-from tracker.cases import workflow
 from tracker.core.money import Money, format_money
 from tracker.core.time import local_today
+from tracker.demo.covers import landscape_jpeg
 from tracker.extensions import db
 from tracker.posts import services as post_services
 
@@ -39,6 +42,8 @@ def case_with_everything(slug: str) -> int:
     """A case with a story, people (one safe), money from two donors and a linked update."""
     case = make_case(slug, people=3, status=workflow.IN_PROGRESS, public_title="Six in the valley",
                      public_summary=LONG_STORY)
+    # a drawn landscape as the cover, 960x640 as the demo's (clear of faces, so shown)
+    covers.store_cover(case, landscape_jpeg(7), "Hills under the sky", None)
     give(case, 120_000, name="Earlier donor")
     give(case, 30_000)
     first = min(case.beneficiaries, key=lambda p: p.id)
@@ -73,7 +78,7 @@ def no_sideways_scrolling(page: Page) -> None:
 
 
 @pytest.mark.parametrize("language", ["en", "ja"])
-def test_on_a_phone_the_case_page_leads_with_story_progress_and_the_give_button(
+def test_on_a_phone_the_case_page_leads_with_photo_progress_and_the_give_button(
     app: Flask, new_context, snap, language: str,  # noqa: ANN001
 ) -> None:
     slug = f"e2e-lead-{language}"
@@ -85,19 +90,20 @@ def test_on_a_phone_the_case_page_leads_with_story_progress_and_the_give_button(
 
     lead = {
         "title": box(page, f"{CASE_PAGE} h1"),
-        "story": box(page, f"{CASE_PAGE} .case-story"),
+        "photo": box(page, f"{CASE_PAGE} img.case-cover"),
         "money bar": box(page, f"{CASE_PAGE} .progress.money progress"),
         "people bar": box(page, f"{CASE_PAGE} .progress.people progress"),
         "give button": box(page, f"{CASE_PAGE} .donate-cta a.button"),
     }
     rest = {
+        "story": box(page, f"{CASE_PAGE} .case-story"),
         "status and region": box(page, f"{CASE_PAGE} .case-details"),
         "people": box(page, f"{CASE_PAGE} table.people"),
         "posts": box(page, f"{CASE_PAGE} .post-list"),
         "share links": box(page, f"{CASE_PAGE} .share"),
     }
-    # The story first, then the bars, then the button, then everything else.
-    order = ["title", "story", "money bar", "people bar", "give button"]
+    # The photo first, then the bars, then the button, then everything else.
+    order = ["title", "photo", "money bar", "people bar", "give button"]
     for above, below in zip(order, order[1:], strict=False):
         assert lead[above]["y"] + lead[above]["height"] <= lead[below]["y"] + 0.5, (above, below, lead)
     lead_bottom = max(b["y"] + b["height"] for b in lead.values())
@@ -106,6 +112,8 @@ def test_on_a_phone_the_case_page_leads_with_story_progress_and_the_give_button(
     # One column: the lead is as wide as the content, and nothing makes the page scroll sideways.
     assert lead["give button"]["width"] >= PHONE["width"] * 0.75, lead["give button"]
     assert lead["give button"]["height"] >= MIN_TAP_PX, lead["give button"]
+    # ... and the whole button is on the first screen, under the photo
+    assert lead["give button"]["y"] + lead["give button"]["height"] <= PHONE["height"], lead
     no_sideways_scrolling(page)
 
     # The bars keep their words: visible text and the bars' own labels, in the page's language.
@@ -132,11 +140,18 @@ def test_on_a_desktop_the_progress_and_the_give_button_stay_beside_the_story(
     page = new_context(viewport=DESKTOP, locale=language).new_page()
     page.goto(f"/cases/{slug}")
     story = box(page, f"{CASE_PAGE} .case-story")
+    photo = box(page, f"{CASE_PAGE} img.case-cover")
     support = box(page, f"{CASE_PAGE} .case-support")
     button = box(page, f"{CASE_PAGE} .donate-cta a.button")
     assert support["x"] >= story["x"] + story["width"], (story, support)
     assert support["y"] < story["y"] + story["height"], "the side column starts beside the story"
+    # the photo heads the story's column, beside the box with the button, not across both
+    assert photo["x"] + photo["width"] <= support["x"], (photo, support)
+    assert support["y"] <= photo["y"] + 0.5, (photo, support)
     assert button["y"] + button["height"] <= DESKTOP["height"], "the give button is in the first screen"
+    # never shown wider than its file (960 px): a blown-up photo looks soft
+    file_width = int(page.locator(f"{CASE_PAGE} img.case-cover").get_attribute("width"))
+    assert file_width == 960 and photo["width"] <= file_width, photo
     assert button["height"] >= MIN_TAP_PX
     no_sideways_scrolling(page)
 
@@ -161,6 +176,12 @@ def test_the_home_page_shows_cards_with_both_bars_and_a_give_link(
             found = give_link.bounding_box()
             assert found is not None and found["height"] >= MIN_TAP_PX, found
         no_sideways_scrolling(page)
+        if size is DESKTOP:
+            # two cards take the width of the page, not two columns of three with one empty
+            listed = box(page, "ul.case-list:not(.compact)")
+            last = cards.nth(1).bounding_box()
+            assert last is not None
+            assert last["x"] + last["width"] >= listed["x"] + listed["width"] * 0.85, (listed, last)
         # The header (brand, main links, language picker) fits the screen.
         header = page.locator("header.site-header").bounding_box()
         assert header is not None and header["width"] <= size["width"]

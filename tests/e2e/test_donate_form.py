@@ -43,6 +43,26 @@ def _visible_presets(page: Page) -> list[str]:
         "els => els.map(e => e.value)")
 
 
+def _presets_form_an_even_grid(page: Page) -> None:
+    """Every preset is the same box: one width, and the boxes side by side equally tall
+    (a preset with a note is not wider than one without)."""
+    boxes = page.locator(".preset-group:not([hidden]) label.preset").evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })")
+    assert len(boxes) == 4, boxes
+    assert max(b[2] for b in boxes) - min(b[2] for b in boxes) < 1, boxes
+    rows: dict[int, list[float]] = {}
+    for _x, y, _w, height in boxes:
+        rows.setdefault(round(y), []).append(height)
+    assert len(rows) == 2 and all(len(r) == 2 and max(r) - min(r) < 1 for r in rows.values()), boxes
+
+
+def _amount_unit(page: Page) -> tuple[str, str, str]:
+    """What the "other amount" box shows before and after it, and inside it while empty."""
+    prefix = page.locator('.amount-unit[data-unit="prefix"]').inner_text()
+    suffix = page.locator('.amount-unit[data-unit="suffix"]').inner_text()
+    return prefix, suffix, page.locator("#amount").get_attribute("placeholder") or ""
+
+
 def test_yen_first_in_japanese_then_dollars_and_a_covered_gift_through_the_sandbox(
     app: Flask, case, new_context, snap  # noqa: ANN001
 ) -> None:
@@ -53,8 +73,10 @@ def test_yen_first_in_japanese_then_dollars_and_a_covered_gift_through_the_sandb
     dollars = page.get_by_role("radio", name="米ドル", exact=True)
     expect(yen).to_be_checked()
     assert _visible_presets(page) == ["JPY:3000", "JPY:5000", "JPY:10000", "JPY:30000"]
-    expect(page.get_by_label("$50.00")).to_be_hidden()
+    expect(page.get_by_label("$50")).to_be_hidden()
     expect(page.get_by_label("5,000円", exact=True)).to_be_checked()
+    _presets_form_an_even_grid(page)
+    assert _amount_unit(page) == ("", "円", "例：2,000")
     _no_sideways_scrolling(page)
     found = axe_violations(page)
     assert not found, str(found)
@@ -63,8 +85,10 @@ def test_yen_first_in_japanese_then_dollars_and_a_covered_gift_through_the_sandb
     # dollars: only dollar presets, the same place in the row chosen
     dollars.check()
     assert _visible_presets(page) == ["USD:2500", "USD:5000", "USD:10000", "USD:25000"]
-    expect(page.get_by_label("$50.00", exact=True)).to_be_checked()
+    expect(page.get_by_label("$50", exact=True)).to_be_checked()
     expect(page.get_by_label("5,000円", exact=True)).to_be_hidden()
+    _presets_form_an_even_grid(page)
+    assert _amount_unit(page) == ("$", "", "例：20")
 
     # back to yen; the fee says its amount as the amount changes
     yen.check()
@@ -128,6 +152,10 @@ def test_english_opens_in_dollars_and_says_the_fee_in_cents(
     expect(page.get_by_role("radio", name="US Dollar", exact=True)).to_be_checked()
     assert _visible_presets(page) == ["USD:2500", "USD:5000", "USD:10000", "USD:25000"]
     expect(page.locator('label[for="cover_fee"]')).to_have_text("Add $1.80 to cover the payment fee")
+    # whole dollars on the presets, without cents
+    assert page.locator(".preset-group:not([hidden]) .preset-amount").all_inner_texts() == [
+        "$25", "$50", "$100", "$250"]
+    assert _amount_unit(page) == ("$", "", "e.g. 20")
     page.locator("#amount").fill("10.50")
     expect(page.locator('label[for="cover_fee"]')).to_have_text("Add $0.38 to cover the payment fee")
     page.get_by_label("Give monthly").check()

@@ -356,3 +356,15 @@ def test_donor_name_and_message_are_escaped_on_the_case_page(client, app) -> Non
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
     assert len(DONOR_PAYLOADS) >= 10
+
+
+def test_keeping_hyphenated_words_whole_escapes_the_rest() -> None:
+    """The footer's legal name keeps "Non-profit" on one line; whatever else an admin typed
+    stays text."""
+    from tracker.web.templating import keep_hyphenated
+
+    assert str(keep_hyphenated("Certified Non-profit Corp.")) == (
+        'Certified <span class="nowrap">Non-profit</span> Corp.')
+    shown = str(keep_hyphenated('<script>x-y</script> "a-b" & c'))
+    assert "<script>" not in shown and "&lt;script&gt;" in shown and "&amp; c" in shown
+    assert '<span class="nowrap">x-y</span>' in shown and '<span class="nowrap">a-b</span>' in shown

@@ -22,6 +22,7 @@ from sqlalchemy.orm import defer
 
 from tracker import audit
 from tracker.cases.models import CaseCover, RescueCase
+from tracker.cases.texts import SOURCE_LANGUAGE, CaseText
 from tracker.core import faces
 from tracker.core.errors import DomainError
 from tracker.core.images import clean_alt_text, jpeg_variant, reencode
@@ -49,6 +50,16 @@ class PublicCover:
     height: int
     card_width: int
     card_height: int
+
+    def alt_in(self, text: CaseText) -> str:
+        """The photo's description beside ``text`` (the case's texts as the page shows them):
+        the one staff wrote, in the case's source language (English), when the page shows the
+        case in that language; else a description in the page's language made of the case's
+        public title (「…」の写真), so a screen reader never reads English on a Japanese page.
+        Only public texts: never anything staff noted about the photo."""
+        if text.language == SOURCE_LANGUAGE:
+            return self.alt_text
+        return _("Photo: %(title)s", title=text.title)
 
 
 def cover_of(case: RescueCase) -> CaseCover | None:

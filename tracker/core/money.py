@@ -317,17 +317,24 @@ def format_plain(money: Money) -> str:
 _SUFFIX_UNITS: Final[dict[tuple[str, str], str]] = {("ja", "JPY"): "円"}
 
 
-def format_money(money: Money, locale: str = "en") -> str:
+def format_money(money: Money, locale: str = "en", *, drop_zero_cents: bool = False) -> str:
     """Return ``money`` formatted for people in ``locale``: '¥5,000', '5,000円' (ja), '$50.50'.
 
     Babel supplies the symbol and layout, but the number of decimals is forced to the ISO
     exponent: Babel's own (CLDR) precision would show e.g. IDR without its two decimals,
     which would hide part of the amount.
+
+    ``drop_zero_cents`` writes a whole amount without its decimals ('$25' for $25.00; $25.50
+    keeps them): for choices such as the give form's presets, never for receipts or ledgers,
+    which always show every decimal.
     """
     places = _EXPONENTS[money.currency]
+    if drop_zero_cents and places and money.amount_minor % 10**places == 0:
+        places = 0
     unit = _SUFFIX_UNITS.get((_base_language(locale), money.currency))
     if unit:
-        return _plain_digits(money, group=True) + unit
+        digits = _plain_digits(money, group=True)
+        return (digits.partition(".")[0] if places == 0 else digits) + unit
     pattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
     pattern.frac_prec = (places, places)
     amount = money.to_decimal()

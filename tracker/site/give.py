@@ -28,7 +28,7 @@ from tracker.core.access import public
 from tracker.core.errors import DomainError
 from tracker.core.forms import apply_error
 from tracker.core.i18n import current_locale, language
-from tracker.core.money import Money, exponent, format_money, parse_amount
+from tracker.core.money import Money, exponent, format_money, format_plain, parse_amount
 from tracker.core.transactions import transaction
 from tracker.donations import pledges, receipts, services
 from tracker.donations import recording as payments
@@ -75,7 +75,7 @@ def _form() -> DonationForm:
     currencies = current_app.config["TRACKER_CURRENCIES"]
     form = DonationForm()
     locale = current_locale()
-    labels = {(c, m): format_money(Money(m, c), locale) for c in currencies
+    labels = {(c, m): format_money(Money(m, c), locale, drop_zero_cents=True) for c in currencies
               for m in services.PRESETS.get(c, ())}
     names = {c: get_currency_name(c, locale=locale) for c in currencies}
     form.configure(names, services.PRESETS, labels)
@@ -309,7 +309,8 @@ def _render_give(case: RescueCase | None, form: DonationForm) -> str:
 def _fee_terms(locale: str) -> dict:
     """What the page's script needs to say the payment fee live, the same as the server computes
     it (``services.card_fee_cover``): the percent as a fraction, and per currency its fixed
-    fee, decimals and how an amount is written around its digits (¥1,080 / 1,080円 / $0.90)."""
+    fee, decimals and how an amount is written around its digits (¥1,080 / 1,080円 / $0.90),
+    which the "other amount" box also shows around it, with an example amount in it."""
     config = current_app.config
     numerator, denominator = Decimal(config["TRACKER_CARD_FEE_PERCENT"]).as_integer_ratio()
     currencies = {}
@@ -318,8 +319,12 @@ def _fee_terms(locale: str) -> dict:
         zero = "0." + "0" * places if places else "0"
         written = format_money(Money(0, code), locale)
         prefix, _sep, suffix = written.partition(zero)
+        # what the "other amount" box shows greyed as an example: 2,000 (yen), 20 (dollars)
+        example = format_plain(Money(2000 if places == 0 else 20 * 10**places, code))
         currencies[code] = {"places": places, "prefix": prefix, "suffix": suffix,
-                            "fixed": config["TRACKER_CARD_FEE_FIXED"].get(code, 0)}
+                            "fixed": config["TRACKER_CARD_FEE_FIXED"].get(code, 0),
+                            "placeholder": _("e.g. %(amount)s", amount=example.removesuffix(
+                                "." + "0" * places) if places else example)}
     percent = format(Decimal(config["TRACKER_CARD_FEE_PERCENT"]).normalize(), "f")
     return {"numerator": numerator, "denominator": denominator * 100, "percent": percent,
             "currencies": currencies}

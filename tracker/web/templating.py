@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import date, datetime
 
 import markdown as markdown_lib
 import nh3
 from babel.dates import format_date
 from flask import Flask
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from tracker.core.i18n import current_locale
 from tracker.core.money import Money, currency_words, format_money, format_rate
@@ -69,6 +70,16 @@ def long_date(value: date | datetime | None) -> str:
     return format_date(value, format="long", locale=current_locale())
 
 
+_HYPHENATED = re.compile(r"\w+(?:-\w+)+")
+
+
+def keep_hyphenated(text: str) -> Markup:
+    """``text`` with each hyphenated word (Non-profit) kept on one line, so a narrow screen
+    never breaks it at its hyphen ("Non- / profit"); the text itself is left as it is."""
+    return Markup(_HYPHENATED.sub(lambda m: f'<span class="nowrap">{m.group(0)}</span>',  # noqa: S704
+                                  str(escape(text))))
+
+
 def init_app(app: Flask) -> None:
     """Register the filters."""
     app.add_template_filter(money_filter, "money")
@@ -79,5 +90,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(plain_excerpt, "excerpt")
     app.add_template_filter(local_datetime, "localtime")
     app.add_template_filter(long_date, "longdate")
+    app.add_template_filter(keep_hyphenated, "keep_hyphenated")
     # the organization's name, logo and footer details (read once per request)
     app.add_template_global(current_identity, "organization")
