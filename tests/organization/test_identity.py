@@ -259,3 +259,10 @@ def test_receipts_name_who_issued_them(app, admin_client, mail_dir):
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert message["From"].addresses[0].display_name == "Hikari Bridge"
     assert "Issued by: Certified NPO Hikari Bridge" in message.get_content()
+
+
+def test_the_demo_pages_call_a_receipt_as_the_mail_and_pdf_do(app):
+    from tracker.demo import organization as demo
+    for text in (demo.PRIVACY_JA, demo.CONTACT_JA, demo.ABOUT_JA):
+        assert "受領証" not in text.replace("寄附金受領証明書", "")
+    assert "領収書" in demo.PRIVACY_JA and "領収書" in demo.CONTACT_JA
