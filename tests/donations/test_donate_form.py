@@ -316,8 +316,9 @@ def test_staff_write_what_each_preset_pays_for_and_the_form_says_it(
                      english)
     japanese = visitor.get(f"/cases/{SLUG}/donate?lang=ja").text
     assert '30,000円 <span class="preset-note">ガイド1人分の費用になります</span>' in japanese
-    # no Japanese written: the English note shows rather than nothing
-    assert '$25.00 <span class="preset-note">buys food for a week</span>' in japanese
+    # no Japanese written: the English note shows rather than nothing, marked as English
+    assert '$25.00 <span class="preset-note" lang="en">buys food for a week</span>' in japanese
+    assert '<span class="preset-note" lang="en">buys food' not in english
     # the general fund has no case and no notes
     assert "preset-note" not in visitor.get("/donate?lang=en").text
 

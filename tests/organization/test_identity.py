@@ -266,3 +266,15 @@ def test_the_demo_pages_call_a_receipt_as_the_mail_and_pdf_do(app):
     for text in (demo.PRIVACY_JA, demo.CONTACT_JA, demo.ABOUT_JA):
         assert "受領証" not in text.replace("寄附金受領証明書", "")
     assert "領収書" in demo.PRIVACY_JA and "領収書" in demo.CONTACT_JA
+
+
+def test_link_previews_name_the_organization_in_the_page_language(app, admin_client):
+    assert save_identity(admin_client).status_code == 302
+    make_case("six-survivors", status=workflow.FUNDRAISING)
+    visitor = app.test_client()
+    english = visitor.get("/cases/six-survivors?lang=en").text
+    assert '<meta property="og:site_name" content="Hikari Bridge">' in english
+    for headers, path in (({}, "/cases/six-survivors?lang=ja"),
+                          ({"Accept-Language": "ja"}, "/cases/six-survivors")):
+        japanese = app.test_client().get(path, headers=headers).text
+        assert '<meta property="og:site_name" content="ひかりの橋">' in japanese, path
