@@ -316,9 +316,10 @@ def test_staff_write_what_each_preset_pays_for_and_the_form_says_it(
                      english)
     japanese = visitor.get(f"/cases/{SLUG}/donate?lang=ja").text
     assert '30,000円</span> <span class="preset-note">ガイド1人分の費用になります</span>' in japanese
-    # no Japanese written: the English note shows rather than nothing (a whole dollar amount
-    # without its cents, as every preset)
-    assert '$25</span> <span class="preset-note">buys food for a week</span>' in japanese
+    # no Japanese written: the English note shows rather than nothing, marked as English (a
+    # whole dollar amount without its cents, as every preset)
+    assert '$25</span> <span class="preset-note" lang="en">buys food for a week</span>' in japanese
+    assert '<span class="preset-note" lang="en">buys food' not in english
     # the general fund has no case and no notes
     assert "preset-note" not in visitor.get("/donate?lang=en").text
 

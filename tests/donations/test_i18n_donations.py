@@ -102,7 +102,7 @@ def test_the_donation_form_speaks_japanese_with_yen_as_en(app: Flask, client: Fl
                  "領収書送付先のメールアドレス（任意）", "メッセージ（任意）", "支援者一覧への掲載",
                  "「匿名」として掲載する", "お名前を掲載する", "掲載しない",
                  "このケースの方々が安全な場所にたどり着いたら、メールでお知らせを受け取る",
-                 "お支払いへ進む", "テストモード — 実際のお金は動きません。",
+                 "お支払いへ進む", "テストモード：実際のお金は動きません。",
                  "領収書をこのアドレスにお送りします。"):
         assert text in body, text
     # the presets in yen as Japanese writes them; dollars keep their sign (whole amounts
@@ -204,7 +204,7 @@ def test_a_japanese_gift_from_form_to_receipt(
     assert checkout.status_code == 200
     # the amount keeps its 円 (one unbreakable piece: 円 never wraps alone onto a line of its own)
     assert '<h1><span class="nowrap">5,000円</span>を支払う</h1>' in checkout.text
-    assert "<strong>テストモード — 実際のお金は動きません。</strong>" in checkout.text
+    assert "<strong>テストモード：実際のお金は動きません。</strong>" in checkout.text
     assert "カード番号" in checkout.text and "キャンセルして戻る" in checkout.text
     assert "Pay " not in main_text(checkout.text)
 
@@ -221,7 +221,7 @@ def test_a_japanese_gift_from_form_to_receipt(
     assert "<h1>ありがとうございます</h1>" in body
     assert "「Six survivors」への<strong>5,000円</strong>のご寄付を確認し、記録しました。" in body
     assert "領収書をメールでお送りしています。" in body
-    assert "テストモード — 実際のお金は動いていません。" in body
+    assert "テストモード：実際のお金は動いていません。" in body
     assert "ケースに戻る" in body
     assert "Thank you" not in body and "confirmed and recorded" not in body
 
@@ -241,7 +241,7 @@ def test_a_japanese_gift_from_form_to_receipt(
     assert "金額：5,000円" in lines
     assert "使途：Six survivors" in lines
     assert f"寄付受付番号：{donation.public_id}" in lines
-    assert "テストモード — 実際のお金は動いていません。" in lines
+    assert "テストモード：実際のお金は動いていません。" in lines
     assert lines[-1] == "この領収書は大切に保管してください。"
     date_line = next(line for line in lines if line.startswith("日付："))
     assert re.fullmatch(r"日付：\d{4}年\d{1,2}月\d{1,2}日", date_line), date_line

@@ -272,3 +272,26 @@ def test_a_long_year_runs_onto_more_pages(app, client, cases):
     assert text.count("Receipt number") >= 2  # the column heads again on the next page
     assert re.search(r"Total in JPY\s*¥61,830", text), text  # 60 * 1,000 + (1 + ... + 60)
     assert donor(AIKO).id
+
+
+def test_a_test_mode_annual_receipt_in_japanese_says_so_in_characters_its_font_has(
+        app, client, cases):
+    flood, _ = cases
+    donation, _ = gift(flood, 5_000, IN_FY2025, email=AIKO, name="田中 愛子", locale="ja")
+    donation.gateway = "sandbox"
+    db.session.commit()
+    sign_in(client, AIKO)
+    text = pdf_text(client.get("/my/annual/2025.pdf?lang=ja").data)
+    assert "テストモード：実際のお金は動いていません。" in text, text
+    assert "\u2014" not in text  # the em dash: not in the Japanese font's map
+
+
+def test_an_em_dash_in_japanese_text_is_set_as_the_cid_fonts_dash(app):
+    from tracker.core.i18n import language
+    from tracker.donors.pdf import _Page
+    with app.test_request_context(), language("ja"):
+        page = _Page("test")
+        page.text(56, "ケース — 東北")
+        page.canvas.save()
+    text = pdf_text(page.buffer.getvalue())
+    assert "ケース ― 東北" in text and "\u2014" not in text

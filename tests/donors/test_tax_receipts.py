@@ -150,3 +150,19 @@ def test_the_fee_a_donor_covered_is_part_of_the_gift_received_and_returned_with_
     assert "-15,540円" in text or "−15,540円" in text   # returned: both shares together
     assert "15,540円" in text.replace("-15,540円", "").replace("−15,540円", "")  # the total
     assert "1,080円" not in text.replace("31,080円", "")   # no separate line for the cover
+
+
+def test_the_addressee_errors_in_japanese_name_the_tax_receipt_once(app: Flask, client,  # noqa: ANN001
+                                                                     case) -> None:
+    gift(case, 10_000, datetime(local_today().year - 1, 3, 1, 3, tzinfo=UTC), email=EMAIL)
+    sign_in(client, EMAIL)
+    client.get("/my/?lang=ja")  # remembered in the language cookie
+    response = set_addressee(client, name="")
+    assert response.status_code == 422
+    assert "寄附金受領証明書の宛名を入力してください。" in response.text
+    assert "領収書の宛名" not in response.text.replace("寄附金受領証明書の宛名", "")
+    # a NUL is refused by the field's own check and by every form's: one message, not two
+    response = set_addressee(client, name="山田\x00太郎")
+    assert response.status_code == 422
+    assert response.text.count("制御文字") == 1, response.text
+    assert donor(EMAIL).tax_name == ""

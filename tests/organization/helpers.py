@@ -14,7 +14,7 @@ IDENTITY = {
     "postal_code": "1510053",
     "address_en": "2-11-3 Yoyogi, Shibuya-ku, Tokyo",
     "address_ja": "東京都渋谷区代々木2-11-3",
-    "corporate_number": "1234567890123",
+    "corporate_number": "5011005001234",
     "certified": "y",
     "certified_on": "2021-04-01",
     "certifying_authority_en": "Tokyo Metropolitan Government",

@@ -18,6 +18,7 @@ from tracker.cases import workflow
 from tracker.donations import receipts
 from tracker.extensions import db
 from tracker.mail import outbox
+from tracker.organization import services
 from tracker.organization.identity import current_identity
 from tracker.organization.models import Organization, OrganizationLogo
 
@@ -86,6 +87,10 @@ def test_an_admin_saves_the_identity_and_every_page_shows_it_at_once(app, admin_
     ({"contact_email": "not an address"}, "Enter an email address like name@example.org."),
     ({"name_en": "", "name_ja": ""}, "Give the organization&#39;s name in at least one language."),
     ({"certified_on": "2021-13-45"}, "Not a valid date value."),
+    # a wrong check digit (the first of the 13): a typo the National Tax Agency's rule catches
+    ({"corporate_number": "1234567890123"}, "check digit does not match"),
+    ({"corporate_number": "9011005009999"}, "check digit does not match"),
+    ({"certified_on": "2099-01-01"}, "The date of the certification cannot be in the future."),
 ])
 def test_bad_input_is_a_form_error_and_saves_nothing(app, admin_client, changes, field_error):
     response = save_identity(admin_client, **changes)
@@ -94,6 +99,38 @@ def test_bad_input_is_a_form_error_and_saves_nothing(app, admin_client, changes,
     assert 'class="error"' in response.text or 'class="form-errors"' in response.text
     assert db.session.get(Organization, 1) is None
     assert _audits("organization.updated") == []
+
+
+@pytest.mark.parametrize("number", [
+    "7000012050002",  # the National Tax Agency's own
+    "1000011000005", "4000012090001", "8000012010038",  # published numbers of national bodies
+    "1011005009999",  # the demo organization's (made up, with its check digit)
+])
+def test_the_corporate_number_check_digit(number):
+    assert services.corporate_number_valid(number)
+    # a digit one off fails the check (0 and 9 weigh the same mod 9: the rule cannot tell them)
+    for place in range(13):
+        digit = int(number[place])
+        changed = number[:place] + str(digit + 1 if digit < 9 else 8) + number[place + 1:]
+        assert not services.corporate_number_valid(changed), changed
+
+
+def test_one_submission_shows_every_field_error_at_once(app, admin_client):
+    response = save_identity(admin_client, certified_on="2021-13-45", postal_code="12-34",
+                             corporate_number="1234567890123", name_en="x" * 121,
+                             contact_email="not an address")
+    assert response.status_code == 422
+    html = response.text
+    for error in ("Not a valid date value.", "Write the postal code as 7 digits",
+                  "check digit does not match", "Field cannot be longer than 120 characters.",
+                  "Enter an email address like name@example.org."):
+        assert html.count(error) == 1, error
+    assert db.session.get(Organization, 1) is None
+
+
+def test_the_demo_identity_is_valid(app):
+    from tracker.demo.organization import IDENTITY
+    assert services.corporate_number_valid(IDENTITY.corporate_number)
 
 
 def test_not_certified_needs_no_date(app, admin_client):
@@ -222,3 +259,22 @@ def test_receipts_name_who_issued_them(app, admin_client, mail_dir):
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert message["From"].addresses[0].display_name == "Hikari Bridge"
     assert "Issued by: Certified NPO Hikari Bridge" in message.get_content()
+
+
+def test_the_demo_pages_call_a_receipt_as_the_mail_and_pdf_do(app):
+    from tracker.demo import organization as demo
+    for text in (demo.PRIVACY_JA, demo.CONTACT_JA, demo.ABOUT_JA):
+        assert "受領証" not in text.replace("寄附金受領証明書", "")
+    assert "領収書" in demo.PRIVACY_JA and "領収書" in demo.CONTACT_JA
+
+
+def test_link_previews_name_the_organization_in_the_page_language(app, admin_client):
+    assert save_identity(admin_client).status_code == 302
+    make_case("six-survivors", status=workflow.FUNDRAISING)
+    visitor = app.test_client()
+    english = visitor.get("/cases/six-survivors?lang=en").text
+    assert '<meta property="og:site_name" content="Hikari Bridge">' in english
+    for headers, path in (({}, "/cases/six-survivors?lang=ja"),
+                          ({"Accept-Language": "ja"}, "/cases/six-survivors")):
+        japanese = app.test_client().get(path, headers=headers).text
+        assert '<meta property="og:site_name" content="ひかりの橋">' in japanese, path

@@ -156,6 +156,23 @@ def test_the_funding_report_in_japanese(director, client: FlaskClient) -> None: 
     assert "22,000円" in "".join(texts(cases, "value"))
 
 
+def test_the_funding_report_in_japanese_shows_the_cases_japanese_titles(
+        director, client: FlaskClient) -> None:  # noqa: ANN001
+    from tracker.cases.models import RescueCase
+    alpha = db.session.scalar(db.select(RescueCase).where(RescueCase.slug == "alpha-zq9"))
+    alpha.public_title_ja = "アルファの6人Zq9"
+    db.session.commit()
+    ja = get(client, f"/reports/{FY}", "ja").text
+    row = re.search(r'<tr data-case="alpha-zq9"><th scope="row">([^<]*)</th>', ja)
+    assert row and row.group(1) == "アルファの6人Zq9", ja
+    assert "Alpha Title Zq9" not in ja  # nor in the chart of cases
+    assert "アルファの6人Zq9" in chart(ja, "ケース別の年度内寄付額")
+    # no Japanese title: the English one, marked as English
+    assert '<tr data-case="bravo-zq9"><th scope="row" lang="en">Bravo Title Zq9</th>' in ja
+    en = get(client, f"/reports/{FY}", "en").text
+    assert '<tr data-case="alpha-zq9"><th scope="row">Alpha Title Zq9</th>' in en
+
+
 def test_the_funding_report_in_english_is_unchanged(director, client: FlaskClient) -> None:  # noqa: ANN001
     en = get(client, f"/reports/{FY}", "en").text
     for text in ("Funding report, fiscal year 2025", "1 September 2025 to the day before "

@@ -88,7 +88,9 @@ class Form(FlaskForm):
         ok = super().validate(extra_validators)
         for field in self:
             if isinstance(field.data, str) and "\x00" in field.data:
-                field.errors = [*field.errors, str(CONTROL_CHARACTERS_ERROR)]
+                # once: a field with NoControlCharacters has already said so
+                if str(CONTROL_CHARACTERS_ERROR) not in field.errors:
+                    field.errors = [*field.errors, str(CONTROL_CHARACTERS_ERROR)]
                 ok = False
         return ok
 

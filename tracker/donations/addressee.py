@@ -35,7 +35,7 @@ def check_addressee(name: str | None, kana: str | None, postal_code: str | None,
     kana = unicodedata.normalize("NFKC", clean(kana, 200))
     address = clean(address, 300)
     if not name:
-        raise DomainError(_("Enter the name the receipt is made out to."), field=prefix + "name")
+        raise DomainError(_("Enter the name the tax receipt is made out to."), field=prefix + "name")
     if kana and not KANA.match(kana):
         raise DomainError(_("Write the reading in katakana (for example ヤマダ タロウ)."),
                           field=prefix + "kana")
@@ -46,6 +46,6 @@ def check_addressee(name: str | None, kana: str | None, postal_code: str | None,
         raise DomainError(_("Enter the postal code as seven digits (for example 100-0001)."),
                           field=prefix + "postal_code")
     if not address:
-        raise DomainError(_("Enter the address the receipt is made out to."),
+        raise DomainError(_("Enter the address the tax receipt is made out to."),
                           field=prefix + "address")
     return name, kana, f"{found.group(1)}-{found.group(2)}", address

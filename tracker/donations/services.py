@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -282,12 +282,25 @@ def _has_control_characters(text: str) -> bool:
     return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
 
 
-def preset_notes(case_id: int, locale: str) -> dict[tuple[str, int], str]:
+class ShownNote(NamedTuple):
+    """A preset's note as the form shows it, and the language it is written in (the page's,
+    or the other one's when staff wrote none in the page's: the form marks it with ``lang``)."""
+
+    text: str
+    language: str
+
+
+def preset_notes(case_id: int, locale: str) -> dict[tuple[str, int], ShownNote]:
     """What each preset amount of a case pays for, in ``locale`` (else the other language):
-    {(currency, amount_minor): text}, only the ones staff have written."""
+    {(currency, amount_minor): ShownNote}, only the ones staff have written."""
     rows = db.session.scalars(db.select(PresetNote).where(PresetNote.case_id == case_id))
-    notes = {(row.currency, row.amount_minor): row.text(locale) for row in rows}
-    return {key: text for key, text in notes.items() if text}
+    notes = {}
+    for row in rows:
+        if text := row.text(locale):
+            own = row.text_ja if locale == "ja" else row.text_en
+            language = locale if own else ("en" if locale == "ja" else "ja")
+            notes[(row.currency, row.amount_minor)] = ShownNote(text, language)
+    return notes
 
 
 def accepts_gifts(case: RescueCase | None) -> bool:

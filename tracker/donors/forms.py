@@ -39,7 +39,7 @@ class MonthlyAmountForm(Form):
 class TaxAddresseeForm(Form):
     """Who the donor's tax receipts (寄附金受領証明書) are made out to."""
 
-    name = StringField(_l("Name on the receipt"),
+    name = StringField(_l("Name on the tax receipt"),
                        validators=[Length(max=200), NoControlCharacters()],
                        render_kw={"autocomplete": "name"})
     kana = StringField(_l("Reading of the name (katakana)"),

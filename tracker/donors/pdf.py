@@ -40,6 +40,10 @@ MARGIN = 56  # points (about 2 cm)
 LINE = 18
 
 
+#: characters the CID font has under another code point
+_CID_DASHES = str.maketrans({"\u2014": "\u2015"})
+
+
 def _register_fonts() -> None:
     if JAPANESE not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(JAPANESE))
@@ -90,7 +94,12 @@ class _Page:
     def text(self, x: float, text: str, size: float = 11, *, bold: bool = False,
              right: bool = False, width: float | None = None) -> None:
         text = self.fit(text, size, width) if width else _printable(text)
-        self.canvas.setFont(self.font(text, bold), size)
+        font = self.font(text, bold)
+        if font == JAPANESE:
+            # the CID font's Unicode map (UniJIS-UCS2-H) has its dash at U+2015, not at the
+            # em dash U+2014: readers showed nothing for "—"
+            text = text.translate(_CID_DASHES)
+        self.canvas.setFont(font, size)
         (self.canvas.drawRightString if right else self.canvas.drawString)(x, self.y, text)
 
     def down(self, points: float = LINE) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import date
 from typing import Any
@@ -17,7 +18,7 @@ from flask_babel import gettext as _
 
 from tracker.core.errors import DomainError
 from tracker.core.images import EXTENSIONS, reencode
-from tracker.core.time import utcnow
+from tracker.core.time import local_today, utcnow
 from tracker.core.validation import normalize_email
 from tracker.extensions import db
 from tracker.organization import identity
@@ -33,12 +34,36 @@ from tracker.organization.models import (
 #: a Japanese postal code: 100-0001 (the hyphen is added when typed without it)
 _POSTAL_CODE = re.compile(r"^(\d{3})-?(\d{4})$")
 _CORPORATE_NUMBER = re.compile(r"^\d{13}$")
+
+
+def corporate_number_valid(number: str) -> bool:
+    """The National Tax Agency's check digit: the first of the 13 digits is
+    9 - ((sum of the 12 base digits, each times 1 or 2 alternately, the last digit times 1)
+    mod 9). A typo in any one digit fails it."""
+    if not _CORPORATE_NUMBER.match(number):
+        return False
+    base = [int(digit) for digit in reversed(number[1:])]
+    total = sum(digit * (1 if place % 2 == 0 else 2) for place, digit in enumerate(base))
+    return int(number[0]) == 9 - total % 9
 #: the longest page text accepted
 PAGE_MAX = 20_000
 
 
 #: what the admin's form holds (text as typed, trimmed by the form): the identity's own fields
 IdentityInput = identity.IdentityFields
+
+
+#: where a wrong value is reported: ``refuse(reason, field)``
+Refuse = Callable[[str, str], None]
+
+
+class IdentityErrors(DomainError):
+    """Every field of the identity that cannot be kept, at once: ``errors`` holds
+    ``(field, reason)`` pairs; ``field`` and ``reason`` are the first of them."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__(errors[0][1], field=errors[0][0])
+        self.errors = errors
 
 
 #: how many digits each number of an account has (at most; a branch number exactly)
@@ -49,37 +74,38 @@ ACCOUNT_TYPES = ("futsu", "toza")
 _KANA = re.compile(r"^[\u30a0-\u30ff\uff66-\uff9f 　（）().,\-ー・／/]+$")
 
 
-def _check_account(values: dict[str, Any]) -> None:
+def _check_account(values: dict[str, Any], refuse: Refuse) -> None:
     """The bank and ゆうちょ details: digits where digits go, a known account type, katakana
-    for the holder; each account complete or empty. DomainError at the first wrong field."""
+    for the holder; each account complete or empty. Each wrong field goes to ``refuse``."""
     for name, (least, most) in _DIGITS.items():
         value = values[name].replace("-", "").replace(" ", "")
         values[name] = value
         if value and not (value.isascii() and value.isdigit() and least <= len(value) <= most):
             if least == most:
-                raise DomainError(_("Write this as %(count)d digits.", count=most), field=name)
-            raise DomainError(_("Write this as up to %(count)d digits.", count=most), field=name)
+                refuse(_("Write this as %(count)d digits.", count=most), name)
+            else:
+                refuse(_("Write this as up to %(count)d digits.", count=most), name)
     for prefix in ("bank", "yucho"):
         kind = values[f"{prefix}_account_type"]
         if kind and kind not in ACCOUNT_TYPES:
-            raise DomainError(_("Choose the type of account."), field=f"{prefix}_account_type")
+            refuse(_("Choose the type of account."), f"{prefix}_account_type")
         holder = values[f"{prefix}_account_holder"]
         if holder and not _KANA.match(holder):
-            raise DomainError(_("Write the account holder's name in katakana, as the bank "
-                                "writes it."), field=f"{prefix}_account_holder")
+            refuse(_("Write the account holder's name in katakana, as the bank "
+                     "writes it."), f"{prefix}_account_holder")
     bank = ("bank_name", "bank_branch_name", "bank_branch_number", "bank_account_type",
             "bank_account_number", "bank_account_holder")
     if any(values[name] for name in bank):
         for name in bank:
             if not values[name]:
-                raise DomainError(_("Give every detail of the bank account, or none."), field=name)
+                refuse(_("Give every detail of the bank account, or none."), name)
     yucho = ("yucho_symbol", "yucho_number", "yucho_account_holder")
     if any(values[name] for name in (*yucho, "yucho_branch_name", "yucho_branch_number",
                                      "yucho_account_type", "yucho_account_number")):
         for name in yucho:
             if not values[name]:
-                raise DomainError(_("Give the 記号, the 番号 and the holder's name of the ゆうちょ "
-                                    "account."), field=name)
+                refuse(_("Give the 記号, the 番号 and the holder's name of the ゆうちょ "
+                         "account."), name)
 
 
 _LIMITS = {column.name: column.type.length for column in Organization.__table__.columns
@@ -100,7 +126,13 @@ def _checked_email(value: str, field: str) -> str:
 
 
 def _clean(data: IdentityInput) -> dict[str, Any]:
-    """The values to store, or DomainError at the first field that is wrong."""
+    """The values to store, or IdentityErrors naming every field that is wrong (one reason
+    per field: the first found)."""
+    errors: dict[str, str] = {}
+
+    def refuse(reason: str, field: str) -> None:
+        errors.setdefault(field, reason)
+
     values: dict[str, Any] = {}
     for item in fields(IdentityInput):
         value = getattr(data, item.name)
@@ -108,32 +140,52 @@ def _clean(data: IdentityInput) -> dict[str, Any]:
     for name, value in values.items():
         limit = _LIMITS.get(name)
         if isinstance(value, str) and limit and len(value) > limit:
-            raise DomainError(_("Keep this to %(max)d characters.", max=limit), field=name)
+            refuse(_("Keep this to %(max)d characters.", max=limit), name)
     if not values["name_en"] and not values["name_ja"]:
-        raise DomainError(_("Give the organization's name in at least one language."),
-                          field="name_en")
+        refuse(_("Give the organization's name in at least one language."), "name_en")
     if values["postal_code"]:
         code = _POSTAL_CODE.match(values["postal_code"].replace("〒", "").strip())
         if code is None:
-            raise DomainError(_("Write the postal code as 7 digits, like 100-0001."),
-                              field="postal_code")
-        values["postal_code"] = f"{code.group(1)}-{code.group(2)}"
+            refuse(_("Write the postal code as 7 digits, like 100-0001."), "postal_code")
+        else:
+            values["postal_code"] = f"{code.group(1)}-{code.group(2)}"
     number = values["corporate_number"].replace("-", "").replace(" ", "")
     if number and not _CORPORATE_NUMBER.match(number):
-        raise DomainError(_("The corporate number has 13 digits."), field="corporate_number")
+        refuse(_("The corporate number has 13 digits."), "corporate_number")
+    elif number and not corporate_number_valid(number):
+        refuse(_("This corporate number's check digit does not match: check each digit "
+                 "against the National Tax Agency's record."), "corporate_number")
     values["corporate_number"] = number
     if values["certified"]:
         if values["certified_on"] is None:
-            raise DomainError(_("Give the date of the certification."), field="certified_on")
+            refuse(_("Give the date of the certification."), "certified_on")
+        elif values["certified_on"] > local_today():
+            refuse(_("The date of the certification cannot be in the future."), "certified_on")
         if not values["certifying_authority_en"] and not values["certifying_authority_ja"]:
-            raise DomainError(_("Name the authority that certified the organization."),
-                              field="certifying_authority_en")
+            refuse(_("Name the authority that certified the organization."),
+                   "certifying_authority_en")
     else:
         values["certified_on"] = None
-    values["contact_email"] = _checked_email(values["contact_email"], "contact_email")
-    values["sender_email"] = _checked_email(values["sender_email"], "sender_email")
-    _check_account(values)
+    for name in ("contact_email", "sender_email"):
+        try:
+            values[name] = _checked_email(values[name], name)
+        except DomainError as exc:
+            refuse(exc.reason, name)
+    _check_account(values, refuse)
+    if errors:
+        raise IdentityErrors(list(errors.items()))
     return values
+
+
+def check_identity(data: IdentityInput, skip: set[str] | frozenset[str] = frozenset()) \
+        -> list[tuple[str, str]]:
+    """Every ``(field, reason)`` the save would refuse, leaving out the fields in ``skip``
+    (those the form already refused), so one submission shows every error at once."""
+    try:
+        _clean(data)
+    except IdentityErrors as exc:
+        return [(field, reason) for field, reason in exc.errors if field not in skip]
+    return []
 
 
 def _row() -> Organization:

@@ -119,6 +119,15 @@ class CaseRow:
     people: int = 0
     rescued_to_date: int = 0
     rescued_in_year: int = 0
+    #: the Japanese title, when staff wrote one ("" otherwise; ``title`` is the English one)
+    title_ja: str = ""
+
+    def title_in(self, language: str) -> tuple[str, str]:
+        """``(title, its language)`` for a page in ``language``: the Japanese title on a
+        Japanese page when there is one, else the English title (marked ``lang="en"``)."""
+        if language == "ja" and self.title_ja:
+            return self.title_ja, "ja"
+        return self.title, "en"
 
 
 @dataclass(frozen=True)
@@ -270,10 +279,17 @@ def _donor_figures(fiscal_year: int) -> DonorFigures:
     )
 
 
+def _japanese_title(case: RescueCase) -> str:
+    """The case's Japanese title as public pages choose it (``RescueCase.text``), or ""."""
+    text = case.text("ja")
+    return text.title if text.language == "ja" else ""
+
+
 def _cases(start: date, end: date, year_rows: list, base: str) -> tuple[list[CaseRow], int]:
     """Every case with goal, raised (in the year and up to its end), spent, people."""
     rows = {
-        c.id: CaseRow(c.id, c.slug, c.public_title, c.status, c.goal_amount_minor)
+        c.id: CaseRow(c.id, c.slug, c.public_title, c.status, c.goal_amount_minor,
+                      title_ja=_japanese_title(c))
         for c in db.session.scalars(select(RescueCase).order_by(RescueCase.id))
     }
     general = 0

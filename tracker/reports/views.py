@@ -144,7 +144,7 @@ def reports_charts(report):  # noqa: ANN001, ANN201
             format_value=money, description=_("Gross gifts received through each channel.")),
         "cases": charts.hbar_chart(
             _("Raised per case in the year"),
-            [(c.title, c.raised_in_year) for c in sorted(
+            [(c.title_in(locale)[0], c.raised_in_year) for c in sorted(
                 report.cases, key=lambda c: -c.raised_in_year)[:15] if c.raised_in_year],
             format_value=money, description=_("The fifteen cases that raised most this year.")),
     }

@@ -177,6 +177,11 @@ def identity():
         return _render_identity(IdentityForm(data=services.identity_form_data()))
     form = IdentityForm()
     if not form.validate_on_submit():
+        # the service's checks too, on the fields the form let through: every error at once
+        if form.is_submitted():
+            refused = {name for name, field in form._fields.items() if field.errors}
+            for name, reason in services.check_identity(form.to_input(), skip=refused):
+                apply_error(form, DomainError(reason, field=name))
         return _render_identity(form, 422)
     upload = form.logo.data
     try:
@@ -190,6 +195,10 @@ def identity():
                 audit.record("organization.logo", "organization", after={"logo_name": name})
             elif form.remove_logo.data and services.remove_logo():
                 audit.record("organization.logo", "organization", after={"logo_name": None})
+    except services.IdentityErrors as exc:
+        for name, reason in exc.errors:
+            apply_error(form, DomainError(reason, field=name))
+        return _render_identity(form, 422)
     except DomainError as exc:
         apply_error(form, exc)
         return _render_identity(form, 422)
