@@ -28,7 +28,7 @@ from tracker.core.money import (
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, check_staff_amount, email_key, normalize_email
 from tracker.donations.addressee import check_addressee
-from tracker.donations.models import CHANNELS, FAILED, SUCCEEDED, Donation, Donor, PresetNote
+from tracker.donations.models import FAILED, SUCCEEDED, Donation, Donor, PresetNote
 from tracker.extensions import db
 from tracker.ledger import book
 from tracker.ledger.models import LedgerEntry
@@ -137,7 +137,7 @@ class OfflineGift:
 
 def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
     """Record a bank transfer or cash gift as a settled donation with its ledger entries."""
-    if gift.channel not in CHANNELS or gift.channel == "card":
+    if gift.channel not in ("bank_transfer", "cash"):
         raise DomainError(_("Offline gifts are bank transfers or cash."), field="channel")
     if gift.amount.amount_minor <= 0:
         raise DomainError(_("Enter an amount greater than zero."), field="amount")
