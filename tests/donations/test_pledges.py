@@ -157,6 +157,20 @@ def test_a_pledge_in_japanese_shows_the_account_and_mails_it(client: FlaskClient
     assert db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "pledge.created"))
 
 
+def test_a_japanese_pledge_names_the_case_by_its_japanese_title(app: Flask, client: FlaskClient,
+                                                                 accounts) -> None:  # noqa: ANN001
+    make_case(SLUG, people=2, status="fundraising", public_title=TITLE,
+              public_title_ja="六人の脱出", public_region_ja="中国東北部",
+              public_summary_ja="六人が身を隠しています。")
+    pledge = make_pledge(client, lang="ja", email=EMAIL, name="山田花子")
+    page = client.get(f"/donations/pledges/{pledge.public_id}?lang=ja")
+    assert "「六人の脱出」" in page.text and TITLE not in page.text
+    english = client.get(f"/donations/pledges/{pledge.public_id}?lang=en")
+    assert TITLE in english.text and "六人の脱出" not in english.text
+    [mail] = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.kind == "pledge"))
+    assert "「六人の脱出」" in mail.body_text and TITLE not in mail.body_text
+
+
 def test_pledges_are_refused_for_dollars_and_monthly_gifts(client: FlaskClient, case,
                                                            accounts) -> None:  # noqa: ANN001
     dollars = pledge_form(client, currency="USD", preset="USD:5000")

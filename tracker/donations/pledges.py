@@ -171,9 +171,10 @@ def _queue_instructions(pledge: Pledge) -> None:
     their name with 様 and a line of thanks first)."""
     identity = current_identity()
     case = db.session.get(RescueCase, pledge.case_id) if pledge.case_id else None
-    title = case.public_title if case is not None and case.is_public else None
+    shown = case if case is not None and case.is_public else None
 
     def write(code: str) -> tuple[str, list[str]]:
+        title = shown.text(code).title if shown is not None else None  # in the mail's language
         amount = format_money(Money(pledge.amount_minor, pledge.currency), code)
         link = public_url("donations.pledge", public_id=pledge.public_id, lang=code)
         subject = _("Your transfer of %(amount)s: reference %(code)s", amount=amount,
