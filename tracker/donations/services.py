@@ -135,8 +135,10 @@ class OfflineGift:
     reference: str = ""
 
 
-def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
-    """Record a bank transfer or cash gift as a settled donation with its ledger entries."""
+def check_offline_gift(case: RescueCase | None, gift: OfflineGift) -> tuple[str | None, Settlement]:
+    """Every check ``record_offline_gift`` makes, writing nothing (so a confirmation page can
+    be shown only for a gift that will be recorded): the donor's normalized email and the
+    settlement; DomainError at a field or Conflict otherwise."""
     if gift.channel not in ("bank_transfer", "cash"):
         raise DomainError(_("Offline gifts are bank transfers or cash."), field="channel")
     if gift.amount.amount_minor <= 0:
@@ -149,9 +151,14 @@ def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
         raise Conflict(_("Gifts cannot be booked to a case that is %(status)s.",
                          status=str(case.status_label).lower()))
     try:
-        settlement = configured_settlement(gift.amount)
+        return email, configured_settlement(gift.amount)
     except MoneyError as exc:
         raise DomainError(exc.reason, field="amount") from None
+
+
+def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
+    """Record a bank transfer or cash gift as a settled donation with its ledger entries."""
+    email, settlement = check_offline_gift(case, gift)
     donor = find_or_create_donor(email, gift.donor_name)
     donation = Donation(
         case_id=case.id if case else None, donor=donor,
