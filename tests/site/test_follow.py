@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import re
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -190,6 +191,23 @@ def test_follow_is_rate_limited(app: Flask, database_url: str, case) -> None:
         statuses = [_follow(client, case.slug, f"r{i}@example.org").status_code for i in range(3)]
         assert statuses == [200, 200, 429]
         assert client.get(f"/cases/{case.slug}/follow").status_code == 200  # reading is free
+    finally:
+        with limited.app_context():
+            db.engine.dispose()
+    assert len(_follows()) == 2
+
+
+def test_only_requests_sent_count_toward_the_follow_limit(app: Flask, database_url: str,
+                                                          case) -> None:
+    limited = make_app(database_url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://",
+                       RATELIMIT_KEY_PREFIX=f"rt-follow-{uuid.uuid4().hex}",
+                       TRACKER_RATELIMIT_FOLLOW="2 per minute", TRACKER_OUTBOX_DELIVERY="worker")
+    try:
+        client = limited.test_client()
+        typos = [_follow(client, case.slug, "not-an-address").status_code for _ in range(3)]
+        assert typos == [422, 422, 422]  # nothing sent, nothing counted
+        statuses = [_follow(client, case.slug, f"r{i}@example.org").status_code for i in range(3)]
+        assert statuses == [200, 200, 429]
     finally:
         with limited.app_context():
             db.engine.dispose()
