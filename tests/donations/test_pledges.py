@@ -17,7 +17,7 @@ Runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,7 +31,7 @@ from tests.organization.helpers import IDENTITY, save_identity
 from tests.payments.conftest import mail_dir  # noqa: F401  (autouse fixture, shared)
 from tests.payments.helpers import fresh, raised
 from tracker.audit import AuditEntry
-from tracker.core.time import local_today
+from tracker.core.time import local_today, local_zone
 from tracker.core.transactions import transaction
 from tracker.donations import pledges
 from tracker.donations.models import (
@@ -157,6 +157,20 @@ def test_a_pledge_in_japanese_shows_the_account_and_mails_it(client: FlaskClient
     assert db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "pledge.created"))
 
 
+def test_a_japanese_pledge_names_the_case_by_its_japanese_title(app: Flask, client: FlaskClient,
+                                                                 accounts) -> None:  # noqa: ANN001
+    make_case(SLUG, people=2, status="fundraising", public_title=TITLE,
+              public_title_ja="六人の脱出", public_region_ja="中国東北部",
+              public_summary_ja="六人が身を隠しています。")
+    pledge = make_pledge(client, lang="ja", email=EMAIL, name="山田花子")
+    page = client.get(f"/donations/pledges/{pledge.public_id}?lang=ja")
+    assert "「六人の脱出」" in page.text and TITLE not in page.text
+    english = client.get(f"/donations/pledges/{pledge.public_id}?lang=en")
+    assert TITLE in english.text and "六人の脱出" not in english.text
+    [mail] = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.kind == "pledge"))
+    assert "「六人の脱出」" in mail.body_text and TITLE not in mail.body_text
+
+
 def test_pledges_are_refused_for_dollars_and_monthly_gifts(client: FlaskClient, case,
                                                            accounts) -> None:  # noqa: ANN001
     dollars = pledge_form(client, currency="USD", preset="USD:5000")
@@ -258,6 +272,53 @@ def test_bad_confirmations_change_nothing(client: FlaskClient, case, accounts,
         assert response.status_code == 422, (amount, day, response.status_code)
     assert _count(Donation) == 0
     assert client.get("/staff/pledges/ZZZZZZ").status_code == 404
+
+
+def test_every_check_runs_before_the_confirmation_page(client: FlaskClient, case, accounts,
+                                                       staff) -> None:  # noqa: ANN001
+    pledge = make_pledge(client)
+    url = f"/staff/pledges/{pledge.reference}/confirm"
+    # over the cap of a gift: refused at the first button, not after the irreversible one
+    over = client.post(url, data=confirm_data(client, pledge, "10,000,001"))
+    assert over.status_code == 422 and not is_confirmation(over)
+    assert "The largest amount accepted here is" in over.text
+    # a case that no longer takes gifts: refused before the question too
+    fresh()
+    closing = db.session.get(type(case), case.id)
+    closing.status, closing.outcome = "closed", "cancelled"
+    db.session.commit()
+    closed = client.post(url, data=confirm_data(client, pledge))
+    assert closed.status_code == 409 and not is_confirmation(closed)
+    assert _count(Donation) == 0
+
+
+def test_the_received_date_is_compared_in_the_organizations_zone(client: FlaskClient, case,
+                                                                 accounts, staff) -> None:  # noqa: ANN001
+    pledge = make_pledge(client)
+    today = local_today()
+    # pledged at 04:32 Japan time today: still yesterday in UTC
+    made = datetime.combine(today, time(4, 32), local_zone()).astimezone(UTC)
+    assert made.date() < today
+    fresh()
+    db.session.get(Pledge, pledge.id).created_at = made
+    db.session.commit()
+    url = f"/staff/pledges/{pledge.reference}/confirm"
+    before = client.post(url, data=confirm_data(client, pledge, "5,000",
+                                                (today - timedelta(days=1)).isoformat()))
+    assert before.status_code == 422 and "before the pledge was made" in before.text
+    same_day = client.post(url, data=confirm_data(client, pledge, "5,000", today.isoformat()))
+    assert is_confirmation(same_day)
+    assert _count(Donation) == 0
+
+
+def test_the_search_finds_by_code_and_a_wildcard_finds_nothing(client: FlaskClient, case,
+                                                               accounts, staff) -> None:  # noqa: ANN001
+    pledge = make_pledge(client)
+    part = pledge.reference[1:4]
+    assert pledge.reference in client.get(f"/staff/pledges/?q={part.lower()}").text
+    for wildcard in ("%", "_", "%25", "A%", "*"):
+        page = client.get("/staff/pledges/", query_string={"q": wildcard})
+        assert page.status_code == 200 and pledge.reference not in page.text, wildcard
 
 
 def test_staff_cancel_with_a_reason(client: FlaskClient, case, accounts,

@@ -160,3 +160,20 @@ def test_the_contact_form_is_rate_limited(app, database_url):
     finally:
         with limited.app_context():
             db.engine.dispose()
+
+
+def test_only_messages_sent_count_toward_the_contact_limit(app, database_url):
+    limited = make_app(database_url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://",
+                       RATELIMIT_KEY_PREFIX=f"rt-org-{uuid.uuid4().hex}",
+                       TRACKER_RATELIMIT_CONTACT="2 per minute", TRACKER_OUTBOX_DELIVERY="worker")
+    try:
+        client = limited.test_client()
+        for _ in range(3):  # a mistyped address, three times: nothing sent, nothing counted
+            assert _contact(client, email="not-an-address").status_code == 422
+        assert _contact(client).status_code == 302
+        assert _contact(client).status_code == 302
+        assert _contact(client).status_code == 429
+        assert len(_messages()) == 2
+    finally:
+        with limited.app_context():
+            db.engine.dispose()

@@ -8,6 +8,7 @@ Runs on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -17,10 +18,12 @@ from flask import Flask
 from tests.conftest import csrf_from
 from tests.factories import make_case
 from tests.payments.helpers import fresh, raised, receipts_for, start_gift, thanks_path
+from tracker.core.errors import Conflict
 from tracker.core.money import Money
-from tracker.donations import upkeep
+from tracker.donations import recording, upkeep
 from tracker.donations.models import Donation
 from tracker.extensions import db
+from tracker.ledger.rollups import LedgerMonthTotal
 from tracker.payments.gateway import get_gateway, instructions_from_intent, later_methods
 
 SLUG = "six-survivors"
@@ -158,3 +161,46 @@ def test_instructions_read_from_a_stripe_payment_intent() -> None:
                                       "account_holder_name": "NPO", "reference": "RT42"}
     assert instructions_from_intent({"next_action": None}) is None
     assert instructions_from_intent({}) is None
+
+
+@pytest.mark.parametrize(("method", "label", "label_ja"), [
+    ("konbini", "Convenience store", "コンビニ払い"), ("bank_transfer", "Bank transfer", "銀行振込")])
+def test_a_gift_paid_later_is_recorded_under_the_way_it_was_paid(
+        app: Flask, client, auth, make_user, case, method: str, label: str, label_ja: str) -> None:  # noqa: ANN001
+    donation, session_id = start_gift(client, SLUG)
+    assert choose(client, session_id, method).status_code == 303
+    voucher_url = f"/sandbox/voucher/{session_id}"
+    voucher = client.get(voucher_url)
+    assert client.post(voucher_url, data={"csrf_token": csrf_from(voucher.text),
+                                          "outcome": "paid"}).status_code == 303
+    paid = reload(donation)
+    assert (paid.status, paid.channel) == ("succeeded", method)
+    # the rollups the reports read count it under its way of paying, not under card
+    totals = {(row.channel, row.kind) for row in db.session.scalars(db.select(LedgerMonthTotal))}
+    assert (method, "gift") in totals and ("card", "gift") not in totals
+
+    # Stripe refunds a bank transfer it received, not a konbini payment
+    if method == "konbini":
+        with pytest.raises(Conflict, match="cannot refund a convenience-store payment"):
+            recording.check_refund(paid, 1_000, "Asked back", get_gateway())
+    else:
+        locked, _reason, refunded = recording.check_refund(paid, 1_000, "Asked back", get_gateway())
+        assert (locked.id, refunded) == (paid.id, 0)
+    fresh()
+
+    user, password = make_user("staff")
+    assert auth.login(user.email, password).status_code == 302
+    listed = client.get("/staff/gifts/")
+    assert listed.status_code == 200
+    row = next(r for r in listed.text.split("<tr") if paid.public_id in r)
+    assert label in row and "Card" not in row
+    auth.logout()
+    user, password = make_user("director")
+    assert auth.login(user.email, password).status_code == 302
+    report = client.get("/reports?lang=ja", follow_redirects=True)
+    assert report.status_code == 200
+    by_channel = report.text.split('id="channels-title"', 1)[1].split("</table>", 1)[0]
+    used = re.search(rf'data-channel="{method}"><th scope="row">([^<]+)</th><td>([\d,]+)</td>',
+                     by_channel)
+    assert used is not None and used.groups() == (label_ja, "1")
+    assert re.search(r'data-channel="card"><th scope="row">[^<]+</th><td>0</td>', by_channel)

@@ -34,6 +34,7 @@ from tests.payments.helpers import (
     start_gift,
     table_counts,
 )
+from tracker.core.time import utcnow
 from tracker.donations.models import Donation
 from tracker.extensions import db
 from tracker.sandbox.models import SandboxSession
@@ -283,15 +284,30 @@ def test_private_case_takes_no_gifts(app: Flask, client) -> None:  # noqa: ANN00
     assert table_counts()["donations"] == 0
 
 
-def test_closed_case_refuses_gifts_with_a_message(app: Flask, client) -> None:  # noqa: ANN001
-    make_case("closed-case", status="closed")
+@pytest.mark.parametrize(("status", "lang", "notice"), [
+    ("requested", "ja", "このケースは現在ご寄付をお受けしていません"),
+    ("closed", "en", "This case is not taking gifts now")])
+def test_a_case_not_taking_gifts_shows_the_notice_and_no_form(
+        app: Flask, client, status: str, lang: str, notice: str) -> None:  # noqa: ANN001
+    case = make_case("not-open", status=status, public_title="Six survivors")
+    if case.published_at is None:  # staff may publish a case before it takes gifts
+        case.published_at = utcnow()
+        db.session.commit()
+    path = f"/cases/not-open/donate?lang={lang}"
 
-    page = client.get("/cases/closed-case/donate")
+    page = client.get(path)
     assert page.status_code == 200
-    assert "not taking gifts" in page.text
+    assert notice in page.text
+    assert "<form" not in page.text.split("<main", 1)[-1].split("</main>", 1)[0]
+    assert "寄付先：" not in page.text and "Give to:" not in page.text
+    assert 'href="/cases/not-open"' in page.text and 'href="/cases"' in page.text
 
-    response = post_gift(client, "closed-case")
-
-    assert response.status_code == 422
-    assert "not taking gifts" in response.text and "general fund" in response.text
+    # a POST (with a real token from another page) answers the same notice, writes nothing
+    token = csrf_from(client.get("/donate").text)
+    response = client.post(path, data={"csrf_token": token, "currency": "JPY",
+                                       "preset": "JPY:5000", "wall": "anonymous"})
+    assert response.status_code == 409
+    assert notice in response.text and 'name="preset"' not in response.text
     assert table_counts()["donations"] == 0
+
+

@@ -321,7 +321,7 @@ MALFORMED = [
     ({"to": "9999-01-01"}, "out of range"),
     ({"case": "no-such-case"}, "There is no case with that address."),
     ({"case": "x" * 300}, "There is no case with that address."),
-    ({"channel": "paypal"}, "Channel is one of card, bank_transfer, cash."),
+    ({"channel": "paypal"}, "Channel is one of card, bank_transfer, cash, konbini."),
     ({"channel": "CARD"}, "Channel is one of"),
     ({"status": "refunded"}, "Status is one of"),
     ({"currency": "XYZ"}, "Unknown currency"),

@@ -57,7 +57,7 @@ from tracker.reports.funding import Flows, FundingReport, funding_report, lapsed
 TOKYO = ZoneInfo("Asia/Tokyo")
 START_MONTH = 9
 EXPONENT = {"JPY": 0, "USD": 2, "EUR": 2}
-CHANNELS = ("card", "bank_transfer", "cash")
+CHANNELS = ("card", "bank_transfer", "cash", "konbini")
 #: ledger kinds that make up what a case raised (fees are reported apart, not subtracted)
 RAISED = "('gift', 'refund', 'dispute', 'dispute_reversal', 'transfer', 'adjustment')"
 
@@ -789,7 +789,8 @@ def test_the_csvs_carry_the_same_figures(history: History, client, auth, make_us
             m.strftime("%Y-%m"): flow_cells(f) for m, f in sql_months(fy).items()}, fy
 
         channels = read_csv(client, f"/reports/{fy}/channels.csv")
-        labels = {"Card": "card", "Bank transfer": "bank_transfer", "Cash": "cash"}
+        labels = {"Card": "card", "Bank transfer": "bank_transfer", "Cash": "cash",
+                  "Convenience store": "konbini"}
         assert {labels[row[0]]: [major(c) for c in row[1:]] for row in channels[1:]} == {
             k: flow_cells(f) for k, f in sql_channels(fy).items()}, fy
 

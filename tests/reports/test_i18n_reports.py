@@ -227,8 +227,8 @@ def test_the_donation_list_in_japanese(director, client: FlaskClient) -> None:  
     ("from=2025-09-02&to=2025-09-01", "開始日が終了日より後になっています。入れ替えてください。",
      "The &#39;from&#39; date is after the &#39;to&#39; date; swap them."),
     ("case=nope", "そのアドレスのケースはありません。", "There is no case with that address."),
-    ("channel=paypal", "支払い方法は card, bank_transfer, cash のいずれかです。",
-     "Channel is one of card, bank_transfer, cash."),
+    ("channel=paypal", "支払い方法は card, bank_transfer, cash, konbini のいずれかです。",
+     "Channel is one of card, bank_transfer, cash, konbini."),
     ("status=gone", "状態は pending, succeeded, failed, expired, flagged のいずれかです。",
      "Status is one of pending, succeeded, failed, expired, flagged."),
 ])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import re
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -196,6 +197,23 @@ def test_follow_is_rate_limited(app: Flask, database_url: str, case) -> None:
     assert len(_follows()) == 2
 
 
+def test_only_requests_sent_count_toward_the_follow_limit(app: Flask, database_url: str,
+                                                          case) -> None:
+    limited = make_app(database_url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://",
+                       RATELIMIT_KEY_PREFIX=f"rt-follow-{uuid.uuid4().hex}",
+                       TRACKER_RATELIMIT_FOLLOW="2 per minute", TRACKER_OUTBOX_DELIVERY="worker")
+    try:
+        client = limited.test_client()
+        typos = [_follow(client, case.slug, "not-an-address").status_code for _ in range(3)]
+        assert typos == [422, 422, 422]  # nothing sent, nothing counted
+        statuses = [_follow(client, case.slug, f"r{i}@example.org").status_code for i in range(3)]
+        assert statuses == [200, 200, 429]
+    finally:
+        with limited.app_context():
+            db.engine.dispose()
+    assert len(_follows()) == 2
+
+
 # --------------------------------------------------------------------------- the news
 
 
@@ -246,6 +264,26 @@ def test_only_confirmed_followers_get_updates_and_reports_with_unsubscribe_heade
     assert built["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
+def test_the_unsubscribe_link_opens_in_the_mails_language(app: Flask, client, case,
+                                                          make_user) -> None:
+    for address, lang in (("ja@example.org", "ja"), ("en@example.org", "en")):
+        _follow(client, case.slug, address, lang=lang)
+        _confirm(client, _confirm_path(_messages("follow-confirm")[-1]))
+    _publish_update(staff_client(app, make_user), case, "an-update")
+    mails = {m.to_address: m for m in _messages("case-update")}
+    for address, lang, heading in (("ja@example.org", "ja", "お知らせの配信停止"),
+                                   ("en@example.org", "en", "Stop the news")):
+        link = mails[address].headers["List-Unsubscribe"][1:-1]
+        assert link.endswith(f"?lang={lang}") and link in mails[address].body_text
+        # a browser that says nothing of Japanese, without the site's cookie
+        browser = app.test_client()
+        page = browser.get(link.split("localhost", 1)[-1],
+                           headers={"Accept-Language": "fr" if lang == "ja" else "ja"})
+        assert page.status_code == 200 and heading in page.text
+        action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+        assert action.endswith(f"lang={lang}")
+
+
 def test_unsubscribe_by_the_button_and_by_one_click(app: Flask, client, case, make_user) -> None:
     for address in ("button@example.org", "oneclick@example.org"):
         _follow(client, case.slug, address)
@@ -272,8 +310,9 @@ def test_unsubscribe_by_the_button_and_by_one_click(app: Flask, client, case, ma
     # Twice is fine; a forged token is refused.
     assert fresh.post(click_path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     assert client.get(click_path).status_code == 200
-    assert fresh.post(click_path + "x", data={"List-Unsubscribe": "One-Click"}).status_code == 400
-    assert client.get(button_path + "x").status_code == 400
+    forged = click_path.replace("?", "x?")  # the token changed, the language kept
+    assert fresh.post(forged, data={"List-Unsubscribe": "One-Click"}).status_code == 400
+    assert client.get(button_path.replace("?", "x?")).status_code == 400
 
     # Nobody left: the next update goes to no one.
     _publish_update(staff_client(app, make_user), case, "second-update")

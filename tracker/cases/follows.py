@@ -96,9 +96,15 @@ def unsubscribe_token(follow: CaseFollow) -> str:
     return _unsubscribe_serializer().dumps([follow.id, follow.secret])
 
 
-def unsubscribe_headers(follow: CaseFollow) -> dict[str, str]:
-    """The RFC 8058 one-click unsubscribe headers for mail to ``follow``."""
-    url = public_url("follow.unsubscribe", token=unsubscribe_token(follow))
+def unsubscribe_url(follow: CaseFollow, locale: str | None) -> str:
+    """``follow``'s unsubscribe link, opening in ``locale`` (the mail's language: ``?lang=``,
+    like the confirmation link) whatever the browser that opens it says."""
+    return public_url("follow.unsubscribe", token=unsubscribe_token(follow), lang=locale)
+
+
+def unsubscribe_headers(follow: CaseFollow, locale: str | None) -> dict[str, str]:
+    """The RFC 8058 one-click unsubscribe headers for mail to ``follow`` in ``locale``."""
+    url = unsubscribe_url(follow, locale)
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 

@@ -93,6 +93,7 @@ _TABLES: Final[dict[str, dict[str, LazyString]]] = {
         "card": lazy_pgettext("payment channel", "Card"),
         "bank_transfer": lazy_pgettext("payment channel", "Bank transfer"),
         "cash": lazy_pgettext("payment channel", "Cash"),
+        "konbini": lazy_pgettext("payment channel", "Convenience store"),
     },
     "ledger_kind": {
         "gift": lazy_pgettext("ledger entry", "Gift"),

@@ -37,11 +37,15 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, str]] = {
     "follow.follow": ("follow", "TRACKER_RATELIMIT_FOLLOW"),
 }
 
-#: budgets that count only some answers: a gift form sent back with an error (a typo in the
-#: amount) starts no checkout and must not use up the address's budget (many donors share one
-#: address behind a mobile carrier's gateway); a started checkout or pledge (a redirect) counts
+#: budgets that count only some answers: a form sent back with an error (a typo in the
+#: amount or the email address) starts no checkout and sends nothing, and must not use up the
+#: address's budget (many people share one address behind a mobile carrier's gateway). What
+#: counts: a started checkout or pledge (a redirect), a contact message sent (a redirect), a
+#: follow request whose mail is queued (the "check your inbox" page, 200; errors are 4xx)
 COUNTS_ONLY: dict[str, Callable[[Any], bool]] = {
     "checkout": lambda response: response.status_code in (302, 303),
+    "contact": lambda response: response.status_code in (302, 303),
+    "follow": lambda response: response.status_code == 200,
 }
 
 EXTENSION = "tracker.limiter"

@@ -50,7 +50,7 @@ def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User 
     locked = lock_donation(donation.public_id)
     if locked is None:
         raise NotFound(_("There is no such gift."))
-    if locked.channel == "card":
+    if locked.refunded_by_gateway:
         raise Conflict(_("Card gifts are corrected by a refund through the payment service, "
                          "not by an adjustment."))
     if locked.status != SUCCEEDED or locked.settled_currency is None:

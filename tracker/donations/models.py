@@ -33,7 +33,13 @@ from tracker.extensions import db
 from tracker.ledger.models import LedgerIsAppendOnly
 from tracker.payments.models import GATEWAYS
 
-CHANNELS: tuple[str, ...] = ("card", "bank_transfer", "cash")
+#: how a gift was paid: ``konbini`` (a convenience-store voucher) and ``bank_transfer`` may be
+#: paid through the gateway (the checkout's ways to pay later) or, for a transfer or cash,
+#: recorded by staff (gateway "offline")
+CHANNELS: tuple[str, ...] = ("card", "bank_transfer", "cash", "konbini")
+#: channels the gateway can refund (Stripe refunds a card and a bank transfer it received,
+#: but not a konbini payment: that money goes back to the donor outside the gateway)
+GATEWAY_REFUNDABLE: tuple[str, ...] = ("card", "bank_transfer")
 #: how each channel is named on pages (lazy: in the reader's language)
 CHANNEL_LABELS = labels.table("channel")
 
@@ -114,6 +120,8 @@ class Donation(db.Model):
     #: ``fee_cover``) and never counts toward the case's goal.
     fee_cover_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
+    #: how it was paid (CHANNELS): "card" while a checkout is open; a gift paid later by a
+    #: konbini voucher or a bank transfer takes that channel when the payment arrives
     channel: Mapped[str] = mapped_column(String(16), default="card")
     #: the language the donor gave in (en or ja): their receipt is written in it
     locale: Mapped[str | None] = mapped_column(String(2))
@@ -165,6 +173,12 @@ class Donation(db.Model):
 
     case: Mapped[RescueCase | None] = relationship()
     donor: Mapped[Donor | None] = relationship()
+
+    @property
+    def refunded_by_gateway(self) -> bool:
+        """Whether the gateway refunds this gift (a card or a bank transfer it received);
+        anything else is paid back by staff and recorded as an adjustment."""
+        return self.gateway != "offline" and self.channel in GATEWAY_REFUNDABLE
 
 
 class PresetNote(db.Model):

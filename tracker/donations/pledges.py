@@ -28,7 +28,7 @@ from tracker.core.i18n import current_locale, known
 from tracker.core.links import public_url
 from tracker.core.locks import lock_row
 from tracker.core.money import Money, format_money
-from tracker.core.time import as_utc, local_today, utcnow
+from tracker.core.time import as_utc, local_today, local_zone, utcnow
 from tracker.core.validation import check_length, normalize_email
 from tracker.donations import notices, receipts, services
 from tracker.donations.models import (
@@ -171,9 +171,10 @@ def _queue_instructions(pledge: Pledge) -> None:
     their name with 様 and a line of thanks first)."""
     identity = current_identity()
     case = db.session.get(RescueCase, pledge.case_id) if pledge.case_id else None
-    title = case.public_title if case is not None and case.is_public else None
+    shown = case if case is not None and case.is_public else None
 
     def write(code: str) -> tuple[str, list[str]]:
+        title = shown.text(code).title if shown is not None else None  # in the mail's language
         amount = format_money(Money(pledge.amount_minor, pledge.currency), code)
         link = public_url("donations.pledge", public_id=pledge.public_id, lang=code)
         subject = _("Your transfer of %(amount)s: reference %(code)s", amount=amount,
@@ -226,8 +227,9 @@ def search(status: str | None, query: str = "", limit: int = 200) -> list[Pledge
         statement = statement.where(Pledge.status == status)
     code = normalize_reference(query)
     if code:
-        pattern = "".join(c for c in code if c in REFERENCE_ALPHABET)
-        statement = statement.where(Pledge.reference.contains(pattern, autoescape=True))
+        if any(c not in REFERENCE_ALPHABET for c in code):
+            return []  # codes are made of REFERENCE_ALPHABET alone: "%" or "-" match none
+        statement = statement.where(Pledge.reference.contains(code, autoescape=True))
     order = Pledge.created_at.asc() if status == PLEDGED else Pledge.created_at.desc()
     return list(db.session.scalars(statement.order_by(order, Pledge.id).limit(limit)))
 
@@ -245,8 +247,17 @@ def _locked(pledge_id: int) -> Pledge:
     return locked
 
 
+def _offline_gift(pledge: Pledge, received: Money, received_on: date) -> services.OfflineGift:
+    """The offline gift a confirmed pledge becomes: the code as its reference."""
+    return services.OfflineGift(amount=received, channel="bank_transfer",
+                                received_on=received_on, donor_name=pledge.name,
+                                donor_email=pledge.email, reference=pledge.reference)
+
+
 def check_confirm(pledge: Pledge, received: Money, received_on: date) -> Pledge:
-    """Check that ``pledge`` may be confirmed with this amount and date (the row locked);
+    """Check that ``pledge`` may be confirmed with this amount and date (the row locked):
+    every check confirming makes, the offline gift's own (the cap of a gift, the case taking
+    gifts) included, so the confirmation page is shown only for what will be recorded;
     DomainError or Conflict otherwise."""
     locked = _locked(pledge.id)
     if locked.status != PLEDGED:
@@ -258,9 +269,12 @@ def check_confirm(pledge: Pledge, received: Money, received_on: date) -> Pledge:
         raise DomainError(_("Enter an amount greater than zero."), field="amount")
     if received_on > local_today():
         raise DomainError(_("The date received cannot be in the future."), field="received_on")
-    if received_on < locked.created_at.date() - timedelta(days=1):
+    # the day it was pledged, in the organization's zone (as staff and the bank see days)
+    if received_on < as_utc(locked.created_at).astimezone(local_zone()).date():
         raise DomainError(_("The money cannot have arrived before the pledge was made."),
                           field="received_on")
+    case = db.session.get(RescueCase, locked.case_id) if locked.case_id else None
+    services.check_offline_gift(case, _offline_gift(locked, received, received_on))
     return locked
 
 
@@ -270,10 +284,7 @@ def confirm_pledge(pledge: Pledge, received: Money, received_on: date) -> Donati
     The pledge's row is locked first, so confirming twice records one gift."""
     locked = check_confirm(pledge, received, received_on)
     case = db.session.get(RescueCase, locked.case_id) if locked.case_id else None
-    gift = services.OfflineGift(amount=received, channel="bank_transfer",
-                                received_on=received_on, donor_name=locked.name,
-                                donor_email=locked.email, reference=locked.reference)
-    donation = services.record_offline_gift(case, gift)
+    donation = services.record_offline_gift(case, _offline_gift(locked, received, received_on))
     donation.locale = locked.locale
     db.session.flush()
     receipt = receipts.issue_receipt(donation)

@@ -29,7 +29,12 @@ from tracker.extensions import db
 from tracker.ledger import book, reads
 from tracker.ledger.models import DISPUTE, DISPUTE_REVERSAL, FEE, FEE_COVER, REFUND
 from tracker.payments import webhooks
-from tracker.payments.gateway import Gateway, SessionFacts, session_facts_from_event
+from tracker.payments.gateway import (
+    ASYNC_METHODS,
+    Gateway,
+    SessionFacts,
+    session_facts_from_event,
+)
 
 
 class Outcome(enum.StrEnum):
@@ -112,6 +117,10 @@ def _settle(donation: Donation, got: Settlement, *, session_id: str | None,
     donation.gateway_payment_intent_id = intent_id
     donation.gateway_charge_id = got.charge_id
     donation.livemode = livemode
+    if donation.awaiting_method in ASYNC_METHODS:
+        # paid by the konbini voucher or the bank transfer it waited for, not by card: the
+        # channel is set before the ledger books it, so the reports count it under its way
+        donation.channel = donation.awaiting_method
     settle(donation, got, settled_at=utcnow())
     receipts.issue_receipt(donation)
     audit.record("donation.recorded", donation, case_id=donation.case_id,
@@ -421,7 +430,10 @@ def check_refund(donation: Donation, amount_minor: int, reason: str, gateway: Ga
     locked = lock_donation(donation.public_id)
     if locked is None:
         raise NotFound(_("There is no such gift."))
-    if locked.channel != "card":
+    if locked.channel == "konbini":
+        raise Conflict(_("The payment service cannot refund a convenience-store payment: pay "
+                         "the donor back yourself and record it as an adjustment of the gift."))
+    if not locked.refunded_by_gateway:
         raise Conflict(_("Bank transfers and cash are not refunded through the payment service: "
                          "pay the donor back yourself and record it as an adjustment of the gift."))
     if locked.status != SUCCEEDED or not locked.gateway_payment_intent_id:

@@ -28,7 +28,7 @@ from tracker.core.money import (
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, check_staff_amount, email_key, normalize_email
 from tracker.donations.addressee import check_addressee
-from tracker.donations.models import CHANNELS, FAILED, SUCCEEDED, Donation, Donor, PresetNote
+from tracker.donations.models import FAILED, SUCCEEDED, Donation, Donor, PresetNote
 from tracker.extensions import db
 from tracker.ledger import book
 from tracker.ledger.models import LedgerEntry
@@ -135,9 +135,11 @@ class OfflineGift:
     reference: str = ""
 
 
-def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
-    """Record a bank transfer or cash gift as a settled donation with its ledger entries."""
-    if gift.channel not in CHANNELS or gift.channel == "card":
+def check_offline_gift(case: RescueCase | None, gift: OfflineGift) -> tuple[str | None, Settlement]:
+    """Every check ``record_offline_gift`` makes, writing nothing (so a confirmation page can
+    be shown only for a gift that will be recorded): the donor's normalized email and the
+    settlement; DomainError at a field or Conflict otherwise."""
+    if gift.channel not in ("bank_transfer", "cash"):
         raise DomainError(_("Offline gifts are bank transfers or cash."), field="channel")
     if gift.amount.amount_minor <= 0:
         raise DomainError(_("Enter an amount greater than zero."), field="amount")
@@ -149,9 +151,14 @@ def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
         raise Conflict(_("Gifts cannot be booked to a case that is %(status)s.",
                          status=str(case.status_label).lower()))
     try:
-        settlement = configured_settlement(gift.amount)
+        return email, configured_settlement(gift.amount)
     except MoneyError as exc:
         raise DomainError(exc.reason, field="amount") from None
+
+
+def record_offline_gift(case: RescueCase | None, gift: OfflineGift) -> Donation:
+    """Record a bank transfer or cash gift as a settled donation with its ledger entries."""
+    email, settlement = check_offline_gift(case, gift)
     donor = find_or_create_donor(email, gift.donor_name)
     donation = Donation(
         case_id=case.id if case else None, donor=donor,

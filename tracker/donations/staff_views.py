@@ -229,7 +229,7 @@ def _render_gift(donation: Donation, *, adjust_form: AdjustForm | None = None,
     refund_form = refund_form or RefundForm(formdata=None)
     adjust_form = adjust_form or AdjustForm(formdata=None)
     remaining = None
-    if donation.channel == "card" and donation.status == SUCCEEDED:
+    if donation.refunded_by_gateway and donation.status == SUCCEEDED:
         money = reads.gift_money([donation.id]).get(donation.id, GiftMoney())
         remaining = Money(donation.amount_minor - money.refunded_original_minor, donation.currency)
         # What the page shows as refunded is what the form says it saw (see RefundForm).

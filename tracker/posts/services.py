@@ -644,8 +644,7 @@ def _news_mail(post: Post, reader: _Reader) -> tuple[str, str]:
                        "helped make this possible. Thank you.") + "\n")
     if reader.follow is not None:
         lines.append(_("To stop receiving news of this rescue, open this link: %(link)s",
-                       link=public_url("follow.unsubscribe",
-                                       token=follows.unsubscribe_token(reader.follow))) + "\n")
+                       link=follows.unsubscribe_url(reader.follow, code)) + "\n")
     return subject[:200], "\n".join(lines)
 
 
@@ -669,7 +668,8 @@ def queue_post_emails(post: Post) -> int:
     for reader in _readers(post, cases):
         with language(reader.locale) as code:
             subject, body = _news_mail(post, reader)
-        headers = follows.unsubscribe_headers(reader.follow) if reader.follow is not None else None
+        headers = (follows.unsubscribe_headers(reader.follow, code)
+                   if reader.follow is not None else None)
         kind = "rescue-report" if post.kind == RESCUE_REPORT else "case-update"
         message = outbox.queue(kind, reader.key, reader.email, subject, body, locale=code,
                                headers=headers)

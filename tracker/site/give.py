@@ -275,11 +275,11 @@ def _form_page(slug: str | None):
 
 
 def _give(case: RescueCase | None):
-    form = _form()
     if case is not None and not services.accepts_gifts(case):
-        form.form_errors.append(
-            _("This case is not taking gifts now; please give to the general fund."))
-    elif form.validate_on_submit():
+        # the same notice as the page shows, and nothing read or written
+        return render_template("donations/not_taking_gifts.html", case=case), 409
+    form = _form()
+    if form.validate_on_submit():
         if form.bank_transfer.data:
             response = _pledge(case, form)
         else:
@@ -292,9 +292,8 @@ def _give(case: RescueCase | None):
 
 
 def _render_give(case: RescueCase | None, form: DonationForm) -> str:
-    if case is not None and not services.accepts_gifts(case) and not form.form_errors:
-        form.form_errors.append(
-            _("This case is not taking gifts now; please give to the general fund."))
+    if case is not None and not services.accepts_gifts(case):
+        return render_template("donations/not_taking_gifts.html", case=case)
     progress = public_view.progress_for([case])[case.id] if case else None
     locale = current_locale()
     notes = services.preset_notes(case.id, locale) if case is not None else {}
