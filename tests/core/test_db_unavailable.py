@@ -167,6 +167,12 @@ RAISED = {
     "pool timeout": (lambda: sa.exc.TimeoutError("QueuePool limit reached"), 503),
     "disconnection": (lambda: sa.exc.DisconnectionError("gone"), 503),
     "psycopg OperationalError": (lambda: psycopg.OperationalError("server closed the connection"), 503),
+    "connection lost in a transaction not rolled back yet": (
+        lambda: sa.exc.PendingRollbackError("Can't reconnect until invalid transaction is rolled"
+                                            " back", code="8s2b"), 503),
+    "session rolled back by a failed flush (a bug)": (
+        lambda: sa.exc.PendingRollbackError("This Session's transaction has been rolled back",
+                                            code="7s2a"), 500),
     "IntegrityError (a bug, not an outage)": (lambda: _dbapi(sa.exc.IntegrityError), 500),
     "ProgrammingError (a bug, not an outage)": (lambda: _dbapi(sa.exc.ProgrammingError), 500),
 }

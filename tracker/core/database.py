@@ -68,6 +68,11 @@ def database_unavailable(exc: BaseException) -> bool:
             exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
     if isinstance(exc, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):
         return True
+    if isinstance(exc, sa_exc.PendingRollbackError):
+        # "8s2b": the connection was lost (invalidated) inside a transaction that something
+        # caught the error of without rolling back; the next query meets this instead of the
+        # outage itself. (Other pending rollbacks, after a failed flush, are bugs.)
+        return exc.code == "8s2b"
     return isinstance(exc, _driver_errors())
 
 
