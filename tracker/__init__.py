@@ -124,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     """Attach every domain's blueprint."""
     from tracker.accounts.views import bp as accounts_bp
     from tracker.budgets.views import bp as budgets_bp
+    from tracker.donations.message_views import staff_messages_bp
     from tracker.donations.pledge_views import staff_pledges_bp
     from tracker.donations.staff_views import staff_gifts_bp, staff_presets_bp
     from tracker.donors.staff_views import staff_donors_bp
@@ -144,7 +145,7 @@ def register_blueprints(app: Flask) -> None:
     for bp in (core_bp, accounts_bp, cases_bp, staff_bp, posts_bp, donations_bp, payments_bp,
                audit_bp, staff_gifts_bp, staff_donors_bp, budgets_bp, reports_bp, donors_bp,
                staff_recurring_bp, organization_bp, follow_bp, feed_bp, staff_presets_bp,
-               staff_pledges_bp):
+               staff_pledges_bp, staff_messages_bp):
         app.register_blueprint(bp)
     register_sandbox(app)
 

@@ -27,7 +27,14 @@ from tracker.cases import workflow
 from tracker.cases.models import AGE_BANDS, PERSON_STATUSES, TRACKS
 from tracker.core import labels
 from tracker.core.time import local_today
-from tracker.donations.models import CHANNEL_LABELS, DONATION_STATUSES, GATEWAYS, Donation, Donor
+from tracker.donations.models import (
+    CHANNEL_LABELS,
+    DONATION_STATUSES,
+    GATEWAYS,
+    MESSAGE_STATUSES,
+    Donation,
+    Donor,
+)
 from tracker.extensions import db
 from tracker.monthly.models import RECURRING_STATUSES, RecurringGift
 from tracker.posts.models import KINDS, POST_STATUSES
@@ -163,6 +170,7 @@ DOMAINS = {
     "monthly_status": RECURRING_STATUSES, "channel": tuple(CHANNEL_LABELS),
     "age_band": AGE_BANDS, "post_kind": KINDS, "post_status": POST_STATUSES,
     "disbursement_status": DISBURSEMENT_STATUSES, "track": TRACKS, "gateway": GATEWAYS,
+    "message_status": MESSAGE_STATUSES,
     "ledger_kind": ("gift", "refund", "dispute", "dispute_reversal", "fee", "transfer",
                     "adjustment", "disbursement", "fee_cover"),
 }

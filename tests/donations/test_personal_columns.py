@@ -62,7 +62,7 @@ COLUMNS: dict[tuple[str, str], str] = {
         "gateway_session_id", "gateway_payment_intent_id", "gateway_charge_id", "livemode",
         "awaiting_method",
         "recurring_gift_id", "gateway_invoice_id", "received_on", "show_on_wall", "created_at",
-        "settled_at", "fee_cover_minor")},
+        "settled_at", "fee_cover_minor", "message_status")},
     # a tax receipt asked for on the give form, and its addressee as typed (the name is
     # receipt_name): whether one was asked says the donor files taxes in Japan
     **{(t, c): ERASED for t in ("donations", "recurring_gifts") for c in (

@@ -35,6 +35,7 @@ from tests.payments.helpers import (
     table_counts,
 )
 from tracker.core.time import utcnow
+from tracker.donations import messages as wall_messages
 from tracker.donations.models import Donation
 from tracker.extensions import db
 from tracker.sandbox.models import SandboxSession
@@ -144,6 +145,15 @@ def test_donor_wall_follows_the_donors_choice(app: Flask, client, case, wall: st
     donation, session_id = start_gift(client, SLUG, name="Aiko Tanaka", message="Stay safe", wall=wall)
     _thanks_location(pay_on_page(client, session_id))
     assert reload(donation).status == "succeeded"
+
+    # The message waits for staff: the name (or Anonymous) shows at once, the message does not.
+    waiting = _wall_html(client.get(f"/cases/{SLUG}").text)
+    assert "Stay safe" not in waiting
+    if wall != "hidden":
+        assert ("<strong>Aiko Tanaka</strong>" if wall == "name" else "<strong>Anonymous</strong>") \
+            in waiting
+    wall_messages.approve(donation.public_id)
+    db.session.commit()
 
     page = client.get(f"/cases/{SLUG}").text
     listed = _wall_html(page)

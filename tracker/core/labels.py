@@ -122,6 +122,13 @@ _TABLES: Final[dict[str, dict[str, LazyString]]] = {
         "sandbox": lazy_pgettext("payment gateway", "Test mode"),
         "offline": lazy_pgettext("payment gateway", "Recorded by staff"),
     },
+    # a donor's message on the public wall, as staff decided it
+    "message_status": {
+        "none": lazy_pgettext("wall message", "No message"),
+        "waiting": lazy_pgettext("wall message", "Awaiting review"),
+        "approved": lazy_pgettext("wall message", "Shown on the wall"),
+        "hidden": lazy_pgettext("wall message", "Hidden"),
+    },
     "disbursement_status": {
         "pending": lazy_pgettext("disbursement status", "Awaiting approval"),
         "approved": lazy_pgettext("disbursement status", "Counted"),
@@ -159,7 +166,8 @@ _RECORD_FIELDS: Final[dict[str, dict[str, str]]] = {
     "*": {"outcome": "outcome", "channel": "channel", "track": "track"},
     "rescue_cases": {"status": "case_status"},
     "beneficiaries": {"status": "person_status"},
-    "donations": {"status": "gift_status", "kind": "ledger_kind", "gateway": "gateway"},
+    "donations": {"status": "gift_status", "kind": "ledger_kind", "gateway": "gateway",
+                  "message_status": "message_status"},
     "recurring_gifts": {"status": "monthly_status"},
     "posts": {"status": "post_status", "kind": "post_kind"},
     "disbursements": {"status": "disbursement_status"},

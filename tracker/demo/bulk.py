@@ -658,8 +658,8 @@ DONOR_COLUMNS = ("id", "email", "name", "created_at")
 DONATION_COLUMNS = (
     "id", "public_id", "case_id", "donor_id", "amount_minor", "currency", "channel", "gateway",
     "status", "settled_currency", "gross_minor", "fee_minor", "net_minor", "exchange_rate",
-    "livemode", "received_on", "display_name", "show_on_wall", "message", "wants_updates",
-    "created_at", "settled_at",
+    "livemode", "received_on", "display_name", "show_on_wall", "message", "message_status",
+    "wants_updates", "created_at", "settled_at",
 )
 
 
@@ -826,7 +826,8 @@ class _GiftMaker:
         self.donations.append((
             donation_id, public_id, case_id, self.d_id[donor], amount, currency, channel,
             "sandbox" if card else "offline", SUCCEEDED, loader.base, gross, fee, gross - fee, rate,
-            False, received_on, name, wall, message, rng.random() < 0.3, when, when,
+            False, received_on, name, wall, message, "approved" if message else "none",
+            rng.random() < 0.3, when, when,
         ))
         month_day = month.key
         entries = self.entries

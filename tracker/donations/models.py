@@ -46,6 +46,11 @@ CHANNEL_LABELS = labels.table("channel")
 PENDING, SUCCEEDED, FAILED, EXPIRED, FLAGGED = "pending", "succeeded", "failed", "expired", "flagged"
 DONATION_STATUSES: tuple[str, ...] = (PENDING, SUCCEEDED, FAILED, EXPIRED, FLAGGED)
 
+#: a gift's wall message: none written, waiting for staff, approved (shown on the public wall)
+#: or hidden by staff (never shown; the gift itself is unaffected)
+MESSAGE_NONE, MESSAGE_WAITING, MESSAGE_APPROVED, MESSAGE_HIDDEN = "none", "waiting", "approved", "hidden"
+MESSAGE_STATUSES: tuple[str, ...] = (MESSAGE_NONE, MESSAGE_WAITING, MESSAGE_APPROVED, MESSAGE_HIDDEN)
+
 def new_public_id() -> str:
     """An opaque donation id: safe to show donors and send to the gateway, reveals nothing."""
     return "don_" + secrets.token_urlsafe(16)
@@ -103,9 +108,12 @@ class Donation(db.Model):
             name="succeeded_is_settled",
         ),
         CheckConstraint("exchange_rate IS NULL OR exchange_rate > 0", name="rate_positive"),
+        CheckConstraint(f"message_status IN {sql_in(MESSAGE_STATUSES)}", name="message_status"),
         # a case's succeeded gifts newest first (the donor wall) without sorting them all
         Index("ix_donations_case_status_settled", "case_id", "status", "settled_at"),
         Index("ix_donations_created_at", "created_at"),
+        # the messages waiting for staff, oldest first, without reading every gift
+        Index("ix_donations_message_status_settled", "message_status", "settled_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -167,6 +175,10 @@ class Donation(db.Model):
     display_name: Mapped[str] = mapped_column(String(80), default="")
     show_on_wall: Mapped[bool] = mapped_column(default=False)
     message: Mapped[str] = mapped_column(String(500), default="")
+    #: the message reaches the public wall only once staff approved it (a relative may write
+    #: the real name or village of someone in hiding); the display name is shown at once
+    message_status: Mapped[str] = mapped_column(String(8), default=MESSAGE_NONE,
+                                                server_default=MESSAGE_NONE)
     wants_updates: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -28,7 +28,16 @@ from tracker.core.money import (
 from tracker.core.time import local_zone, utcnow
 from tracker.core.validation import check_length, check_staff_amount, email_key, normalize_email
 from tracker.donations.addressee import check_addressee
-from tracker.donations.models import FAILED, SUCCEEDED, Donation, Donor, PresetNote
+from tracker.donations.models import (
+    FAILED,
+    MESSAGE_APPROVED,
+    MESSAGE_NONE,
+    MESSAGE_WAITING,
+    SUCCEEDED,
+    Donation,
+    Donor,
+    PresetNote,
+)
 from tracker.extensions import db
 from tracker.ledger import book
 from tracker.ledger.models import LedgerEntry
@@ -368,6 +377,8 @@ def start_donation(case: RescueCase | None, gift: GiftInput, gateway_name: str) 
         display_name=gift.name.strip() if gift.wall == "name" else "",
         show_on_wall=gift.wall != "hidden",
         message=gift.message.strip(), wants_updates=gift.wants_updates and donor.email is not None,
+        # a message waits for staff before the public wall shows it (tracker.donations.messages)
+        message_status=MESSAGE_WAITING if gift.message.strip() else MESSAGE_NONE,
         locale=gift.locale, **tax_fields,
     )
     db.session.add(donation)
@@ -397,10 +408,15 @@ def lock_donation(public_id: str) -> Donation | None:
 def wall(case: RescueCase, limit: int = 20) -> list[tuple[str, str, datetime]]:
     """The donor wall: (name or "Anonymous", message, when) for succeeded gifts, newest first.
 
-    Donors who chose to be hidden are not listed at all.
+    Donors who chose to be hidden are not listed at all. A message is shown only once staff
+    approved it; until then (or when staff hid it) the entry shows the name alone. The message
+    condition is in the selected column, not the WHERE clause, so the query still walks
+    ``ix_donations_case_status_settled`` and stops at ``limit``.
     """
+    approved_message = db.case((Donation.message_status == MESSAGE_APPROVED, Donation.message),
+                               else_="")
     rows = db.session.execute(
-        db.select(Donation.display_name, Donation.message, Donation.settled_at)
+        db.select(Donation.display_name, approved_message, Donation.settled_at)
         .where(Donation.case_id == case.id, Donation.status == SUCCEEDED,
                Donation.show_on_wall.is_(True))
         .order_by(Donation.settled_at.desc()).limit(limit)

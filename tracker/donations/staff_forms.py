@@ -149,3 +149,7 @@ class PledgeCancelForm(Form):
     reason = TextAreaField(_l("Reason"), validators=[
         DataRequired(_l("Say in a few words why the pledge is cancelled.")),
         Length(max=500, message=_l("Keep the reason to %(max)d characters.", max=500))])
+
+
+class MessageDecisionForm(Form):
+    """Approve or hide a donor's wall message (no fields beyond CSRF)."""

@@ -36,6 +36,7 @@ from tracker.donations.models import DONATION_STATUSES, SUCCEEDED, Donation, Pre
 from tracker.donations.staff_forms import (
     GENERAL_FUND,
     AdjustForm,
+    MessageDecisionForm,
     OfflineGiftForm,
     RefundForm,
     parse_signed_amount,
@@ -244,7 +245,7 @@ def _render_gift(donation: Donation, *, adjust_form: AdjustForm | None = None,
         "staff/gifts_detail.html", row=row, donation=donation, entries=entries, trail=trail,
         receipt=receipts.receipt_for(donation), remaining=remaining,
         adjust_form=adjust_form, refund_form=refund_form, money_of=_money,
-        status_name=status_name,
+        status_name=status_name, message_form=MessageDecisionForm(),
     ), status
 
 

@@ -46,6 +46,7 @@ from tracker.core.links import public_url
 from tracker.core.money import Money, MoneyError, format_money, format_plain, parse_amount
 from tracker.core.time import current_fiscal_year, local_today
 from tracker.core.transactions import transaction
+from tracker.donations import messages as wall_messages
 from tracker.donations import services as donation_services
 from tracker.extensions import db
 from tracker.posts import images as post_images
@@ -228,6 +229,7 @@ def dashboard():
         attention=services.needs_attention(cases, progress),
         pending_approvals=budget_services.pending_count(),
         photos_awaiting=photos_awaiting_review(),
+        messages_awaiting=wall_messages.awaiting_count(),
     )
 
 
