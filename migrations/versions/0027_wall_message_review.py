@@ -14,8 +14,6 @@ Create Date: 2026-12-05 12:00:00
 from alembic import op
 import sqlalchemy as sa
 
-from tracker.ledger import rollups
-
 
 # revision identifiers, used by Alembic.
 revision = '0027'
@@ -24,39 +22,30 @@ branch_labels = None
 depends_on = None
 
 
-def _rebuilding_donations(change):
-    """SQLite rebuilds ``donations`` to change its CHECKs, and the ledger's rollup triggers
-    read that table: they are dropped first and made again after (PostgreSQL alters in place)."""
-    dialect = op.get_bind().dialect.name
-    if dialect == 'sqlite':
-        rollups.drop_triggers(op.execute, dialect)
-    change()
-    if dialect == 'sqlite':
-        rollups.create_triggers(op.execute, dialect)
+_CHECK = "message_status IN ('approved', 'hidden', 'none', 'waiting')"
 
 
 def upgrade():
-    _rebuilding_donations(_upgrade)
+    # SQLite adds the column with its CHECK in place (ALTER TABLE ... ADD COLUMN): rebuilding
+    # ``donations`` would drop a table the ledger's and receipts' foreign keys point at, which
+    # fails once there are gifts
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute("ALTER TABLE donations ADD COLUMN message_status VARCHAR(8) NOT NULL"
+                   f" DEFAULT 'none' CONSTRAINT ck_donations_message_status CHECK ({_CHECK})")
+    else:
+        op.add_column('donations', sa.Column('message_status', sa.String(length=8),
+                                             nullable=False, server_default='none'))
+        op.create_check_constraint(op.f('ck_donations_message_status'), 'donations', _CHECK)
+    op.execute("UPDATE donations SET message_status = 'approved' WHERE message <> ''")
+    op.create_index('ix_donations_message_status_settled', 'donations',
+                    ['message_status', 'settled_at'], unique=False)
 
 
 def downgrade():
-    _rebuilding_donations(_downgrade)
-
-
-def _upgrade():
-    with op.batch_alter_table('donations', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('message_status', sa.String(length=8), nullable=False,
-                                      server_default='none'))
-    op.execute("UPDATE donations SET message_status = 'approved' WHERE message <> ''")
-    with op.batch_alter_table('donations', schema=None) as batch_op:
-        batch_op.create_check_constraint(
-            'message_status', "message_status IN ('approved', 'hidden', 'none', 'waiting')")
-        batch_op.create_index('ix_donations_message_status_settled',
-                              ['message_status', 'settled_at'], unique=False)
-
-
-def _downgrade():
-    with op.batch_alter_table('donations', schema=None) as batch_op:
-        batch_op.drop_index('ix_donations_message_status_settled')
-        batch_op.drop_constraint(op.f('ck_donations_message_status'), type_='check')
-        batch_op.drop_column('message_status')
+    op.drop_index('ix_donations_message_status_settled', table_name='donations')
+    if op.get_bind().dialect.name == 'sqlite':
+        # the column's own CHECK goes with it (ALTER TABLE ... DROP COLUMN, no rebuild)
+        op.execute("ALTER TABLE donations DROP COLUMN message_status")
+    else:
+        op.drop_constraint(op.f('ck_donations_message_status'), 'donations', type_='check')
+        op.drop_column('donations', 'message_status')
