@@ -21,6 +21,7 @@ from tests.posts.helpers import (
     edit_url,
     jpeg_with_gps,
     only_post,
+    photo_from,
     post_form,
     stored_images,
     upload,
@@ -112,7 +113,9 @@ def test_blurring_the_stored_regions_removes_the_detection_and_is_deterministic(
 
 def confirm_cover(client, case_id: int, looked: bool = True):
     """Confirm on the case's staff page that no person can be recognised in its cover."""
-    data = {"csrf_token": csrf_from(client.get(f"/staff/cases/{case_id}").text)}
+    page = client.get(f"/staff/cases/{case_id}").text
+    review = client.get(f"/staff/cases/{case_id}/cover/review").text
+    data = {"csrf_token": csrf_from(page), "looked_at": photo_from(review)}
     if looked:
         data["looked"] = "y"
     return client.post(f"/staff/cases/{case_id}/cover/no-person", data=data)
@@ -177,7 +180,7 @@ def test_a_cover_with_no_face_found_is_public_only_once_staff_confirm_no_person(
     assert 'data-state="no_person"' in client.get(f"/staff/cases/{case.id}").text
     # nothing left to decide: a second confirmation is refused in words
     again = confirm_cover(client, case.id)
-    assert again.status_code == 422 and "already reviewed" in again.text
+    assert again.status_code == 422 and "already reviewed" in again.text, again.text
 
 
 def test_a_held_cover_cannot_be_waved_through_as_no_person(client, staff, case):
@@ -190,19 +193,20 @@ def test_a_held_cover_cannot_be_waved_through_as_no_person(client, staff, case):
 def test_staff_mark_an_area_the_check_missed_and_blur_it(client, staff, case):
     upload_cover(client, case.id, jpeg_with_gps(MARKER, (1200, 800)))
     url = f"/staff/cases/{case.id}/cover/mark"
-    csrf = csrf_from(client.get(f"/staff/cases/{case.id}/cover/review").text)
-    refused = client.post(url, data={"csrf_token": csrf, "left": "80", "top": "10", "width": "40",
-                                     "height": "x"})
+    page = client.get(f"/staff/cases/{case.id}/cover/review").text
+    csrf, seen = csrf_from(page), photo_from(page)
+    refused = client.post(url, data={"csrf_token": csrf, "looked_at": seen, "left": "80", "top": "10",
+                                     "width": "40", "height": "x"})
     assert refused.status_code == 422 and "numbers from 0 to 100" in refused.text
     assert the_cover().face_status == faces.UNREVIEWED
-    ok = client.post(url, data={"csrf_token": csrf, "left": "10", "top": "20", "width": "25",
-                                "height": "50"})
+    ok = client.post(url, data={"csrf_token": csrf, "looked_at": seen, "left": "10", "top": "20",
+                                "width": "25", "height": "50"})
     assert ok.status_code == 302 and ok.location.endswith("/cover/review")
     cover = the_cover()
     assert cover.face_status == faces.HELD and cover.face_regions == [[120, 160, 300, 400]]
     assert "review-preview" in client.get(f"/staff/cases/{case.id}/cover/review").text
     assert client.post(f"/staff/cases/{case.id}/cover/blur",
-                       data={"csrf_token": csrf}).status_code == 302
+                       data={"csrf_token": csrf, "looked_at": seen}).status_code == 302
     assert the_cover().face_status == faces.BLURRED
     assert [e.action for e in actions("case.cover%")][-2:] == ["case.cover_area_marked",
                                                                 "case.cover_blurred"]
@@ -305,8 +309,9 @@ def test_blur_applies_the_preview_and_is_audited(client, staff, case):
     upload_cover(client, case.id, face_photo())
     regions = the_cover().face_regions
     preview = client.get(f"/staff/cases/{case.id}/cover/preview.jpg").data
-    csrf = csrf_from(client.get(f"/staff/cases/{case.id}/cover/review").text)
-    response = client.post(f"/staff/cases/{case.id}/cover/blur", data={"csrf_token": csrf})
+    page = client.get(f"/staff/cases/{case.id}/cover/review").text
+    response = client.post(f"/staff/cases/{case.id}/cover/blur",
+                           data={"csrf_token": csrf_from(page), "looked_at": photo_from(page)})
     assert response.status_code == 302
     cover = the_cover()
     assert cover.face_status == faces.BLURRED and cover.face_regions is None
@@ -319,14 +324,16 @@ def test_blur_applies_the_preview_and_is_audited(client, staff, case):
 def test_consent_needs_the_box_and_a_note_and_is_audited(client, staff, case):
     upload_cover(client, case.id, face_photo())
     url = f"/staff/cases/{case.id}/cover/consent"
-    csrf = csrf_from(client.get(f"/staff/cases/{case.id}/cover/review").text)
-    refused = client.post(url, data={"csrf_token": csrf, "face_note": "Agreed"})
+    page = client.get(f"/staff/cases/{case.id}/cover/review").text
+    csrf, seen = csrf_from(page), photo_from(page)
+    refused = client.post(url, data={"csrf_token": csrf, "looked_at": seen, "face_note": "Agreed"})
     assert refused.status_code == 422 and "Tick the box" in refused.text
-    refused = client.post(url, data={"csrf_token": csrf, "agreed": "y", "face_note": "  "})
+    refused = client.post(url, data={"csrf_token": csrf, "looked_at": seen, "agreed": "y",
+                                     "face_note": "  "})
     assert refused.status_code == 422 and "Write how the person agreed" in refused.text
     assert the_cover().face_status == faces.HELD
     assert not [e for e in actions("case.cover%") if e.action == "case.cover_consented"]
-    ok = client.post(url, data={"csrf_token": csrf, "agreed": "y",
+    ok = client.post(url, data={"csrf_token": csrf, "looked_at": seen, "agreed": "y",
                                 "face_note": "Signed form kept at the office"})
     assert ok.status_code == 302
     cover = the_cover()
@@ -383,8 +390,9 @@ def test_a_held_post_photo_blocks_publishing_until_blurred(client, auth, staff):
     assert client.get(name).status_code == 200
     review = f"/staff/posts/{post.slug}/photos/{image.id}"
     assert faces.check(client.get(f"{review}/preview.img").data)[0] == faces.UNREVIEWED
-    csrf = csrf_from(client.get(f"{review}/review").text)
-    assert client.post(f"{review}/blur", data={"csrf_token": csrf}).status_code == 302
+    page = client.get(f"{review}/review").text
+    assert client.post(f"{review}/blur", data={"csrf_token": csrf_from(page),
+                                               "looked_at": photo_from(page)}).status_code == 302
     [image] = stored_images()
     assert image.face_status == faces.BLURRED
     assert [e.action for e in actions("post.image%")][-1] == "post.image_blurred"
@@ -487,3 +495,29 @@ def test_small_faces_in_a_large_photo_are_found_at_the_size_they_are_shown():
     status, regions = faces.check(page)
     assert status == faces.HELD and len(regions) == 3
     assert all(15 <= w <= 60 for _x, _y, w, _h in regions), regions
+
+
+def test_a_decision_names_the_photo_staff_looked_at(client, auth, staff, case):
+    """From the outside try: staff A opened the case page with photo P1 awaiting review, staff
+    B then uploaded P2, and A's "no person can be recognized" made P2 public unseen (the form
+    named no photo). Every decision now carries the photo's review version: one about another
+    photo is refused (409), says so, changes nothing, and shows the photo stored now."""
+    upload_cover(client, case.id, jpeg_with_gps(MARKER, (1200, 800)))
+    page = client.get(f"/staff/cases/{case.id}").text
+    first_look = photo_from(page)
+    assert first_look
+    upload_cover(client, case.id, face_photo((1200, 800)))      # B replaces it meanwhile
+    upload_cover(client, case.id, jpeg_with_gps(MARKER, (1000, 700)))  # another photo
+    replaced = the_cover()
+    assert replaced.face_status == faces.UNREVIEWED
+    stale = client.post(f"/staff/cases/{case.id}/cover/no-person",
+                        data={"csrf_token": csrf_from(page), "looked_at": first_look, "looked": "y"})
+    assert stale.status_code == 409 and "photo changed" in stale.text
+    assert 'data-testid="review-photo"' in stale.text       # the photo stored now, to look at
+    assert the_cover().face_status == faces.UNREVIEWED
+    assert not [e for e in actions("case.cover%") if e.action == "case.cover_no_person"]
+    missing = client.post(f"/staff/cases/{case.id}/cover/no-person",
+                          data={"csrf_token": csrf_from(page), "looked": "y"})
+    assert missing.status_code == 409 and the_cover().face_status == faces.UNREVIEWED
+    assert confirm_cover(client, case.id).status_code == 302    # after looking again
+    assert the_cover().face_status == faces.NO_PERSON

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from datetime import datetime, timedelta
@@ -136,10 +137,22 @@ def png_declaring(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+_PHOTO = re.compile(r'name="looked_at"[^>]*value="([0-9a-f]+)"')
+
+
+def photo_from(page: str, nth: int = 0) -> str:
+    """The review version of the photo a staff page's decision form names (the hidden
+    ``photo`` field): a decision must name the photo staff looked at."""
+    found = _PHOTO.findall(page)
+    return found[nth] if len(found) > nth else ""
+
+
 def confirm_no_person(client: FlaskClient, slug: str, image_id: int, looked: bool = True):
     """Confirm, as staff do on the edit page, that no person can be recognised in a photo of
     the post (the decision every photo waits for before the public may see it)."""
-    data = {"csrf_token": csrf_from(client.get(edit_url(slug)).text)}
+    page = client.get(edit_url(slug)).text
+    form = re.search(rf'<form[^>]*/photos/{image_id}/no-person"[^>]*>.*?</form>', page, re.S)
+    data = {"csrf_token": csrf_from(page), "looked_at": photo_from(form.group(0)) if form else ""}
     if looked:
         data["looked"] = "y"
     return client.post(f"/staff/posts/{slug}/photos/{image_id}/no-person", data=data)

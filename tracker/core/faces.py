@@ -21,6 +21,7 @@ preview staff look at and the blur they apply are the same pixels, whatever the 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from io import BytesIO
@@ -239,6 +240,13 @@ class FaceReviewMixin:
     face_note: Mapped[str | None] = mapped_column(String(CONSENT_NOTE_MAX))
 
     @property
+    def review_version(self) -> str:
+        """What staff looked at, as a short digest of the stored photo: every decision form
+        carries it, and a decision about another photo (replaced or blurred since the page was
+        opened) is refused (``check_version``)."""
+        return hashlib.sha256(getattr(self, "data", b"") or b"").hexdigest()[:24]
+
+    @property
     def face_held(self) -> bool:
         return self.face_status == HELD
 
@@ -390,3 +398,11 @@ def marked(photo: FaceReviewMixin, values: dict) -> dict:
     photo.face_status = HELD
     photo.face_note = None
     return {"face_status": HELD, "region_marked": region, "face_regions": photo.face_regions}
+
+
+def check_version(photo: FaceReviewMixin, seen: str | None) -> None:
+    """Refuse a decision made while looking at another photo than the one stored now (another
+    staff member replaced it, or it was blurred, after the page was opened)."""
+    if not seen or seen != photo.review_version:
+        raise DomainError(_("The photo changed after this page was opened: look at it again "
+                            "before you decide."))

@@ -9,7 +9,7 @@ from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import ImmutableMultiDict
-from wtforms import BooleanField, PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from tracker.core.errors import DomainError
@@ -104,11 +104,18 @@ def apply_error(form: FlaskForm, exc: DomainError) -> None:
         form.form_errors.append(exc.reason)
 
 
-class FaceBlurForm(Form):
+class FaceDecisionForm(Form):
+    """A staff decision about a photo: it names the photo staff looked at (its review version,
+    tracker.core.faces.check_version), so a photo replaced meanwhile is not decided unseen."""
+
+    looked_at = HiddenField()
+
+
+class FaceBlurForm(FaceDecisionForm):
     """Blur the faces the check found in a held photo (tracker.core.faces)."""
 
 
-class FaceConsentForm(Form):
+class FaceConsentForm(FaceDecisionForm):
     """Show a held photo as it is: the person agreed (box and note both required; the service
     says so in words when either is missing)."""
 
@@ -116,14 +123,14 @@ class FaceConsentForm(Form):
     face_note = TextAreaField(_l("How they agreed (kept in the audit log)"))
 
 
-class FaceNoPersonForm(Form):
+class FaceNoPersonForm(FaceDecisionForm):
     """Show a photo in which the check found no face: staff looked and confirm on purpose that
     no person can be recognised in it (the service refuses an unticked box in words)."""
 
     looked = BooleanField(_l("I have looked: no person can be recognized in this photo"))
 
 
-class FaceMarkForm(Form):
+class FaceMarkForm(FaceDecisionForm):
     """An area staff saw a person in, in percent of the photo, to blur (the service checks the
     numbers and says what is wrong in words)."""
 

@@ -63,6 +63,8 @@ def render(place: PhotoUnderReview, forms: dict[str, Form] | None = None, code: 
     write it), its state in words and the decisions it waits for."""
     forms = forms or {}
     made = {name: forms.get(name) or form_class() for name, form_class in FORMS.items()}
+    for made_form in made.values():  # every form names the photo shown on this page
+        made_form.looked_at.data = place.photo.review_version
     return render_template(
         "staff/photo_review.html", title=place.title, photo=place.photo,
         image_url=place.image_url, back_url=place.back_url,
@@ -110,6 +112,14 @@ def decide(place: PhotoUnderReview, decision: str):
             abort(400)
         return render(place, {decision: form}, 422)
     values = {name: field.data for name, field in form._fields.items()}
+    seen = values.pop("looked_at", None)
+    try:
+        if place.photo.face_awaiting:  # (one already decided is refused by its service, in words)
+            faces.check_version(place.photo, seen)
+    except DomainError as exc:
+        # another photo than the one staff looked at: show them the one stored now
+        flash(exc.reason, "error")
+        return render(place, code=409)
     try:
         with transaction():
             place.apply(decision, values)
