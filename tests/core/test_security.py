@@ -79,7 +79,10 @@ ADMIN_ONLY = ("/staff/organization",)
 def _url(rule) -> str:  # noqa: ANN001
     values = {}
     for name, converter in rule._converters.items():
-        values[name] = 1 if type(converter).__name__.lower().find("int") >= 0 else "x"
+        if getattr(converter, "items", None):  # any(...): one of its words
+            values[name] = sorted(converter.items)[0]
+        else:
+            values[name] = 1 if type(converter).__name__.lower().find("int") >= 0 else "x"
     return rule.rule if not values else re.sub(
         r"<(?:[^<>:]+:)?([^<>:]+)>", lambda m: str(values[m.group(1)]), rule.rule)
 
