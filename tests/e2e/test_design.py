@@ -21,6 +21,7 @@ from tests.e2e.conftest import DESKTOP, PHONE
 from tests.factories import give, make_case
 from tracker.cases import covers, workflow
 from tracker.cases import services as case_services
+from tracker.core import faces
 from tracker.core.money import Money, format_money
 from tracker.core.time import local_today
 from tracker.demo.covers import landscape_jpeg
@@ -44,6 +45,8 @@ def case_with_everything(slug: str) -> int:
                      public_summary=LONG_STORY)
     # a drawn landscape as the cover, 960x640 as the demo's (clear of faces, so shown)
     covers.store_cover(case, landscape_jpeg(7), "Hills under the sky", None)
+    # staff looked at it: no person can be recognized (every photo waits for that)
+    covers.review_cover(case, faces.CONFIRM_NO_PERSON, {"looked": True}, actor_label="test")
     give(case, 120_000, name="Earlier donor")
     give(case, 30_000)
     first = min(case.beneficiaries, key=lambda p: p.id)
