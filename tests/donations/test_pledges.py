@@ -40,6 +40,7 @@ from tracker.donations.models import (
     PLEDGED,
     REFERENCE_ALPHABET,
     Donation,
+    Donor,
     Pledge,
     Receipt,
 )
@@ -260,6 +261,10 @@ def test_staff_confirm_once_records_one_gift_with_its_receipt(client: FlaskClien
     assert again.status_code == 409
     assert _count(Donation) == 1 and raised(client, SLUG) == 4_560
     assert db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "pledge.confirmed"))
+    # the donor's link now says the money arrived, and asks for no transfer (outside try)
+    shown = client.get(f"/donations/pledges/{pledge.public_id}").text
+    assert "your transfer has arrived" in shown and "please make your transfer" not in shown
+    assert 'id="reference-code"' not in shown
 
 
 def test_bad_confirmations_change_nothing(client: FlaskClient, case, accounts,
@@ -338,6 +343,9 @@ def test_staff_cancel_with_a_reason(client: FlaskClient, case, accounts,
     assert _count(Donation) == 0
     assert pledge.reference not in client.get("/staff/pledges/").text
     assert pledge.reference in client.get("/staff/pledges/?status=cancelled").text
+    shown = client.get(f"/donations/pledges/{pledge.public_id}").text
+    assert "This transfer was cancelled" in shown and "Please do not transfer" in shown
+    assert "please make your transfer" not in shown and 'id="reference-code"' not in shown
 
 
 def test_old_pledges_stay_listed_as_overdue(client: FlaskClient, case, accounts,
@@ -417,3 +425,17 @@ def test_a_pledge_never_adds_a_fee_cover(client: FlaskClient, case, accounts,  #
     donation = db.session.scalar(db.select(Donation))
     assert donation is not None
     assert (donation.amount_minor, donation.fee_cover_minor) == (30_000, 0)
+
+
+def test_a_donor_first_known_by_a_japanese_pledge_gets_japanese(client: FlaskClient, case,
+                                                                accounts, make_user) -> None:  # noqa: ANN001
+    """From the outside try: a donor who pledged in Japanese, once staff confirmed the money,
+    was sent the sign-in mail in English (the donor had no language)."""
+    pledge = make_pledge(client, lang="ja", email="pledge-ja@example.org")
+    user, password = make_user("staff")
+    Auth(client).login(user.email, password)
+    url = f"/staff/pledges/{pledge.reference}/confirm"
+    assert post_confirmed(client, url, confirm_data(client, pledge)).status_code == 302
+    fresh()
+    donor = db.session.scalar(db.select(Donor).where(Donor.email == "pledge-ja@example.org"))
+    assert donor is not None and donor.locale == "ja"

@@ -286,6 +286,10 @@ def confirm_pledge(pledge: Pledge, received: Money, received_on: date) -> Donati
     case = db.session.get(RescueCase, locked.case_id) if locked.case_id else None
     donation = services.record_offline_gift(case, _offline_gift(locked, received, received_on))
     donation.locale = locked.locale
+    if locked.locale and donation.donor is not None and not donation.donor.locale:
+        # a donor first known by this pledge gets its language (their sign-in mail and
+        # notices follow it); a known donor's own choice is left as it is
+        donation.donor.locale = locked.locale
     db.session.flush()
     receipt = receipts.issue_receipt(donation)
     locked.status = CONFIRMED
