@@ -470,7 +470,7 @@ def test_adjustment_of_a_card_gift_says_to_refund(client, staff, case) -> None: 
     response = client.post(gift_path(donation, "adjust"),
                            data={"csrf_token": token(client), "amount": "-1,000", "reason": REASON})
     assert response.status_code == 409
-    assert "corrected by a refund through the payment service, not by an adjustment" in alerts(response)
+    assert "corrected by a refund through it, not by an adjustment" in alerts(response)
     assert snapshot() == before
     # A pending card gift, and an amount the adjustment form would refuse: still told why.
     pending, _ = start_gift(client, SLUG)

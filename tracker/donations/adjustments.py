@@ -51,8 +51,8 @@ def adjust_gift(donation: Donation, amount_minor: int, reason: str, actor: User 
     if locked is None:
         raise NotFound(_("There is no such gift."))
     if locked.refunded_by_gateway:
-        raise Conflict(_("Card gifts are corrected by a refund through the payment service, "
-                         "not by an adjustment."))
+        raise Conflict(_("Gifts paid through the payment service are corrected by a refund "
+                         "through it, not by an adjustment."))
     if locked.status != SUCCEEDED or locked.settled_currency is None:
         raise Conflict(_("Only a recorded gift can be adjusted; this one is %(status)s.",
                          status=status_name(locked.status)))

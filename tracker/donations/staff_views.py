@@ -338,9 +338,17 @@ def _refund_consequences(donation: Donation, amount_minor: int, refunded_minor: 
     locale = current_locale()
     amount = format_money(Money(amount_minor, donation.currency), locale)
     left = donation.amount_minor - refunded_minor - amount_minor
-    lines = [_("%(amount)s of gift %(id)s (%(total)s in all) goes back to the card the donor "
-               "paid with, through the payment service.", amount=amount, id=donation.public_id,
-               total=format_money(Money(donation.amount_minor, donation.currency), locale))]
+    total = format_money(Money(donation.amount_minor, donation.currency), locale)
+    if donation.channel == "bank_transfer":
+        # a bank transfer paid through the payment service goes back to a bank account, which
+        # the payment service asks the donor for
+        lines = [_("%(amount)s of gift %(id)s (%(total)s in all) goes back to the donor through "
+                   "the payment service, which asks them for the bank account to send it to.",
+                   amount=amount, id=donation.public_id, total=total)]
+    else:
+        lines = [_("%(amount)s of gift %(id)s (%(total)s in all) goes back to the card the "
+                   "donor paid with, through the payment service.", amount=amount,
+                   id=donation.public_id, total=total)]
     if donation.case is not None:
         lines.append(_("The refund is taken from what the case “%(title)s” has raised.",
                        title=donation.case.public_title))
