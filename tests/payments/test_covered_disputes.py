@@ -160,6 +160,32 @@ def test_a_partial_chargeback_after_a_partial_refund_splits_proportionally_and_c
     assert reads.gift_money([donation.id])[donation.id].refunded_minor == 15_540
 
 
+@pytest.mark.parametrize("last", ["refund", "dispute won", "dispute lost"])
+def test_a_last_yen_left_only_of_the_cover_is_taken_from_the_cover(
+        app: Flask, client, case, last: str) -> None:  # noqa: ANN001
+    """A refund of all but ¥1 leaves that yen on the cover (proportional, rounded down: 30,000
+    of the gift and 1,079 of the cover). Taking the last yen back must take it from the cover:
+    it was booked from the gift, putting the case ¥1 below zero for this gift. Replays book
+    nothing more, and a won dispute of that yen gives it back to the cover."""
+    donation = _covered_gift(client)
+    _send(app, client, _refunded(donation, [("re_most", CHARGED - 1)]))
+    assert _totals(donation)[FEE_COVER] == 1 and _case_raised(case.id) == 0
+    if last == "refund":
+        event = _refunded(donation, [("re_most", CHARGED - 1), ("re_last", 1)])
+    else:
+        event = _dispute("created", donation, "dp_last", 1)
+    _send(app, client, event)
+    _send(app, client, event)                                   # reported again
+    if last != "refund":
+        closed = _dispute("closed", donation, "dp_last", 1, last.split()[1])
+        _send(app, client, closed)
+        _send(app, client, closed)
+    totals = _totals(donation)
+    assert _case_raised(case.id) == 0
+    assert totals[FEE_COVER] == (1 if last == "dispute won" else 0)
+    assert DISPUTE not in totals and totals[REFUND] == -GIFT_PART
+
+
 _steps = st.lists(st.one_of(
     st.tuples(st.just("refund"), st.integers(1, CHARGED)),
     st.tuples(st.just("open"), st.sampled_from(["dp_a", "dp_b"]), st.integers(1, CHARGED + 100)),

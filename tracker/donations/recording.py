@@ -231,9 +231,19 @@ def _cover_part(donation: Donation, part: int, base: int, taken_minor: int) -> t
         cover_base = min(cover.left_base, base * cover.booked_base // (donation.gross_minor or 1))
         cover_original = min(cover.left_original,
                              part * donation.fee_cover_minor // donation.amount_minor)
-    if cover_base <= 0 or cover_base >= base:
-        return 0, 0  # too small to split (or nothing of the gift's part left): one entry
+    if cover_base <= 0:
+        return 0, 0  # too small to split: one entry
+    if cover_base >= base:
+        # nothing of the gift's part is left (an earlier part took it, rounded): all of this
+        # part is the cover's, or the case would go below zero for this gift
+        return base, part
     return cover_base, max(cover_original, 0)
+
+
+def _taken_under(kind: str, ref: str) -> bool:
+    """Whether a refund or dispute ``ref`` is booked already: as its kind, or, when all of it
+    was the fee cover's share, as that ``fee_cover`` entry alone (same reference)."""
+    return reads.is_booked(kind, ref) or reads.is_booked(FEE_COVER, ref)
 
 
 def _take_back(kind: str, donation: Donation, *, part: int, base: int, taken_minor: int,
@@ -243,11 +253,12 @@ def _take_back(kind: str, donation: Donation, *, part: int, base: int, taken_min
     a negative ``fee_cover`` entry under the same reference, so the case loses only what the
     gift's part brought it and the reports' fee cover nets what stayed."""
     cover_base, cover_original = _cover_part(donation, part, base, taken_minor)
-    book.book_take_back(
-        kind, donation_id=donation.id, case_id=donation.case_id,
-        base=Money(base - cover_base, donation.settled_currency),
-        original=Money(part - cover_original, donation.currency), ref=ref, memo=memo,
-    )
+    if base > cover_base:
+        book.book_take_back(
+            kind, donation_id=donation.id, case_id=donation.case_id,
+            base=Money(base - cover_base, donation.settled_currency),
+            original=Money(part - cover_original, donation.currency), ref=ref, memo=memo,
+        )
     if cover_base:
         book.book_cover_take_back(
             donation_id=donation.id, case_id=donation.case_id,
@@ -320,7 +331,7 @@ def book_refunds(charge: dict[str, Any], gateway: Gateway, livemode: bool) -> in
         if refund.get("status") not in (None, "succeeded", "pending"):
             continue
         ref = refund["id"]
-        if reads.is_booked(REFUND, ref):
+        if _taken_under(REFUND, ref):
             continue
         _refunded_base, refunded_minor = _refunded_so_far(donation)
         part = int(refund["amount"])
@@ -376,7 +387,7 @@ def book_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> b
         return False
     _book_dispute_fees(donation, dispute)
     ref = dispute["id"]
-    if reads.is_booked(DISPUTE, ref):
+    if _taken_under(DISPUTE, ref):
         return False
     standing = _standing_dispute(donation)
     asked = min(int(dispute.get("amount") or 0), donation.amount_minor) - standing
@@ -402,17 +413,16 @@ def book_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> b
 def close_dispute(dispute: dict[str, Any], gateway: Gateway, livemode: bool) -> bool:
     """charge.dispute.closed: a won dispute brings the money back; a lost one stays out."""
     ref = dispute["id"]
-    opened = reads.entry_by_ref(DISPUTE, ref)
-    if opened is None:
-        # Closed before we saw it open: book the opening first so the pair stays whole.
-        if not book_dispute(dispute, gateway, livemode):
-            return False
-        opened = reads.entry_by_ref(DISPUTE, ref)
+    # Closed before we saw it open: book the opening first so the pair stays whole.
+    if not _taken_under(DISPUTE, ref) and not book_dispute(dispute, gateway, livemode):
+        return False
     if dispute.get("status") not in ("won", "warning_closed"):
         return False
-    if reads.is_booked(DISPUTE_REVERSAL, ref):
+    if reads.is_booked(DISPUTE_REVERSAL, ref) or reads.is_booked(FEE_COVER, f"{ref}:won"):
         return False
-    book.book_dispute_reversal(opened, memo="dispute won")
+    opened = reads.entry_by_ref(DISPUTE, ref)
+    if opened is not None:  # (none when all of the dispute was the fee cover's share)
+        book.book_dispute_reversal(opened, memo="dispute won")
     cover = reads.entry_by_ref(FEE_COVER, ref)
     if cover is not None:
         book.book_cover_dispute_reversal(cover)  # the fee cover's share comes back with it
