@@ -32,9 +32,11 @@ MINIMUM = 95
 #: a case donors can still give to
 OPEN = ("fundraising", "in_progress", "legal_action")
 #: Lighthouse's performance score moves with the machine's load (a busy CPU lengthens the
-#: main-thread tasks it measures), so a page gets up to three runs: it passes when one run
-#: scores at least 95 in every category. A page that truly scores lower fails all three.
-ATTEMPTS = 3
+#: main-thread tasks it measures), so a page gets up to five runs: it passes when one run
+#: scores at least 95 in every category. A page that truly scores lower fails all five. (Three
+#: were not enough once while both halves of CI ran browser tests side by side; the same
+#: code passed in the runs before and after it.)
+ATTEMPTS = 5
 #: one page's run, in seconds (a run takes about 15 s on a quiet machine)
 RUN_TIMEOUT_S = 180
 
